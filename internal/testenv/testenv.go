@@ -1,0 +1,160 @@
+// Package testenv starts the real servers that vaurien's tests run against
+// (redis-server, memcached, nginx, prometheus) on 127.0.0.1 and decides what
+// happens when one is missing: the test skips with a clear message, unless
+// VAURIEN_REQUIRE_SERVERS=1 (set by CI) turns the skip into a failure.
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// RequireEnv is the variable that makes missing servers fail tests.
+const RequireEnv = "VAURIEN_REQUIRE_SERVERS"
+
+// LookPath returns the path of a server binary, skipping (or failing under
+// VAURIEN_REQUIRE_SERVERS=1) the test when it is not installed.
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return filepath.Join(dir, name)
+		}
+	}
+	msg := fmt.Sprintf("%s is not installed; install it (Debian: apt-get install %s) to run this test", name, debianPackage(name))
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatal(msg + " (" + RequireEnv + "=1 requires it)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func debianPackage(name string) string {
+	switch name {
+	case "redis-server":
+		return "redis-server"
+	case "redis-benchmark", "redis-cli":
+		return "redis-tools"
+	case "nginx":
+		return "nginx-light"
+	case "promtool":
+		return "prometheus"
+	case "docker":
+		return "docker.io"
+	}
+	return name
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Server is a real server process started for a test.
+type Server struct {
+	Addr string // host:port it listens on
+	cmd  *exec.Cmd
+	args []string
+	t    testing.TB
+}
+
+// Start runs a server binary with args (where "{port}" is replaced by a free
+// port) and waits until it accepts TCP connections. It is stopped when the
+// test ends.
+func Start(t testing.TB, binary string, args ...string) *Server {
+	t.Helper()
+	path := LookPath(t, binary)
+	port := FreePort(t)
+	for i, a := range args {
+		if a == "{port}" {
+			args[i] = strconv.Itoa(port)
+		}
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), args: append([]string{path}, args...), t: t}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.args[0], s.args[1:]...)
+	out, _ := s.cmd.StdoutPipe()
+	s.cmd.Stderr = s.cmd.Stdout
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("start %s: %v", s.args[0], err)
+	}
+	go func() { // drain output so the server never blocks on a full pipe
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+		}
+	}()
+	if err := WaitListening(s.Addr, 10*time.Second); err != nil {
+		s.Stop()
+		s.t.Fatalf("%s did not start listening: %v", s.args[0], err)
+	}
+}
+
+// Stop kills the server and waits for it to exit.
+func (s *Server) Stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same address after Stop.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
+}
+
+// WaitListening polls until addr accepts a TCP connection.
+func WaitListening(addr string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var d net.Dialer
+	for {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Redis starts a throwaway redis-server without persistence.
+func Redis(t testing.TB) *Server {
+	return Start(t, "redis-server", "--port", "{port}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+}
+
+// Memcached starts a throwaway memcached with 1 MB+ items allowed.
+func Memcached(t testing.TB) *Server {
+	return Start(t, "memcached", "-p", "{port}", "-l", "127.0.0.1", "-U", "0", "-m", "256", "-I", "16m", "-u", "root")
+}

@@ -1,0 +1,218 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"time"
+)
+
+// Direction names which way bytes flow.
+type Direction uint8
+
+// Directions. Both is the set of the two.
+const (
+	ToBackend Direction = 1 << iota // client → backend (upstream)
+	ToClient                        // backend → client (downstream)
+	Both      = ToBackend | ToClient
+)
+
+// Has reports whether d includes x.
+func (d Direction) Has(x Direction) bool { return d&x != 0 }
+
+// String gives the name used in config, API and metric labels.
+func (d Direction) String() string {
+	switch d {
+	case ToBackend:
+		return "to_backend"
+	case ToClient:
+		return "to_client"
+	case Both:
+		return "both"
+	}
+	return "none"
+}
+
+// DirectionChoices are the accepted spellings of a direction option.
+var DirectionChoices = []string{"to_backend", "to_client", "both"}
+
+// ParseDirection reads a direction name.
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case "to_backend":
+		return ToBackend, nil
+	case "to_client":
+		return ToClient, nil
+	case "both":
+		return Both, nil
+	}
+	return 0, fmt.Errorf("invalid direction %q: want one of %s", s, strings.Join(DirectionChoices, ", "))
+}
+
+// Fault is what happens to a unit of traffic instead of a normal exchange.
+// Behaviors describe faults; the protocol serving the connection carries them
+// out in its own terms, so no behavior needs to know any protocol.
+type Fault uint8
+
+// The faults. On a tcp route the unit is the connection; on a protocol-aware
+// route it is one request and its response.
+const (
+	NoFault      Fault = iota
+	FaultRefuse        // close the new connection before anything happens (down)
+	FaultClose         // close the client at once; the backend is never reached (blackout)
+	FaultHang          // read what the client sends and never answer (hang)
+	FaultAbort         // forward the request, then drop the connection before any answer (abort)
+	FaultError         // answer with an error instead of, or inside, the real answer (error)
+	FaultReset         // after Effect.After, close the client with a TCP RST (reset_peer)
+	FaultTimeout       // stop relaying; close after Effect.After, or never when it is 0 (timeout)
+)
+
+var faultNames = [...]string{"none", "refuse", "close", "hang", "abort", "error", "reset", "timeout"}
+
+func (f Fault) String() string {
+	if int(f) < len(faultNames) {
+		return faultNames[f]
+	}
+	return "unknown"
+}
+
+// ErrorSpec says how a FaultError answers. Each protocol renders it in its
+// own terms: an HTTP response, a RESP error, a memcache SERVER_ERROR, or on a
+// raw stream random bytes.
+type ErrorSpec struct {
+	Inject  bool              // corrupt the real answer instead of replacing it
+	Status  int               // HTTP status; 0 lets the protocol choose
+	Message string            // the error text; "" lets the protocol choose
+	Headers map[string]string // extra HTTP response headers
+}
+
+// A Filter relays one direction of a connection itself, changing the bytes
+// or their timing (bandwidth, slicer, corrupt, limit_data...). It returns
+// when src ends (nil), on a write error, or with ErrClose to end the
+// connection. Waits must select on ctx.
+type Filter interface {
+	Relay(ctx context.Context, dst io.Writer, src io.Reader) error
+}
+
+// FilterFunc adapts a function to Filter.
+type FilterFunc func(ctx context.Context, dst io.Writer, src io.Reader) error
+
+// Relay calls f.
+func (f FilterFunc) Relay(ctx context.Context, dst io.Writer, src io.Reader) error {
+	return f(ctx, dst, src)
+}
+
+// ErrClose is returned by a Filter that ends the connection on purpose.
+var ErrClose = errors.New("connection closed by behavior")
+
+// Effect is what one drawn behavior does to one unit of traffic. The zero
+// Effect changes nothing and is relayed at full speed.
+type Effect struct {
+	Fault         Fault
+	Delay         time.Duration // wait before the exchange: before dialing (tcp) or forwarding the request
+	ResponseDelay time.Duration // wait before the answer reaches the client
+	After         time.Duration // for FaultReset and FaultTimeout: when the fault strikes
+	CloseDelay    time.Duration // hold the close this long (slow_close)
+	Error         ErrorSpec     // for FaultError
+	ToBackend     Filter        // transforms the client → backend bytes, if set
+	ToClient      Filter        // transforms the backend → client bytes, if set
+}
+
+// IsZero reports whether the effect changes nothing.
+func (e *Effect) IsZero() bool {
+	return e.Fault == NoFault && e.Delay == 0 && e.ResponseDelay == 0 && e.After == 0 &&
+		e.CloseDelay == 0 && e.ToBackend == nil && e.ToClient == nil
+}
+
+// Filter returns the filter for one direction.
+func (e *Effect) Filter(d Direction) Filter {
+	if d == ToBackend {
+		return e.ToBackend
+	}
+	return e.ToClient
+}
+
+// SetFilter installs f on every direction in d.
+func (e *Effect) SetFilter(d Direction, f Filter) {
+	if d.Has(ToBackend) {
+		e.ToBackend = f
+	}
+	if d.Has(ToClient) {
+		e.ToClient = f
+	}
+}
+
+// Request describes one request on a protocol-aware route, for behaviors
+// that look at it and for matching. It is nil on a raw tcp route.
+type Request struct {
+	Command string                   // Redis or memcache command, HTTP method; upper case for Redis and HTTP
+	Path    string                   // HTTP path
+	Header  func(name string) string // HTTP header lookup; nil elsewhere
+}
+
+// Unit is one draw: a connection on tcp, a request on protocol-aware routes.
+type Unit struct {
+	Seq     uint64   // the draw's number on its route, from 1
+	Request *Request // nil on tcp
+	seed    uint64
+	rnd     *rand.Rand
+}
+
+// Rand returns a random source for this unit, derived from the route's seed
+// and the draw, so seeded runs repeat their jitter and random bytes too.
+func (u *Unit) Rand() *rand.Rand {
+	if u.rnd == nil {
+		u.rnd = rand.New(rand.NewPCG(u.seed, u.Seq))
+	}
+	return u.rnd
+}
+
+// Behavior is a configured behavior, built by its spec's New. Effect is
+// called once per draw, concurrently from many connections: behaviors that
+// count (warmup, agitate) use atomics.
+type Behavior interface {
+	Effect(u *Unit) Effect
+}
+
+// Drawn is the outcome of one draw.
+type Drawn struct {
+	Name   string // the behavior drawn, "dummy" for the remainder of the mix
+	Effect Effect
+}
+
+// Events is how a protocol reports what happens on its connection.
+type Events interface {
+	Relayed(d Direction, n int64)               // n more bytes went d
+	Exchanged(req *Request, took time.Duration) // one request/response exchange ended
+	Refused(reason string)                      // the connection was refused on purpose ("down")
+}
+
+// Session is one accepted client connection, handed to a protocol.
+type Session interface {
+	Events
+	// Client is the accepted connection (a *net.TCPConn on TCP listeners).
+	Client() net.Conn
+	// Backend is the route's current backend address (host:port).
+	Backend() string
+	// Dial connects to the route's current backend with its dial timeout
+	// and reports failures.
+	Dial(ctx context.Context) (net.Conn, error)
+	// Draw picks a behavior from the route's live mix for one unit and
+	// reports the fault it injects, if any.
+	Draw(req *Request) Drawn
+	// IdleTimeout is how long the connection may move no byte; 0 is never.
+	IdleTimeout() time.Duration
+}
+
+// Protocol serves client connections of a route: it draws from the mix
+// (once per connection or once per request), dials the backend when it needs
+// one, relays and carries out the drawn faults. Serve returns when the
+// connection is over and closes what it dialed; the engine closes the client
+// connection. ctx ends when the route shuts down.
+type Protocol interface {
+	Serve(ctx context.Context, s Session) error
+}

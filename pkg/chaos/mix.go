@@ -1,0 +1,140 @@
+package chaos
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Entry is one behavior of a mix with its share.
+type Entry struct {
+	Name     string
+	Percent  float64 // 0 to 100
+	Options  Values
+	Behavior Behavior
+	// Match limits the behavior to matching requests; nil matches all.
+	// A drawn entry that does not match passes the request through as dummy.
+	Match func(*Request) bool
+}
+
+// Mix is an immutable weighted set of behaviors. The share not given to any
+// entry is dummy (pass-through), as in the original Vaurien.
+type Mix struct {
+	entries []Entry
+	bounds  []float64 // cumulative percents
+}
+
+// NewMix checks the shares (each 0–100, sum at most 100) and builds a mix.
+func NewMix(entries []Entry) (*Mix, error) {
+	m := &Mix{entries: entries, bounds: make([]float64, len(entries))}
+	sum := 0.0
+	for i, e := range entries {
+		if math.IsNaN(e.Percent) || e.Percent < 0 || e.Percent > 100 {
+			return nil, fmt.Errorf("behavior %q: percent %v is outside 0..100", e.Name, e.Percent)
+		}
+		if e.Behavior == nil {
+			return nil, fmt.Errorf("behavior %q: not built", e.Name)
+		}
+		sum += e.Percent
+		m.bounds[i] = sum
+	}
+	if sum > 100+1e-9 {
+		return nil, fmt.Errorf("the behavior percentages add up to %v; the most is 100 (the rest is dummy)", trimFloat(sum))
+	}
+	return m, nil
+}
+
+// Entries returns the mix's entries in order.
+func (m *Mix) Entries() []Entry { return m.entries }
+
+// Weights returns each behavior's percent, dummy's included, for reporting.
+func (m *Mix) Weights() map[string]float64 {
+	w := map[string]float64{}
+	sum := 0.0
+	for _, e := range m.entries {
+		w[e.Name] += e.Percent
+		sum += e.Percent
+	}
+	w["dummy"] += math.Max(0, 100-sum)
+	return w
+}
+
+// String renders the mix in the original's --behavior syntax, e.g. "20:delay,5:error".
+func (m *Mix) String() string {
+	parts := make([]string, 0, len(m.entries))
+	for _, e := range m.entries {
+		parts = append(parts, trimFloat(e.Percent)+":"+e.Name)
+	}
+	if len(parts) == 0 {
+		return "100:dummy"
+	}
+	return strings.Join(parts, ",")
+}
+
+func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// Pick returns the entry whose share holds x, a number in [0, 100), or nil
+// for the dummy remainder. A 0% entry is never picked.
+func (m *Mix) Pick(x float64) *Entry {
+	for i, b := range m.bounds {
+		if x < b {
+			return &m.entries[i]
+		}
+	}
+	return nil
+}
+
+// Draw picks a behavior for one unit using the next number of src.
+func (m *Mix) Draw(src *Source, req *Request) Drawn {
+	seq, r := src.next()
+	e := m.Pick(float64(r>>11) / (1 << 53) * 100)
+	if e == nil || (e.Match != nil && (req == nil || !e.Match(req))) {
+		return Drawn{Name: "dummy"}
+	}
+	u := Unit{Seq: seq, Request: req, seed: r}
+	return Drawn{Name: e.Name, Effect: e.Behavior.Effect(&u)}
+}
+
+// Source is a seedable, lock-free random source for draws: draw number n
+// of a route always yields the same value for the same seed, so a seeded run
+// repeats its sequence of behaviors exactly.
+type Source struct {
+	seed uint64
+	n    atomic.Uint64
+}
+
+// NewSource returns a source. Seed 0 means a time-based seed.
+func NewSource(seed uint64) *Source {
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano()) | 1
+	}
+	return &Source{seed: seed}
+}
+
+// SourceFor derives a route's own source from the global seed and the route
+// name, so routes draw independently yet reproducibly.
+func SourceFor(seed uint64, route string) *Source {
+	if seed == 0 {
+		return NewSource(0)
+	}
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(route); i++ {
+		h = (h ^ uint64(route[i])) * 1099511628211
+	}
+	return &Source{seed: splitmix(seed ^ h)}
+}
+
+func (s *Source) next() (seq, r uint64) {
+	seq = s.n.Add(1)
+	return seq, splitmix(s.seed + seq*0x9e3779b97f4a7c15)
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}

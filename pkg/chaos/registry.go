@@ -1,0 +1,186 @@
+package chaos
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// BehaviorSpec declares a behavior: its name, documentation, options and
+// constructor. Register it once, from an init function.
+type BehaviorSpec struct {
+	Name    string
+	Doc     string // what it does, in a few sentences, for users
+	Options Options
+	Example string // an HCL behavior block showing its use
+	// New builds a configured behavior from validated options. It is called
+	// each time a mix that uses the behavior is built.
+	New func(Values) (Behavior, error)
+}
+
+// ProtocolSpec declares a protocol the same way.
+type ProtocolSpec struct {
+	Name    string
+	Doc     string
+	Options Options
+	Example string
+	New     func(Values) (Protocol, error)
+}
+
+var (
+	regMu     sync.RWMutex
+	behaviors = map[string]BehaviorSpec{}
+	protocols = map[string]ProtocolSpec{}
+	validName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
+
+// RegisterBehavior makes a behavior available by name to config files, flags
+// and the API. It panics on a programmer error: an invalid or duplicate name,
+// or a missing constructor.
+func RegisterBehavior(s BehaviorSpec) {
+	mustValid("behavior", s.Name, s.New == nil, s.Options)
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := behaviors[s.Name]; dup {
+		panic(fmt.Sprintf("chaos: behavior %q registered twice", s.Name))
+	}
+	behaviors[s.Name] = s
+}
+
+// RegisterProtocol makes a protocol available by name, with the same rules.
+func RegisterProtocol(s ProtocolSpec) {
+	mustValid("protocol", s.Name, s.New == nil, s.Options)
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := protocols[s.Name]; dup {
+		panic(fmt.Sprintf("chaos: protocol %q registered twice", s.Name))
+	}
+	protocols[s.Name] = s
+}
+
+func mustValid(what, name string, noNew bool, opts Options) {
+	if !validName.MatchString(name) {
+		panic(fmt.Sprintf("chaos: %s name %q is not lowercase snake_case", what, name))
+	}
+	if noNew {
+		panic(fmt.Sprintf("chaos: %s %q has no constructor", what, name))
+	}
+	seen := map[string]bool{}
+	for _, o := range opts {
+		if !validName.MatchString(o.Name) || seen[o.Name] || o.Kind == 0 {
+			panic(fmt.Sprintf("chaos: %s %q declares option %q twice or invalidly", what, name, o.Name))
+		}
+		seen[o.Name] = true
+	}
+}
+
+// LookupBehavior returns the registered behavior named name.
+func LookupBehavior(name string) (BehaviorSpec, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s, ok := behaviors[name]
+	return s, ok
+}
+
+// LookupProtocol returns the registered protocol named name.
+func LookupProtocol(name string) (ProtocolSpec, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	s, ok := protocols[name]
+	return s, ok
+}
+
+// Behaviors lists the registered behaviors sorted by name.
+func Behaviors() []BehaviorSpec {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]BehaviorSpec, 0, len(behaviors))
+	for _, s := range behaviors {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Protocols lists the registered protocols sorted by name.
+func Protocols() []ProtocolSpec {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]ProtocolSpec, 0, len(protocols))
+	for _, s := range protocols {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// BehaviorNames lists the registered behavior names, sorted.
+func BehaviorNames() []string {
+	var names []string
+	for _, s := range Behaviors() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// ProtocolNames lists the registered protocol names, sorted.
+func ProtocolNames() []string {
+	var names []string
+	for _, s := range Protocols() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// UnknownError reports a name that is not registered, listing the valid
+// ones and the closest match.
+type UnknownError struct {
+	What  string // "behavior" or "protocol"
+	Name  string
+	Valid []string
+}
+
+func (e *UnknownError) Error() string {
+	msg := fmt.Sprintf("unknown %s %q; valid %ss: %s", e.What, e.Name, e.What, strings.Join(e.Valid, ", "))
+	if s := Closest(e.Name, e.Valid); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return msg
+}
+
+// NewBehavior looks up a behavior, resolves its options from typed values
+// and builds it.
+func NewBehavior(name string, opts map[string]any) (Behavior, Values, error) {
+	s, ok := LookupBehavior(name)
+	if !ok {
+		return nil, nil, &UnknownError{What: "behavior", Name: name, Valid: BehaviorNames()}
+	}
+	v, err := s.Options.Resolve(name, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := s.New(v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, v, nil
+}
+
+// NewProtocol looks up a protocol, resolves its options and builds it.
+func NewProtocol(name string, opts map[string]any) (Protocol, Values, error) {
+	s, ok := LookupProtocol(name)
+	if !ok {
+		return nil, nil, &UnknownError{What: "protocol", Name: name, Valid: ProtocolNames()}
+	}
+	v, err := s.Options.Resolve(name, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := s.New(v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, v, nil
+}

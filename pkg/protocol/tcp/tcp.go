@@ -1,0 +1,53 @@
+// Package tcp owns the raw-stream protocols: tcp, and mysql and smtp, which
+// the original Vaurien served as TCP with keep-alive forced on. On these
+// routes the mix is drawn once per connection and the whole connection is
+// the unit a behavior acts on; a dummy connection is spliced by the kernel.
+package tcp
+
+import (
+	"context"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
+)
+
+var (
+	reuseSocket = chaos.Option{Name: "reuse_socket", Kind: chaos.Bool, Default: false,
+		Doc: "accepted for compatibility with the original Vaurien; every client connection gets its own backend connection"}
+	buffer = chaos.Option{Name: "buffer", Kind: chaos.Int, Default: int64(8124),
+		Doc: "accepted for compatibility with the original Vaurien; the relay sizes its own buffers (and splices when it can)"}
+	keepAlive = chaos.Option{Name: "keep_alive", Kind: chaos.Bool, Default: false,
+		Doc: "accepted for compatibility with the original Vaurien; TCP keep-alive probes are always on for client and backend sockets"}
+)
+
+func init() {
+	chaos.RegisterProtocol(chaos.ProtocolSpec{
+		Name: "tcp",
+		Doc: "Raw TCP relay, the default. One draw per connection: the drawn behavior " +
+			"acts on the connection's byte streams. Connections that draw dummy (or a " +
+			"behavior with no effect) are relayed with the kernel's zero-copy splice.",
+		Options: chaos.Options{reuseSocket, buffer, keepAlive},
+		Example: "route \"db\" {\n  listen   = \"127.0.0.1:3307\"\n  backend  = \"127.0.0.1:3306\"\n  protocol = \"tcp\"\n}",
+		New: func(v chaos.Values) (chaos.Protocol, error) {
+			return stream{}, nil
+		},
+	})
+	for _, name := range []string{"mysql", "smtp"} {
+		chaos.RegisterProtocol(chaos.ProtocolSpec{
+			Name: name,
+			Doc: "The original Vaurien's " + name + " protocol: a raw TCP relay with " +
+				"keep-alive forced on, drawn once per connection like tcp.",
+			Options: chaos.Options{reuseSocket, buffer},
+			Example: "route \"" + name + "\" {\n  listen   = \"127.0.0.1:9000\"\n  backend  = \"127.0.0.1:9001\"\n  protocol = \"" + name + "\"\n}",
+			New: func(chaos.Values) (chaos.Protocol, error) {
+				return stream{}, nil
+			},
+		})
+	}
+}
+
+type stream struct{}
+
+func (stream) Serve(ctx context.Context, s chaos.Session) error {
+	return relay.Serve(ctx, s, s.Draw(nil))
+}

@@ -1,0 +1,381 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// RouteConfig is everything the engine needs to run one route.
+type RouteConfig struct {
+	Name            string
+	Listen          string
+	Backend         string
+	Protocol        string
+	ProtocolOptions chaos.Values
+	Mix             *chaos.Mix
+	Seed            uint64        // 0: time-based
+	IdleTimeout     time.Duration // 0: none
+	DialTimeout     time.Duration // 0: 5s
+	MaxConnections  int           // 0: unlimited
+}
+
+// sameListener reports whether c can be applied to a running route built
+// from old without reopening its listener or changing its protocol.
+func (c *RouteConfig) sameListener(old *RouteConfig) bool {
+	return c.Listen == old.Listen && c.Protocol == old.Protocol &&
+		reflect.DeepEqual(c.ProtocolOptions, old.ProtocolOptions)
+}
+
+// plan is a route's live, immutable settings; it is swapped whole.
+type plan struct {
+	cfg      RouteConfig
+	mix      *chaos.Mix
+	protocol chaos.Protocol
+	backend  string
+}
+
+// Stats are a route's counters since it started.
+type Stats struct {
+	Accepted    int64 `json:"accepted"`
+	Active      int64 `json:"active"`
+	Refused     int64 `json:"refused"`
+	DialErrors  int64 `json:"dial_errors"`
+	BytesToBack int64 `json:"bytes_to_backend"`
+	BytesToCli  int64 `json:"bytes_to_client"`
+	Requests    int64 `json:"requests"`
+	Faults      int64 `json:"faults"`
+}
+
+// Route is one running listener → backend route.
+type Route struct {
+	name   string
+	obs    RouteObserver
+	plan   atomic.Pointer[plan]
+	source *chaos.Source
+
+	mu       sync.Mutex
+	ln       net.Listener
+	addr     string // the bound address, reused when a disabled route is enabled
+	conns    map[net.Conn]struct{}
+	disabled bool
+	stopped  bool
+
+	ctx    context.Context // ends when live connections must stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // accept loop and connections
+
+	accepted, active, refused, dialErrors, up, down, requests, faults atomic.Int64
+}
+
+func newRoute(cfg RouteConfig, obs Observer) (*Route, error) {
+	p, err := newPlan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Route{
+		name:   cfg.Name,
+		obs:    obs.Route(cfg.Name, cfg.Protocol),
+		source: chaos.SourceFor(cfg.Seed, cfg.Name),
+		conns:  map[net.Conn]struct{}{},
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.plan.Store(p)
+	return r, nil
+}
+
+func newPlan(cfg RouteConfig) (*plan, error) {
+	proto, _, err := chaos.NewProtocol(cfg.Protocol, map[string]any(cfg.ProtocolOptions))
+	if err != nil {
+		return nil, fmt.Errorf("route %q: %w", cfg.Name, err)
+	}
+	mix := cfg.Mix
+	if mix == nil {
+		mix, _ = chaos.NewMix(nil)
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	return &plan{cfg: cfg, mix: mix, protocol: proto, backend: cfg.Backend}, nil
+}
+
+// listen binds the route's address.
+func (r *Route) listen(addr string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for route %q on %s: %w", r.name, addr, err)
+	}
+	r.ln = ln
+	r.addr = ln.Addr().String()
+	return nil
+}
+
+func (r *Route) start() {
+	r.obs.MixChanged(r.plan.Load().mix)
+	r.wg.Add(1)
+	go r.acceptLoop(r.ln)
+}
+
+// Name is the route's name.
+func (r *Route) Name() string { return r.name }
+
+// Addr is the address the route listens on, with the real port when the
+// configured one was 0.
+func (r *Route) Addr() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.addr
+}
+
+// Config returns the route's current settings, including live changes.
+func (r *Route) Config() RouteConfig {
+	p := r.plan.Load()
+	cfg := p.cfg
+	cfg.Mix, cfg.Backend = p.mix, p.backend
+	return cfg
+}
+
+// Mix returns the live mix.
+func (r *Route) Mix() *chaos.Mix { return r.plan.Load().mix }
+
+// SetMix replaces the live mix: new connections and every next draw of live
+// connections use it.
+func (r *Route) SetMix(m *chaos.Mix) {
+	for {
+		old := r.plan.Load()
+		p := *old
+		p.mix = m
+		if r.plan.CompareAndSwap(old, &p) {
+			r.obs.MixChanged(m)
+			return
+		}
+	}
+}
+
+// SetBackend points new connections at addr; live ones keep theirs.
+func (r *Route) SetBackend(addr string) {
+	for {
+		old := r.plan.Load()
+		p := *old
+		p.backend = addr
+		if r.plan.CompareAndSwap(old, &p) {
+			return
+		}
+	}
+}
+
+// Stats returns the route's counters.
+func (r *Route) Stats() Stats {
+	return Stats{
+		Accepted: r.accepted.Load(), Active: r.active.Load(), Refused: r.refused.Load(),
+		DialErrors: r.dialErrors.Load(), BytesToBack: r.up.Load(), BytesToCli: r.down.Load(),
+		Requests: r.requests.Load(), Faults: r.faults.Load(),
+	}
+}
+
+// Enabled reports whether the route is listening.
+func (r *Route) Enabled() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.disabled
+}
+
+// Disable stops listening (clients get connection refused) and closes the
+// route's live connections.
+func (r *Route) Disable() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disabled || r.stopped {
+		return
+	}
+	r.disabled = true
+	r.ln.Close()
+	for c := range r.conns {
+		c.Close()
+	}
+}
+
+// Enable listens again on the route's address.
+func (r *Route) Enable() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.disabled || r.stopped {
+		return nil
+	}
+	if err := r.listen(r.addr); err != nil {
+		return err
+	}
+	r.disabled = false
+	r.wg.Add(1)
+	go r.acceptLoop(r.ln)
+	return nil
+}
+
+func (r *Route) update(cfg RouteConfig) error {
+	p, err := newPlan(cfg)
+	if err != nil {
+		return err
+	}
+	r.plan.Store(p)
+	r.obs.MixChanged(p.mix)
+	return nil
+}
+
+// stopAccepting closes the listener; live connections go on.
+func (r *Route) stopAccepting() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	if r.ln != nil {
+		r.ln.Close()
+	}
+}
+
+// drain stops accepting and waits for live connections to end until ctx is
+// done, then closes them.
+func (r *Route) drain(ctx context.Context) {
+	r.stopAccepting()
+	done := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.cancel()
+		r.mu.Lock()
+		for c := range r.conns {
+			c.Close()
+		}
+		r.mu.Unlock()
+		<-done
+	}
+	r.cancel()
+	r.obs.Stopped()
+}
+
+func (r *Route) acceptLoop(ln net.Listener) {
+	defer r.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or a passing kernel error: retry with
+			// back-off instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-r.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		r.wg.Add(1)
+		go r.serve(c)
+	}
+}
+
+func (r *Route) track(c net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disabled || r.ctx.Err() != nil {
+		return false
+	}
+	r.conns[c] = struct{}{}
+	return true
+}
+
+func (r *Route) untrack(c net.Conn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+}
+
+func (r *Route) serve(c net.Conn) {
+	defer r.wg.Done()
+	defer c.Close()
+	p := r.plan.Load()
+	n := r.active.Add(1)
+	defer r.active.Add(-1)
+	if max := p.cfg.MaxConnections; max > 0 && n > int64(max) {
+		r.refused.Add(1)
+		r.obs.Refused(RefusedLimit)
+		return
+	}
+	if !r.track(c) {
+		return
+	}
+	defer r.untrack(c)
+	r.accepted.Add(1)
+	r.obs.Accepted(c.RemoteAddr())
+	start := time.Now()
+	s := &session{route: r, client: c, protocol: p}
+	err := p.protocol.Serve(r.ctx, s)
+	r.obs.Closed(c.RemoteAddr(), time.Since(start), err)
+}
+
+// session is what a protocol sees of one connection.
+type session struct {
+	route    *Route
+	client   net.Conn
+	protocol *plan
+}
+
+func (s *session) Client() net.Conn           { return s.client }
+func (s *session) IdleTimeout() time.Duration { return s.protocol.cfg.IdleTimeout }
+func (s *session) Backend() string            { return s.route.plan.Load().backend }
+
+func (s *session) Dial(ctx context.Context) (net.Conn, error) {
+	p := s.route.plan.Load()
+	d := net.Dialer{Timeout: p.cfg.DialTimeout}
+	c, err := d.DialContext(ctx, "tcp", p.backend)
+	if err != nil {
+		s.route.dialErrors.Add(1)
+		s.route.obs.DialFailed(p.backend, err)
+		return nil, fmt.Errorf("dial backend %q: %w", p.backend, err)
+	}
+	return c, nil
+}
+
+func (s *session) Draw(req *chaos.Request) chaos.Drawn {
+	d := s.route.plan.Load().mix.Draw(s.route.source, req)
+	if !d.Effect.IsZero() {
+		s.route.faults.Add(1)
+		s.route.obs.Injected(d.Name)
+	}
+	return d
+}
+
+func (s *session) Relayed(d chaos.Direction, n int64) {
+	if d == chaos.ToBackend {
+		s.route.up.Add(n)
+	} else {
+		s.route.down.Add(n)
+	}
+	s.route.obs.Relayed(d, n)
+}
+
+func (s *session) Exchanged(req *chaos.Request, took time.Duration) {
+	s.route.requests.Add(1)
+	s.route.obs.Exchanged(req, took)
+}
+
+func (s *session) Refused(reason string) {
+	s.route.refused.Add(1)
+	s.route.obs.Refused(reason)
+}

@@ -1,0 +1,138 @@
+package relay
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// Serve carries out one drawn effect over a whole connection: the unit of
+// a draw on a tcp route. It dials the backend itself, because some faults
+// (down, blackout, hang, slow_open) act before there is one.
+func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
+	e := &d.Effect
+	client := s.Client()
+	switch e.Fault {
+	case chaos.FaultRefuse:
+		s.Refused("down")
+		return nil
+	case chaos.FaultClose:
+		return nil
+	}
+	if err := Wait(ctx, e.Delay); err != nil {
+		return err
+	}
+	if e.Fault == chaos.FaultHang {
+		return hang(ctx, client)
+	}
+	if e.Fault == chaos.FaultReset && e.After <= 0 {
+		reset(client)
+		return nil
+	}
+	backend, err := s.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	switch e.Fault {
+	case chaos.FaultAbort:
+		return abort(client, backend, s)
+	case chaos.FaultTimeout:
+		return timeout(ctx, client, backend, e)
+	case chaos.FaultReset:
+		return resetAfter(ctx, s, client, backend, e)
+	}
+	if e.IsZero() {
+		return run(ctx, s, client, backend, nil)
+	}
+	return run(ctx, s, client, backend, e)
+}
+
+// hang reads and drops what the client sends and never answers, until the
+// client leaves or the route shuts down.
+func hang(ctx context.Context, client net.Conn) error {
+	stop := context.AfterFunc(ctx, func() { client.Close() })
+	defer stop()
+	io.Copy(io.Discard, client)
+	return nil
+}
+
+// abort forwards the client's first bytes to the backend and drops the
+// connection before any answer can come back.
+func abort(client, backend net.Conn, ev chaos.Events) error {
+	buf := make([]byte, 32<<10)
+	n, err := client.Read(buf)
+	if n > 0 {
+		if m, _ := backend.Write(buf[:n]); m > 0 {
+			ev.Relayed(chaos.ToBackend, int64(m))
+		}
+	}
+	if err != nil && err != io.EOF && !isClosedByPeer(err) {
+		return err
+	}
+	reset(backend)
+	return nil
+}
+
+// timeout stops all data: both directions are read and dropped, and the
+// connection closes after e.After, or stays open until a side leaves when
+// it is 0.
+func timeout(ctx context.Context, client, backend net.Conn, e *chaos.Effect) error {
+	done := make(chan struct{}, 2)
+	drop := func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		done <- struct{}{}
+	}
+	go drop(backend)
+	go drop(client)
+	var expired <-chan time.Time
+	if e.After > 0 {
+		t := time.NewTimer(e.After)
+		defer t.Stop()
+		expired = t.C
+	}
+	finished := 0
+	select {
+	case <-done:
+		finished++
+	case <-expired:
+	case <-ctx.Done():
+	}
+	client.Close()
+	backend.Close()
+	for ; finished < 2; finished++ {
+		<-done
+	}
+	return nil
+}
+
+// resetAfter relays as the rest of the effect says, then after e.After
+// closes the client with a TCP RST.
+func resetAfter(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect) error {
+	rest := *e
+	rest.Fault, rest.After = chaos.NoFault, 0
+	result := make(chan error, 1)
+	go func() { result <- run(ctx, s, client, backend, &rest) }()
+	t := time.NewTimer(e.After)
+	defer t.Stop()
+	select {
+	case err := <-result:
+		return err
+	case <-t.C:
+		reset(client)
+		backend.Close()
+	}
+	<-result
+	return nil
+}
+
+// reset closes c with a TCP RST instead of a FIN.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}

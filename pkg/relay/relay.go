@@ -1,0 +1,276 @@
+// Package relay moves bytes between a client and a backend connection: raw
+// both-way relaying with half-close, idle timeout and byte accounting that
+// keeps Linux's zero-copy splice path, and the carrying out of a drawn
+// behavior's Effect over a whole connection (what the tcp protocol, and any
+// protocol that falls back to a raw stream, does).
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// chunk bounds each splice call so that byte counters move while a long
+// connection is still open, at a cost of one call per chunk.
+const chunk = 1 << 20
+
+// Wait waits d, or until ctx ends (then it returns ctx's error).
+func Wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Raw relays both directions between client and backend until both have
+// ended, propagating half-close. It returns the first error that was not a
+// normal end of stream.
+func Raw(ctx context.Context, s chaos.Session, client, backend net.Conn) error {
+	return run(ctx, s, client, backend, nil)
+}
+
+// errIdle ends a connection that moved no byte for the idle timeout.
+var errIdle = errors.New("idle timeout")
+
+// ErrIdle reports whether err is the end of a connection by idle timeout.
+func ErrIdle(err error) bool { return errors.Is(err, errIdle) }
+
+type pair struct {
+	ev      chaos.Events
+	idle    time.Duration
+	waiting [2]atomic.Bool // per direction: read timed out with nothing moved
+	once    sync.Once
+	conns   [2]net.Conn
+}
+
+func dirIndex(d chaos.Direction) int {
+	if d == chaos.ToBackend {
+		return 0
+	}
+	return 1
+}
+
+// closeAll unblocks both directions after one failed.
+func (p *pair) closeAll() {
+	p.once.Do(func() {
+		p.conns[0].Close()
+		p.conns[1].Close()
+	})
+}
+
+// bothIdle records that dir saw no byte for the idle timeout and reports
+// whether the other direction is idle (or finished) too.
+func (p *pair) bothIdle(dir chaos.Direction) bool {
+	i := dirIndex(dir)
+	p.waiting[i].Store(true)
+	return p.waiting[1-i].Load()
+}
+
+func (p *pair) active(dir chaos.Direction) { p.waiting[dirIndex(dir)].Store(false) }
+
+// run relays both ways; e, when set, supplies filters, a response delay and
+// a close delay.
+func run(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect) error {
+	p := &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, backend}}
+	var wg sync.WaitGroup
+	var errUp error
+	wg.Go(func() { errUp = p.pump(ctx, chaos.ToBackend, backend, client, e) })
+	errDown := p.pump(ctx, chaos.ToClient, client, backend, e)
+	wg.Wait()
+	if errDown != nil {
+		return errDown
+	}
+	return errUp
+}
+
+// pump relays src to dst in one direction. On src's end it half-closes dst
+// (after the effect's close delay); on an error it closes both connections.
+func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn, e *chaos.Effect) error {
+	var f chaos.Filter
+	if e != nil {
+		f = e.Filter(dir)
+		if dir == chaos.ToClient && e.ResponseDelay > 0 {
+			if err := Wait(ctx, e.ResponseDelay); err != nil {
+				p.closeAll()
+				return err
+			}
+		}
+	}
+	var err error
+	if f != nil {
+		err = f.Relay(ctx, &counter{w: dst, ev: p.ev, dir: dir}, &idleReader{p: p, dir: dir, c: src})
+	} else {
+		err = p.copy(dir, dst, src)
+	}
+	if err != nil {
+		p.waiting[dirIndex(dir)].Store(true)
+		p.closeAll()
+		if isClosedByPeer(err) {
+			return nil
+		}
+		return err
+	}
+	if e != nil && dir == chaos.ToClient && e.CloseDelay > 0 {
+		if err := Wait(ctx, e.CloseDelay); err != nil {
+			p.closeAll()
+			return err
+		}
+	}
+	// A finished direction never moves a byte again: it counts as idle.
+	p.waiting[dirIndex(dir)].Store(true)
+	closeWrite(dst)
+	return nil
+}
+
+// copy moves src to dst in chunks so that *net.TCPConn pairs splice, with
+// the idle deadline refreshed per chunk.
+func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
+	for {
+		if p.idle > 0 {
+			src.SetReadDeadline(time.Now().Add(p.idle))
+		}
+		n, err := io.CopyN(dst, src, chunk)
+		if n > 0 {
+			p.active(dir)
+			p.ev.Relayed(dir, n)
+		}
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			return nil
+		case isTimeout(err) && n == 0:
+			if err := p.awaitData(dir, src); err != nil {
+				return err
+			}
+		case isTimeout(err):
+		default:
+			return err
+		}
+	}
+}
+
+// awaitData is called when dir moved nothing for the idle timeout: it ends
+// the connection if the other direction is idle too, or else waits for src
+// to become readable without taking its bytes, so that the idle mark stays
+// true exactly while nothing arrives.
+func (p *pair) awaitData(dir chaos.Direction, src net.Conn) error {
+	for {
+		if p.bothIdle(dir) {
+			return errIdle
+		}
+		src.SetReadDeadline(time.Now().Add(p.idle))
+		err := waitReadable(src)
+		if err == nil {
+			p.active(dir)
+			return nil
+		}
+		if !isTimeout(err) {
+			return err
+		}
+	}
+}
+
+func waitReadable(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var buf [1]byte
+	var perr error
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, e := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if e == syscall.EAGAIN {
+			return false
+		}
+		perr = e
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if perr != nil {
+		return perr
+	}
+	return nil
+}
+
+// idleReader gives filters the same idle rule as the splice path.
+type idleReader struct {
+	p   *pair
+	dir chaos.Direction
+	c   net.Conn
+}
+
+func (r *idleReader) Read(b []byte) (int, error) {
+	for {
+		if r.p.idle > 0 {
+			r.c.SetReadDeadline(time.Now().Add(r.p.idle))
+		}
+		n, err := r.c.Read(b)
+		if n > 0 {
+			r.p.active(r.dir)
+			return n, nil
+		}
+		if err != nil && isTimeout(err) {
+			if r.p.bothIdle(r.dir) {
+				return 0, errIdle
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+// counter reports bytes written through a filter.
+type counter struct {
+	w   io.Writer
+	ev  chaos.Events
+	dir chaos.Direction
+}
+
+func (c *counter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	if n > 0 {
+		c.ev.Relayed(c.dir, int64(n))
+	}
+	return n, err
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// isClosedByPeer reports the ordinary ends of a connection in a chaos proxy:
+// resets, broken pipes and closes; they are events, not failures.
+func isClosedByPeer(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, chaos.ErrClose)
+}
