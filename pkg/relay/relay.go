@@ -57,6 +57,7 @@ type pair struct {
 	waiting [2]atomic.Bool // per direction: read timed out with nothing moved
 	once    sync.Once
 	conns   [2]net.Conn
+	cancel  context.CancelFunc // ends the filters' waits
 }
 
 func dirIndex(d chaos.Direction) int {
@@ -69,6 +70,7 @@ func dirIndex(d chaos.Direction) int {
 // closeAll unblocks both directions after one failed.
 func (p *pair) closeAll() {
 	p.once.Do(func() {
+		p.cancel()
 		p.conns[0].Close()
 		p.conns[1].Close()
 	})
@@ -87,7 +89,12 @@ func (p *pair) active(dir chaos.Direction) { p.waiting[dirIndex(dir)].Store(fals
 // run relays both ways; e, when set, supplies filters, a response delay and
 // a close delay.
 func run(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect) error {
-	p := &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, backend}}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p := &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, backend}, cancel: cancel}
+	// The route shutting down ends blocked reads too, not only waits.
+	stop := context.AfterFunc(ctx, p.closeAll)
+	defer stop()
 	var wg sync.WaitGroup
 	var errUp error
 	wg.Go(func() { errUp = p.pump(ctx, chaos.ToBackend, backend, client, e) })
