@@ -173,7 +173,8 @@ func (u *Unit) Rand() *rand.Rand {
 
 // Behavior is a configured behavior, built by its spec's New. Effect is
 // called once per draw, concurrently from many connections: behaviors that
-// count (warmup, agitate) use atomics.
+// count (warmup, agitate) use atomics. Effect must not keep u after it
+// returns (units are reused); keeping u.Rand() is fine.
 type Behavior interface {
 	Effect(u *Unit) Effect
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -94,9 +95,17 @@ func (m *Mix) Draw(src *Source, req *Request) Drawn {
 	if e == nil || (e.Match != nil && (req == nil || !e.Match(req))) {
 		return Drawn{Name: "dummy"}
 	}
-	u := Unit{Seq: seq, Request: req, seed: r}
-	return Drawn{Name: e.Name, Effect: e.Behavior.Effect(&u)}
+	// Units are pooled: passing one through the Behavior interface would
+	// otherwise move it to the heap on every draw.
+	u := unitPool.Get().(*Unit)
+	*u = Unit{Seq: seq, Request: req, seed: r}
+	d := Drawn{Name: e.Name, Effect: e.Behavior.Effect(u)}
+	*u = Unit{}
+	unitPool.Put(u)
+	return d
 }
+
+var unitPool = sync.Pool{New: func() any { return new(Unit) }}
 
 // Source is a seedable, lock-free random source for draws: draw number n
 // of a route always yields the same value for the same seed, so a seeded run
@@ -137,4 +146,34 @@ func splitmix(x uint64) uint64 {
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
+}
+
+// Share is one "PERCENT:NAME" item of the original's --behavior syntax.
+type Share struct {
+	Percent float64
+	Name    string
+}
+
+// ParseShares reads the original Vaurien's mix syntax, "20:delay,5:error".
+// A bare name means 100 percent. Names are not checked against the registry.
+func ParseShares(s string) ([]Share, error) {
+	var out []Share
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		pct, name, found := strings.Cut(item, ":")
+		if !found {
+			out = append(out, Share{Percent: 100, Name: item})
+			continue
+		}
+		name = strings.TrimSpace(name)
+		p, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		if err != nil || name == "" || math.IsNaN(p) || p < 0 || p > 100 {
+			return nil, fmt.Errorf("behavior %q: want PERCENT:NAME with a percent from 0 to 100, as in \"20:delay,5:error\"", item)
+		}
+		out = append(out, Share{Percent: p, Name: name})
+	}
+	return out, nil
 }

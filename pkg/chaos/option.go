@@ -100,6 +100,9 @@ func (o Option) convert(v any) (any, error) {
 			return b, nil
 		}
 	case Int:
+		if i, ok := integer(v); ok {
+			return i, nil
+		}
 		if f, ok := number(v); ok {
 			if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 				return nil, o.wrongType(v)
@@ -111,6 +114,9 @@ func (o Option) convert(v any) (any, error) {
 			return f, nil
 		}
 	case Duration:
+		if d, ok := v.(time.Duration); ok {
+			return d, nil
+		}
 		if f, ok := number(v); ok {
 			return secondsToDuration(f), nil
 		}
@@ -143,8 +149,12 @@ func (o Option) convert(v any) (any, error) {
 		if l, ok := v.([]any); ok {
 			out := make([]int64, 0, len(l))
 			for _, e := range l {
+				if i, ok := integer(e); ok {
+					out = append(out, i)
+					continue
+				}
 				f, ok := number(e)
-				if !ok || f != math.Trunc(f) {
+				if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 					return nil, o.wrongType(v)
 				}
 				out = append(out, int64(f))
@@ -218,7 +228,7 @@ func (o Option) Parse(s string) (any, error) {
 // ("2", "0.2"), the original Vaurien's unit.
 func ParseDuration(s string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > math.MaxInt64/float64(time.Second) {
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f*float64(time.Second)) >= math.MaxInt64 {
 			return 0, fmt.Errorf("duration %q out of range", s)
 		}
 		return secondsToDuration(f), nil
@@ -231,13 +241,14 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 func secondsToDuration(f float64) time.Duration {
-	if math.Abs(f) > math.MaxInt64/float64(time.Second) {
-		if f < 0 {
-			return math.MinInt64
-		}
+	ns := f * float64(time.Second)
+	switch {
+	case ns >= math.MaxInt64:
 		return math.MaxInt64
+	case ns <= math.MinInt64:
+		return math.MinInt64
 	}
-	return time.Duration(f * float64(time.Second))
+	return time.Duration(ns)
 }
 
 func (o Option) check(v any) error {
@@ -313,12 +324,25 @@ func describe(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+func integer(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	}
+	return 0, false
+}
+
 func number(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:
 		return x, !math.IsNaN(x) && !math.IsInf(x, 0)
 	case float32:
-		return float64(x), true
+		f := float64(x)
+		return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 	case int:
 		return float64(x), true
 	case int64:
