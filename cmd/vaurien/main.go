@@ -1,0 +1,195 @@
+// Command vaurien is the chaos TCP proxy: it runs the routes of an HCL file
+// (or of the original Vaurien's single-route flags and .ini files) and
+// offers the subcommands that inspect and convert configurations.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vaurien-go/vaurien/pkg/app"
+	"github.com/vaurien-go/vaurien/pkg/catalog"
+	"github.com/vaurien-go/vaurien/pkg/config"
+	"github.com/vaurien-go/vaurien/pkg/logging"
+	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
+	"github.com/vaurien-go/vaurien/pkg/version"
+)
+
+const usage = `vaurien — a chaos TCP proxy
+
+Usage:
+  vaurien                          run ./vaurien.hcl (or $VAURIEN_CONFIG)
+  vaurien run [-c FILE] [--log-level L] [--log-format F]
+                                   run the routes of FILE (.hcl, or an original .ini)
+  vaurien validate FILE...         check files; diagnostics on stderr, exit 1 if any is invalid
+  vaurien behaviors                list the behaviors with their options
+  vaurien protocols                list the protocols with their options
+  vaurien convert OLD.ini          print the HCL equivalent of an original Vaurien .ini file
+  vaurien version                  print the version
+
+The original Vaurien's single-route flags work too, e.g.
+  vaurien --protocol http --proxy localhost:8000 --backend example.com:80 \
+          --behavior 20:delay,5:error --behavior-delay-sleep 2
+Run "vaurien --help" with any original flag for their list.
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so that tests can drive the CLI.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return runFile(ctx, defaultConfig(), "", "", stderr)
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(ctx, args[1:], stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
+	case "behaviors":
+		catalog.BehaviorsText(stdout)
+		return 0
+	case "protocols":
+		catalog.ProtocolsText(stdout)
+		return 0
+	case "convert":
+		return convertCmd(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, version.String())
+		return 0
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 || args[0] != "help" {
+			return legacy(ctx, args, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return legacy(ctx, args, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "vaurien: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func defaultConfig() string {
+	if p := os.Getenv("VAURIEN_CONFIG"); p != "" {
+		return p
+	}
+	return "vaurien.hcl"
+}
+
+func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vaurien run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", defaultConfig(), "configuration file (.hcl or original .ini)")
+	fs.StringVar(path, "config", defaultConfig(), "same as -c")
+	level := fs.String("log-level", os.Getenv("VAURIEN_LOG_LEVEL"), "override the file's log level: debug, info, warn, error")
+	format := fs.String("log-format", os.Getenv("VAURIEN_LOG_FORMAT"), "override the file's log format: json, console")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vaurien run: unexpected argument %q (use -c FILE)\n", fs.Arg(0))
+		return 2
+	}
+	return runFile(ctx, *path, *level, *format, stderr)
+}
+
+func runFile(ctx context.Context, path, level, format string, stderr io.Writer) int {
+	f, err := config.Load(path)
+	if err != nil {
+		printConfigError(stderr, path, err)
+		return 1
+	}
+	return serve(ctx, f, level, format, "-", stderr)
+}
+
+// serve runs a validated configuration until a signal stops it.
+func serve(ctx context.Context, f *config.File, level, format, output string, stderr io.Writer) int {
+	if level != "" {
+		f.Log.Level = level
+	}
+	if format != "" {
+		f.Log.Format = format
+	}
+	out, err := logging.Output(output)
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien: %v\n", err)
+		return 1
+	}
+	log, err := logging.New(out, f.Log.Level, f.Log.Format)
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien: %v\n", err)
+		return 2
+	}
+	a := app.New(f, log)
+	if err := a.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("vaurien failed to start")
+		fmt.Fprintf(stderr, "vaurien: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func validateCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "vaurien validate: give one or more files")
+		return 2
+	}
+	code := 0
+	for _, p := range args {
+		if _, err := config.Load(p); err != nil {
+			printConfigError(stderr, p, err)
+			code = 1
+			continue
+		}
+		fmt.Fprintf(stdout, "%s: valid\n", p)
+	}
+	return code
+}
+
+func convertCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "vaurien convert: give one original Vaurien .ini file")
+		return 2
+	}
+	f, err := config.Load(args[0])
+	if err != nil {
+		printConfigError(stderr, args[0], err)
+		return 1
+	}
+	stdout.Write(config.Format(f))
+	return 0
+}
+
+// printConfigError writes each diagnostic as "file:line:col: summary: detail".
+func printConfigError(w io.Writer, path string, err error) {
+	var diags hcl.Diagnostics
+	if errors.As(err, &diags) {
+		for _, d := range diags {
+			where := path
+			if d.Subject != nil {
+				where = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+			}
+			sev := "error"
+			if d.Severity == hcl.DiagWarning {
+				sev = "warning"
+			}
+			msg := fmt.Sprintf("%s: %s: %s", where, sev, d.Summary)
+			if d.Detail != "" {
+				msg += ": " + d.Detail
+			}
+			fmt.Fprintln(w, msg)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s: error: %v\n", path, err)
+}

@@ -1,0 +1,141 @@
+// Package catalog renders the registered behaviors and protocols, from
+// their one declaration each, as the text of `vaurien behaviors` and
+// `vaurien protocols` and as the Markdown reference pages under docs/.
+package catalog
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// entry is what behaviors and protocols have in common for rendering.
+type entry struct {
+	Name, Doc, Example string
+	Options            chaos.Options
+}
+
+func behaviors() []entry {
+	var out []entry
+	for _, s := range chaos.Behaviors() {
+		out = append(out, entry{s.Name, s.Doc, s.Example, s.Options})
+	}
+	return out
+}
+
+func protocols() []entry {
+	var out []entry
+	for _, s := range chaos.Protocols() {
+		out = append(out, entry{s.Name, s.Doc, s.Example, s.Options})
+	}
+	return out
+}
+
+// BehaviorsText writes the `vaurien behaviors` listing.
+func BehaviorsText(w io.Writer) { text(w, behaviors()) }
+
+// ProtocolsText writes the `vaurien protocols` listing.
+func ProtocolsText(w io.Writer) { text(w, protocols()) }
+
+func text(w io.Writer, es []entry) {
+	for i, e := range es {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "%s\n", e.Name)
+		fmt.Fprintf(w, "%s\n", indent(wrap(e.Doc, 76), "    "))
+		if len(e.Options) == 0 {
+			fmt.Fprintf(w, "    options: none\n")
+			continue
+		}
+		fmt.Fprintf(w, "    options:\n")
+		for _, o := range e.Options {
+			fmt.Fprintf(w, "      %s (%s, default %s)\n", o.Name, kindText(o), Default(o))
+			fmt.Fprintf(w, "%s\n", indent(wrap(o.Doc, 68), "          "))
+		}
+	}
+}
+
+// BehaviorsMarkdown writes docs/behaviors.md.
+func BehaviorsMarkdown(w io.Writer) {
+	markdown(w, "Behaviors", "A route's mix draws one behavior per unit of traffic: per connection on tcp, mysql and smtp routes, per request on http, redis and memcache routes. The share of the mix that no behavior claims is `dummy`.", behaviors())
+}
+
+// ProtocolsMarkdown writes docs/protocols.md.
+func ProtocolsMarkdown(w io.Writer) {
+	markdown(w, "Protocols", "A route's `protocol` says how vaurien frames its traffic. Protocol options go in the route's `protocol_options` block.", protocols())
+}
+
+func markdown(w io.Writer, title, intro string, es []entry) {
+	fmt.Fprintf(w, "# %s\n\n<!-- Generated from the declarations in the code by `go test ./pkg/catalog -update`; do not edit. -->\n\n%s\n\n", title, intro)
+	for _, e := range es {
+		fmt.Fprintf(w, "## %s\n\n%s\n\n", e.Name, e.Doc)
+		if len(e.Options) > 0 {
+			fmt.Fprintf(w, "| option | type | default | meaning |\n|---|---|---|---|\n")
+			for _, o := range e.Options {
+				fmt.Fprintf(w, "| `%s` | %s | `%s` | %s |\n", o.Name, kindText(o), Default(o), strings.ReplaceAll(o.Doc, "|", "\\|"))
+			}
+			fmt.Fprintln(w)
+		}
+		if e.Example != "" {
+			fmt.Fprintf(w, "```hcl\n%s\n```\n\n", e.Example)
+		}
+	}
+}
+
+func kindText(o chaos.Option) string {
+	if len(o.Choices) > 0 {
+		return "one of " + strings.Join(o.Choices, ", ")
+	}
+	return o.Kind.String()
+}
+
+// Default renders an option's default the way it is written in HCL.
+func Default(o chaos.Option) string {
+	switch v := o.Default.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case time.Duration:
+		return fmt.Sprintf("%q", v.String())
+	case []string:
+		q := make([]string, len(v))
+		for i, s := range v {
+			q[i] = fmt.Sprintf("%q", s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	case []int64:
+		q := make([]string, len(v))
+		for i, n := range v {
+			q[i] = fmt.Sprint(n)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	}
+	return fmt.Sprint(o.Default)
+}
+
+func wrap(s string, width int) string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line = word
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}

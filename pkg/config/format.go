@@ -1,0 +1,183 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// Format renders a configuration as HCL that Parse reads back to the same
+// File. Route settings and options left at their defaults are omitted, so a
+// converted .ini file shows only what it sets. Values are written as they
+// are: a token read through env() is written out in clear.
+func Format(f *File) []byte {
+	out := hclwrite.NewEmptyFile()
+	body := out.Body()
+	if f.Seed != 0 {
+		body.SetAttributeRaw("seed", numberTokens(strconv.FormatUint(f.Seed, 10)))
+	}
+	if f.Drain != DefaultDrain {
+		body.SetAttributeRaw("drain", valueTokens(f.Drain))
+	}
+	if len(body.Attributes()) > 0 {
+		body.AppendNewline()
+	}
+
+	admin := body.AppendNewBlock("admin", nil).Body()
+	admin.SetAttributeValue("listen", cty.StringVal(f.Admin.Listen))
+	if f.Admin.Token != "" {
+		admin.SetAttributeValue("token", cty.StringVal(f.Admin.Token))
+	}
+	body.AppendNewline()
+
+	log := body.AppendNewBlock("log", nil).Body()
+	log.SetAttributeValue("level", cty.StringVal(f.Log.Level))
+	log.SetAttributeValue("format", cty.StringVal(f.Log.Format))
+
+	for _, r := range f.Routes {
+		body.AppendNewline()
+		formatRoute(body.AppendNewBlock("route", []string{r.Name}).Body(), &r)
+	}
+	return hclwrite.Format(out.Bytes())
+}
+
+func formatRoute(body *hclwrite.Body, r *Route) {
+	body.SetAttributeValue("listen", cty.StringVal(r.Listen))
+	body.SetAttributeValue("backend", cty.StringVal(r.Backend))
+	// The default protocol is left implied, as a file would usually say it.
+	if r.Protocol != DefaultProtocol && r.Protocol != "" {
+		body.SetAttributeValue("protocol", cty.StringVal(r.Protocol))
+	}
+	if r.Timeout != 0 {
+		body.SetAttributeRaw("timeout", valueTokens(r.Timeout))
+	}
+	if r.ConnectTimeout != DefaultConnectTimeout {
+		body.SetAttributeRaw("connect_timeout", valueTokens(r.ConnectTimeout))
+	}
+	if r.MaxConnections != 0 {
+		body.SetAttributeRaw("max_connections", numberTokens(strconv.Itoa(r.MaxConnections)))
+	}
+	if r.Default {
+		body.SetAttributeValue("default", cty.True)
+	}
+
+	var decl chaos.Options
+	if spec, ok := chaos.LookupProtocol(r.Protocol); ok {
+		decl = spec.Options
+	}
+	if names := setOptions(decl, r.ProtocolOptions); len(names) > 0 {
+		body.AppendNewline()
+		opts := body.AppendNewBlock("protocol_options", nil).Body()
+		for _, n := range names {
+			opts.SetAttributeRaw(n, valueTokens(r.ProtocolOptions[n]))
+		}
+	}
+
+	for _, b := range r.Behaviors {
+		body.AppendNewline()
+		bb := body.AppendNewBlock("behavior", []string{b.Name}).Body()
+		bb.SetAttributeRaw(percentAttr, valueTokens(b.Percent))
+		var decl chaos.Options
+		if spec, ok := chaos.LookupBehavior(b.Name); ok {
+			decl = spec.Options
+		}
+		for _, n := range setOptions(decl, b.Options) {
+			bb.SetAttributeRaw(n, valueTokens(b.Options[n]))
+		}
+	}
+}
+
+// setOptions lists the options worth writing: those that differ from their
+// declared default, in declaration order, then any undeclared ones sorted.
+func setOptions(decl chaos.Options, v chaos.Values) []string {
+	var names []string
+	for _, o := range decl {
+		if x, ok := v[o.Name]; ok && !reflect.DeepEqual(x, o.Default) {
+			names = append(names, o.Name)
+		}
+	}
+	var rest []string
+	for n := range v {
+		if _, ok := decl.Lookup(n); !ok && n != percentAttr {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	return append(names, rest...)
+}
+
+// valueTokens writes an option value as an HCL literal. Numbers are written
+// in their shortest exact decimal form (hclwrite would write a float64's
+// full binary expansion), durations as Go duration strings.
+func valueTokens(v any) hclwrite.Tokens {
+	switch x := v.(type) {
+	case bool:
+		return hclwrite.TokensForValue(cty.BoolVal(x))
+	case string:
+		return hclwrite.TokensForValue(cty.StringVal(x))
+	case int:
+		return numberTokens(strconv.Itoa(x))
+	case int64:
+		return numberTokens(strconv.FormatInt(x, 10))
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			break
+		}
+		return numberTokens(strconv.FormatFloat(x, 'f', -1, 64))
+	case time.Duration:
+		return hclwrite.TokensForValue(cty.StringVal(formatDuration(x)))
+	case []string:
+		elems := make([]hclwrite.Tokens, len(x))
+		for i, e := range x {
+			elems[i] = valueTokens(e)
+		}
+		return hclwrite.TokensForTuple(elems)
+	case []int64:
+		elems := make([]hclwrite.Tokens, len(x))
+		for i, e := range x {
+			elems[i] = valueTokens(e)
+		}
+		return hclwrite.TokensForTuple(elems)
+	case []any:
+		elems := make([]hclwrite.Tokens, len(x))
+		for i, e := range x {
+			elems[i] = valueTokens(e)
+		}
+		return hclwrite.TokensForTuple(elems)
+	}
+	return hclwrite.TokensForValue(cty.StringVal(fmt.Sprint(v)))
+}
+
+func numberTokens(text string) hclwrite.Tokens {
+	var toks hclwrite.Tokens
+	if t, neg := strings.CutPrefix(text, "-"); neg {
+		toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenMinus, Bytes: []byte("-")})
+		text = t
+	}
+	return append(toks, &hclwrite.Token{Type: hclsyntax.TokenNumberLit, Bytes: []byte(text)})
+}
+
+// formatDuration writes "1m" and "1h30m" rather than Go's "1m0s" and
+// "1h30m0s"; both parse back to the same duration.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func trimFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,0 +1,492 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// The original Vaurien's defaults for what an .ini file leaves out.
+const (
+	iniProxy    = "localhost:8000"
+	iniBackend  = "localhost:80"
+	iniTimeout  = 30 * time.Second
+	iniHTTPHost = "localhost"
+	iniHTTPPort = "8080"
+	iniRoute    = "default"
+)
+
+// iniKeys are the [vaurien] keys that mean something here; iniIgnored are
+// the original's keys that tuned its Python internals (socket buffers,
+// connection pools, gevent) and have no counterpart, so they are accepted
+// and dropped.
+var (
+	iniKeys    = []string{"backend", "proxy", "protocol", "behavior", "timeout", "seed", "http", "http_host", "http_port", "log_level"}
+	iniIgnored = []string{"bufsize", "stay_connected", "pool_max_size", "pool_timeout", "async_mode", "sync", "backlog", "log_output"}
+)
+
+// The original accepted Python's log level names.
+var iniLogLevels = map[string]string{
+	"debug": "debug", "info": "info", "warning": "warn", "warn": "warn", "error": "error", "critical": "error",
+}
+
+// iniEntry is one key = value, with the ranges of both.
+type iniEntry struct {
+	key      string // lowercased, dashes turned into underscores
+	value    string
+	keyRng   hcl.Range
+	valueRng hcl.Range
+}
+
+type iniSection struct {
+	name    string
+	rng     hcl.Range
+	entries []iniEntry
+}
+
+// lookup returns the last entry for key, as Python's ConfigParser does.
+func (s *iniSection) lookup(key string) (iniEntry, bool) {
+	for i := len(s.entries) - 1; i >= 0; i-- {
+		if s.entries[i].key == key {
+			return s.entries[i], true
+		}
+	}
+	return iniEntry{}, false
+}
+
+// ParseINI reads a configuration in the original Vaurien's .ini format: one
+// [vaurien] section describing a single proxy, which becomes the route
+// named "default", with [behavior:NAME] and [protocol:NAME] sections
+// holding options. filename is used in diagnostics and as File.Path. The
+// error, if any, is hcl.Diagnostics.
+//
+// The original's defaults apply: proxy localhost:8000, backend localhost:80,
+// timeout 30 seconds (for both the idle timeout and the backend dial, which
+// the original bounded with the same value). With http = true, http_host
+// and http_port (default localhost:8080) give the admin API's address. The
+// dummy entries of the behavior list are dropped, since whatever share no
+// behavior takes is dummy anyway. Keys that tuned the original's Python
+// internals (bufsize, stay_connected, pool_max_size, pool_timeout,
+// async_mode, backlog, log_output) and the [statsd] section are accepted
+// and ignored; a [behavior:NAME] section with a callable (a Python class)
+// is an error.
+func ParseINI(src []byte, filename string) (*File, error) {
+	sections, diags := scanINI(src, filename)
+	if diags.HasErrors() {
+		return nil, finish(diags)
+	}
+	d := &decoder{}
+	f := newFile(filename)
+	d.ini(sections, f)
+	if err := finish(d.diags); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// scanINI splits src into sections the way Python 2's RawConfigParser did:
+// "key = value" or "key: value", indented lines continuing the value, lines
+// starting with # or ; as comments, " ;" starting an inline comment, keys
+// case-insensitive, repeated sections merged.
+func scanINI(src []byte, filename string) ([]*iniSection, hcl.Diagnostics) {
+	var (
+		diags    hcl.Diagnostics
+		sections []*iniSection
+		cur      *iniSection
+		last     *iniEntry
+		offset   int
+	)
+	byName := map[string]*iniSection{}
+	for n, raw := range bytes.SplitAfter(src, []byte("\n")) {
+		lineNo, start := n+1, offset
+		offset += len(raw)
+		line := strings.TrimRight(string(raw), "\r\n")
+		rng := func(from, to int) hcl.Range {
+			return hcl.Range{
+				Filename: filename,
+				Start:    hcl.Pos{Line: lineNo, Column: utf8.RuneCountInString(line[:from]) + 1, Byte: start + from},
+				End:      hcl.Pos{Line: lineNo, Column: utf8.RuneCountInString(line[:to]) + 1, Byte: start + to},
+			}
+		}
+		if !utf8.ValidString(line) {
+			diags = append(diags, errorDiag(rng(0, 0), "Invalid UTF-8", "This line is not valid UTF-8 text. Save the file as UTF-8."))
+			last = nil
+			continue
+		}
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "" || trimmed[0] == '#' || trimmed[0] == ';' || strings.HasPrefix(strings.ToLower(trimmed), "rem "):
+			// As in Python, blank lines and comments do not end a value:
+			// an indented line after them still continues it.
+			continue
+		case line[0] == ' ' || line[0] == '\t':
+			if last == nil {
+				diags = append(diags, errorDiag(rng(0, len(line)), "Unexpected indented line",
+					"An indented line continues the value of the key above it, but there is none. Remove the indentation."))
+				continue
+			}
+			last.value += "\n" + stripINIComment(trimmed)
+			last.valueRng.End = rng(0, len(line)).End
+			continue
+		case trimmed[0] == '[':
+			last = nil
+			end := strings.IndexByte(line, ']')
+			if end < 0 {
+				diags = append(diags, errorDiag(rng(0, len(line)), "Invalid section header", "A section header is a name in brackets, such as [vaurien]; this one has no closing bracket."))
+				cur = nil
+				continue
+			}
+			lb := strings.IndexByte(line, '[')
+			name := strings.TrimSpace(line[lb+1 : end])
+			if s, ok := byName[name]; ok {
+				cur = s
+				continue
+			}
+			cur = &iniSection{name: name, rng: rng(lb, end+1)}
+			byName[name] = cur
+			sections = append(sections, cur)
+			continue
+		}
+		i := strings.IndexAny(line, ":=")
+		if i <= 0 || strings.TrimSpace(line[:i]) == "" {
+			diags = append(diags, errorDiag(rng(0, len(line)), "Invalid line", "Each line must be a [section] header, a key = value pair, a comment starting with # or ;, or an indented continuation of a value."))
+			last = nil
+			continue
+		}
+		if cur == nil {
+			diags = append(diags, errorDiag(rng(0, i), "Key outside a section", "Every key must follow a section header such as [vaurien]. Add one above this line."))
+			last = nil
+			continue
+		}
+		keyEnd := len(strings.TrimRight(line[:i], " \t"))
+		vStart := i + 1
+		for vStart < len(line) && (line[vStart] == ' ' || line[vStart] == '\t') {
+			vStart++
+		}
+		value := stripINIComment(line[vStart:])
+		cur.entries = append(cur.entries, iniEntry{
+			key:      strings.ReplaceAll(strings.ToLower(line[:keyEnd]), "-", "_"),
+			value:    value,
+			keyRng:   rng(0, keyEnd),
+			valueRng: rng(vStart, vStart+len(value)),
+		})
+		last = &cur.entries[len(cur.entries)-1]
+	}
+	return sections, diags
+}
+
+// stripINIComment removes a ";" comment that follows white space.
+func stripINIComment(v string) string {
+	for i := 1; i < len(v); i++ {
+		if v[i] == ';' && (v[i-1] == ' ' || v[i-1] == '\t') {
+			return strings.TrimRight(v[:i], " \t")
+		}
+	}
+	return strings.TrimRight(v, " \t")
+}
+
+var iniEnvVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// text returns an entry's value as the original converted it: quotes
+// stripped, ${NAME} replaced by the environment variable (unset is an
+// error, as in the original), continuation lines joined by commas.
+func (d *decoder) text(e iniEntry) (string, bool) {
+	v := strings.TrimSpace(e.value)
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1], true
+	}
+	ok := true
+	v = iniEnvVar.ReplaceAllStringFunc(v, func(m string) string {
+		name := m[2 : len(m)-1]
+		val, set := os.LookupEnv(name)
+		if !set {
+			ok = false
+			d.errorf(e.valueRng, "Unset environment variable", "The value of %q refers to ${%s}, but the environment variable %s is not set. Set it, or write the value in the file.", e.key, name, name)
+		}
+		return val
+	})
+	lines := strings.Split(v, "\n")
+	lines = slices.DeleteFunc(lines, func(s string) bool { return strings.TrimSpace(s) == "" })
+	for i := range lines {
+		lines[i] = strings.TrimRight(strings.TrimSpace(lines[i]), ",")
+	}
+	return strings.Join(lines, ","), ok
+}
+
+// iniBool reads the spellings of a boolean that Python's ConfigParser knew.
+func iniBool(s string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "yes", "true", "on":
+		return true, true
+	case "0", "no", "false", "off":
+		return false, true
+	}
+	return false, false
+}
+
+func (d *decoder) ini(sections []*iniSection, f *File) {
+	r := Route{
+		Name:           iniRoute,
+		Listen:         iniProxy,
+		Backend:        iniBackend,
+		Protocol:       DefaultProtocol,
+		Timeout:        iniTimeout,
+		ConnectTimeout: iniTimeout, // the original dialed the backend with the same timeout
+		Default:        true,
+	}
+	var main *iniSection
+	behaviorOpts := map[string]*iniSection{}
+	protocolOpts := map[string]*iniSection{}
+	for _, s := range sections {
+		kind, name, _ := strings.Cut(s.name, ":")
+		kind, name = strings.TrimSpace(kind), strings.TrimSpace(name)
+		switch {
+		case s.name == "vaurien":
+			main = s
+		case kind == "behavior" && name != "":
+			behaviorOpts[name] = s
+		case kind == "protocol" && name != "":
+			protocolOpts[name] = s
+		case s.name == "statsd":
+			// metrics are Prometheus's business now
+		default:
+			d.errorf(s.rng, "Unknown section", "The section [%s] is not part of a Vaurien configuration. The sections are [vaurien], [behavior:NAME], [protocol:NAME] and [statsd].", s.name)
+		}
+	}
+	if main == nil {
+		d.add(&hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing [vaurien] section",
+			Detail:  "An original Vaurien configuration has a [vaurien] section with at least proxy and backend.",
+			Subject: &hcl.Range{Filename: f.Path, Start: hcl.InitialPos, End: hcl.InitialPos}})
+		return
+	}
+
+	for _, e := range main.entries {
+		if !slices.Contains(iniKeys, e.key) && !slices.Contains(iniIgnored, e.key) {
+			d.errorf(e.keyRng, "Unknown key", "The [vaurien] section has no key %q.%s The keys are %s.", e.key, didYouMean(e.key, append(slices.Clone(iniKeys), iniIgnored...)), quoteList(iniKeys, "and"))
+		}
+	}
+	get := func(key string) (string, iniEntry, bool) {
+		e, ok := main.lookup(key)
+		if !ok {
+			return "", e, false
+		}
+		v, ok := d.text(e)
+		return v, e, ok
+	}
+
+	if v, e, ok := get("proxy"); ok {
+		if err := checkAddress(v, listenAddr); err != nil {
+			d.errorf(e.valueRng, "Invalid proxy address", "The proxy address must be host:port with a numeric port, such as \"localhost:8000\"; %s.", err)
+		} else {
+			r.Listen = v
+		}
+	}
+	if v, e, ok := get("backend"); ok {
+		if err := checkAddress(v, backendAddr); err != nil {
+			d.errorf(e.valueRng, "Invalid backend address", "The backend address must be host:port with a numeric port, such as \"localhost:80\"; %s.", err)
+		} else {
+			r.Backend = v
+		}
+	}
+	if v, e, ok := get("timeout"); ok {
+		t, err := chaos.ParseDuration(v)
+		if err != nil || t < 0 {
+			d.errorf(e.valueRng, "Invalid timeout", "The timeout is a number of seconds, such as 30; got %q.", v)
+		} else {
+			r.Timeout, r.ConnectTimeout = t, t
+		}
+	}
+	if v, e, ok := get("seed"); ok {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			d.errorf(e.valueRng, "Invalid seed", "The seed must be a whole number from 0 to %d; got %q.", uint64(1<<64-1), v)
+		} else {
+			f.Seed = s
+		}
+	}
+	if v, e, ok := get("log_level"); ok {
+		if l, known := iniLogLevels[strings.ToLower(v)]; known {
+			f.Log.Level = l
+		} else {
+			d.errorf(e.valueRng, "Invalid log level", "The log level must be debug, info, warning, error or critical; got %q.", v)
+		}
+	}
+	d.iniAdmin(get, f)
+
+	protocolExplicit := false
+	if v, e, ok := get("protocol"); ok {
+		protocolExplicit = true
+		r.Protocol = v
+		if _, known := chaos.LookupProtocol(v); !known {
+			d.errorf(e.valueRng, "Unknown protocol", "%s", unknownName("protocol", v, chaos.ProtocolNames()))
+		}
+	}
+	for name, s := range protocolOpts {
+		spec, known := chaos.LookupProtocol(name)
+		if !known {
+			if name != r.Protocol || !protocolExplicit { // else reported at the protocol key
+				d.errorf(s.rng, "Unknown protocol", "%s", unknownName("protocol", name, chaos.ProtocolNames()))
+			}
+			continue
+		}
+		v := d.iniOptions(s, "protocol", name, spec.Options)
+		if name == r.Protocol {
+			r.ProtocolOptions = v
+		}
+	}
+	if r.ProtocolOptions == nil {
+		r.ProtocolOptions = chaos.Values{}
+		if spec, known := chaos.LookupProtocol(r.Protocol); known {
+			r.ProtocolOptions = spec.Options.Defaults()
+		}
+	}
+
+	// Options sections are checked even for behaviors outside the mix:
+	// the original kept them for behaviors set later through its API.
+	options := map[string]chaos.Values{}
+	for name, s := range behaviorOpts {
+		if _, hasCallable := s.lookup("callable"); hasCallable {
+			e, _ := s.lookup("callable")
+			d.errorf(e.keyRng, "Python behaviors are not supported", "The section [%s] loads a Python class through callable; vaurien's behaviors are Go code registered at build time. Remove the section, or write the behavior in Go.", s.name)
+			continue
+		}
+		spec, known := chaos.LookupBehavior(name)
+		if !known {
+			d.errorf(s.rng, "Unknown behavior", "%s", unknownName("behavior", name, chaos.BehaviorNames()))
+			continue
+		}
+		options[name] = d.iniOptions(s, "behavior", name, spec.Options)
+	}
+	if v, e, ok := get("behavior"); ok {
+		r.Behaviors = d.iniMix(v, e, options)
+	}
+	f.Routes = []Route{r}
+	if listenConflict(f.Admin.Listen, r.Listen) {
+		rng := main.rng
+		if e, ok := main.lookup("proxy"); ok {
+			rng = e.valueRng
+		}
+		d.errorf(rng, "Duplicate listen address", "The proxy listens on %q, which the admin API (%q) uses too. Change proxy or http_port.", r.Listen, f.Admin.Listen)
+	}
+}
+
+// iniAdmin maps the original's --http switch: its host and port become the
+// admin API's address when it is on.
+func (d *decoder) iniAdmin(get func(string) (string, iniEntry, bool), f *File) {
+	on := false
+	if v, e, ok := get("http"); ok {
+		b, valid := iniBool(v)
+		if !valid {
+			d.errorf(e.valueRng, "Invalid http setting", "The http key is a boolean: true or false; got %q.", v)
+			return
+		}
+		on = b
+	}
+	host, port := iniHTTPHost, iniHTTPPort
+	if v, _, ok := get("http_host"); ok {
+		host = v
+	}
+	v, e, ok := get("http_port")
+	if ok {
+		port = v
+	}
+	if !on {
+		return
+	}
+	addr := net.JoinHostPort(host, port)
+	if err := checkAddress(addr, listenAddr); err != nil {
+		rng := e.valueRng
+		if !ok {
+			_, e, _ = get("http_host")
+			rng = e.valueRng
+		}
+		d.errorf(rng, "Invalid http address", "The http_host and http_port keys must form a host:port address with a numeric port; %s.", err)
+		return
+	}
+	f.Admin.Listen = addr
+}
+
+// iniMix reads the original's "20:delay,5:error" list.
+func (d *decoder) iniMix(v string, e iniEntry, options map[string]chaos.Values) []Behavior {
+	shares, err := chaos.ParseShares(v)
+	if err != nil {
+		d.errorf(e.valueRng, "Invalid behavior list", "Each behavior is written PERCENT:NAME, such as 20:delay, and separated by commas: %s.", err)
+		return nil
+	}
+	var out []Behavior
+	sum := 0.0
+	for _, sh := range shares {
+		sum += sh.Percent
+		if sh.Name == "dummy" {
+			// The share no behavior takes is dummy anyway.
+			continue
+		}
+		spec, known := chaos.LookupBehavior(sh.Name)
+		if !known {
+			d.errorf(e.valueRng, "Unknown behavior", "%s", unknownName("behavior", sh.Name, chaos.BehaviorNames()))
+			continue
+		}
+		opts, ok := options[sh.Name]
+		if ok {
+			opts = maps.Clone(opts) // entries must not share a map
+		} else {
+			opts = spec.Options.Defaults()
+		}
+		out = append(out, Behavior{Name: sh.Name, Percent: sh.Percent, Options: opts})
+	}
+	if sum > 100+1e-9 {
+		d.errorf(e.valueRng, "Percentages over 100", "The behaviors take %s%% of the draws, and at most 100%% can be shared out (the rest passes through as dummy). Lower the percentages.", trimFloat(sum))
+	}
+	return out
+}
+
+// iniOptions reads an options section as text, each key checked on its
+// own line.
+func (d *decoder) iniOptions(s *iniSection, kind, owner string, decl chaos.Options) chaos.Values {
+	values := decl.Defaults()
+	for _, e := range s.entries {
+		o, ok := decl.Lookup(e.key)
+		if !ok {
+			detail := fmt.Sprintf("The %s %q has no option named %q.%s", kind, owner, e.key, didYouMean(e.key, decl.Names()))
+			if len(decl) == 0 {
+				detail += " It takes no options."
+			} else {
+				detail += fmt.Sprintf(" Its options are %s.", quoteList(decl.Names(), "and"))
+			}
+			d.errorf(e.keyRng, "Unknown "+kind+" option", "%s", detail)
+			continue
+		}
+		text, ok := d.text(e)
+		if !ok {
+			continue
+		}
+		if o.Kind == chaos.Bool {
+			if b, valid := iniBool(text); valid {
+				text = strconv.FormatBool(b)
+			}
+		}
+		v, err := o.Parse(text)
+		if err != nil {
+			d.errorf(e.valueRng, "Invalid option value", "%s", optionError(kind, owner, o, err))
+			continue
+		}
+		if err := checkExactInts(o, v); err != nil {
+			d.errorf(e.valueRng, "Invalid option value", "The %s %q option %q %s.", kind, owner, o.Name, err)
+			continue
+		}
+		values[o.Name] = v
+	}
+	return values
+}

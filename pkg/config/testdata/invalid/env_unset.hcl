@@ -1,0 +1,3 @@
+admin {
+  token = env("VAURIEN_TEST_SURELY_UNSET")
+}

@@ -1,0 +1,11 @@
+route "a" {
+  listen  = "127.0.0.1:8000"
+  backend = "127.0.0.1:80"
+
+  behavior "test_delay" {
+    percent = 60
+  }
+  behavior "test_abort" {
+    percent = 50
+  }
+}

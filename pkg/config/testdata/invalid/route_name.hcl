@@ -1,0 +1,4 @@
+route "my route" {
+  listen  = "127.0.0.1:8000"
+  backend = "127.0.0.1:80"
+}

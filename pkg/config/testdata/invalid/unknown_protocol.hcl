@@ -1,0 +1,5 @@
+route "a" {
+  listen   = "127.0.0.1:8000"
+  backend  = "127.0.0.1:80"
+  protocol = "test_prot"
+}

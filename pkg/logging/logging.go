@@ -1,0 +1,133 @@
+// Package logging owns vaurien's logs: the zerolog logger built from the
+// file's log block or the flags, the field names every event uses, and the
+// proxy observer that turns engine events into log events. Connections are
+// logged at debug; a failing backend at warn, sampled so that a dead backend
+// under load does not flood the log; chaos-made resets are never errors.
+package logging
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/proxy"
+)
+
+// Field names, the same in every event.
+const (
+	FieldRoute    = "route"
+	FieldProtocol = "protocol"
+	FieldBehavior = "behavior"
+	FieldClient   = "client"
+	FieldBackend  = "backend"
+	FieldListen   = "listen"
+	FieldDuration = "duration"
+	FieldReason   = "reason"
+	FieldMix      = "mix"
+	FieldCount    = "count"
+)
+
+// Levels and Formats are the accepted values.
+var (
+	Levels  = []string{"debug", "info", "warn", "error"}
+	Formats = []string{"json", "console"}
+)
+
+func init() {
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	zerolog.DurationFieldUnit = time.Millisecond
+	zerolog.DurationFieldInteger = false
+}
+
+// New builds a logger writing to out at level, as JSON lines or, with
+// format "console", human-readable lines.
+func New(out io.Writer, level, format string) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil || level == "" || lvl > zerolog.ErrorLevel {
+		return zerolog.Nop(), fmt.Errorf("invalid log level %q: want one of %s", level, strings.Join(Levels, ", "))
+	}
+	switch format {
+	case "", "json":
+	case "console":
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
+	default:
+		return zerolog.Nop(), fmt.Errorf("invalid log format %q: want one of %s", format, strings.Join(Formats, ", "))
+	}
+	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// Output opens a log destination: "-" or "" is stdout, "stderr" is stderr,
+// anything else a file appended to.
+func Output(path string) (io.Writer, error) {
+	switch path {
+	case "", "-", "stdout":
+		return os.Stdout, nil
+	case "stderr":
+		return os.Stderr, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open log output: %w", err)
+	}
+	return f, nil
+}
+
+// Observer logs the engine's events.
+type Observer struct{ Log zerolog.Logger }
+
+var _ proxy.Observer = Observer{}
+
+// Route returns the logger of one route.
+func (o Observer) Route(name, protocol string) proxy.RouteObserver {
+	l := o.Log.With().Str(FieldRoute, name).Logger()
+	return &routeLog{
+		log: l,
+		// A dead backend under load fails every dial: a few lines per
+		// period say so, the metrics count the rest.
+		warn: l.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second}),
+	}
+}
+
+type routeLog struct {
+	log  zerolog.Logger
+	warn zerolog.Logger
+}
+
+func (r *routeLog) Accepted(c net.Addr) {
+	r.log.Debug().Stringer(FieldClient, c).Msg("connection accepted")
+}
+
+func (r *routeLog) Closed(c net.Addr, took time.Duration, err error) {
+	e := r.log.Debug().Stringer(FieldClient, c).Dur(FieldDuration, took)
+	if err != nil {
+		e = e.Str(FieldReason, err.Error())
+	}
+	e.Msg("connection closed")
+}
+
+func (r *routeLog) Refused(reason string) {
+	r.log.Debug().Str(FieldReason, reason).Msg("connection refused")
+}
+
+func (r *routeLog) DialFailed(backend string, err error) {
+	r.warn.Warn().Str(FieldBackend, backend).Err(err).Msg("backend dial failed")
+}
+
+func (r *routeLog) Relayed(chaos.Direction, int64)          {}
+func (r *routeLog) Exchanged(*chaos.Request, time.Duration) {}
+
+func (r *routeLog) Injected(behavior string) {
+	r.log.Debug().Str(FieldBehavior, behavior).Msg("fault injected")
+}
+
+func (r *routeLog) MixChanged(m *chaos.Mix) {
+	r.log.Info().Str(FieldMix, m.String()).Msg("mix set")
+}
+
+func (r *routeLog) Stopped() { r.log.Info().Msg("route stopped") }

@@ -1,0 +1,9 @@
+// Package standard links every built-in behavior and protocol into a
+// program that imports it, the way database/sql drivers are linked: a custom
+// build of vaurien imports this package plus its own plugins.
+package standard
+
+import (
+	_ "github.com/vaurien-go/vaurien/pkg/behavior"     // built-in behaviors
+	_ "github.com/vaurien-go/vaurien/pkg/protocol/tcp" // tcp, mysql, smtp
+)
