@@ -69,8 +69,10 @@ func (f bandwidthFilter) Relay(ctx context.Context, dst io.Writer, src io.Reader
 		}
 		n, err := src.Read(buf)
 		if n > 0 {
-			// Idle time earns no credit: a link does not save up capacity.
-			next = later(next, time.Now()).Add(time.Duration(int64(n) * int64(time.Second) / f.rate))
+			// Idle time earns at most one burst of credit, like a token
+			// bucket: a link does not save up capacity, yet a wait that
+			// ended late does not slow the average down.
+			next = later(next, time.Now().Add(-burst)).Add(time.Duration(int64(n) * int64(time.Second) / f.rate))
 			if err := write(dst, buf[:n]); err != nil {
 				return err
 			}
