@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
@@ -145,14 +147,35 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 	return nil
 }
 
-// copy moves src to dst in chunks so that *net.TCPConn pairs splice, with
-// the idle deadline refreshed per chunk.
+// copy moves src to dst so that *net.TCPConn pairs splice. It first waits
+// for src to be readable and then splices exactly what has arrived: a
+// splice that waits for data holds a pipe (two descriptors) for as long as
+// the connection is idle, and idle connections must cost two sockets, not
+// six. Each copy is bounded by chunk so that byte counters move while a
+// long transfer is still running.
 func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
+	rc := rawConn(src)
 	for {
 		if p.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(p.idle))
 		}
-		n, err := io.CopyN(dst, src, chunk)
+		limit := int64(chunk)
+		if rc != nil {
+			avail, err := waitData(rc)
+			if err != nil {
+				if !isTimeout(err) {
+					return err
+				}
+				if p.bothIdle(dir) {
+					return errIdle
+				}
+				continue
+			}
+			p.active(dir)
+			// avail is 0 at end of stream: a one-byte copy then reads EOF.
+			limit = min(max(avail, 1), chunk)
+		}
+		n, err := io.CopyN(dst, src, limit)
 		if n > 0 {
 			p.active(dir)
 			p.ev.Relayed(dir, n)
@@ -162,8 +185,8 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 		case err == io.EOF:
 			return nil
 		case isTimeout(err) && n == 0:
-			if err := p.awaitData(dir, src); err != nil {
-				return err
+			if p.bothIdle(dir) {
+				return errIdle
 			}
 		case isTimeout(err):
 		default:
@@ -172,53 +195,47 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 	}
 }
 
-// awaitData is called when dir moved nothing for the idle timeout: it ends
-// the connection if the other direction is idle too, or else waits for src
-// to become readable without taking its bytes, so that the idle mark stays
-// true exactly while nothing arrives.
-func (p *pair) awaitData(dir chaos.Direction, src net.Conn) error {
-	for {
-		if p.bothIdle(dir) {
-			return errIdle
-		}
-		src.SetReadDeadline(time.Now().Add(p.idle))
-		err := waitReadable(src)
-		if err == nil {
-			p.active(dir)
-			return nil
-		}
-		if !isTimeout(err) {
-			return err
-		}
-	}
-}
-
-func waitReadable(c net.Conn) error {
+func rawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return err
+		return nil
 	}
-	var buf [1]byte
-	var perr error
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, e := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if e == syscall.EAGAIN {
+	return rc
+}
+
+// waitData waits, in the poller and without reading, until the socket has
+// data or is at end of stream, and returns how many bytes are waiting.
+func waitData(rc syscall.RawConn) (int64, error) {
+	var avail int64
+	var serr error
+	err := rc.Read(func(fd uintptr) bool {
+		n, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		if e != nil {
+			serr = e
+			return true
+		}
+		if n > 0 {
+			avail = int64(n)
+			return true
+		}
+		// Nothing queued: either end of stream (readable, zero bytes) or
+		// nothing yet.
+		var b [1]byte
+		_, _, e = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		if e == unix.EAGAIN {
 			return false
 		}
-		perr = e
+		serr = e
 		return true
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if perr != nil {
-		return perr
-	}
-	return nil
+	return avail, serr
 }
 
 // idleReader gives filters the same idle rule as the splice path.

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestFDExhaustionBacksOffAndRecovers(t *testing.T) {
+	backend := echoServer(t)
+	listen := freeAddr(t)
+	path := filepath.Join(t.TempDir(), "vaurien.hcl")
+	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\nlog {\n  level = \"warn\"\n}\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+	v := start(t, "ulimit -n 48", "run", "-c", path)
+	if err := waitListening(listen); err != nil {
+		t.Fatal(err)
+	}
+	// Each proxied connection needs two descriptors: 60 connections exhaust 48.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 60; i++ {
+		c, err := net.DialTimeout("tcp", listen, time.Second)
+		if err != nil {
+			break // the kernel's backlog filled up too
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(500 * time.Millisecond)
+	// While out of descriptors, the accept loop must back off, not spin.
+	before := v.cpu()
+	time.Sleep(2 * time.Second)
+	if used := v.cpu() - before; used > 300*time.Millisecond {
+		t.Fatalf("vaurien used %v of CPU in 2s while out of file descriptors: the accept loop spins", used)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	// Once descriptors are free, service resumes by itself.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", listen, time.Second)
+		if err == nil {
+			c.Write([]byte("ping"))
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			got := make([]byte, 4)
+			_, err = io.ReadFull(c, got)
+			c.Close()
+			if err == nil && string(got) == "ping" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("service did not recover after descriptors were freed: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func waitListening(addr string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for !dialOK(addr) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+func TestNonReadingClientKeepsMemoryBounded(t *testing.T) {
+	backend := echoServer(t)
+	listen := freeAddr(t)
+	path := filepath.Join(t.TempDir(), "vaurien.hcl")
+	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\nlog {\n  level = \"warn\"\n}\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+	v := start(t, "", "run", "-c", path)
+	if err := waitListening(listen); err != nil {
+		t.Fatal(err)
+	}
+	base := v.rss()
+	// Ten clients push as fast as they can and never read their echo.
+	var sent int64
+	done := make(chan int64)
+	for i := 0; i < 10; i++ {
+		go func() {
+			c, err := net.Dial("tcp", listen)
+			if err != nil {
+				done <- 0
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 1<<20)
+			var n int64
+			c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			for {
+				m, err := c.Write(buf)
+				n += int64(m)
+				if err != nil {
+					break
+				}
+			}
+			done <- n
+		}()
+	}
+	for i := 0; i < 10; i++ {
+		sent += <-done
+	}
+	grew := v.rss() - base
+	t.Logf("10 non-reading clients pushed %d MB before back-pressure stopped them; RSS grew %d KB", sent>>20, grew>>10)
+	if grew > 32<<20 {
+		t.Fatalf("RSS grew by %d MB with non-reading clients: something buffers without bound", grew>>20)
+	}
+}
+
+func TestThreeThousandIdleConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 3,000 connections")
+	}
+	backend := echoServer(t)
+	listen := freeAddr(t)
+	path := filepath.Join(t.TempDir(), "vaurien.hcl")
+	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\nlog {\n  level = \"warn\"\n}\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+	v := start(t, "", "run", "-c", path)
+	if err := waitListening(listen); err != nil {
+		t.Fatal(err)
+	}
+	baseRSS, baseFDs := v.rss(), v.fds()
+	const n = 3000
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		// 64 KiB through each, so buffers that grow with use show up.
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("echo on connection %d: %v", i, err)
+		}
+	}
+	time.Sleep(time.Second)
+	rss, fds := v.rss()-baseRSS, v.fds()-baseFDs
+	perConn, fdsPerConn := float64(rss)/n/1024, float64(fds)/n
+	t.Logf("%d idle proxied connections after 64 KiB each: %.1f KB and %.2f descriptors per connection", n, perConn, fdsPerConn)
+	if fdsPerConn > 3 {
+		t.Errorf("%.2f descriptors per idle connection, want at most 3", fdsPerConn)
+	}
+	if perConn > 32 {
+		t.Errorf("%.1f KB per idle connection: memory is not bounded", perConn)
+	}
+	// Every connection still works.
+	for i, c := range conns[:100] {
+		c.Write([]byte("x"))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, buf[:1]); err != nil {
+			t.Fatalf("connection %d after the idle period: %v", i, err)
+		}
+	}
+}
