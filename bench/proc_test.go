@@ -13,13 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/metrics"
 	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
 )
 
 // roleEnv makes the test binary act as one of the measured proxies.
 const roleEnv = "VAURIEN_BENCH_ROLE"
+
+// metricsEnv set to 1 gives the vaurien child the Prometheus observer.
+const metricsEnv = "BENCH_METRICS"
 
 func TestMain(m *testing.M) {
 	switch os.Getenv(roleEnv) {
@@ -70,7 +76,8 @@ func serveYardstick(backend string) {
 	}
 }
 
-// serveVaurien runs one vaurien tcp route through the real engine.
+// serveVaurien runs one vaurien tcp route through the real engine, with
+// the metrics observer when BENCH_METRICS=1.
 func serveVaurien(backend, mixSpec string) {
 	var entries []chaos.Entry
 	if mixSpec != "" {
@@ -97,7 +104,11 @@ func serveVaurien(backend, mixSpec string) {
 	if err != nil {
 		panic(err)
 	}
-	s := proxy.New(nil, time.Second)
+	var obs proxy.Observer
+	if os.Getenv(metricsEnv) == "1" {
+		obs = metrics.New(prometheus.NewRegistry())
+	}
+	s := proxy.New(obs, time.Second)
 	if err := s.Apply([]proxy.RouteConfig{{Name: "bench", Listen: "127.0.0.1:0", Backend: backend, Protocol: "tcp", Mix: mix}}); err != nil {
 		panic(err)
 	}

@@ -49,7 +49,7 @@ func init() {
 // format "console", human-readable lines.
 func New(out io.Writer, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
-	if err != nil || level == "" || lvl > zerolog.ErrorLevel {
+	if err != nil || level == "" || lvl < zerolog.DebugLevel || lvl > zerolog.ErrorLevel {
 		return zerolog.Nop(), fmt.Errorf("invalid log level %q: want one of %s", level, strings.Join(Levels, ", "))
 	}
 	switch format {
@@ -85,7 +85,7 @@ var _ proxy.Observer = Observer{}
 
 // Route returns the logger of one route.
 func (o Observer) Route(name, protocol string) proxy.RouteObserver {
-	l := o.Log.With().Str(FieldRoute, name).Logger()
+	l := o.Log.With().Str(FieldRoute, name).Str(FieldProtocol, protocol).Logger()
 	return &routeLog{
 		log: l,
 		// A dead backend under load fails every dial: a few lines per

@@ -49,6 +49,7 @@ func (s *Server) Apply(cfgs []RouteConfig) error {
 				r.ln.Close()
 			}
 			r.cancel()
+			r.obs.Stopped()
 		}
 		return err
 	}

@@ -1,0 +1,325 @@
+// Package metrics owns vaurien's Prometheus metrics: the collectors, kept on
+// a registry the program owns rather than the global default, the proxy
+// observer that feeds them from the engine's events, and the HTTP handler
+// that exposes them. Label values come only from the configuration (route
+// names) or from fixed sets (behavior and protocol names from the
+// registries, directions, refusal reasons, reload results), never from
+// clients, keys or error texts, so the number of series stays bounded.
+package metrics
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/proxy"
+	"github.com/vaurien-go/vaurien/pkg/version"
+)
+
+// Namespace prefixes every vaurien metric.
+const Namespace = "vaurien"
+
+// Label names.
+const (
+	LabelRoute     = "route"
+	LabelProtocol  = "protocol"
+	LabelBehavior  = "behavior"
+	LabelDirection = "direction"
+	LabelReason    = "reason"
+	LabelResult    = "result"
+)
+
+// Values of the result label of vaurien_config_reloads_total.
+const (
+	ResultSuccess = "success"
+	ResultFailure = "failure"
+)
+
+// dummy is the pass-through behavior, which holds the rest of every mix.
+const dummy = "dummy"
+
+// ReasonOther stands for a refusal reason outside the known set, so that a
+// protocol passing an unexpected text cannot grow the label set.
+const ReasonOther = "other"
+
+// reasons are the refusal reasons a route reports.
+var reasons = []string{proxy.RefusedLimit, proxy.RefusedDown}
+
+// DurationBuckets are the request duration histogram's upper bounds in
+// seconds: from a fast local backend (1 ms) up to the minute-long waits a
+// hang or timeout behavior produces.
+var DurationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// Metrics holds vaurien's collectors. It is a proxy.Observer: give it to
+// proxy.New (through proxy.Observers next to the logging observer).
+type Metrics struct {
+	accepted   *prometheus.CounterVec
+	active     *prometheus.GaugeVec
+	refused    *prometheus.CounterVec
+	dialErrors *prometheus.CounterVec
+	bytes      *prometheus.CounterVec
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	faults     *prometheus.CounterVec
+	mix        *prometheus.GaugeVec
+	reloads    *prometheus.CounterVec
+
+	handler http.Handler
+
+	// A route replaced by a reload (new listen address or protocol) gets a
+	// new observer before the old one has drained: series are shared by
+	// name and deleted when the last observer of the name stops.
+	mu        sync.Mutex
+	names     map[string]int
+	protocols map[routeProtocol]int
+}
+
+type routeProtocol struct{ route, protocol string }
+
+var _ proxy.Observer = (*Metrics)(nil)
+
+// New creates vaurien's collectors, with the Go runtime and process
+// collectors and vaurien_build_info, and registers them all on reg (a new
+// registry when reg is nil). It panics if reg already holds them: a program
+// builds one Metrics per registry.
+func New(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	route := []string{LabelRoute}
+	m := &Metrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "connections_accepted_total",
+			Help: "Client connections accepted by a route (refused ones excluded).",
+		}, route),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "connections_active",
+			Help: "Client connections a route is serving now.",
+		}, route),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "connections_refused_total",
+			Help: "Client connections a route closed at once, by reason: max_connections reached, or the down behavior.",
+		}, []string{LabelRoute, LabelReason}),
+		dialErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "backend_dial_errors_total",
+			Help: "Failed attempts to connect to a route's backend.",
+		}, route),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "relayed_bytes_total",
+			Help: "Bytes a route relayed, by direction (to_backend, to_client); counted while connections are open.",
+		}, []string{LabelRoute, LabelDirection}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "requests_total",
+			Help: "Request/response exchanges completed on a protocol-aware route.",
+		}, []string{LabelRoute, LabelProtocol}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its response on a protocol-aware route, injected delays included.",
+			Buckets: DurationBuckets,
+		}, []string{LabelRoute, LabelProtocol}),
+		faults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "faults_injected_total",
+			Help: "Draws whose behavior changed the traffic (per connection on tcp, per request on protocol-aware routes).",
+		}, []string{LabelRoute, LabelBehavior}),
+		mix: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "mix_weight_ratio",
+			Help: "Share of draws the route's live mix gives a behavior (0 to 1; dummy holds the pass-through rest).",
+		}, []string{LabelRoute, LabelBehavior}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "config_reloads_total",
+			Help: "Configuration reloads, by result (success, failure).",
+		}, []string{LabelResult}),
+		names:     map[string]int{},
+		protocols: map[routeProtocol]int{},
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info",
+		Help: "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{
+			"version":   version.Version,
+			"revision":  orUnknown(version.Commit),
+			"goversion": version.GoVersion(),
+		},
+	})
+	build.Set(1)
+	for _, r := range []string{ResultSuccess, ResultFailure} {
+		m.reloads.WithLabelValues(r) // both results show from the start
+	}
+	reg.MustRegister(m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.requests,
+		m.duration, m.faults, m.mix, m.reloads, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:          reg,
+		ErrorHandling:     promhttp.ContinueOnError,
+		EnableOpenMetrics: true,
+	}))
+	return m
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// Handler serves the registry in the Prometheus text or OpenMetrics format;
+// the admin server mounts it at /metrics.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// Reloaded counts one configuration reload, successful or not.
+func (m *Metrics) Reloaded(ok bool) {
+	r := ResultFailure
+	if ok {
+		r = ResultSuccess
+	}
+	m.reloads.WithLabelValues(r).Inc()
+}
+
+// Route creates the route's series (every behavior's fault counter and mix
+// weight at 0, so that a dashboard shows when chaos is switched on) and
+// returns an observer holding them, so that the hot path never looks a
+// series up.
+func (m *Metrics) Route(name, protocol string) proxy.RouteObserver {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.names[name]++
+	m.protocols[routeProtocol{name, protocol}]++
+	r := &route{
+		m: m, name: name, protocol: protocol,
+		accepted:   m.accepted.WithLabelValues(name),
+		active:     m.active.WithLabelValues(name),
+		dialErrors: m.dialErrors.WithLabelValues(name),
+		bytes: [2]prometheus.Counter{
+			m.bytes.WithLabelValues(name, chaos.ToBackend.String()),
+			m.bytes.WithLabelValues(name, chaos.ToClient.String()),
+		},
+		requests: m.requests.WithLabelValues(name, protocol),
+		duration: m.duration.WithLabelValues(name, protocol),
+		refused:  make(map[string]prometheus.Counter, len(reasons)),
+		faults:   map[string]prometheus.Counter{},
+		weights:  map[string]prometheus.Gauge{},
+	}
+	for _, reason := range reasons {
+		r.refused[reason] = m.refused.WithLabelValues(name, reason)
+	}
+	for _, b := range chaos.BehaviorNames() {
+		if b != dummy { // dummy never changes the traffic
+			r.faults[b] = m.faults.WithLabelValues(name, b)
+		}
+		r.weights[b] = m.mix.WithLabelValues(name, b)
+	}
+	return r
+}
+
+// stopped deletes a route's series once no observer of its name (or of its
+// name and protocol) is left.
+func (m *Metrics) stopped(name, protocol string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := routeProtocol{name, protocol}
+	if m.protocols[key]--; m.protocols[key] <= 0 {
+		delete(m.protocols, key)
+		l := prometheus.Labels{LabelRoute: name, LabelProtocol: protocol}
+		m.requests.DeletePartialMatch(l)
+		m.duration.DeletePartialMatch(l)
+	}
+	if m.names[name]--; m.names[name] > 0 {
+		return
+	}
+	delete(m.names, name)
+	l := prometheus.Labels{LabelRoute: name}
+	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.faults, m.mix,
+	} {
+		v.DeletePartialMatch(l)
+	}
+}
+
+// route is one route's observer. Every field but weights is fixed once
+// built, so the hot-path methods read them without a lock.
+type route struct {
+	m              *Metrics
+	name, protocol string
+
+	accepted   prometheus.Counter
+	active     prometheus.Gauge
+	dialErrors prometheus.Counter
+	bytes      [2]prometheus.Counter // to_backend, to_client
+	requests   prometheus.Counter
+	duration   prometheus.Observer
+	refused    map[string]prometheus.Counter // the known reasons; read-only
+	faults     map[string]prometheus.Counter // every registered behavior but dummy; read-only
+
+	mixMu   sync.Mutex // orders concurrent mix changes
+	weights map[string]prometheus.Gauge
+
+	stop sync.Once
+}
+
+func (r *route) Accepted(net.Addr) {
+	r.accepted.Inc()
+	r.active.Inc()
+}
+
+func (r *route) Closed(net.Addr, time.Duration, error) { r.active.Dec() }
+
+func (r *route) Refused(reason string) {
+	if c, ok := r.refused[reason]; ok {
+		c.Inc()
+		return
+	}
+	r.m.refused.WithLabelValues(r.name, ReasonOther).Inc()
+}
+
+func (r *route) DialFailed(string, error) { r.dialErrors.Inc() }
+
+func (r *route) Relayed(d chaos.Direction, n int64) {
+	if d == chaos.ToBackend {
+		r.bytes[0].Add(float64(n))
+	} else {
+		r.bytes[1].Add(float64(n))
+	}
+}
+
+func (r *route) Exchanged(_ *chaos.Request, took time.Duration) {
+	r.requests.Inc()
+	r.duration.Observe(took.Seconds())
+}
+
+func (r *route) Injected(behavior string) {
+	if c, ok := r.faults[behavior]; ok {
+		c.Inc()
+		return
+	}
+	// A behavior registered after the route started: its name still comes
+	// from the registry through the config, so the label set stays bounded.
+	r.m.faults.WithLabelValues(r.name, behavior).Inc()
+}
+
+func (r *route) MixChanged(mix *chaos.Mix) {
+	w := mix.Weights()
+	r.mixMu.Lock()
+	defer r.mixMu.Unlock()
+	for b, g := range r.weights {
+		g.Set(w[b] / 100)
+	}
+	for b, pct := range w {
+		if _, ok := r.weights[b]; !ok {
+			g := r.m.mix.WithLabelValues(r.name, b)
+			r.weights[b] = g
+			g.Set(pct / 100)
+		}
+	}
+}
+
+func (r *route) Stopped() {
+	r.stop.Do(func() { r.m.stopped(r.name, r.protocol) })
+}
