@@ -1,7 +1,7 @@
 # vaurien's default configuration: runs as is on a laptop.
 #
 # The "demo" route proxies vaurien's small built-in HTTP demo backend and
-# delays half of the connections by 500 ms:
+# delays half of the requests by 500 ms:
 #
 #   go run ./cmd/vaurien
 #   curl -s -w '%{time_total}s\n' http://127.0.0.1:8000/
@@ -21,7 +21,7 @@ log {
 route "demo" {
   listen   = "127.0.0.1:8000"
   backend  = "demo:http"
-  protocol = "tcp"
+  protocol = "http"
 
   behavior "delay" {
     percent = 50

@@ -147,7 +147,9 @@ func (e *Effect) SetFilter(d Direction, f Filter) {
 }
 
 // Request describes one request on a protocol-aware route, for behaviors
-// that look at it and for matching. It is nil on a raw tcp route.
+// that look at it and for matching. It is nil on a raw tcp route. A Request
+// and its Header func are valid until Exchanged returns: protocols recycle
+// them, so neither the engine nor an observer may keep one.
 type Request struct {
 	Command string                   // Redis or memcache command, HTTP method; upper case for Redis and HTTP
 	Path    string                   // HTTP path

@@ -47,11 +47,9 @@ func Raw(ctx context.Context, s chaos.Session, client, backend net.Conn) error {
 	return run(ctx, s, client, backend, nil)
 }
 
-// errIdle ends a connection that moved no byte for the idle timeout.
-var errIdle = errors.New("idle timeout")
-
-// ErrIdle reports whether err is the end of a connection by idle timeout.
-func ErrIdle(err error) bool { return errors.Is(err, errIdle) }
+// ErrIdleTimeout ends a connection that moved no byte for the idle
+// timeout; protocols that frame their own traffic return it too.
+var ErrIdleTimeout = errors.New("idle timeout")
 
 type pair struct {
 	ev      chaos.Events
@@ -167,7 +165,7 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 					return err
 				}
 				if p.bothIdle(dir) {
-					return errIdle
+					return ErrIdleTimeout
 				}
 				continue
 			}
@@ -186,7 +184,7 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 			return nil
 		case isTimeout(err) && n == 0:
 			if p.bothIdle(dir) {
-				return errIdle
+				return ErrIdleTimeout
 			}
 		case isTimeout(err):
 		default:
@@ -257,7 +255,7 @@ func (r *idleReader) Read(b []byte) (int, error) {
 		}
 		if err != nil && isTimeout(err) {
 			if r.p.bothIdle(r.dir) {
-				return 0, errIdle
+				return 0, ErrIdleTimeout
 			}
 			continue
 		}

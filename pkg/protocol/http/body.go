@@ -1,0 +1,308 @@
+package httpproto
+
+import (
+	"bufio"
+	"io"
+	"math"
+	"math/rand/v2"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// injectLen is how many body bytes an error fault with inject corrupts,
+// as many as the original Vaurien inserted; they are replaced rather than
+// inserted so that Content-Length and chunk sizes stay true.
+const injectLen = 100
+
+type chunkState uint8
+
+const (
+	chunkSize    chunkState = iota // expecting a chunk-size line
+	chunkData                      // inside chunk data
+	chunkDataEnd                   // expecting the CRLF after chunk data
+	chunkTrailer                   // inside the trailer section
+)
+
+// body relays one framed message body exactly as it came: chunk-size
+// lines, extensions, data, trailers, line endings and all. It hands out
+// pieces of its bufio.Reader's buffer, so a body of any size streams through
+// without being held, and a claimed length is only ever counted down.
+type body struct {
+	r       *bufio.Reader
+	kind    bodyKind
+	n       int64 // bytes left of the body (length) or of the chunk (chunked data)
+	state   chunkState
+	done    bool
+	line    []byte // a line longer than r's buffer, gathered
+	trailer int    // trailer bytes so far
+	cnt     *counter
+	// bulk, when set, moves n data bytes straight from the source
+	// connection to the destination (whose buffer it flushes first).
+	bulk func(n int64) (int64, error)
+
+	rest []byte // Read: the part of the last piece not returned yet
+	err  error  // Read: the error that came with it
+
+	inject  bool
+	dataOff int64 // data bytes produced so far
+	cs, ce  int64 // data byte range to corrupt; ce == 0 until known
+}
+
+// reset prepares b for the next body from r.
+func (b *body) reset(r *bufio.Reader, kind bodyKind, length int64, inject bool) {
+	*b = body{r: r, kind: kind, n: length, line: b.line[:0], cnt: b.cnt, bulk: b.bulk, inject: inject}
+	if inject && kind == bodyLength {
+		b.cs = max(0, length/2-injectLen/2)
+		b.ce = min(length, b.cs+injectLen)
+	}
+}
+
+// next returns the next piece of raw body bytes, valid until the following
+// call, and io.EOF after the last. Bytes consumed before an error are
+// returned with it, so that a fallback relay loses none.
+func (b *body) next() ([]byte, error) {
+	if b.done {
+		return nil, io.EOF
+	}
+	switch b.kind {
+	case bodyLength:
+		p, err := b.data(b.n)
+		b.n -= int64(len(p))
+		if b.n == 0 {
+			b.done = true
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return p, err
+	case bodyEOF:
+		p, err := b.data(math.MaxInt64)
+		if err == io.EOF {
+			b.done = true
+		}
+		return p, err
+	case bodyChunked:
+		return b.chunk()
+	}
+	b.done = true
+	return nil, io.EOF
+}
+
+func (b *body) chunk() ([]byte, error) {
+	switch b.state {
+	case chunkSize:
+		line, err := b.readLine()
+		if err != nil {
+			return line, err
+		}
+		n, err := parseChunkSize(line)
+		if err != nil {
+			return line, err
+		}
+		if n == 0 {
+			b.state = chunkTrailer
+		} else {
+			b.state, b.n = chunkData, n
+			if b.inject && b.ce == 0 { // the middle of the first chunk
+				b.cs = b.dataOff + max(0, n/2-injectLen/2)
+				b.ce = min(b.dataOff+n, b.cs+injectLen)
+			}
+		}
+		return line, nil
+	case chunkData:
+		p, err := b.data(b.n)
+		b.n -= int64(len(p))
+		if b.n == 0 {
+			b.state = chunkDataEnd
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return p, err
+	case chunkDataEnd:
+		line, err := b.readLine()
+		if err == nil && !isBlank(line) {
+			err = syntaxError("chunk longer than its size")
+		}
+		b.state = chunkSize
+		return line, err
+	}
+	line, err := b.readLine()
+	if err != nil {
+		return line, err
+	}
+	b.trailer += len(line)
+	if b.trailer > maxHead {
+		return line, errHeadTooLarge
+	}
+	if isBlank(line) {
+		b.done = true
+	}
+	return line, nil
+}
+
+// data returns up to max bytes of what r holds, reading only when it holds
+// none.
+func (b *body) data(max int64) ([]byte, error) {
+	if b.r.Buffered() == 0 {
+		if _, err := b.r.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	k := b.r.Buffered()
+	if int64(k) > max {
+		k = int(max)
+	}
+	p, _ := b.r.Peek(k)
+	b.r.Discard(k)
+	b.corrupt(p)
+	return p, nil
+}
+
+// readLine returns one line with its ending.
+func (b *body) readLine() ([]byte, error) {
+	frag, err := b.r.ReadSlice('\n')
+	if err == nil {
+		return frag, nil
+	}
+	b.line = append(b.line[:0], frag...)
+	for err == bufio.ErrBufferFull {
+		if len(b.line) > maxLine {
+			return b.line, errLineTooLong
+		}
+		frag, err = b.r.ReadSlice('\n')
+		b.line = append(b.line, frag...)
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil && len(b.line) > maxLine {
+		err = errLineTooLong
+	}
+	return b.line, err
+}
+
+// corrupt flips the bytes of p that fall in the range chosen for an
+// injected error; a close-delimited body gets the middle of its first piece.
+func (b *body) corrupt(p []byte) {
+	start := b.dataOff
+	b.dataOff += int64(len(p))
+	if !b.inject || len(p) == 0 {
+		return
+	}
+	if b.ce == 0 {
+		b.cs = start + max(0, int64(len(p))/2-injectLen/2)
+		b.ce = min(b.dataOff, b.cs+injectLen)
+	}
+	for i := max(b.cs, start); i < min(b.ce, b.dataOff); i++ {
+		p[i-start] ^= byte(1 + rand.IntN(255)) // never 0: every byte changes
+	}
+}
+
+// WriteTo copies the rest of the body to w. It returns nil at the body's end.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		if n := b.dataLeft(); n >= bulkMin && b.bulk != nil && !b.inject && b.r.Buffered() == 0 {
+			m, err := b.bulk(n)
+			total += m
+			if b.cnt != nil {
+				b.cnt.add(int(m))
+			}
+			if err = b.advance(m, err); err != nil {
+				return total, err
+			}
+			continue
+		}
+		p, err := b.next()
+		if len(p) > 0 {
+			m, werr := w.Write(p)
+			total += int64(m)
+			if b.cnt != nil {
+				b.cnt.add(m)
+			}
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// dataLeft is how many data bytes may be copied blindly from here.
+func (b *body) dataLeft() int64 {
+	switch {
+	case b.done:
+		return 0
+	case b.kind == bodyLength:
+		return b.n
+	case b.kind == bodyChunked && b.state == chunkData:
+		return b.n
+	case b.kind == bodyEOF:
+		return math.MaxInt64
+	}
+	return 0
+}
+
+// advance accounts for m data bytes moved by bulk, which ended with err.
+func (b *body) advance(m int64, err error) error {
+	b.dataOff += m
+	switch b.kind {
+	case bodyLength:
+		b.n -= m
+		b.done = b.n == 0
+	case bodyChunked:
+		b.n -= m
+		if b.n == 0 {
+			b.state = chunkDataEnd
+		}
+	case bodyEOF:
+		if err == io.EOF {
+			b.done = true
+			return nil
+		}
+	}
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Read lets a filter pull the body; it ends with io.EOF at the body's end.
+func (b *body) Read(p []byte) (int, error) {
+	for len(b.rest) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		b.rest, b.err = b.next()
+	}
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	return n, nil
+}
+
+// counter batches byte counts for chaos.Events.Relayed.
+type counter struct {
+	ev  chaos.Events
+	dir chaos.Direction
+	n   int64
+}
+
+func (c *counter) add(n int) {
+	c.n += int64(n)
+	if c.n >= 1<<20 {
+		c.flush()
+	}
+}
+
+func (c *counter) flush() {
+	if c.n > 0 {
+		c.ev.Relayed(c.dir, c.n)
+		c.n = 0
+	}
+}

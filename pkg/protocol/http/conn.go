@@ -1,0 +1,613 @@
+package httpproto
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
+)
+
+const (
+	bufSize  = 8 << 10 // each of the four buffers of a connection
+	queueLen = 256     // requests in flight before the client is read no further
+)
+
+// linger is how long a client may keep sending once the connection is over
+// (after a response that closes it): its bytes are read and dropped, so
+// that closing the socket with unread data does not reset the connection
+// and destroy the last response before the client reads it.
+var linger = 2 * time.Second
+
+// Internal outcomes of the two loops.
+var (
+	errDone          = errors.New("done")                // the loop is over, nothing to report
+	errStopped       = errors.New("connection stopping") // another part ended the connection
+	errWoken         = errors.New("woken")               // the response loop must stop waiting on the backend
+	errFinish        = errors.New("finish")              // the response just relayed ends the connection
+	errRaw           = errors.New("switch to raw relay") // framing stops here
+	errBackendClosed = errors.New("backend closed")      // the backend ended between responses
+	errIdle          = relay.ErrIdleTimeout              // no byte moved for the route's timeout
+	aLongTimeAgo     = time.Unix(1, 0)                   // a deadline that interrupts a blocked read
+)
+
+// How a connection ends; the first part to decide wins.
+const (
+	endRunning int32 = iota
+	endFinish        // after a response that closes the connection
+	endRaw           // handed over to a raw relay
+	endFault         // a fault closed or reset it
+	endAbort         // an error, the route's end or the idle timeout
+)
+
+// Kinds of exchange the response loop carries out.
+const (
+	kindRelay  uint8 = iota // relay the backend's response
+	kindReply               // write an error reply (error fault)
+	kindReject              // write 414/431: the request head was too large
+	kindAbort               // drop the connection instead of the response (abort fault)
+)
+
+// exchange is one request on its way through, shared by both loops until
+// both release it. Exchanges and their head buffers are recycled, so the
+// request of a pass-through exchange allocates nothing.
+type exchange struct {
+	req    chaos.Request
+	head   []byte
+	rq     request
+	body   bodyKind
+	effect chaos.Effect
+	start  time.Time
+	kind   uint8
+	status int
+	waits  bool // Upgrade or CONNECT: the client is read no further until the answer
+	refs   atomic.Int32
+}
+
+var exchanges = sync.Pool{New: func() any {
+	x := new(exchange)
+	x.req.Header = x.header
+	return x
+}}
+
+func getExchange() *exchange { return exchanges.Get().(*exchange) }
+
+// header looks a request header up (the first field of that name). The
+// request's head stays the exchange's until the exchange is recycled after
+// its response.
+func (x *exchange) header(name string) string {
+	v, _ := lookup(x.head, x.rq.hdrStart, strings.ToLower(name))
+	return string(v)
+}
+
+func (x *exchange) release() {
+	if x.refs.Add(-1) <= 0 {
+		x.free()
+	}
+}
+
+func (x *exchange) free() {
+	x.effect = chaos.Effect{}
+	x.req.Command, x.req.Path = "", ""
+	x.kind, x.status, x.waits = kindRelay, 0, false
+	x.rq = request{}
+	if cap(x.head) > 64<<10 {
+		x.head = nil
+	}
+	x.head = x.head[:0]
+	exchanges.Put(x)
+}
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
+)
+
+// conn is one client connection and its backend connection. The request
+// loop (the Serve goroutine) owns cr, bw and the up counter; the response
+// loop owns br, cw and the down counter.
+type conn struct {
+	ctx     context.Context
+	s       chaos.Session
+	client  net.Conn
+	backend net.Conn
+	host    string // the Host rewrite, "" when off
+	idle    time.Duration
+
+	cr    *bufio.Reader
+	bw    *bufio.Writer
+	br    *bufio.Reader
+	cw    *bufio.Writer
+	cside clientReader
+	bside backendReader
+
+	queue   chan *exchange
+	decided chan struct{} // an Upgrade or CONNECT was answered without switching
+	abortc  chan struct{} // an aborted request has been forwarded
+	stopc   chan struct{} // closed when the connection is ending
+	stopped sync.Once
+
+	last   atomic.Int64 // when a byte was last read, either side (unix ns)
+	stopAt atomic.Int64 // client reads end then (unix ns); 0 while running
+	bstop  atomic.Bool  // backend reads end now
+	wake   atomic.Bool  // the request side is over or queued a reply: stop waiting on the backend
+	ending atomic.Int32
+
+	hanging    atomic.Bool
+	closeDelay atomic.Int64
+
+	// request loop
+	up         counter
+	reqBody    body
+	pendingReq []byte // consumed from the client and not forwarded yet
+	lastPath   string
+	timers     []*time.Timer
+
+	// response loop
+	down        counter
+	respBody    body
+	rhead       []byte
+	rs          response
+	pendingResp []byte // consumed from the backend and not relayed yet
+}
+
+func newConn(ctx context.Context, s chaos.Session, backend net.Conn, host string) *conn {
+	c := &conn{
+		ctx: ctx, s: s, client: s.Client(), backend: backend, host: host, idle: s.IdleTimeout(),
+		queue:   make(chan *exchange, queueLen),
+		decided: make(chan struct{}, 1),
+		stopc:   make(chan struct{}),
+		up:      counter{ev: s, dir: chaos.ToBackend},
+		down:    counter{ev: s, dir: chaos.ToClient},
+	}
+	c.cside.c, c.bside.c = c, c
+	c.reqBody.cnt, c.respBody.cnt = &c.up, &c.down
+	_, ctcp := c.client.(*net.TCPConn)
+	_, btcp := backend.(*net.TCPConn)
+	if ctcp && btcp {
+		c.reqBody.bulk, c.respBody.bulk = c.bulkUp, c.bulkDown
+	}
+	c.cr = readers.Get().(*bufio.Reader)
+	c.cr.Reset(&c.cside)
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(&c.bside)
+	c.bw = writers.Get().(*bufio.Writer)
+	c.bw.Reset(backend)
+	c.cw = writers.Get().(*bufio.Writer)
+	c.cw.Reset(c.client)
+	if c.idle > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return c
+}
+
+// close releases what the connection holds; the engine closes the client.
+func (c *conn) close() {
+	c.backend.Close()
+	for _, r := range []*bufio.Reader{c.cr, c.br} {
+		r.Reset(nil)
+		readers.Put(r)
+	}
+	for _, w := range []*bufio.Writer{c.bw, c.cw} {
+		w.Reset(nil)
+		writers.Put(w)
+	}
+}
+
+// serve runs the response loop beside the request loop and decides how the
+// connection ends.
+func (c *conn) serve() error {
+	stop := context.AfterFunc(c.ctx, func() { c.abort(endAbort) })
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- c.responses() }()
+	reqErr := c.requests()
+	respErr := <-done
+	// A pending reset_peer or timeout still strikes a raw relay.
+	defer func() {
+		for _, t := range c.timers {
+			t.Stop()
+		}
+	}()
+	switch c.ending.Load() {
+	case endRaw:
+		return c.handover()
+	case endFault:
+		return nil
+	}
+	if c.ctx.Err() != nil {
+		return nil
+	}
+	for _, err := range []error{respErr, reqErr} {
+		if err != nil && !closedByPeer(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// clientReader is the request loop's view of the client: it flushes the
+// requests buffered for the backend before it blocks, keeps the idle clock
+// and gives up when the connection stops.
+type clientReader struct {
+	c      *conn
+	failed bool // the client broke the connection (or went idle), rather than ending its stream
+}
+
+func (r *clientReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.bw.Buffered() > 0 {
+		if err := c.bw.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	for {
+		if err := r.arm(); err != nil {
+			return 0, err
+		}
+		n, err := c.client.Read(p)
+		if n > 0 {
+			c.touch()
+			return n, err
+		}
+		if err == nil || !isTimeout(err) {
+			if err != nil && err != io.EOF {
+				r.failed = true
+			}
+			return n, err
+		}
+		if err := r.timedOut(); err != nil {
+			r.failed = err == errIdle
+			return 0, err
+		}
+	}
+}
+
+// arm sets the read deadline for the next read: the idle timeout, or the
+// stop time if sooner. It arms the deadline before it looks at stopAt, so
+// that a stop setting its own deadline after the look cannot be undone.
+func (r *clientReader) arm() error {
+	c := r.c
+	var dl time.Time
+	if c.idle > 0 {
+		if !c.hanging.Load() {
+			dl = time.Now().Add(c.idle)
+		}
+		c.client.SetReadDeadline(dl)
+	}
+	if at := c.stopAt.Load(); at != 0 {
+		if time.Now().UnixNano() >= at {
+			return errStopped
+		}
+		if st := time.Unix(0, at); dl.IsZero() || st.Before(dl) {
+			c.client.SetReadDeadline(st)
+		}
+	}
+	return nil
+}
+
+// timedOut says what a read deadline meant: nil to read again.
+func (r *clientReader) timedOut() error {
+	c := r.c
+	if at := c.stopAt.Load(); at != 0 && time.Now().UnixNano() >= at {
+		return errStopped
+	}
+	if c.idle > 0 && !c.hanging.Load() && c.idleFor() >= c.idle {
+		return errIdle
+	}
+	return nil
+}
+
+func (c *conn) touch() {
+	if c.idle > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+}
+
+func (c *conn) idleFor() time.Duration {
+	return time.Duration(time.Now().UnixNano() - c.last.Load())
+}
+
+// backendReader is the response loop's view of the backend, with the same
+// duties; while peeking (waiting for the next response with none due) it
+// also gives up when woken.
+type backendReader struct {
+	c       *conn
+	peeking bool
+	poked   bool // a wake or stop set a deadline that must be cleared
+}
+
+func (r *backendReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.cw.Buffered() > 0 {
+		if err := c.cw.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	for {
+		if err := r.arm(); err != nil {
+			return 0, err
+		}
+		n, err := c.backend.Read(p)
+		if n > 0 {
+			c.touch()
+			return n, err
+		}
+		if err == nil || !isTimeout(err) {
+			return n, err
+		}
+		if err := r.timedOut(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (r *backendReader) arm() error {
+	c := r.c
+	if c.idle > 0 {
+		c.backend.SetReadDeadline(time.Now().Add(c.idle))
+	} else if r.poked {
+		c.backend.SetReadDeadline(time.Time{})
+		r.poked = false
+	}
+	if c.bstop.Load() {
+		return errStopped
+	}
+	if r.peeking && c.wake.Load() {
+		return errWoken
+	}
+	return nil
+}
+
+func (r *backendReader) timedOut() error {
+	r.poked = true
+	if r.c.idle > 0 && r.c.idleFor() >= r.c.idle {
+		return errIdle
+	}
+	return nil
+}
+
+// wakeResponses makes a response loop that waits on the backend look at
+// the queue again; used when no backend byte will announce what was queued.
+func (c *conn) wakeResponses() {
+	if !c.wake.Swap(true) {
+		c.backend.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// stopClientReads makes client reads give up at t (unix ns), or earlier if
+// already set so.
+func (c *conn) stopClientReads(t int64) {
+	for {
+		old := c.stopAt.Load()
+		if old != 0 && old <= t {
+			return
+		}
+		if c.stopAt.CompareAndSwap(old, t) {
+			break
+		}
+	}
+	c.client.SetReadDeadline(time.Unix(0, t))
+}
+
+func (c *conn) closeStop() { c.stopped.Do(func() { close(c.stopc) }) }
+
+// switchRaw ends the framing: both loops stop where they are, and serve
+// hands what they hold to a raw relay.
+func (c *conn) switchRaw() {
+	if !c.ending.CompareAndSwap(endRunning, endRaw) {
+		return
+	}
+	c.closeStop()
+	c.stopClientReads(aLongTimeAgo.UnixNano())
+	c.bstop.Store(true)
+	c.backend.SetReadDeadline(aLongTimeAgo)
+}
+
+// abort closes both connections at once.
+func (c *conn) abort(end int32) {
+	c.ending.CompareAndSwap(endRunning, end)
+	c.closeStop()
+	c.client.Close()
+	c.backend.Close()
+}
+
+// reset closes the client with a TCP RST (reset_peer).
+func (c *conn) reset() {
+	c.ending.CompareAndSwap(endRunning, endFault)
+	c.closeStop()
+	if tc, ok := c.client.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.client.Close()
+	c.backend.Close()
+}
+
+// finish ends the connection after a response that closes it: the client
+// gets its FIN (after any slow_close delay) and a moment to leave.
+func (c *conn) finish() {
+	if err := c.cw.Flush(); err != nil {
+		c.abort(endAbort)
+		return
+	}
+	if d := time.Duration(c.closeDelay.Load()); d > 0 {
+		if c.wait(d) != nil {
+			return
+		}
+	}
+	if !c.ending.CompareAndSwap(endRunning, endFinish) {
+		return
+	}
+	closeWrite(c.client)
+	c.stopClientReads(time.Now().Add(linger).UnixNano())
+	c.closeStop()
+}
+
+// wait waits d, or until the connection stops or the route ends.
+func (c *conn) wait(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.stopc:
+		return errStopped
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+}
+
+// handover writes out what both loops read and did not relay yet, in
+// order, and relays the rest of the connection raw.
+func (c *conn) handover() error {
+	c.client.SetReadDeadline(time.Time{})
+	c.backend.SetReadDeadline(time.Time{})
+	if err := c.bw.Flush(); err != nil {
+		return nil
+	}
+	if err := c.cw.Flush(); err != nil {
+		return nil
+	}
+	if !c.flushRaw(c.backend, chaos.ToBackend, c.pendingReq, c.cr) ||
+		!c.flushRaw(c.client, chaos.ToClient, c.pendingResp, c.br) {
+		return nil
+	}
+	c.pendingReq, c.pendingResp = nil, nil
+	err := relay.Raw(c.ctx, c.s, c.client, c.backend)
+	if err != nil && closedByPeer(err) {
+		return nil
+	}
+	return err
+}
+
+func (c *conn) flushRaw(dst net.Conn, dir chaos.Direction, pending []byte, r *bufio.Reader) bool {
+	buffered, _ := r.Peek(r.Buffered())
+	var n int64
+	for _, b := range [][]byte{pending, buffered} {
+		if len(b) == 0 {
+			continue
+		}
+		m, err := dst.Write(b)
+		n += int64(m)
+		if err != nil {
+			c.s.Relayed(dir, n)
+			return false
+		}
+	}
+	if n > 0 {
+		c.s.Relayed(dir, n)
+	}
+	return true
+}
+
+func closeWrite(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+		return
+	}
+	c.Close()
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// closedByPeer reports the ordinary ends of a connection in a chaos proxy.
+func closedByPeer(err error) bool {
+	return err == io.EOF || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, chaos.ErrClose) || err == errStopped || err == errDone
+}
+
+// flushWriter writes through to the connection at once, so that a filter's
+// timing (bandwidth, slicer) reaches the wire, and counts what it writes.
+type flushWriter struct {
+	w   *bufio.Writer
+	cnt *counter
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	f.cnt.add(n)
+	if err == nil {
+		err = f.w.Flush()
+	}
+	return n, err
+}
+
+// bulkMin is the body size from which data moves from socket to socket
+// without passing through user space (splice on Linux).
+const bulkMin = 64 << 10
+
+// reader is the deadline side of clientReader and backendReader.
+type reader interface {
+	arm() error
+	timedOut() error
+}
+
+// splice copies up to n bytes from src to dst in the kernel, under the same
+// idle and stop rules as reads, and io.EOF if src ends first. Callers flush
+// what they buffered for dst first.
+func (c *conn) splice(dst, src *net.TCPConn, r reader, n int64) (int64, error) {
+	var total int64
+	for total < n {
+		if err := r.arm(); err != nil {
+			return total, err
+		}
+		k := min(n-total, 1<<20)
+		m, err := dst.ReadFrom(&io.LimitedReader{R: src, N: k})
+		total += m
+		if m > 0 {
+			c.touch()
+		}
+		if err != nil {
+			if !isTimeout(err) {
+				return total, err
+			}
+			if err := r.timedOut(); err != nil {
+				return total, err
+			}
+			continue
+		}
+		if m < k {
+			return total, io.EOF
+		}
+	}
+	return total, nil
+}
+
+// bulkUp and bulkDown move large request and response bodies with splice
+// when both connections are TCP.
+func (c *conn) bulkUp(n int64) (int64, error) {
+	if err := c.bw.Flush(); err != nil {
+		return 0, err
+	}
+	return c.splice(c.backend.(*net.TCPConn), c.client.(*net.TCPConn), &c.cside, n)
+}
+
+func (c *conn) bulkDown(n int64) (int64, error) {
+	if err := c.cw.Flush(); err != nil {
+		return 0, err
+	}
+	return c.splice(c.client.(*net.TCPConn), c.backend.(*net.TCPConn), &c.bside, n)
+}
+
+// filtered relays head and body through a behavior's filter.
+func filtered(ctx context.Context, f chaos.Filter, w *flushWriter, head []byte, b *body) error {
+	src := io.MultiReader(bytes.NewReader(head), b)
+	if err := f.Relay(ctx, w, src); err != nil {
+		return err
+	}
+	if b.kind != bodyNone && !b.done {
+		return chaos.ErrClose // the filter stopped early: the framing is lost
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+// Package httpproto owns the http protocol: it frames HTTP/1.0 and
+// HTTP/1.1 on both sides of a connection and applies the behavior mix once
+// per request.
+//
+// Framing. Requests are read one head at a time (start line and header
+// fields, at most 64 KiB a line and 1 MiB a head) and relayed byte for byte,
+// then their bodies (Content-Length or chunked, chunk-size lines and
+// trailers included) are streamed through, never held; what is left of a
+// large body (64 KiB or more) moves with the kernel's splice when no
+// behavior needs to see it. Responses are
+// matched to requests in order, so pipelined requests are forwarded as they
+// arrive while their answers come back one by one: 1xx interim responses
+// (100 Continue) are relayed at once while the final response is awaited,
+// responses to HEAD and 204/304 responses have no body, others end at their
+// Content-Length, their last chunk and trailers, or when the backend closes.
+// Keep-alive follows the messages (HTTP/1.0 keep-alive included): the
+// connection ends after a response that closes it, and the client is then
+// given a moment to leave before its socket is closed, so that no reset
+// destroys the last response. A 101 Switching Protocols response (WebSocket,
+// h2c) or a 2xx answer to CONNECT turns the connection into a raw relay.
+// With overwrite_host_header the Host field of every request names the
+// backend (one is added when a request has none; an absolute-form request
+// target keeps its own authority). The backend connection is dialed when
+// the client connects, so a client whose requests all fail by fault still
+// opens one.
+//
+// The unit of a draw is one request. What each fault looks like:
+//   - error: the request (and its body) is read and not forwarded; the
+//     client gets a complete 500, 501, 502 or 503 page (or the behavior's
+//     status, message and headers) with Connection: close, after the
+//     responses to the requests before it. With inject the request is
+//     forwarded and up to 100 bytes in the middle of the response body are
+//     changed, lengths kept, so the client reads a corrupt body in sync (a
+//     response without a body is relayed as it is).
+//   - delay: the request waits before it is forwarded, or with before =
+//     false its response waits before it reaches the client.
+//   - hang: the request and everything after it are read and dropped; the
+//     client gets no answer until it leaves.
+//   - timeout: like hang, and the connection closes after the fault's delay.
+//   - abort: the request is forwarded, then both connections are closed
+//     (the backend's with a reset) before its response.
+//   - blackout and down: the client connection is closed at once.
+//   - reset_peer: the client connection is reset (RST), at once or after
+//     the fault's delay while requests keep flowing.
+//   - slow_close: the end of the connection is held.
+//   - filters (bandwidth, slicer, corrupt, limit_data): to_backend acts on
+//     the bytes of the request, to_client on those of its response.
+//
+// Fallback. A message the proxy cannot frame (not HTTP/1.x, a malformed
+// head, chunk or length, a response head over the limits, or a response the
+// backend sends without a request) ends the framing: what was read is
+// written out and the connection continues as a raw relay, so the peers see
+// exactly the bytes they would have seen without the proxy. A request head
+// over the limits is answered 414 or 431 and the connection closed.
+package httpproto
+
+import (
+	"context"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+var options = chaos.Options{
+	{Name: "overwrite_host_header", Kind: chaos.Bool, Default: false,
+		Doc: "rewrite the Host header of every request with the backend address (host:port)"},
+	{Name: "reuse_socket", Kind: chaos.Bool, Default: false,
+		Doc: "accepted for compatibility with the original Vaurien; every client connection gets its own backend connection"},
+	{Name: "buffer", Kind: chaos.Int, Default: int64(8124),
+		Doc: "accepted for compatibility with the original Vaurien; messages are streamed whatever their size"},
+	{Name: "keep_alive", Kind: chaos.Bool, Default: false,
+		Doc: "accepted for compatibility with the original Vaurien; keep-alive follows what client and backend say"},
+}
+
+func init() {
+	chaos.RegisterProtocol(chaos.ProtocolSpec{
+		Name: "http",
+		Doc: "HTTP/1.0 and HTTP/1.1, framed on both sides: Content-Length and chunked bodies " +
+			"streamed byte for byte, HEAD, 1xx, keep-alive and pipelining, Upgrade and CONNECT " +
+			"switching to a raw relay. The mix is drawn once per request; error answers a real " +
+			"5xx response (random 500-503 unless the behavior sets a status) without reaching the backend.",
+		Options: options,
+		Example: "route \"api\" {\n  listen   = \"127.0.0.1:8000\"\n  backend  = \"127.0.0.1:8080\"\n  protocol = \"http\"\n" +
+			"  protocol_options {\n    overwrite_host_header = true\n  }\n}",
+		New: func(v chaos.Values) (chaos.Protocol, error) {
+			return &protocol{overwriteHost: v.Bool("overwrite_host_header")}, nil
+		},
+	})
+}
+
+// protocol is a configured http protocol.
+type protocol struct {
+	overwriteHost bool
+}
+
+var _ chaos.Protocol = (*protocol)(nil)
+
+// Serve relays one client connection over one backend connection, dialed
+// at once, until either side ends it.
+func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
+	backend, err := s.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	host := ""
+	if p.overwriteHost {
+		host = s.Backend()
+	}
+	c := newConn(ctx, s, backend, host)
+	defer c.close()
+	return c.serve()
+}

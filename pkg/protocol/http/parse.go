@@ -1,0 +1,469 @@
+package httpproto
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// Limits on a message head. A peer that exceeds them gets 414 or 431 (from
+// the client) or a raw relay (from the backend); nothing a peer claims is
+// ever allocated beyond them.
+const (
+	maxLine        = 64 << 10 // one start line, header line, chunk-size or trailer line
+	maxHead        = 1 << 20  // a whole header block, or a whole trailer block
+	maxBlankPrefix = 16       // blank lines tolerated before a request line
+	maxLength      = 1 << 62  // the largest Content-Length or chunk size accepted
+)
+
+var (
+	errLineTooLong  = errors.New("line too long")
+	errHeadTooLarge = errors.New("header block too large")
+)
+
+// A syntaxError is a message the proxy cannot frame; the connection falls
+// back to a raw relay so that the peers judge it themselves.
+type syntaxError string
+
+func (e syntaxError) Error() string { return "malformed http message: " + string(e) }
+
+// bodyKind says how a message body is delimited.
+type bodyKind uint8
+
+const (
+	bodyNone    bodyKind = iota // no body
+	bodyLength                  // Content-Length bytes
+	bodyChunked                 // chunked transfer coding, up to the last chunk and trailers
+	bodyEOF                     // until the sender closes (responses only)
+)
+
+// fields holds what the framing needs from a header block. Offsets are
+// into the head it was parsed from.
+type fields struct {
+	hdrStart   int   // offset of the first header line
+	hdrEnd     int   // offset of the blank line that ends the head
+	length     int64 // Content-Length, when hasLength
+	hasLength  bool
+	hasTE      bool // a Transfer-Encoding header is present
+	chunked    bool // chunked is the final transfer coding
+	connClose  bool // Connection: close
+	keepAlive  bool // Connection: keep-alive
+	connUpg    bool // Connection: upgrade
+	upgrade    bool // an Upgrade header is present
+	expect100  bool // Expect: 100-continue
+	hostStart  int  // value range of the first Host header; -1 when absent
+	hostEnd    int
+	versionMin byte // HTTP/1.x minor version
+}
+
+// request is a parsed request head.
+type request struct {
+	fields
+	method      []byte
+	target      []byte
+	lineStart   int // offset of the request line (after blank lines)
+	targetStart int
+}
+
+// response is a parsed response head.
+type response struct {
+	fields
+	status int
+}
+
+// readHead appends one message head (start line, header lines and the
+// blank line that ends them) from r to buf[:0]. It returns what it consumed
+// even on error, so that a fallback relay loses no byte. A clean end of
+// stream before any byte is io.EOF with an empty head.
+func readHead(r *bufio.Reader, buf []byte, request bool) ([]byte, error) {
+	head := buf[:0]
+	lineStart := 0
+	blank := 0
+	for {
+		frag, err := r.ReadSlice('\n')
+		head = append(head, frag...)
+		if len(head)-lineStart > maxLine {
+			return head, errLineTooLong
+		}
+		if len(head) > maxHead {
+			return head, errHeadTooLarge
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && len(head) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return head, err
+		}
+		if isBlank(head[lineStart:]) {
+			if lineStart > blank || !request {
+				return head, nil
+			}
+			// Blank lines before a request line are tolerated (RFC 9112
+			// section 2.2) and relayed as they are.
+			blank = len(head)
+			if blank > maxBlankPrefix*2 {
+				return head, syntaxError("blank lines before the request line")
+			}
+		}
+		lineStart = len(head)
+	}
+}
+
+func isBlank(line []byte) bool {
+	return len(line) == 1 || (len(line) == 2 && line[0] == '\r')
+}
+
+// trimEOL drops the line ending, CRLF or a bare LF.
+func trimEOL(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+	}
+	return line
+}
+
+// nextLine returns the line of head starting at off (without its ending)
+// and the offset of the following line.
+func nextLine(head []byte, off int) (line []byte, next int) {
+	i := bytes.IndexByte(head[off:], '\n')
+	if i < 0 {
+		return trimEOL(head[off:]), len(head)
+	}
+	return trimEOL(head[off : off+i+1]), off + i + 1
+}
+
+// parseRequest parses a head read by readHead.
+func parseRequest(head []byte, rq *request) error {
+	*rq = request{}
+	off := skipBlank(head)
+	rq.lineStart = off
+	line, next := nextLine(head, off)
+	sp1 := bytes.IndexByte(line, ' ')
+	if sp1 <= 0 {
+		return syntaxError("request line")
+	}
+	rq.method = line[:sp1]
+	if !isToken(rq.method) {
+		return syntaxError("method")
+	}
+	rest := line[sp1+1:]
+	sp2 := bytes.IndexByte(rest, ' ')
+	if sp2 <= 0 {
+		return syntaxError("request target")
+	}
+	rq.target = rest[:sp2]
+	rq.targetStart = off + sp1 + 1
+	for _, c := range rq.target {
+		if c <= ' ' || c == 0x7f {
+			return syntaxError("request target")
+		}
+	}
+	minor, ok := parseVersion(rest[sp2+1:])
+	if !ok {
+		return syntaxError("http version")
+	}
+	rq.versionMin = minor
+	return parseFields(head, next, &rq.fields)
+}
+
+// parseResponse parses a head read by readHead.
+func parseResponse(head []byte, rs *response) error {
+	*rs = response{}
+	line, next := nextLine(head, 0)
+	if len(line) < 12 {
+		return syntaxError("status line")
+	}
+	minor, ok := parseVersion(line[:8])
+	if !ok || line[8] != ' ' {
+		return syntaxError("status line")
+	}
+	rs.versionMin = minor
+	code := line[9:12]
+	if !isDigit(code[0]) || !isDigit(code[1]) || !isDigit(code[2]) || code[0] == '0' {
+		return syntaxError("status code")
+	}
+	if len(line) > 12 && line[12] != ' ' {
+		return syntaxError("status line")
+	}
+	rs.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	return parseFields(head, next, &rs.fields)
+}
+
+// parseVersion reads "HTTP/1.x" and returns x. Other major versions are
+// not HTTP/1 framing and are refused.
+func parseVersion(v []byte) (byte, bool) {
+	if len(v) != 8 || string(v[:7]) != "HTTP/1." || !isDigit(v[7]) {
+		return 0, false
+	}
+	return v[7] - '0', true
+}
+
+// parseFields reads the header lines of head from off, recording what the
+// framing needs. Obsolete line folding and whitespace before a colon are
+// refused (RFC 9112 section 5): they are how requests get smuggled.
+func parseFields(head []byte, off int, f *fields) error {
+	f.hdrStart = off
+	f.hostStart, f.hostEnd = -1, -1
+	for off < len(head) {
+		start := off
+		line, next := nextLine(head, off)
+		off = next
+		if len(line) == 0 {
+			f.hdrEnd = start
+			return nil
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return syntaxError("obsolete line folding")
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
+			return syntaxError("header field name")
+		}
+		name := line[:colon]
+		vs, ve := colon+1, len(line)
+		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+			ve--
+		}
+		value := line[vs:ve]
+		switch len(name) {
+		case 4:
+			if equalFold(name, "host") && f.hostStart < 0 {
+				f.hostStart, f.hostEnd = start+vs, start+ve
+			}
+		case 6:
+			if equalFold(name, "expect") && equalFold(value, "100-continue") {
+				f.expect100 = true
+			}
+		case 7:
+			if equalFold(name, "upgrade") {
+				f.upgrade = true
+			}
+		case 10:
+			if equalFold(name, "connection") {
+				for tok := range tokens(value) {
+					switch {
+					case equalFold(tok, "close"):
+						f.connClose = true
+					case equalFold(tok, "keep-alive"):
+						f.keepAlive = true
+					case equalFold(tok, "upgrade"):
+						f.connUpg = true
+					}
+				}
+			}
+		case 14:
+			if equalFold(name, "content-length") {
+				n, ok := parseLength(value)
+				if !ok || (f.hasLength && n != f.length) {
+					return syntaxError("content-length")
+				}
+				f.length, f.hasLength = n, true
+			}
+		case 17:
+			if equalFold(name, "transfer-encoding") {
+				f.hasTE = true
+				for tok := range tokens(value) {
+					f.chunked = equalFold(tok, "chunked")
+				}
+			}
+		}
+	}
+	return syntaxError("unterminated head")
+}
+
+// tokens yields the non-empty elements of a comma-separated list.
+func tokens(v []byte) func(func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for len(v) > 0 {
+			var tok []byte
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			tok = bytes.TrimSpace(tok)
+			if len(tok) > 0 && !yield(tok) {
+				return
+			}
+		}
+	}
+}
+
+// parseLength reads a Content-Length value; a list of identical values
+// ("5, 5") is accepted as RFC 9110 section 8.6 allows.
+func parseLength(v []byte) (int64, bool) {
+	n := int64(-1)
+	for tok := range tokens(v) {
+		var m int64
+		for _, c := range tok {
+			if !isDigit(c) {
+				return 0, false
+			}
+			if m > maxLength/10 {
+				return 0, false
+			}
+			m = m*10 + int64(c-'0')
+			if m > maxLength {
+				return 0, false
+			}
+		}
+		if n >= 0 && m != n {
+			return 0, false
+		}
+		n = m
+	}
+	return n, n >= 0
+}
+
+// parseChunkSize reads a chunk-size line: hex digits, then optional
+// whitespace and chunk extensions.
+func parseChunkSize(line []byte) (int64, error) {
+	line = trimEOL(line)
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case isDigit(c):
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto rest
+		}
+		if n > maxLength>>4 {
+			return 0, syntaxError("chunk size")
+		}
+		n = n<<4 | int64(d)
+		if n > maxLength {
+			return 0, syntaxError("chunk size")
+		}
+	}
+rest:
+	if i == 0 {
+		return 0, syntaxError("chunk size")
+	}
+	for ; i < len(line); i++ {
+		switch line[i] {
+		case ' ', '\t':
+		case ';':
+			return n, nil
+		default:
+			return 0, syntaxError("chunk size")
+		}
+	}
+	return n, nil
+}
+
+// requestBody says how the request's body is delimited (RFC 9112 section 6.3).
+func (rq *request) body() (bodyKind, error) {
+	switch {
+	case rq.hasTE && rq.chunked:
+		return bodyChunked, nil
+	case rq.hasTE:
+		return bodyNone, syntaxError("transfer-encoding without chunked")
+	case rq.hasLength && rq.length > 0:
+		return bodyLength, nil
+	}
+	return bodyNone, nil
+}
+
+// wantsClose reports whether the request asks to end the connection after
+// its response.
+func (f *fields) wantsClose() bool {
+	return f.connClose || (f.versionMin == 0 && !f.keepAlive)
+}
+
+// body says how a response to a request with the given method is
+// delimited (RFC 9112 section 6.3).
+func (rs *response) body(head, connect bool) bodyKind {
+	switch {
+	case head, rs.status < 200, rs.status == 204, rs.status == 304:
+		return bodyNone
+	case connect && rs.status < 300:
+		return bodyNone
+	case rs.hasTE && rs.chunked:
+		return bodyChunked
+	case rs.hasTE:
+		return bodyEOF
+	case rs.hasLength && rs.length > 0:
+		return bodyLength
+	case rs.hasLength:
+		return bodyNone
+	}
+	return bodyEOF
+}
+
+// lookup returns the value of the first header field called name in the
+// header lines of head, and whether there is one.
+func lookup(head []byte, off int, name string) ([]byte, bool) {
+	for off < len(head) {
+		line, next := nextLine(head, off)
+		off = next
+		if len(line) == 0 {
+			break
+		}
+		if len(line) > len(name) && line[len(name)] == ':' && equalFold(line[:len(name)], name) {
+			return bytes.Trim(line[len(name)+1:], " \t"), true
+		}
+	}
+	return nil, false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// equalFold compares ASCII case-insensitively; s is lower case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenChars marks the characters of an RFC 9110 token.
+var tokenChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
