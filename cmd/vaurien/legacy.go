@@ -152,8 +152,8 @@ func (l *legacyFlags) file() (*config.File, error) {
 			return nil, err
 		}
 	} else {
+		// As in the original, the admin API runs only with --http.
 		f = &config.File{
-			Admin:  config.Admin{Listen: "127.0.0.1:8080"},
 			Log:    config.Log{Level: "info", Format: "json"},
 			Drain:  10 * time.Second,
 			Routes: []config.Route{{Name: "default", Default: true, Listen: l.proxy, Backend: l.backend, Protocol: l.protocol, ConnectTimeout: 5 * time.Second}},

@@ -13,11 +13,13 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaurien-go/vaurien/pkg/app"
 	"github.com/vaurien-go/vaurien/pkg/catalog"
 	"github.com/vaurien-go/vaurien/pkg/config"
 	"github.com/vaurien-go/vaurien/pkg/logging"
+	"github.com/vaurien-go/vaurien/pkg/metrics"
 	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
 	"github.com/vaurien-go/vaurien/pkg/version"
 )
@@ -26,18 +28,26 @@ const usage = `vaurien — a chaos TCP proxy
 
 Usage:
   vaurien                          run ./vaurien.hcl (or $VAURIEN_CONFIG)
-  vaurien run [-c FILE] [--log-level L] [--log-format F]
+  vaurien run [-c FILE] [--log-level L] [--log-format F] [--toxiproxy ADDR]
                                    run the routes of FILE (.hcl, or an original .ini)
   vaurien validate FILE...         check files; diagnostics on stderr, exit 1 if any is invalid
   vaurien behaviors                list the behaviors with their options
   vaurien protocols                list the protocols with their options
   vaurien convert OLD.ini          print the HCL equivalent of an original Vaurien .ini file
   vaurien version                  print the version
+  vaurien ctl [--admin ADDR] [--token T] [--json] COMMAND
+                                   drive a running vaurien through its admin API;
+                                   "vaurien ctl help" lists the commands
+  vaurien healthcheck [--admin ADDR] [-c FILE]
+                                   exit 0 when the admin API answers /healthz, 1 otherwise
 
 The original Vaurien's single-route flags work too, e.g.
   vaurien --protocol http --proxy localhost:8000 --backend example.com:80 \
           --behavior 20:delay,5:error --behavior-delay-sleep 2
 Run "vaurien --help" with any original flag for their list.
+
+Toxiproxy's server flags run vaurien as a drop-in Toxiproxy server:
+  vaurien -host 0.0.0.0 -port 8474 [-config proxies.json]
 `
 
 func main() {
@@ -48,6 +58,9 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		return runFile(ctx, defaultConfig(), "", "", stderr)
+	}
+	if isToxiproxyMode(args) {
+		return toxiproxyServer(ctx, args, stdout, stderr)
 	}
 	switch args[0] {
 	case "run":
@@ -65,6 +78,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version":
 		fmt.Fprintln(stdout, version.String())
 		return 0
+	case "ctl":
+		return ctlCmd(ctx, args[1:], stdout, stderr)
+	case "healthcheck":
+		return healthcheckCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 || args[0] != "help" {
 			return legacy(ctx, args, stdout, stderr)
@@ -93,6 +110,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	fs.StringVar(path, "config", defaultConfig(), "same as -c")
 	level := fs.String("log-level", os.Getenv("VAURIEN_LOG_LEVEL"), "override the file's log level: debug, info, warn, error")
 	format := fs.String("log-format", os.Getenv("VAURIEN_LOG_FORMAT"), "override the file's log format: json, console")
+	toxi := fs.String("toxiproxy", os.Getenv("VAURIEN_TOXIPROXY"), "serve the Toxiproxy-compatible API on this address (overrides the file's toxiproxy block)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -100,7 +118,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vaurien run: unexpected argument %q (use -c FILE)\n", fs.Arg(0))
 		return 2
 	}
-	return runFile(ctx, *path, *level, *format, stderr)
+	return runFileToxiproxy(ctx, *path, *level, *format, *toxi, stderr)
 }
 
 func runFile(ctx context.Context, path, level, format string, stderr io.Writer) int {
@@ -130,7 +148,9 @@ func serve(ctx context.Context, f *config.File, level, format, output string, st
 		fmt.Fprintf(stderr, "vaurien: %v\n", err)
 		return 2
 	}
-	a := app.New(f, log)
+	m := metrics.New(prometheus.NewRegistry())
+	a := app.New(f, log, m)
+	a.SetMetricsHandler(m.Handler())
 	if err := a.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("vaurien failed to start")
 		fmt.Fprintf(stderr, "vaurien: %v\n", err)

@@ -152,6 +152,9 @@ func TestOneProcessThreeRoutesToRealBackends(t *testing.T) {
 		ports[i] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	}
 	cfg := fmt.Sprintf(`
+admin {
+  listen = "127.0.0.1:0"
+}
 log {
   level = "warn"
 }

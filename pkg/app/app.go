@@ -1,25 +1,30 @@
 // Package app wires vaurien together and owns its lifecycle: it turns a
 // loaded configuration into running routes, starts the demo backend when a
-// route asks for it, reloads on SIGHUP, and drains on SIGTERM/SIGINT. It is
-// the one package that imports every layer.
+// route asks for it and the admin API when the file gives it an address,
+// reloads on SIGHUP, and drains on SIGTERM/SIGINT. It is the one package
+// that imports every layer.
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/vaurien-go/vaurien/pkg/admin"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/config"
 	"github.com/vaurien-go/vaurien/pkg/demo"
 	"github.com/vaurien-go/vaurien/pkg/logging"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
+	"github.com/vaurien-go/vaurien/pkg/toxiproxy"
 )
 
 // App is a running vaurien.
@@ -31,13 +36,45 @@ type App struct {
 	file      *config.File
 	demo      *demo.Server
 	overrides overrides
+	metrics   http.Handler
+	admin     *admin.Server
+	state     state
+	dynamic   dynamicRoutes     // routes started at run time, beside the file's
+	toxi      *toxiproxy.Server // the Toxiproxy-compatible API, nil when off
+	reloads   []reloadObserver  // told the result of every reload
 }
+
+// reloadObserver is an observer that also counts config reloads.
+type reloadObserver interface{ Reloaded(ok bool) }
+
+func (a *App) reloaded(ok bool) {
+	for _, r := range a.reloads {
+		r.Reloaded(ok)
+	}
+}
+
+// state is where the app is in its lifecycle, for readiness.
+type state int
+
+const (
+	stateNew state = iota
+	stateRunning
+	stateStopping
+)
 
 // New prepares an app for a validated configuration. Observers get the
 // engine's events besides the log.
 func New(f *config.File, log zerolog.Logger, observers ...proxy.Observer) *App {
+	a := &App{log: log, file: f}
+	for _, o := range observers {
+		if r, ok := o.(reloadObserver); ok {
+			a.reloads = append(a.reloads, r)
+		}
+	}
+	observers = append(observers, a.newToxiproxy(f)...)
 	obs := proxy.Observers(append([]proxy.Observer{logging.Observer{Log: log}}, observers...)...)
-	return &App{log: log, file: f, server: proxy.New(obs, f.Drain)}
+	a.server = proxy.New(obs, f.Drain)
+	return a
 }
 
 // Server is the running engine.
@@ -50,13 +87,45 @@ func (a *App) File() *config.File {
 	return a.file
 }
 
-// Start opens every route's listener. On failure nothing is left running.
+// SetMetricsHandler gives the admin API the handler it serves at GET
+// /metrics. Call it before Start; without it /metrics answers 404.
+func (a *App) SetMetricsHandler(h http.Handler) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.metrics = h
+}
+
+// Start opens every route's listener, and the admin API's when the file
+// gives it an address (an empty admin listen address leaves it off, as the
+// original's flags do without --http). On failure nothing is left running.
 func (a *App) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if err := a.apply(a.file); err != nil {
+	// The admin API starts first so that a port clash fails before any
+	// route listens; it answers /readyz with 503 until the routes are up.
+	if a.file.Admin.Listen != "" {
+		srv := admin.New(a, admin.Config{
+			Listen:  a.file.Admin.Listen,
+			Token:   a.file.Admin.Token,
+			Metrics: a.metrics,
+			Log:     a.log,
+		})
+		if err := srv.Start(); err != nil {
+			return err
+		}
+		a.admin = srv
+		a.log.Info().Str(logging.FieldListen, srv.Addr()).Bool("token", a.file.Admin.Token != "").Msg("admin API listening")
+	}
+	if err := a.startRoutes(); err != nil {
+		if a.admin != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			a.admin.Shutdown(ctx)
+			a.admin = nil
+		}
 		return err
 	}
+	a.state = stateRunning
 	for _, r := range a.server.Routes() {
 		cfg := r.Config()
 		a.log.Info().Str(logging.FieldRoute, r.Name()).Str(logging.FieldListen, r.Addr()).
@@ -79,6 +148,9 @@ func (a *App) apply(f *config.File) error {
 	if err != nil {
 		return err
 	}
+	if cfgs, err = a.withDynamic(f, cfgs); err != nil {
+		return err
+	}
 	return a.server.Apply(cfgs)
 }
 
@@ -87,14 +159,6 @@ func (a *App) demoAddr() string {
 		return ""
 	}
 	return a.demo.Addr()
-}
-
-// backendAddr resolves the demo backend's name to its address.
-func (a *App) backendAddr(backend string) string {
-	if backend == config.DemoBackend {
-		return a.demoAddr()
-	}
-	return backend
 }
 
 func usesDemo(f *config.File) bool {
@@ -106,31 +170,94 @@ func usesDemo(f *config.File) bool {
 	return false
 }
 
+// AdminAddr is the admin API's bound address (with the real port when the
+// configured one was 0), or "" when the admin API is off or not started.
+func (a *App) AdminAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.admin == nil {
+		return ""
+	}
+	return a.admin.Addr()
+}
+
+// Admin is the running admin API server, or nil.
+func (a *App) Admin() *admin.Server {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.admin
+}
+
+// Ready reports whether the routes are listening: nil once Start has
+// succeeded and until Shutdown begins.
+func (a *App) Ready() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch a.state {
+	case stateNew:
+		return errors.New("vaurien is starting: routes are not listening yet")
+	case stateStopping:
+		return errors.New("vaurien is shutting down")
+	}
+	return nil
+}
+
+// ErrNoConfigFile is returned by Reload when vaurien was started from the
+// original's flags rather than from a file.
+var ErrNoConfigFile = &NoConfigFileError{}
+
+// NoConfigFileError is the type of ErrNoConfigFile.
+type NoConfigFileError struct{}
+
+func (*NoConfigFileError) Error() string {
+	return "reload: vaurien was started from flags, not from a file"
+}
+
+// StatusCode makes the admin API answer 409 Conflict: the request is fine,
+// the running process cannot honour it.
+func (*NoConfigFileError) StatusCode() int { return http.StatusConflict }
+
 // Reload re-reads the configuration file and applies it. A file that fails
 // validation, or routes that cannot start, leave the running config as is.
+// The admin block is read at start only: a change to it needs a restart.
 func (a *App) Reload() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.file.Path == "" {
-		return errors.New("reload: vaurien was started from flags, not from a file")
+		return ErrNoConfigFile
 	}
 	f, err := config.Load(a.file.Path)
+	if err == nil {
+		err = a.apply(f)
+	}
+	a.reloaded(err == nil)
 	if err != nil {
 		a.log.Error().Str("file", a.file.Path).Err(err).Msg("reload rejected")
 		return fmt.Errorf("reload %s: %w", a.file.Path, err)
 	}
-	if err := a.apply(f); err != nil {
-		a.log.Error().Str("file", a.file.Path).Err(err).Msg("reload rejected")
-		return fmt.Errorf("reload %s: %w", a.file.Path, err)
+	if f.Admin != a.file.Admin {
+		a.log.Warn().Str("file", f.Path).Msg("admin block changed: restart vaurien to apply it")
 	}
 	a.file = f
+	// Routes now follow the file again: a pending timed revert would bring
+	// back a mix from the previous file.
+	a.overrides.stopAll()
 	a.log.Info().Str("file", f.Path).Int(logging.FieldCount, len(f.Routes)).Msg("config reloaded")
 	return nil
 }
 
-// Shutdown stops accepting, lets live connections finish until ctx ends,
-// then closes them.
+// Shutdown stops the admin API, stops accepting, lets live connections
+// finish until ctx ends, then closes them.
 func (a *App) Shutdown(ctx context.Context) {
+	a.mu.Lock()
+	a.state = stateStopping
+	srv := a.admin
+	a.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown(ctx)
+	}
+	a.stopToxiproxy(ctx)
+	a.overrides.stopAll()
 	a.server.Shutdown(ctx)
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/config"
 	"github.com/vaurien-go/vaurien/pkg/logging"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
 )
@@ -17,6 +20,9 @@ import (
 type ErrNoRoute struct{ Name string }
 
 func (e *ErrNoRoute) Error() string { return fmt.Sprintf("no route named %q", e.Name) }
+
+// StatusCode makes the admin API answer 404 Not Found.
+func (e *ErrNoRoute) StatusCode() int { return http.StatusNotFound }
 
 // Route returns the running route named name.
 func (a *App) Route(name string) (*proxy.Route, error) {
@@ -50,26 +56,67 @@ func (a *App) ConfiguredMix(name string) (*chaos.Mix, error) {
 }
 
 // overrides tracks timed mix changes so that a newer change cancels the
-// revert of an older one.
+// revert of an older one. Its lock is held across every swap of a route's
+// mix made through the App, so that a revert firing while a newer change
+// lands can never bring the older mix back.
 type overrides struct {
 	mu     sync.Mutex
-	timers map[string]*time.Timer
+	timers map[string]*override
 }
 
-func (o *overrides) set(route string, t *time.Timer) {
+type override struct {
+	timer *time.Timer
+	until time.Time
+}
+
+// replace sets route r's mix to m under the lock and arms a revert to the
+// previous mix after d when d is positive. It returns the previous mix.
+func (o *overrides) replace(r *proxy.Route, m *chaos.Mix, d time.Duration, reverted func(prev *chaos.Mix)) *chaos.Mix {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.timers == nil {
-		o.timers = map[string]*time.Timer{}
+		o.timers = map[string]*override{}
 	}
-	if old := o.timers[route]; old != nil {
-		old.Stop()
+	name := r.Name()
+	if old := o.timers[name]; old != nil {
+		old.timer.Stop()
+		delete(o.timers, name)
 	}
-	if t == nil {
-		delete(o.timers, route)
-		return
+	prev := r.Mix()
+	r.SetMix(m)
+	if d > 0 {
+		ov := &override{until: time.Now().Add(d)}
+		ov.timer = time.AfterFunc(d, func() {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			if o.timers[name] != ov {
+				return // replaced while this revert waited for the lock
+			}
+			delete(o.timers, name)
+			r.SetMix(prev)
+			reverted(prev)
+		})
+		o.timers[name] = ov
 	}
-	o.timers[route] = t
+	return prev
+}
+
+func (o *overrides) until(route string) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ov := o.timers[route]; ov != nil {
+		return ov.until, true
+	}
+	return time.Time{}, false
+}
+
+func (o *overrides) stopAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for name, ov := range o.timers {
+		ov.timer.Stop()
+		delete(o.timers, name)
+	}
 }
 
 // SetMix replaces a route's live mix. With a positive d the previous mix
@@ -79,30 +126,47 @@ func (a *App) SetMix(name string, m *chaos.Mix, d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	prev := r.Mix()
-	r.SetMix(m)
-	var t *time.Timer
-	if d > 0 {
-		t = time.AfterFunc(d, func() {
-			r.SetMix(prev)
-			a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, prev.String()).Msg("timed mix reverted")
-		})
-	}
-	a.overrides.set(name, t)
+	a.overrides.replace(r, m, d, func(prev *chaos.Mix) {
+		a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, prev.String()).Msg("timed mix reverted")
+	})
 	a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, m.String()).Dur(logging.FieldDuration, d).Msg("mix changed")
 	return nil
 }
 
-// SetBackend points a route's new connections at addr.
+// MixOverride reports when the timed mix change in force on a route ends,
+// if one is.
+func (a *App) MixOverride(name string) (time.Time, bool) {
+	return a.overrides.until(name)
+}
+
+// SetBackend points a route's new connections at addr; "demo:http" names
+// the demo backend, which must be running.
 func (a *App) SetBackend(name, addr string) error {
 	r, err := a.Route(name)
 	if err != nil {
 		return err
 	}
+	if addr == config.DemoBackend {
+		a.mu.Lock()
+		addr = a.demoAddr()
+		a.mu.Unlock()
+		if addr == "" {
+			return errDemoOff
+		}
+	}
 	r.SetBackend(addr)
 	a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldBackend, addr).Msg("backend changed")
 	return nil
 }
+
+var errDemoOff = &conflictError{"set backend: the demo backend is not running; no route of the file uses it"}
+
+// conflictError is a refusal that depends on the running state, not on the
+// request: the admin API answers it with 409 Conflict.
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string   { return e.msg }
+func (e *conflictError) StatusCode() int { return http.StatusConflict }
 
 // SetEnabled disables (stops listening, closes live connections) or
 // enables a route.
@@ -117,19 +181,31 @@ func (a *App) SetEnabled(name string, on bool) error {
 		r.Disable()
 	}
 	a.log.Info().Str(logging.FieldRoute, name).Bool("enabled", on).Err(err).Msg("route toggled")
-	return err
+	if err != nil {
+		// The address was taken by another process meanwhile.
+		return &conflictError{msg: err.Error()}
+	}
+	return nil
 }
 
 // Reset returns a route — or every route when name is "" — to the file's
-// mix and backend, and enables it.
+// mix and backend, and enables it; a route added at run time (AddRoute)
+// gets an empty mix. Every mix is built before anything
+// changes.
 func (a *App) Reset(name string) error {
-	f := a.File()
-	found := false
-	for _, rc := range f.Routes {
+	a.mu.Lock()
+	f, demoAddr := a.file, a.demoAddr()
+	a.mu.Unlock()
+	type reset struct {
+		route   *proxy.Route
+		mix     *chaos.Mix
+		backend string
+	}
+	var todo []reset
+	for _, rc := range a.resettable(f) {
 		if name != "" && rc.Name != name {
 			continue
 		}
-		found = true
 		r, err := a.Route(rc.Name)
 		if err != nil {
 			return err
@@ -138,16 +214,26 @@ func (a *App) Reset(name string) error {
 		if err != nil {
 			return err
 		}
-		a.overrides.set(rc.Name, nil)
-		r.SetMix(m)
-		r.SetBackend(a.backendAddr(rc.Backend))
-		if err := r.Enable(); err != nil {
-			return err
+		backend := rc.Backend
+		if backend == config.DemoBackend {
+			backend = demoAddr
 		}
+		todo = append(todo, reset{r, m, backend})
 	}
-	if !found {
+	if len(todo) == 0 {
 		return &ErrNoRoute{Name: name}
 	}
+	var errs []error
+	for _, t := range todo {
+		a.overrides.replace(t.route, t.mix, 0, nil)
+		t.route.SetBackend(t.backend)
+		if err := t.route.Enable(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	a.log.Info().Str(logging.FieldRoute, name).Msg("reset to the file")
+	if err := errors.Join(errs...); err != nil {
+		return &conflictError{msg: "reset: " + err.Error()}
+	}
 	return nil
 }

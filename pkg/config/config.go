@@ -9,9 +9,9 @@
 // error yields no configuration at all, so a bad file never starts a
 // half-configured proxy.
 //
-// An HCL file holds top-level seed and drain, optional admin and log blocks,
-// and route blocks, each with an optional protocol_options block and
-// behavior blocks whose arguments are percent and the behavior's options:
+// An HCL file holds top-level seed and drain, optional admin, toxiproxy and
+// log blocks, and route blocks, each with an optional protocol_options block
+// and behavior blocks whose arguments are percent and the behavior's options:
 //
 //	route "cache" {
 //	  listen          = "127.0.0.1:6380"
@@ -46,12 +46,15 @@ import (
 
 // Defaults applied when a file leaves a setting out.
 const (
-	DefaultAdminListen    = "127.0.0.1:8080" // the original's localhost:8080
-	DefaultLogLevel       = "info"
-	DefaultLogFormat      = "json"
-	DefaultDrain          = 10 * time.Second
-	DefaultProtocol       = "tcp"
-	DefaultConnectTimeout = 5 * time.Second
+	DefaultAdminListen = "127.0.0.1:8080" // the original's localhost:8080
+	// DefaultToxiproxyListen is Toxiproxy's own address, taken by a
+	// toxiproxy block that gives none.
+	DefaultToxiproxyListen = "127.0.0.1:8474"
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "json"
+	DefaultDrain           = 10 * time.Second
+	DefaultProtocol        = "tcp"
+	DefaultConnectTimeout  = 5 * time.Second
 )
 
 // DemoBackend is the backend address of the built-in demo HTTP server; it is
@@ -66,18 +69,25 @@ var (
 
 // File is a loaded, validated configuration.
 type File struct {
-	Path   string        // the file it was read from, as given
-	Admin  Admin         // the admin API
-	Log    Log           // logging
-	Seed   uint64        // seed of the behavior draws; 0 means time-based
-	Drain  time.Duration // how long a graceful shutdown waits for connections
-	Routes []Route       // in file order
+	Path      string        // the file it was read from, as given
+	Admin     Admin         // the admin API
+	Toxiproxy Toxiproxy     // the Toxiproxy-compatible API
+	Log       Log           // logging
+	Seed      uint64        // seed of the behavior draws; 0 means time-based
+	Drain     time.Duration // how long a graceful shutdown waits for connections
+	Routes    []Route       // in file order
 }
 
 // Admin configures the admin HTTP API.
 type Admin struct {
 	Listen string // host:port
 	Token  string // bearer token required by mutating calls; empty for none
+}
+
+// Toxiproxy configures the Toxiproxy-compatible HTTP API, which lets
+// Toxiproxy's clients drive vaurien. It is off without a toxiproxy block.
+type Toxiproxy struct {
+	Listen string // host:port; empty for off
 }
 
 // Log configures logging.

@@ -34,10 +34,11 @@ func TestLoadValid(t *testing.T) {
 		{
 			file: "full.hcl",
 			want: &File{
-				Admin: Admin{Listen: "0.0.0.0:9090", Token: "s3cret"},
-				Log:   Log{Level: "debug", Format: "console"},
-				Seed:  42,
-				Drain: 30 * time.Second,
+				Admin:     Admin{Listen: "0.0.0.0:9090", Token: "s3cret"},
+				Toxiproxy: Toxiproxy{Listen: "127.0.0.1:8474"},
+				Log:       Log{Level: "debug", Format: "console"},
+				Seed:      42,
+				Drain:     30 * time.Second,
 				Routes: []Route{
 					{
 						Name:            "cache",
@@ -178,6 +179,9 @@ var invalidCases = []struct {
 	{"duplicate_route.hcl", "6:7", `Duplicate route name: A route named "a" is already defined at testdata/invalid/duplicate_route.hcl:1,7-10.`},
 	{"duplicate_listen.hcl", "7:13", `Route "b" listens on "127.0.0.1:8000", which route "a" already uses ("0.0.0.0:8000", set at testdata/invalid/duplicate_listen.hcl:2,13-27)`},
 	{"admin_listen_conflict.hcl", "2:13", `which the admin API already uses ("127.0.0.1:8080", set by default)`},
+	{"toxiproxy_listen_conflict.hcl", "6:12", `The Toxiproxy API listens on "0.0.0.0:8474", which the admin API already uses ("127.0.0.1:8474", set at testdata/invalid/toxiproxy_listen_conflict.hcl:2,12-28)`},
+	{"toxiproxy_route_conflict.hcl", "6:13", `Route "a" listens on "127.0.0.1:8474", which the Toxiproxy API already uses`},
+	{"toxiproxy_listen_bad.hcl", "2:12", `Invalid listen address: The Toxiproxy API's listen address must be host:port`},
 	{"listen_no_port.hcl", "2:13", `Invalid listen address: The listen address of route "a" must be host:port`},
 	{"listen_port_range.hcl", "2:13", `the port "99999" is not a number from 0 to 65535`},
 	{"backend_port_name.hcl", "3:13", `Invalid backend address: The backend of route "a" must be host:port with a numeric port`},

@@ -40,6 +40,12 @@ func Format(f *File) []byte {
 	}
 	body.AppendNewline()
 
+	if f.Toxiproxy.Listen != "" {
+		toxi := body.AppendNewBlock("toxiproxy", nil).Body()
+		toxi.SetAttributeValue("listen", cty.StringVal(f.Toxiproxy.Listen))
+		body.AppendNewline()
+	}
+
 	log := body.AppendNewBlock("log", nil).Body()
 	log.SetAttributeValue("level", cty.StringVal(f.Log.Level))
 	log.SetAttributeValue("format", cty.StringVal(f.Log.Format))

@@ -22,11 +22,17 @@ import (
 // expressions, so that each can be checked with a diagnostic on its own
 // range and a bad value is reported once.
 type rawFile struct {
-	Admin  *rawAdmin      `hcl:"admin,block"`
-	Log    *rawLog        `hcl:"log,block"`
-	Seed   hcl.Expression `hcl:"seed,optional"`
-	Drain  hcl.Expression `hcl:"drain,optional"`
-	Routes []rawRoute     `hcl:"route,block"`
+	Admin     *rawAdmin      `hcl:"admin,block"`
+	Toxiproxy *rawToxiproxy  `hcl:"toxiproxy,block"`
+	Log       *rawLog        `hcl:"log,block"`
+	Seed      hcl.Expression `hcl:"seed,optional"`
+	Drain     hcl.Expression `hcl:"drain,optional"`
+	Routes    []rawRoute     `hcl:"route,block"`
+}
+
+type rawToxiproxy struct {
+	TypeRange hcl.Range      `hcl:",type_range"`
+	Listen    hcl.Expression `hcl:"listen,optional"`
 }
 
 type rawAdmin struct {
@@ -97,6 +103,14 @@ type listener struct {
 	owner string
 }
 
+// where says where a listener's address was set, for diagnostics.
+func (l listener) where() string {
+	if l.rng == nil {
+		return "by default"
+	}
+	return "at " + l.rng.String()
+}
+
 func (d *decoder) file(raw *rawFile, f *File) {
 	if n, st := d.number(raw.Seed, "seed", "42"); st == present {
 		u, acc := n.Uint64()
@@ -114,7 +128,12 @@ func (d *decoder) file(raw *rawFile, f *File) {
 	if raw.Admin != nil {
 		if s, st := d.str(raw.Admin.Listen, "listen", `"127.0.0.1:8080"`); st == present {
 			rng := raw.Admin.Listen.Range()
-			if err := checkAddress(s, listenAddr); err != nil {
+			if s == "" {
+				// An empty address turns the admin API off; it then
+				// conflicts with nothing (listenConflict rejects "").
+				f.Admin.Listen = ""
+				listeners[0].addr = ""
+			} else if err := checkAddress(s, listenAddr); err != nil {
 				d.errorf(rng, "Invalid listen address", "The admin API's listen address must be host:port with a numeric port, such as \"127.0.0.1:8080\"; %s.", err)
 			} else {
 				f.Admin.Listen = s
@@ -123,6 +142,28 @@ func (d *decoder) file(raw *rawFile, f *File) {
 		}
 		if s, st := d.str(raw.Admin.Token, "token", `env("VAURIEN_ADMIN_TOKEN")`); st == present {
 			f.Admin.Token = s
+		}
+	}
+	if raw.Toxiproxy != nil {
+		// A toxiproxy block turns the API on; its address defaults to
+		// Toxiproxy's own.
+		s, st := d.str(raw.Toxiproxy.Listen, "listen", `"127.0.0.1:8474"`)
+		rng := raw.Toxiproxy.TypeRange
+		if st == present {
+			rng = raw.Toxiproxy.Listen.Range()
+		} else if st == absent {
+			s = DefaultToxiproxyListen
+		}
+		if st != failed {
+			switch err := checkAddress(s, listenAddr); {
+			case err != nil:
+				d.errorf(rng, "Invalid listen address", "The Toxiproxy API's listen address must be host:port with a numeric port, such as \"127.0.0.1:8474\"; %s.", err)
+			case listenConflict(listeners[0].addr, s):
+				d.errorf(rng, "Duplicate listen address", "The Toxiproxy API listens on %q, which %s already uses (%q, set %s). Give it its own port.", s, listeners[0].owner, listeners[0].addr, listeners[0].where())
+			default:
+				f.Toxiproxy.Listen = s
+				listeners = append(listeners, listener{addr: s, rng: &rng, owner: "the Toxiproxy API"})
+			}
 		}
 	}
 	if raw.Log != nil {
@@ -158,11 +199,7 @@ func (d *decoder) file(raw *rawFile, f *File) {
 				if !listenConflict(l.addr, r.Listen) {
 					continue
 				}
-				where := "by default"
-				if l.rng != nil {
-					where = "at " + l.rng.String()
-				}
-				d.errorf(*meta.listen, "Duplicate listen address", "%s listens on %q, which %s already uses (%q, set %s). Give each route its own port.", capitalize(owner), r.Listen, l.owner, l.addr, where)
+				d.errorf(*meta.listen, "Duplicate listen address", "%s listens on %q, which %s already uses (%q, set %s). Give each route its own port.", capitalize(owner), r.Listen, l.owner, l.addr, l.where())
 				break
 			}
 			listeners = append(listeners, listener{addr: r.Listen, rng: meta.listen, owner: owner})

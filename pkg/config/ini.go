@@ -403,6 +403,8 @@ func (d *decoder) iniAdmin(get func(string) (string, iniEntry, bool), f *File) {
 		port = v
 	}
 	if !on {
+		// As in the original, the admin API runs only with http = true.
+		f.Admin.Listen = ""
 		return
 	}
 	addr := net.JoinHostPort(host, port)

@@ -45,7 +45,7 @@ func TestParseINIValid(t *testing.T) {
 		{
 			file: "minimal.ini",
 			want: &File{
-				Admin: Admin{Listen: DefaultAdminListen},
+				Admin: Admin{}, // http is off: no admin API, as in the original
 				Log:   Log{Level: "info", Format: "json"},
 				Drain: DefaultDrain,
 				Routes: []Route{{

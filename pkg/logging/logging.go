@@ -31,6 +31,9 @@ const (
 	FieldReason   = "reason"
 	FieldMix      = "mix"
 	FieldCount    = "count"
+	FieldMethod   = "method"
+	FieldPath     = "path"
+	FieldStatus   = "status"
 )
 
 // Levels and Formats are the accepted values.

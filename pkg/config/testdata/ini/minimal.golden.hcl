@@ -1,5 +1,5 @@
 admin {
-  listen = "127.0.0.1:8080"
+  listen = ""
 }
 
 log {

@@ -7,6 +7,10 @@ admin {
   token  = env("VAURIEN_TEST_SURELY_UNSET", "s3cret")
 }
 
+toxiproxy {
+  listen = "127.0.0.1:8474"
+}
+
 log {
   level  = "debug"
   format = "console"

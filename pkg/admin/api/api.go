@@ -1,0 +1,147 @@
+// Package api holds the wire types of vaurien's admin HTTP API: the JSON
+// bodies that the admin server sends and accepts. It has no server or
+// client code, so that the Go client imports it without the web framework.
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Behavior is one entry of a mix: a registered behavior, its share of the
+// draws in percent (0 to 100), and its options keyed by option name.
+// Durations are sent as Go duration strings ("500ms"); the server also
+// accepts a number of seconds.
+type Behavior struct {
+	Name    string         `json:"name"`
+	Percent float64        `json:"percent"`
+	Options map[string]any `json:"options,omitempty"`
+}
+
+// Route is a running route as the API shows it.
+type Route struct {
+	Name     string `json:"name"`
+	Listen   string `json:"listen"` // the bound address, with the real port
+	Backend  string `json:"backend"`
+	Protocol string `json:"protocol"`
+	Enabled  bool   `json:"enabled"`
+	// Default marks the route that the original single-route endpoints
+	// (/behavior, /backend) act on.
+	Default bool `json:"default"`
+	// Mix is the live mix; the share no entry takes is dummy.
+	Mix []Behavior `json:"mix"`
+	// ConfiguredMix is the mix the configuration file gives the route, the
+	// one a reset brings back.
+	ConfiguredMix []Behavior `json:"configured_mix"`
+	// RevertsAt is when a timed mix change ends by itself, if one is in
+	// force.
+	RevertsAt *time.Time `json:"reverts_at,omitempty"`
+	Stats     Stats      `json:"stats"`
+}
+
+// Stats are a route's counters since vaurien started.
+type Stats struct {
+	Accepted       int64 `json:"accepted"`
+	Active         int64 `json:"active"`
+	Refused        int64 `json:"refused"`
+	DialErrors     int64 `json:"dial_errors"`
+	BytesToBackend int64 `json:"bytes_to_backend"`
+	BytesToClient  int64 `json:"bytes_to_client"`
+	Requests       int64 `json:"requests"`
+	Faults         int64 `json:"faults"`
+}
+
+// Routes is the body of GET /routes and of a reset of every route.
+type Routes struct {
+	Routes []Route `json:"routes"`
+}
+
+// SetMix is the body of PUT /routes/{name}/mix. With a positive Duration
+// the previous mix comes back by itself once it has passed.
+type SetMix struct {
+	Behaviors []Behavior `json:"behaviors"`
+	Duration  Duration   `json:"duration,omitempty"`
+}
+
+// SetBackend is the body of PUT /backend and PUT /routes/{name}/backend.
+type SetBackend struct {
+	Backend string `json:"backend"`
+}
+
+// CurrentBehavior is the body of GET /behavior: one behavior name when the
+// mix is that behavior at 100%, "dummy" for an empty mix, else the mix in
+// the original's syntax ("20:delay,5:error").
+type CurrentBehavior struct {
+	Behavior string `json:"behavior"`
+}
+
+// BehaviorNames is the body of GET /behaviors.
+type BehaviorNames struct {
+	Behaviors []string `json:"behaviors"`
+}
+
+// CurrentBackend is the body of GET /backend.
+type CurrentBackend struct {
+	Backend string `json:"backend"`
+}
+
+// Status is the body of calls that only report success, and of the health
+// endpoints.
+type Status struct {
+	Status string `json:"status"`
+}
+
+// Version is the body of GET /version.
+type Version struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit,omitempty"`
+	Go      string `json:"go"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Duration is a time.Duration written in JSON as a Go duration string
+// ("30s"); a number is read as seconds.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string such as "1m30s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a Go duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case nil:
+		*d = 0
+		return nil
+	case float64:
+		ns := x * float64(time.Second)
+		if math.IsNaN(ns) || math.Abs(ns) >= math.MaxInt64 {
+			return fmt.Errorf("duration %v seconds is out of range", x)
+		}
+		*d = Duration(ns)
+		return nil
+	case string:
+		if f, err := strconv.ParseFloat(x, 64); err == nil {
+			return d.UnmarshalJSON([]byte(strconv.FormatFloat(f, 'g', -1, 64)))
+		}
+		td, err := time.ParseDuration(x)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q: want a Go duration such as \"30s\" or a number of seconds", x)
+		}
+		*d = Duration(td)
+		return nil
+	}
+	return fmt.Errorf("invalid duration %s: want a string such as \"30s\" or a number of seconds", b)
+}

@@ -1,0 +1,151 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/vaurien-go/vaurien/pkg/admin/api"
+	"github.com/vaurien-go/vaurien/pkg/logging"
+)
+
+// ctxError is where the error handler leaves the message it sent, for the
+// request log.
+const ctxError = "vaurien.admin.error"
+
+func badRequest(msg string) error { return echo.NewHTTPError(http.StatusBadRequest, msg) }
+
+// handleError is the one place errors become responses: every error is
+// {"error": "..."} with the status the error carries.
+func (s *Server) handleError(c *echo.Context, err error) {
+	if resp, _ := echo.UnwrapResponse(c.Response()); resp != nil && resp.Committed {
+		return
+	}
+	code, msg := s.describe(c, err)
+	c.Set(ctxError, msg)
+	if code >= http.StatusInternalServerError {
+		s.log.Error().Err(err).Str(logging.FieldMethod, c.Request().Method).Str(logging.FieldPath, c.Request().URL.Path).Msg("admin request failed")
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.JSON(code, api.Error{Error: msg})
+}
+
+func (s *Server) describe(c *echo.Context, err error) (int, string) {
+	req := c.Request()
+	var he *echo.HTTPError
+	switch {
+	case errors.Is(err, echo.ErrNotFound):
+		return http.StatusNotFound, fmt.Sprintf("no endpoint %s %s; GET /openapi.yaml describes the API", req.Method, req.URL.Path)
+	case errors.Is(err, echo.ErrMethodNotAllowed):
+		return http.StatusMethodNotAllowed, fmt.Sprintf("method %s is not allowed on %s; allowed: %s", req.Method, req.URL.Path, c.Response().Header().Get(echo.HeaderAllow))
+	case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", s.cfg.BodyLimit)
+	case errors.As(err, &he):
+		msg := he.Message
+		if msg == "" {
+			msg = strings.ToLower(http.StatusText(he.Code))
+		}
+		return he.Code, msg
+	}
+	if code := echo.StatusCode(err); code != 0 {
+		return code, err.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+// decodeJSON reads one JSON document into v, refusing unknown keys and
+// trailing data, with errors a person can act on.
+func decodeJSON(c *echo.Context, v any) error {
+	return decodeReader(c.Request().Body, v)
+}
+
+func decodeReader(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
+			return err
+		}
+		return badRequest("invalid JSON body: unexpected data after the JSON document")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, echo.ErrStatusRequestEntityTooLarge):
+		return err
+	case errors.Is(err, io.EOF):
+		return badRequest("the request body is empty: send a JSON document")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("invalid JSON body: it ends in the middle of a value")
+	case errors.As(err, &syn):
+		return badRequest(fmt.Sprintf("invalid JSON body at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: ")))
+	case errors.As(err, &typ):
+		where := "the body"
+		if typ.Field != "" {
+			where = fmt.Sprintf("%q", typ.Field)
+		}
+		return badRequest(fmt.Sprintf("invalid JSON body: %s must be %s, not %s", where, jsonKind(typ.Type), article(typ.Value)))
+	}
+	return badRequest("invalid JSON body: " + strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKind names a Go type the way a JSON author thinks of it.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a bool"
+	case reflect.Float32, reflect.Float64, reflect.Int, reflect.Int64, reflect.Int32:
+		return "a number"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return t.String()
+}
+
+// article names a JSON value kind as json.UnmarshalTypeError.Value gives it.
+func article(v string) string {
+	switch v {
+	case "array":
+		return "a list"
+	case "object":
+		return "an object"
+	case "string", "bool", "number":
+		return "a " + v
+	}
+	return v
+}
+
+// jsonSerializer writes answers without HTML escaping, so that messages
+// read the same in a terminal as in the code ("<token>", not "\u003ctoken\u003e").
+type jsonSerializer struct{ echo.DefaultJSONSerializer }
+
+func (jsonSerializer) Serialize(c *echo.Context, v any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(v)
+}

@@ -1,0 +1,71 @@
+package admin
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/admin/api"
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// mixEntry is api.Behavior as read: a pointer tells a missing percent from 0.
+type mixEntry struct {
+	Name    string         `json:"name"`
+	Percent *float64       `json:"percent"`
+	Options map[string]any `json:"options"`
+}
+
+// buildMix checks entries against the registry with the declarations the
+// HCL file is checked with, and builds the mix. Errors are 400s.
+func buildMix(entries []mixEntry) (*chaos.Mix, error) {
+	out := make([]chaos.Entry, 0, len(entries))
+	for i, e := range entries {
+		if e.Name == "" {
+			return nil, badRequest(fmt.Sprintf(`behavior %d of the list: the "name" key is required`, i+1))
+		}
+		if e.Percent == nil {
+			return nil, badRequest(fmt.Sprintf(`behavior %q: the "percent" key is required: its share of the draws, from 0 to 100`, e.Name))
+		}
+		b, vals, err := chaos.NewBehavior(e.Name, e.Options)
+		if err != nil {
+			return nil, badRequest(err.Error())
+		}
+		out = append(out, chaos.Entry{Name: e.Name, Percent: *e.Percent, Options: vals, Behavior: b})
+	}
+	m, err := chaos.NewMix(out)
+	if err != nil {
+		return nil, badRequest(err.Error())
+	}
+	return m, nil
+}
+
+// mixView renders a mix as the API shows it; the result, sent back in a
+// PUT /routes/{name}/mix, builds the same mix.
+func mixView(m *chaos.Mix) []api.Behavior {
+	es := m.Entries()
+	out := make([]api.Behavior, 0, len(es))
+	for _, e := range es {
+		out = append(out, api.Behavior{Name: e.Name, Percent: e.Percent, Options: jsonOptions(e.Options)})
+	}
+	return out
+}
+
+// jsonOptions turns option values into what JSON carries and the option
+// declarations read back: durations become Go duration strings.
+func jsonOptions(v chaos.Values) map[string]any {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(v))
+	for k, x := range v {
+		switch t := x.(type) {
+		case nil:
+			continue // absent reads back as the default
+		case time.Duration:
+			out[k] = t.String()
+		default:
+			out[k] = x
+		}
+	}
+	return out
+}

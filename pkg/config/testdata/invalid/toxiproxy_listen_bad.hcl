@@ -1,0 +1,3 @@
+toxiproxy {
+  listen = "localhost"
+}

@@ -1,0 +1,77 @@
+package redis
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"testing"
+)
+
+// FuzzParseRequest frames client bytes with the request scanner and its
+// streaming copy. It must never panic, never copy a byte that was not
+// sent or copy one twice, and leave a request cut short untouched.
+func FuzzParseRequest(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, size := range []int{16, 4096} {
+			r := &reader{Reader: bufio.NewReaderSize(bytes.NewReader(in), size), maxBulk: 1 << 16}
+			var out bytes.Buffer
+			var sc scan
+			var err error
+			for err == nil {
+				var complete bool
+				if complete, err = r.scanRequest(&sc); err == nil {
+					b, _ := r.Peek(sc.pos)
+					commandName(sc.arg(b, 0))
+					classify("CLIENT", &sc, b)
+					err = r.copyRequest(&out, &sc, complete)
+				}
+			}
+			if !bytes.HasPrefix(in, out.Bytes()) {
+				t.Fatalf("buffer %d: copied %q, not a prefix of %q", size, out.Bytes(), in)
+			}
+			if err == io.EOF && out.Len()+r.Buffered() != len(in) {
+				t.Fatalf("buffer %d: %d bytes copied and %d left of %d", size, out.Len(), r.Buffered(), len(in))
+			}
+			if err != io.EOF && err != io.ErrUnexpectedEOF && !isProtocolError(err) {
+				t.Fatalf("buffer %d: unexpected error %v", size, err)
+			}
+		}
+	})
+}
+
+// FuzzParseResponse frames backend bytes with the reply walker, plain and
+// corrupting. It must never panic nor allocate what a length claims, copy
+// exactly the bytes it consumed, and a corrupted copy keeps their length.
+func FuzzParseResponse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, size := range []int{16, 4096} {
+			for _, inject := range []bool{false, true} {
+				r := &reader{Reader: bufio.NewReaderSize(bytes.NewReader(in), size), maxBulk: 1 << 16}
+				var out bytes.Buffer
+				var err error
+				for err == nil {
+					if _, err = r.Peek(1); err != nil {
+						break
+					}
+					var cor *corrupter
+					if inject {
+						cor = &corrupter{}
+					}
+					err = r.walk(&out, 1, cor)
+				}
+				if err != io.EOF && err != io.ErrUnexpectedEOF && !isProtocolError(err) {
+					t.Fatalf("unexpected error %v", err)
+				}
+				if out.Len() > len(in) {
+					t.Fatalf("copied %d bytes of %d", out.Len(), len(in))
+				}
+				if !inject && !bytes.HasPrefix(in, out.Bytes()) {
+					t.Fatalf("buffer %d: copied %q, not a prefix of %q", size, out.Bytes(), in)
+				}
+				if err == io.EOF && out.Len() != len(in) {
+					t.Fatalf("buffer %d: framed all yet copied %d of %d bytes", size, out.Len(), len(in))
+				}
+			}
+		}
+	})
+}

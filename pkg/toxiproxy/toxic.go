@@ -1,0 +1,376 @@
+package toxiproxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	// The toxics map onto the standard behaviors.
+	_ "github.com/vaurien-go/vaurien/pkg/behavior"
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// The toxic types Toxiproxy ships, all of which vaurien carries out.
+const (
+	typeLatency   = "latency"
+	typeBandwidth = "bandwidth"
+	typeSlowClose = "slow_close"
+	typeTimeout   = "timeout"
+	typeResetPeer = "reset_peer"
+	typeSlicer    = "slicer"
+	typeLimitData = "limit_data"
+)
+
+// Toxiproxy's stream names.
+const (
+	streamUpstream   = "upstream"   // client → backend
+	streamDownstream = "downstream" // backend → client
+)
+
+// The attribute sets of each toxic type, with Toxiproxy's JSON names and
+// integer types: a client sending "100" for a number is refused, as
+// Toxiproxy refuses it.
+type (
+	latencyAttrs struct {
+		Latency int64 `json:"latency"` // ms
+		Jitter  int64 `json:"jitter"`  // ms
+	}
+	bandwidthAttrs struct {
+		Rate int64 `json:"rate"` // KB/s
+	}
+	slowCloseAttrs struct {
+		Delay int64 `json:"delay"` // ms
+	}
+	timeoutAttrs struct {
+		Timeout int64 `json:"timeout"` // ms
+	}
+	resetPeerAttrs struct {
+		Timeout int64 `json:"timeout"` // ms
+	}
+	slicerAttrs struct {
+		AverageSize   int64 `json:"average_size"`   // bytes
+		SizeVariation int64 `json:"size_variation"` // bytes
+		Delay         int64 `json:"delay"`          // µs
+	}
+	limitDataAttrs struct {
+		Bytes int64 `json:"bytes"`
+	}
+)
+
+// newAttrs returns the zero attributes of a toxic type, or nil for a type
+// Toxiproxy does not know.
+func newAttrs(typ string) any {
+	switch typ {
+	case typeLatency:
+		return &latencyAttrs{}
+	case typeBandwidth:
+		return &bandwidthAttrs{}
+	case typeSlowClose:
+		return &slowCloseAttrs{}
+	case typeTimeout:
+		return &timeoutAttrs{}
+	case typeResetPeer:
+		return &resetPeerAttrs{}
+	case typeSlicer:
+		return &slicerAttrs{}
+	case typeLimitData:
+		return &limitDataAttrs{}
+	}
+	return nil
+}
+
+// cloneAttrs copies attributes, so that an update never changes a toxic
+// that live connections already hold.
+func cloneAttrs(a any) any {
+	switch x := a.(type) {
+	case *latencyAttrs:
+		c := *x
+		return &c
+	case *bandwidthAttrs:
+		c := *x
+		return &c
+	case *slowCloseAttrs:
+		c := *x
+		return &c
+	case *timeoutAttrs:
+		c := *x
+		return &c
+	case *resetPeerAttrs:
+		c := *x
+		return &c
+	case *slicerAttrs:
+		c := *x
+		return &c
+	case *limitDataAttrs:
+		c := *x
+		return &c
+	}
+	return a
+}
+
+// checkAttrs refuses negative numbers: Toxiproxy would read them as zero or
+// as nonsense, vaurien says so instead.
+func checkAttrs(a any) error {
+	var vals map[string]int64
+	switch x := a.(type) {
+	case *latencyAttrs:
+		vals = map[string]int64{"latency": x.Latency, "jitter": x.Jitter}
+	case *bandwidthAttrs:
+		vals = map[string]int64{"rate": x.Rate}
+	case *slowCloseAttrs:
+		vals = map[string]int64{"delay": x.Delay}
+	case *timeoutAttrs:
+		vals = map[string]int64{"timeout": x.Timeout}
+	case *resetPeerAttrs:
+		vals = map[string]int64{"timeout": x.Timeout}
+	case *slicerAttrs:
+		vals = map[string]int64{"average_size": x.AverageSize, "size_variation": x.SizeVariation, "delay": x.Delay}
+	case *limitDataAttrs:
+		vals = map[string]int64{"bytes": x.Bytes}
+	}
+	for _, name := range []string{"latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"} {
+		if v, ok := vals[name]; ok && v < 0 {
+			return fmt.Errorf("attribute %q is %d; it must not be negative", name, v)
+		}
+	}
+	return nil
+}
+
+// toxicSeq numbers toxic versions: a toxic gets a new id when it is created
+// and each time it is updated, so that a live connection draws its
+// toxicity again after an update, as Toxiproxy restarts an updated toxic.
+var toxicSeq atomic.Uint64
+
+// toxic is one immutable version of a toxic on a proxy.
+type toxic struct {
+	id       uint64
+	origin   uint64 // the id it was created with, kept across updates
+	name     string
+	typ      string
+	stream   string // as the client spelled it
+	dir      chaos.Direction
+	toxicity float32
+	attrs    any // one of the *xxxAttrs types
+	// beh is the vaurien behavior the toxic maps onto, for routes that draw
+	// per request; stream routes run the toxic through live filters.
+	beh chaos.Behavior
+}
+
+// MarshalJSON writes Toxiproxy's toxic object.
+func (t *toxic) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Attributes any     `json:"attributes"`
+		Name       string  `json:"name"`
+		Type       string  `json:"type"`
+		Stream     string  `json:"stream"`
+		Toxicity   float32 `json:"toxicity"`
+	}{t.attrs, t.name, t.typ, t.stream, t.toxicity})
+}
+
+// probability is the chance that a unit gets the toxic. A toxicity of 0
+// never applies (Toxiproxy's issue 603), 1 or more always does.
+func (t *toxic) probability() float64 {
+	return min(max(float64(t.toxicity), 0), 1)
+}
+
+// parseStream maps a Toxiproxy stream name onto a vaurien direction.
+func parseStream(s string) (chaos.Direction, bool) {
+	switch strings.ToLower(s) {
+	case streamUpstream:
+		return chaos.ToBackend, true
+	case streamDownstream:
+		return chaos.ToClient, true
+	}
+	return 0, false
+}
+
+// toxicInput is the body of a toxic creation; pointers tell an absent
+// field from an empty one, as Toxiproxy's defaults do.
+type toxicInput struct {
+	Name       string          `json:"name"`
+	Type       string          `json:"type"`
+	Stream     *string         `json:"stream"`
+	Toxicity   *float32        `json:"toxicity"`
+	Attributes json.RawMessage `json:"attributes"`
+}
+
+// toxicUpdate is the body of a toxic update: attributes given replace
+// those of the toxic, the others stay.
+type toxicUpdate struct {
+	Toxicity   *float32        `json:"toxicity"`
+	Attributes json.RawMessage `json:"attributes"`
+}
+
+// decodeAttrs reads attributes into a, keeping the fields the JSON leaves
+// out.
+func decodeAttrs(raw json.RawMessage, a any) error {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil
+	}
+	if err := json.Unmarshal(raw, a); err != nil {
+		return err
+	}
+	return checkAttrs(a)
+}
+
+// newToxic validates a creation body and builds the toxic, checking in
+// Toxiproxy's order so that each mistake gets Toxiproxy's answer; exists
+// tells whether the proxy already has a toxic of that name.
+func newToxic(body []byte, exists func(name string) bool) (*toxic, error) {
+	var in toxicInput
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, badBody(err)
+	}
+	stream := streamDownstream
+	if in.Stream != nil {
+		stream = *in.Stream
+	}
+	dir, ok := parseStream(stream)
+	if !ok {
+		return nil, errInvalidStream
+	}
+	t := &toxic{name: in.Name, typ: in.Type, stream: stream, dir: dir, toxicity: 1, origin: toxicSeq.Add(1)}
+	if in.Toxicity != nil {
+		t.toxicity = *in.Toxicity
+	}
+	if t.name == "" {
+		t.name = t.typ + "_" + t.stream
+	}
+	if t.attrs = newAttrs(t.typ); t.attrs == nil {
+		return nil, errInvalidToxicType
+	}
+	if exists(t.name) {
+		return nil, errToxicExists
+	}
+	if err := decodeAttrs(in.Attributes, t.attrs); err != nil {
+		return nil, badBody(err)
+	}
+	return t, t.build()
+}
+
+// updated returns a new version of t with an update body applied.
+func (t *toxic) updated(body []byte) (*toxic, error) {
+	var in toxicUpdate
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, badBody(err)
+	}
+	n := *t
+	n.attrs = cloneAttrs(t.attrs)
+	if in.Toxicity != nil {
+		n.toxicity = *in.Toxicity
+	}
+	if err := decodeAttrs(in.Attributes, n.attrs); err != nil {
+		return nil, badBody(err)
+	}
+	return &n, n.build()
+}
+
+// build gives the toxic a new id and its vaurien behavior.
+func (t *toxic) build() error {
+	t.id = toxicSeq.Add(1)
+	b, err := t.behavior()
+	if err != nil {
+		return badBody(err)
+	}
+	t.beh = b
+	return nil
+}
+
+func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// behavior maps the toxic onto vaurien's behaviors: the registered ones
+// where they mean the same, a per-chunk latency filter for latency (a
+// vaurien delay waits once per unit, Toxiproxy's latency delays every
+// chunk).
+func (t *toxic) behavior() (chaos.Behavior, error) {
+	dir := t.dir.String()
+	switch a := t.attrs.(type) {
+	case *latencyAttrs:
+		return latencyBehavior{dir: t.dir, latency: ms(a.Latency), jitter: ms(a.Jitter)}, nil
+	case *bandwidthAttrs:
+		if a.Rate == 0 {
+			return stopBehavior{dir: t.dir}, nil
+		}
+		return registered("bandwidth", map[string]any{"rate": a.Rate * 1000, "direction": dir})
+	case *slowCloseAttrs:
+		return registered("slow_close", map[string]any{"delay": ms(a.Delay)})
+	case *timeoutAttrs:
+		return registered("timeout", map[string]any{"timeout": ms(a.Timeout)})
+	case *resetPeerAttrs:
+		return registered("reset_peer", map[string]any{"timeout": ms(a.Timeout)})
+	case *slicerAttrs:
+		avg, vary := slicerSizes(a)
+		return registered("slicer", map[string]any{
+			"average_size": avg, "size_variation": vary,
+			"delay": time.Duration(a.Delay) * time.Microsecond, "direction": dir,
+		})
+	case *limitDataAttrs:
+		return registered("limit_data", map[string]any{"bytes": a.Bytes, "direction": dir})
+	}
+	return nil, errInvalidToxicType
+}
+
+// maxSlice is the largest piece vaurien's slicer writes: one read buffer.
+const maxSlice = 32 << 10
+
+// slicerSizes fits Toxiproxy's slicer sizes into vaurien's: pieces of at
+// least one byte, at most one buffer, varying by less than their average.
+func slicerSizes(a *slicerAttrs) (avg, vary int64) {
+	avg = min(max(a.AverageSize, 1), maxSlice)
+	vary = min(a.SizeVariation, avg-1)
+	return avg, vary
+}
+
+func registered(name string, opts map[string]any) (chaos.Behavior, error) {
+	b, _, err := chaos.NewBehavior(name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("build %s toxic: %w", name, err)
+	}
+	return b, nil
+}
+
+// apiError is Toxiproxy's error answer, {"error": "...", "status": N}.
+type apiError struct {
+	Message string `json:"error"`
+	Status  int    `json:"status"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+// Toxiproxy's errors, with its messages and status codes.
+var (
+	errMissingField     = &apiError{"missing required field", 400}
+	errProxyNotFound    = &apiError{"proxy not found", 404}
+	errProxyExists      = &apiError{"proxy already exists", 409}
+	errInvalidStream    = &apiError{"stream was invalid, can be either upstream or downstream", 400}
+	errInvalidToxicType = &apiError{"invalid toxic type", 400}
+	errToxicExists      = &apiError{"toxic already exists", 409}
+	errToxicNotFound    = &apiError{"toxic not found", 404}
+)
+
+func badBody(err error) *apiError {
+	return &apiError{"bad request body: " + err.Error(), 400}
+}
+
+func missing(field string) *apiError {
+	return &apiError{errMissingField.Message + ": " + field, errMissingField.Status}
+}
+
+// asAPIError gives any error Toxiproxy's shape: its own errors keep their
+// status, a missing route is a missing proxy, and the rest are 500s, as
+// Toxiproxy answers a proxy that cannot listen.
+func asAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var sc interface{ StatusCode() int }
+	if errors.As(err, &sc) && sc.StatusCode() == 404 {
+		return errProxyNotFound
+	}
+	return &apiError{err.Error(), 500}
+}
