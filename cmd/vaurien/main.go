@@ -131,7 +131,9 @@ func runFile(ctx context.Context, path, level, format string, stderr io.Writer) 
 }
 
 // serve runs a validated configuration until a signal stops it.
-func serve(ctx context.Context, f *config.File, level, format, output string, stderr io.Writer) int {
+// prepare, when given, sets the app up before it starts (e.g. preloads
+// Toxiproxy proxies); an error ends the run with exit code 1.
+func serve(ctx context.Context, f *config.File, level, format, output string, stderr io.Writer, prepare ...func(*app.App) error) int {
 	if level != "" {
 		f.Log.Level = level
 	}
@@ -151,6 +153,12 @@ func serve(ctx context.Context, f *config.File, level, format, output string, st
 	m := metrics.New(prometheus.NewRegistry())
 	a := app.New(f, log, m)
 	a.SetMetricsHandler(m.Handler())
+	for _, p := range prepare {
+		if err := p(a); err != nil {
+			fmt.Fprintf(stderr, "vaurien: %v\n", err)
+			return 1
+		}
+	}
 	if err := a.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("vaurien failed to start")
 		fmt.Fprintf(stderr, "vaurien: %v\n", err)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/vaurien-go/vaurien/pkg/app"
 	"github.com/vaurien-go/vaurien/pkg/config"
-	"github.com/vaurien-go/vaurien/pkg/logging"
 	"github.com/vaurien-go/vaurien/pkg/toxiproxy"
 	"github.com/vaurien-go/vaurien/pkg/version"
 )
@@ -98,22 +97,7 @@ func toxiproxyServer(ctx context.Context, args []string, stdout, stderr io.Write
 		Seed:      uint64(*seed),
 		Drain:     config.DefaultDrain,
 	}
-	log, err := logging.New(stdout, f.Log.Level, f.Log.Format)
-	if err != nil {
-		fmt.Fprintf(stderr, "vaurien: %v\n", err)
-		return 2
-	}
-	a := app.New(f, log)
-	if err := a.Toxiproxy().Preload(specs); err != nil {
-		fmt.Fprintf(stderr, "vaurien: %v\n", err)
-		return 1
-	}
-	if err := a.Run(ctx); err != nil {
-		log.Error().Err(err).Msg("vaurien failed to start")
-		fmt.Fprintf(stderr, "vaurien: %v\n", err)
-		return 1
-	}
-	return 0
+	return serve(ctx, f, "", "", "-", stderr, func(a *app.App) error { return a.Toxiproxy().Preload(specs) })
 }
 
 func readProxyFile(path string) ([]toxiproxy.ProxySpec, error) {
