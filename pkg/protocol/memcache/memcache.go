@@ -1,0 +1,144 @@
+// Package memcache owns vaurien's memcache protocol: it frames memcached's
+// text protocol on both sides of a connection and carries out a drawn
+// behavior on each request.
+//
+// Framing. Requests are split from the client stream by their command line
+// and, for storage commands (set, add, replace, append, prepend, cas) and
+// ms, their data block, which is streamed through and never buffered whole
+// (the unbuffered part of a large block goes socket to socket, spliced).
+// The line is classified the way memcached's own parser reads it (same
+// tokenizer, same number parsing, same token-count checks), because that
+// decides whether memcached reads a data block and whether it answers at
+// all. Answers are split from the backend stream by their first line: VALUE
+// blocks up to END (get, gets, gat, gats), a VA block (mg, ma), STAT, ITEM
+// or PREFIX lines up to END (stats and its sub-commands), or a single line.
+// Requests are forwarded as they arrive and answers matched to them in
+// order, so pipelines keep their depth.
+//
+// Requests that get no answer. A classic command ending in noreply gets
+// none (memcached suppresses even its errors), so none is awaited; its
+// exchange is reported once it is forwarded. A meta command with the q flag
+// (mg, ms, md, ma) may or may not be answered: memcached leaves out the
+// common case (EN for mg, HD for ms, md and ma) and answers the rest (hits,
+// NS, EX, NF, every error), and it answers mn with MN, in order. So quiet
+// requests are matched as a run: every answer before the next MN belongs to
+// the run. The client's own mn ends a run; where the client has not sent
+// one yet — before a request that is not quiet, before a fault's reply and
+// whenever the proxy would wait for more client bytes — the proxy sends an
+// mn of its own and drops its MN. The client sees exactly memcached's
+// bytes; memcached sees the extra mn.
+//
+// One memcached quirk is smoothed over: a get, gets, gat or gats naming a
+// key longer than 250 bytes makes memcached drop the answers it has not
+// sent yet, those of earlier pipelined requests included. Such a get is
+// forwarded only once every earlier answer has arrived, so none is lost.
+//
+// The unit of draw is one request (a quiet run's requests are drawn one by
+// one; a request drawn with a behavior that changes anything is answered in
+// a run of its own). Command in chaos.Request is the command name as sent:
+// memcached's commands are lower case and case-sensitive, so matchers name
+// them in lower case ("get", "set", "mg"). Faults on the wire:
+//
+//   - error: the request is read and not forwarded; the client gets
+//     "SERVER_ERROR <message>\r\n" (default message "vaurien injected
+//     fault"), also for meta requests, quiet or not. A noreply request is
+//     swallowed and nothing is sent back, as memcached would send nothing.
+//   - error with inject: the request is forwarded and the first value of
+//     the answer (VALUE or VA) gets up to 100 bytes in its middle
+//     overwritten with random bytes, lengths unchanged; an answer with no
+//     value is replaced by the SERVER_ERROR line (the request did run).
+//   - delay waits before forwarding the request; a response delay waits
+//     before the answer is written.
+//   - hang swallows the request and everything after it; earlier answers
+//     still arrive, then nothing, until the client leaves. timeout is hang
+//     that closes the connection after its After (never when 0).
+//   - abort forwards the request, then drops both connections before its
+//     answer (the backend with a TCP RST).
+//   - blackout and down close the client connection at once; reset_peer
+//     closes it with a TCP RST, at once or after its After.
+//   - filters (bandwidth, slicer, corrupt, limit_data) act on that
+//     request's bytes and on its answer's bytes only.
+//   - slow_close holds the close of the connection, whoever ends it.
+//
+// Between requests each side waits for its peer in the poller, with its
+// buffers back in a shared pool: an idle connection costs its two sockets,
+// two parked goroutines and about 12 KiB.
+//
+// Raw relay. The connection leaves framing for a raw relay (relay.Raw),
+// after every answer still due has been relayed, when the client speaks the
+// binary protocol (first byte 0x80), after watch and lru_crawler metadump
+// (the backend then streams), when a request line other than get or gets
+// overflows the 16 KiB read buffer (memcached closes on those), and when a
+// data block claims more than 1 GiB. A backend answer that cannot be framed
+// closes the connection, and so does a backend that closes its side.
+package memcache
+
+import (
+	"context"
+	"strings"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// DefaultMessage is the text of the SERVER_ERROR reply when the behavior
+// sets none.
+const DefaultMessage = "vaurien injected fault"
+
+var buffer = chaos.Option{Name: "buffer", Kind: chaos.Int, Default: int64(8124),
+	Doc: "accepted for compatibility with the original Vaurien; the proxy sizes its own buffers"}
+
+func init() {
+	chaos.RegisterProtocol(chaos.ProtocolSpec{
+		Name: "memcache",
+		Doc: "memcached's text protocol, classic and meta commands. One draw per request; " +
+			"an error fault answers SERVER_ERROR, inject corrupts a returned value, and every " +
+			"answer is matched to its request in order, noreply and quiet (q) requests included. " +
+			"Behaviors can be limited to commands, named in lower case (get, set, mg...).",
+		Options: chaos.Options{buffer},
+		Example: "route \"cache\" {\n  listen   = \"0.0.0.0:11212\"\n  backend  = \"memcached:11211\"\n  protocol = \"memcache\"\n\n" +
+			"  behavior \"error\" {\n    percent = 5\n  }\n}",
+		New: func(chaos.Values) (chaos.Protocol, error) {
+			return New(), nil
+		},
+	})
+}
+
+// protocol is the memcache chaos.Protocol.
+type protocol struct {
+	defaultReply []byte
+}
+
+var _ chaos.Protocol = (*protocol)(nil)
+
+// New returns the memcache protocol.
+func New() chaos.Protocol {
+	return &protocol{defaultReply: []byte("SERVER_ERROR " + DefaultMessage + "\r\n")}
+}
+
+// Serve frames one client connection; see the package documentation.
+func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
+	backend, err := s.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	c := newConn(ctx, p, s, s.Client(), backend)
+	defer c.release()
+	return c.serve()
+}
+
+// reply renders the SERVER_ERROR line for a message; line breaks in it
+// would end the line early and desynchronise the client, so they become
+// spaces.
+func (p *protocol) reply(msg string) []byte {
+	if msg == "" {
+		return p.defaultReply
+	}
+	msg = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, msg)
+	return []byte("SERVER_ERROR " + msg + "\r\n")
+}
