@@ -10,9 +10,10 @@ import (
 
 // mixEntry is api.Behavior as read: a pointer tells a missing percent from 0.
 type mixEntry struct {
-	Name    string         `json:"name"`
-	Percent *float64       `json:"percent"`
-	Options map[string]any `json:"options"`
+	Name    string          `json:"name"`
+	Percent *float64        `json:"percent"`
+	Options map[string]any  `json:"options"`
+	Match   chaos.MatchSpec `json:"match"`
 }
 
 // buildMix checks entries against the registry with the declarations the
@@ -26,11 +27,11 @@ func buildMix(entries []mixEntry) (*chaos.Mix, error) {
 		if e.Percent == nil {
 			return nil, badRequest(fmt.Sprintf(`behavior %q: the "percent" key is required: its share of the draws, from 0 to 100`, e.Name))
 		}
-		b, vals, err := chaos.NewBehavior(e.Name, e.Options)
+		entry, err := chaos.NewEntry(e.Name, *e.Percent, e.Options, e.Match)
 		if err != nil {
 			return nil, badRequest(err.Error())
 		}
-		out = append(out, chaos.Entry{Name: e.Name, Percent: *e.Percent, Options: vals, Behavior: b})
+		out = append(out, entry)
 	}
 	m, err := chaos.NewMix(out)
 	if err != nil {
@@ -45,7 +46,11 @@ func mixView(m *chaos.Mix) []api.Behavior {
 	es := m.Entries()
 	out := make([]api.Behavior, 0, len(es))
 	for _, e := range es {
-		out = append(out, api.Behavior{Name: e.Name, Percent: e.Percent, Options: jsonOptions(e.Options)})
+		b := api.Behavior{Name: e.Name, Percent: e.Percent, Options: jsonOptions(e.Options)}
+		if !e.MatchSpec.IsZero() {
+			b.Match = &e.MatchSpec
+		}
+		out = append(out, b)
 	}
 	return out
 }

@@ -332,11 +332,11 @@ func RouteConfigs(f *config.File, demoAddr string) ([]proxy.RouteConfig, error) 
 func BuildMix(bs []config.Behavior) (*chaos.Mix, error) {
 	entries := make([]chaos.Entry, 0, len(bs))
 	for _, b := range bs {
-		beh, vals, err := chaos.NewBehavior(b.Name, map[string]any(b.Options))
+		e, err := chaos.NewEntry(b.Name, b.Percent, map[string]any(b.Options), b.Match)
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, chaos.Entry{Name: b.Name, Percent: b.Percent, Options: vals, Behavior: beh})
+		entries = append(entries, e)
 	}
 	return chaos.NewMix(entries)
 }

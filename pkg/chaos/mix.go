@@ -19,6 +19,22 @@ type Entry struct {
 	// Match limits the behavior to matching requests; nil matches all.
 	// A drawn entry that does not match passes the request through as dummy.
 	Match func(*Request) bool
+	// MatchSpec is what Match was built from, for listings.
+	MatchSpec MatchSpec
+}
+
+// NewEntry builds a mix entry from a registered behavior's name, its
+// options as typed values (from JSON or HCL), its share and its match spec.
+func NewEntry(name string, percent float64, opts map[string]any, match MatchSpec) (Entry, error) {
+	b, vals, err := NewBehavior(name, opts)
+	if err != nil {
+		return Entry{}, err
+	}
+	m, err := match.Matcher()
+	if err != nil {
+		return Entry{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return Entry{Name: name, Percent: percent, Options: vals, Behavior: b, Match: m, MatchSpec: match}, nil
 }
 
 // Mix is an immutable weighted set of behaviors. The share not given to any

@@ -118,9 +118,10 @@ type Route struct {
 
 // Behavior is one entry of a route's mix.
 type Behavior struct {
-	Name    string       // a registered behavior
-	Percent float64      // share of the draws, 0 to 100
-	Options chaos.Values // the behavior's options, defaults filled in
+	Name    string          // a registered behavior
+	Percent float64         // share of the draws, 0 to 100
+	Options chaos.Values    // the behavior's options, defaults filled in
+	Match   chaos.MatchSpec // limits the behavior to matching requests; zero matches all
 }
 
 // Load reads a configuration file: the original Vaurien's format when the

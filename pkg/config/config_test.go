@@ -163,6 +163,9 @@ var invalidCases = []struct {
 	want string
 }{
 	{"syntax.hcl", "3:12", "Invalid expression"},
+	{"match_bad_path.hcl", "6:5", `want a path glob starting with /`},
+	{"match_duplicate.hcl", "9:5", "Duplicate match block"},
+	{"match_type.hcl", "7:17", "command is a string or a list of strings"},
 	{"unknown_block.hcl", "1:1", `Did you mean "route"?`},
 	{"unknown_attribute.hcl", "2:3", `An argument named "listn" is not expected here. Did you mean "listen"?`},
 	{"unknown_behavior.hcl", "5:12", `There is no behavior named "test_dealy". Did you mean "test_delay"? The valid behaviors are "test_abort", "test_delay", "test_error" and "test_lists".`},
@@ -526,5 +529,20 @@ func TestParseEmpty(t *testing.T) {
 	assertFile(t, f, want)
 	if f.DefaultRoute() != nil {
 		t.Error("an empty file has a default route")
+	}
+}
+
+func TestMatchBlock(t *testing.T) {
+	f, err := Load(filepath.Join("testdata", "valid", "match.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.Routes[0].Behaviors
+	want := chaos.MatchSpec{Methods: []string{"POST", "PUT"}, Paths: []string{"/api/*"}, Headers: map[string]string{"X-Tenant": "acme*"}}
+	if !reflect.DeepEqual(b[0].Match, want) {
+		t.Fatalf("match = %+v, want %+v", b[0].Match, want)
+	}
+	if want := (chaos.MatchSpec{Commands: []string{"GET"}}); !reflect.DeepEqual(b[1].Match, want) {
+		t.Fatalf("match = %+v, want %+v", b[1].Match, want)
 	}
 }

@@ -100,6 +100,27 @@ func formatRoute(body *hclwrite.Body, r *Route) {
 		for _, n := range setOptions(decl, b.Options) {
 			bb.SetAttributeRaw(n, valueTokens(b.Options[n]))
 		}
+		if !b.Match.IsZero() {
+			formatMatch(bb.AppendNewBlock(matchBlock, nil).Body(), b.Match)
+		}
+	}
+}
+
+func formatMatch(body *hclwrite.Body, m chaos.MatchSpec) {
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"method", m.Methods}, {"path", m.Paths}, {"command", m.Commands}} {
+		if len(l.list) > 0 {
+			body.SetAttributeRaw(l.name, valueTokens(l.list))
+		}
+	}
+	if len(m.Headers) > 0 {
+		h := map[string]cty.Value{}
+		for k, v := range m.Headers {
+			h[k] = cty.StringVal(v)
+		}
+		body.SetAttributeValue("header", cty.MapVal(h))
 	}
 }
 

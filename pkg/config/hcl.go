@@ -73,8 +73,7 @@ type rawBehavior struct {
 }
 
 // percentAttr is the one argument every behavior block holds besides the
-// behavior's own options. A "match" block limiting the behavior to some
-// requests would join the schema next to it.
+// behavior's own options (and an optional match block).
 const percentAttr = "percent"
 
 // Parse reads a configuration in HCL. filename is used in diagnostics and
@@ -306,7 +305,7 @@ func (d *decoder) protocol(raw *rawRoute, r *Route) {
 		if raw.ProtocolOptions != nil {
 			body = raw.ProtocolOptions.Body
 		}
-		r.ProtocolOptions, _, _ = d.options(body, "protocol", r.Protocol, spec.Options, nil)
+		r.ProtocolOptions, _, _, _ = d.options(body, "protocol", r.Protocol, spec.Options, nil)
 	case st == failed:
 	case st == present:
 		d.errorf(raw.Protocol.Range(), "Unknown protocol", "%s", unknownName("protocol", name, chaos.ProtocolNames()))
@@ -332,7 +331,8 @@ func (d *decoder) behavior(raw *rawBehavior, route string) (Behavior, *hcl.Range
 	extra := []hcl.AttributeSchema{{Name: percentAttr, Required: true}}
 	// Bad options are reported already; the percent still counts towards
 	// the route's total, so that an over-100 mix is reported in the same run.
-	values, attrs, _ := d.options(raw.Body, "behavior", raw.Name, spec.Options, extra)
+	values, attrs, blocks, _ := d.options(raw.Body, "behavior", raw.Name, spec.Options, extra, hcl.BlockHeaderSchema{Type: matchBlock})
+	match, matchOK := d.match(blocks)
 	attr := attrs[percentAttr]
 	if attr == nil {
 		return Behavior{}, nil, false
@@ -351,14 +351,106 @@ func (d *decoder) behavior(raw *rawBehavior, route string) (Behavior, *hcl.Range
 		d.errorf(rng, "Invalid percent", "The percent of a behavior is its share of the draws, from 0 to 100; got %s.", n.Text('g', 10))
 		return Behavior{}, nil, false
 	}
-	return Behavior{Name: raw.Name, Percent: p, Options: values}, &rng, true
+	if !matchOK {
+		return Behavior{}, nil, false
+	}
+	return Behavior{Name: raw.Name, Percent: p, Options: values, Match: match}, &rng, true
+}
+
+// matchBlock limits a behavior to some requests:
+//
+//	match {
+//	  method = ["POST"]
+//	  path   = "/api/*"
+//	  header = { "X-Tenant" = "acme" }
+//	}
+const matchBlock = "match"
+
+// match decodes the behavior's match block, if any.
+func (d *decoder) match(blocks hcl.Blocks) (chaos.MatchSpec, bool) {
+	var m chaos.MatchSpec
+	if len(blocks) == 0 {
+		return m, true
+	}
+	if len(blocks) > 1 {
+		d.errorf(blocks[1].DefRange, "Duplicate match block", "A behavior takes one match block; put every condition in the first one.")
+		return m, false
+	}
+	b := blocks[0]
+	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "method"}, {Name: "path"}, {Name: "header"}, {Name: "command"},
+	}})
+	d.add(diags...)
+	if diags.HasErrors() {
+		return m, false
+	}
+	ok := true
+	for _, attr := range byPosition(content.Attributes) {
+		v, st := d.value(attr.Expr)
+		if st != present {
+			ok = ok && st == absent
+			continue
+		}
+		if attr.Name == "header" {
+			h, good := goValue(v).(map[string]any)
+			m.Headers = map[string]string{}
+			for k, x := range h {
+				s, isStr := x.(string)
+				good = good && isStr
+				m.Headers[k] = s
+			}
+			if !good {
+				d.errorf(attr.Expr.Range(), "Invalid match header", "header is a map of header names to value globs, such as { \"X-Tenant\" = \"acme*\" }.")
+				ok = false
+			}
+			continue
+		}
+		list, good := stringList(goValue(v))
+		if !good {
+			d.errorf(attr.Expr.Range(), "Invalid match "+attr.Name, "%s is a string or a list of strings, such as [\"GET\", \"SET\"].", attr.Name)
+			ok = false
+			continue
+		}
+		switch attr.Name {
+		case "method":
+			m.Methods = list
+		case "path":
+			m.Paths = list
+		case "command":
+			m.Commands = list
+		}
+	}
+	if _, err := m.Matcher(); ok && err != nil {
+		d.errorf(b.DefRange, "Invalid match", "%s.", err)
+		ok = false
+	}
+	return m, ok
+}
+
+func stringList(v any) ([]string, bool) {
+	if s, ok := v.(string); ok {
+		return []string{s}, true
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
 }
 
 // options decodes a body that holds the declared options of a behavior or
 // protocol, plus the extra arguments given. It returns the options with
 // defaults filled in, the extra arguments found, and whether all was valid.
-func (d *decoder) options(body hcl.Body, kind, owner string, decl chaos.Options, extra []hcl.AttributeSchema) (chaos.Values, hcl.Attributes, bool) {
-	schema := &hcl.BodySchema{Attributes: slices.Clone(extra)}
+func (d *decoder) options(body hcl.Body, kind, owner string, decl chaos.Options, extra []hcl.AttributeSchema, blocks ...hcl.BlockHeaderSchema) (chaos.Values, hcl.Attributes, hcl.Blocks, bool) {
+	schema := &hcl.BodySchema{Attributes: slices.Clone(extra), Blocks: blocks}
 	reserved := map[string]bool{}
 	for _, a := range extra {
 		reserved[a.Name] = true
@@ -405,7 +497,7 @@ func (d *decoder) options(body hcl.Body, kind, owner string, decl chaos.Options,
 		}
 		values[o.Name] = out
 	}
-	return values, found, ok
+	return values, found, content.Blocks, ok
 }
 
 // leftovers reports what a body holds beyond its schema, naming the valid

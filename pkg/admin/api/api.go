@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
 // Behavior is one entry of a mix: a registered behavior, its share of the
@@ -16,9 +18,10 @@ import (
 // Durations are sent as Go duration strings ("500ms"); the server also
 // accepts a number of seconds.
 type Behavior struct {
-	Name    string         `json:"name"`
-	Percent float64        `json:"percent"`
-	Options map[string]any `json:"options,omitempty"`
+	Name    string           `json:"name"`
+	Percent float64          `json:"percent"`
+	Options map[string]any   `json:"options,omitempty"`
+	Match   *chaos.MatchSpec `json:"match,omitempty"` // limits the behavior to matching requests
 }
 
 // Route is a running route as the API shows it.
