@@ -1,11 +1,20 @@
-// Package bench measures vaurien against a direct connection and against a
-// minimal io.Copy proxy (the yardstick of what a Go data path can reach),
-// each proxy running in a process of its own so that its CPU time (user +
-// system, from /proc) can be charged to it alone. Run:
+// Package bench measures vaurien against a direct connection, against a
+// minimal io.Copy proxy (the yardstick of what a Go data path can reach)
+// and, when a toxiproxy-server binary is given, against Toxiproxy. Each
+// proxy runs in a process of its own (this test binary re-executed with
+// VAURIEN_BENCH_ROLE, or the Toxiproxy server) so that its CPU time, system
+// calls and allocations can be charged to it alone.
 //
-//	go test ./bench -run '^$' -bench . -benchtime 1x
+// The suite (BenchmarkSuite) runs every workload of issue 9 — streams,
+// redis-benchmark, wrk, a memcached load, connection churn and thousands of
+// idle connections — interleaved over the targets, prints medians and
+// ratios and writes docs/performance.md:
 //
-// The figures are reported as custom benchmark metrics: MB/s and the
-// proxy's CPU microseconds per MB moved. BenchmarkStreamMetrics compares
-// vaurien with and without its Prometheus observer in the same way.
+//	bench/run.sh
+//
+// BenchmarkProfile profiles the vaurien child on the tcp, redis, http and
+// memcache paths; BenchmarkStream and BenchmarkStreamMetrics are the
+// stream comparisons alone (the latter with and without the Prometheus
+// observer). See README.md for the settings. Plain `go test ./bench` runs
+// only quick unit tests of the harness.
 package bench

@@ -12,7 +12,7 @@ import (
 // the medians of each (MB/s, CPU µs per MB) and the with/without ratios;
 // the goal is a throughput ratio of at least 0.95.
 func BenchmarkStreamMetrics(b *testing.B) {
-	total := envBytes("BENCH_STREAM_BYTES", 2<<30)
+	total := envInt("BENCH_STREAM_BYTES", 2<<30)
 	for _, streams := range []int{1, 8} {
 		b.Run(strconv.Itoa(streams)+"streams", func(b *testing.B) {
 			backend := sink(b)

@@ -3,8 +3,6 @@ package bench
 import (
 	"io"
 	"net"
-	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -70,19 +68,12 @@ func send(b testing.TB, addr string, n int64, streams int) time.Duration {
 	return time.Since(start)
 }
 
-func envBytes(name string, def int64) int64 {
-	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // BenchmarkStream moves one 2 GiB stream (BENCH_STREAM_BYTES) and 8
 // parallel streams of the same total directly, through the yardstick and
 // through a vaurien tcp route, interleaved over 3 rounds, and reports the
 // medians: MB/s for each and each proxy's CPU µs per MB.
 func BenchmarkStream(b *testing.B) {
-	total := envBytes("BENCH_STREAM_BYTES", 2<<30)
+	total := envInt("BENCH_STREAM_BYTES", 2<<30)
 	for _, streams := range []int{1, 8} {
 		b.Run(strconv.Itoa(streams)+"streams", func(b *testing.B) {
 			backend := sink(b)
@@ -114,10 +105,4 @@ func BenchmarkStream(b *testing.B) {
 			b.ReportMetric(median(vCPU)/median(yCPU), "cpu-ratio")
 		})
 	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

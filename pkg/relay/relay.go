@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -152,14 +153,20 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 // six. Each copy is bounded by chunk so that byte counters move while a
 // long transfer is still running.
 func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
-	rc := rawConn(src)
+	var w *waiter
+	if rc := rawConn(src); rc != nil {
+		w = newWaiter(rc)
+	}
+	// One limited reader per direction: a *net.TCPConn reading from an
+	// *io.LimitedReader over a *net.TCPConn still splices.
+	lr := &io.LimitedReader{R: src}
 	for {
 		if p.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(p.idle))
 		}
 		limit := int64(chunk)
-		if rc != nil {
-			avail, err := waitData(rc)
+		if w != nil {
+			avail, err := w.wait()
 			if err != nil {
 				if !isTimeout(err) {
 					return err
@@ -173,7 +180,11 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 			// avail is 0 at end of stream: a one-byte copy then reads EOF.
 			limit = min(max(avail, 1), chunk)
 		}
-		n, err := io.CopyN(dst, src, limit)
+		lr.N = limit
+		n, err := io.Copy(dst, lr)
+		if err == nil && n < limit {
+			err = io.EOF
+		}
 		if n > 0 {
 			p.active(dir)
 			p.ev.Relayed(dir, n)
@@ -205,35 +216,51 @@ func rawConn(c net.Conn) syscall.RawConn {
 	return rc
 }
 
-// waitData waits, in the poller and without reading, until the socket has
-// data or is at end of stream, and returns how many bytes are waiting.
-func waitData(rc syscall.RawConn) (int64, error) {
-	var avail int64
-	var serr error
-	err := rc.Read(func(fd uintptr) bool {
-		n, e := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-		if e != nil {
-			serr = e
-			return true
-		}
-		if n > 0 {
-			avail = int64(n)
-			return true
-		}
-		// Nothing queued: either end of stream (readable, zero bytes) or
-		// nothing yet.
-		var b [1]byte
-		_, _, e = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		if e == unix.EAGAIN {
-			return false
-		}
-		serr = e
-		return true
-	})
-	if err != nil {
+// waiter waits, in the poller and without reading, until a socket has data
+// or is at end of stream. Its check function is bound once, so a wait
+// allocates nothing.
+type waiter struct {
+	rc    syscall.RawConn
+	check func(fd uintptr) bool
+	avail int32
+	err   error
+	peek  [1]byte
+}
+
+func newWaiter(rc syscall.RawConn) *waiter {
+	w := &waiter{rc: rc}
+	w.check = w.poll
+	return w
+}
+
+// wait returns how many bytes are waiting; 0 means end of stream.
+func (w *waiter) wait() (int64, error) {
+	w.avail, w.err = 0, nil
+	if err := w.rc.Read(w.check); err != nil {
 		return 0, err
 	}
-	return avail, serr
+	return int64(w.avail), w.err
+}
+
+func (w *waiter) poll(fd uintptr) bool {
+	if _, _, e := unix.RawSyscall(unix.SYS_IOCTL, fd, unix.SIOCINQ, uintptr(unsafe.Pointer(&w.avail))); e != 0 {
+		w.err = e
+		return true
+	}
+	if w.avail > 0 {
+		return true
+	}
+	// Nothing queued: either end of stream (readable, zero bytes) or
+	// nothing yet.
+	_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&w.peek[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN {
+		return false
+	}
+	if e != 0 {
+		w.err = e
+	}
+	return true
 }
 
 // idleReader gives filters the same idle rule as the splice path.
