@@ -146,12 +146,16 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 	return nil
 }
 
-// copy moves src to dst so that *net.TCPConn pairs splice. It first waits
-// for src to be readable and then splices exactly what has arrived: a
-// splice that waits for data holds a pipe (two descriptors) for as long as
-// the connection is idle, and idle connections must cost two sockets, not
-// six. Each copy is bounded by chunk so that byte counters move while a
-// long transfer is still running.
+// copy moves src to dst. Small messages (a request, a reply) are read in
+// the poller's readiness callback into a pooled buffer and written out:
+// three system calls per message, as a plain copy loop makes. When a read
+// fills the buffer, a bulk transfer is under way and the rest moves by
+// splice, bounded by what has arrived (SIOCINQ) so that the splice never
+// waits for data: a splice that waits holds a pipe (two descriptors) for as
+// long as the connection is idle, and idle connections must cost their two
+// sockets only. Neither path holds a buffer or a pipe while it waits. Each
+// splice is bounded by chunk so that byte counters move while a long
+// transfer is still running.
 func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 	var w *waiter
 	if rc := rawConn(src); rc != nil {
@@ -160,9 +164,35 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 	// One limited reader per direction: a *net.TCPConn reading from an
 	// *io.LimitedReader over a *net.TCPConn still splices.
 	lr := &io.LimitedReader{R: src}
+	bulk := w == nil
 	for {
 		if p.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(p.idle))
+		}
+		if !bulk {
+			buf, n, err := w.read()
+			if err != nil {
+				if !isTimeout(err) {
+					return err
+				}
+				if p.bothIdle(dir) {
+					return ErrIdleTimeout
+				}
+				continue
+			}
+			if n == 0 {
+				return nil // end of stream
+			}
+			p.active(dir)
+			_, err = dst.Write((*buf)[:n])
+			full := n == len(*buf)
+			bufs.Put(buf)
+			if err != nil {
+				return err
+			}
+			p.ev.Relayed(dir, int64(n))
+			bulk = full
+			continue
 		}
 		limit := int64(chunk)
 		if w != nil {
@@ -179,6 +209,8 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 			p.active(dir)
 			// avail is 0 at end of stream: a one-byte copy then reads EOF.
 			limit = min(max(avail, 1), chunk)
+			// Back to message mode once the transfer has drained.
+			bulk = avail >= smallMessage
 		}
 		lr.N = limit
 		n, err := io.Copy(dst, lr)
@@ -204,6 +236,12 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 	}
 }
 
+// smallMessage is the size of the message buffers: what fits is copied
+// through user space, more is spliced.
+const smallMessage = 16 << 10
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, smallMessage); return &b }}
+
 func rawConn(c net.Conn) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -220,17 +258,59 @@ func rawConn(c net.Conn) syscall.RawConn {
 // or is at end of stream. Its check function is bound once, so a wait
 // allocates nothing.
 type waiter struct {
-	rc    syscall.RawConn
-	check func(fd uintptr) bool
-	avail int32
-	err   error
-	peek  [1]byte
+	rc       syscall.RawConn
+	check    func(fd uintptr) bool
+	readNow  func(fd uintptr) bool
+	avail    int32
+	err      error
+	peek     [1]byte
+	buf      *[]byte
+	received int
 }
 
 func newWaiter(rc syscall.RawConn) *waiter {
 	w := &waiter{rc: rc}
-	w.check = w.poll
+	w.check, w.readNow = w.poll, w.pollRead
 	return w
+}
+
+// read waits for data and reads what has arrived into a pooled buffer,
+// which the caller puts back. n is 0 at end of stream.
+func (w *waiter) read() (buf *[]byte, n int, err error) {
+	w.received, w.err = 0, nil
+	if err := w.rc.Read(w.readNow); err != nil {
+		return nil, 0, err
+	}
+	buf, w.buf = w.buf, nil
+	if w.err != nil {
+		if buf != nil {
+			bufs.Put(buf)
+		}
+		return nil, 0, w.err
+	}
+	return buf, w.received, nil
+}
+
+// pollRead takes a buffer only for the read itself: a connection waiting
+// for data holds none.
+func (w *waiter) pollRead(fd uintptr) bool {
+	w.buf = bufs.Get().(*[]byte)
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&(*w.buf)[0])), uintptr(len(*w.buf)))
+		switch e {
+		case 0:
+			w.received = int(n)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			bufs.Put(w.buf)
+			w.buf = nil
+			return false
+		}
+		w.err = e
+		return true
+	}
 }
 
 // wait returns how many bytes are waiting; 0 means end of stream.
