@@ -238,7 +238,7 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 
 // smallMessage is the size of the message buffers: what fits is copied
 // through user space, more is spliced.
-const smallMessage = 16 << 10
+const smallMessage = 4 << 10
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, smallMessage); return &b }}
 
