@@ -1,7 +1,8 @@
 // Package tcp owns the raw-stream protocols: tcp, and mysql and smtp, which
 // the original Vaurien served as TCP with keep-alive forced on. On these
 // routes the mix is drawn once per connection and the whole connection is
-// the unit a behavior acts on; a dummy connection is spliced by the kernel.
+// the unit a behavior acts on; a dummy connection's bulk data is spliced by
+// the kernel.
 package tcp
 
 import (
@@ -25,7 +26,8 @@ func init() {
 		Name: "tcp",
 		Doc: "Raw TCP relay, the default. One draw per connection: the drawn behavior " +
 			"acts on the connection's byte streams. Connections that draw dummy (or a " +
-			"behavior with no effect) are relayed with the kernel's zero-copy splice.",
+			"behavior with no effect) are relayed at full speed, bulk data with the " +
+			"kernel's zero-copy splice.",
 		Options: chaos.Options{reuseSocket, buffer, keepAlive},
 		Example: "route \"db\" {\n  listen   = \"127.0.0.1:3307\"\n  backend  = \"127.0.0.1:3306\"\n  protocol = \"tcp\"\n}",
 		New: func(v chaos.Values) (chaos.Protocol, error) {
