@@ -58,15 +58,14 @@ func backend(t *testing.T, name string) *httptest.Server {
 // routes "web" (the default, to backend A, empty mix) and "side" (to B,
 // a configured mix).
 type env struct {
-	app      *app.App
-	admin    string // base URL
-	web      string // web's listen address
-	a, b     *httptest.Server
-	file     string
-	token    string
-	log      *lockedBuffer
-	http     *http.Client
-	template string
+	app   *app.App
+	admin string // base URL
+	web   string // web's listen address
+	a, b  *httptest.Server
+	file  string
+	token string
+	log   *lockedBuffer
+	http  *http.Client
 }
 
 const envConfig = `

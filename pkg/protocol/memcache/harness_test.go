@@ -196,9 +196,7 @@ func (p *proxy) waitIdle(t testing.TB) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections still being served", p.active.Load())
 		}
-		select {
-		case <-time.After(5 * time.Millisecond):
-		}
+		<-time.After(5 * time.Millisecond)
 	}
 }
 

@@ -931,9 +931,7 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 		if perConn < 24<<10 {
 			return
 		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		}
+		<-time.After(20 * time.Millisecond)
 	}
 	t.Fatalf("%d bytes of heap per idle connection; holding the four 16 KiB buffers would be about 64 KiB", perConn)
 }
