@@ -211,6 +211,19 @@ type Session interface {
 	IdleTimeout() time.Duration
 }
 
+// Detacher is implemented by sessions whose connection may go on after
+// Serve returns. A relay that only waits for bytes then needs no goroutine
+// of the engine's: its stack, grown by dialing, is freed while the
+// connection idles, which is most of what an idle connection costs.
+type Detacher interface {
+	// Detach makes the engine leave the connection open when Serve
+	// returns. The caller must call done once, with the connection's
+	// error, when it is over: the engine then closes the client and ends
+	// the connection's accounting. The engine still closes the client
+	// when the route stops, which must end whatever still relays.
+	Detach() (done func(error))
+}
+
 // Protocol serves client connections of a route: it draws from the mix
 // (once per connection or once per request), dials the backend when it needs
 // one, relays and carries out the drawn faults. Serve returns when the

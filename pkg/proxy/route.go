@@ -307,26 +307,32 @@ func (r *Route) untrack(c net.Conn) {
 }
 
 func (r *Route) serve(c net.Conn) {
-	defer r.wg.Done()
-	defer c.Close()
 	p := r.plan.Load()
 	n := r.active.Add(1)
-	defer r.active.Add(-1)
 	if max := p.cfg.MaxConnections; max > 0 && n > int64(max) {
 		r.refused.Add(1)
 		r.obs.Refused(RefusedLimit)
+		r.release(c)
 		return
 	}
 	if !r.track(c) {
+		r.release(c)
 		return
 	}
-	defer r.untrack(c)
 	r.accepted.Add(1)
 	r.obs.Accepted(c.RemoteAddr())
-	start := time.Now()
-	s := &session{route: r, client: c, protocol: p}
+	s := &session{route: r, client: c, protocol: p, start: time.Now()}
 	err := p.protocol.Serve(r.ctx, s)
-	r.obs.Closed(c.RemoteAddr(), time.Since(start), err)
+	if !s.detached {
+		s.end(err)
+	}
+}
+
+// release undoes what accepting c took.
+func (r *Route) release(c net.Conn) {
+	c.Close()
+	r.active.Add(-1)
+	r.wg.Done()
 }
 
 // session is what a protocol sees of one connection.
@@ -334,6 +340,23 @@ type session struct {
 	route    *Route
 	client   net.Conn
 	protocol *plan
+	start    time.Time
+	detached bool
+}
+
+// Detach lets a relay outlive Serve (see chaos.Detacher); stopping the
+// route still ends it, since stopping closes every tracked client.
+func (s *session) Detach() func(error) {
+	s.detached = true
+	return s.end
+}
+
+// end closes a served connection and its accounting.
+func (s *session) end(err error) {
+	r := s.route
+	r.obs.Closed(s.client.RemoteAddr(), time.Since(s.start), err)
+	r.untrack(s.client)
+	r.release(s.client)
 }
 
 func (s *session) Client() net.Conn           { return s.client }

@@ -36,18 +36,25 @@ func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
 	if err != nil {
 		return err
 	}
-	defer backend.Close()
 	switch e.Fault {
 	case chaos.FaultAbort:
+		defer backend.Close()
 		return abort(client, backend, s)
 	case chaos.FaultTimeout:
+		defer backend.Close()
 		return timeout(ctx, client, backend, e)
 	case chaos.FaultReset:
+		defer backend.Close()
 		return resetAfter(ctx, s, client, backend, e)
 	}
 	if e.IsZero() {
-		return run(ctx, s, client, backend, nil)
+		e = nil
 	}
+	if d, ok := s.(chaos.Detacher); ok {
+		detach(ctx, s, client, backend, e, d.Detach())
+		return nil
+	}
+	defer backend.Close()
 	return run(ctx, s, client, backend, e)
 }
 

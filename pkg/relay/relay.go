@@ -15,9 +15,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
@@ -58,7 +55,27 @@ type pair struct {
 	waiting [2]atomic.Bool // per direction: read timed out with nothing moved
 	once    sync.Once
 	conns   [2]net.Conn
-	cancel  context.CancelFunc // ends the filters' waits
+	cancel  context.CancelFunc // ends the filters' waits; nil without filters
+	// For a detached relay: the directions still running, their errors,
+	// and what to call when both have ended.
+	left atomic.Int32
+	errs [2]error
+	done func(error)
+	// Per direction, indexed like conns by the direction's source: what
+	// waits for and moves its bytes, in the pair's one allocation.
+	sides [2]side
+}
+
+func newPair(s chaos.Session, client, backend net.Conn) *pair {
+	p := &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, backend}}
+	c, b := rawConn(client), rawConn(backend)
+	if c != nil {
+		p.sides[0].bind(c, b)
+	}
+	if b != nil {
+		p.sides[1].bind(b, c)
+	}
+	return p
 }
 
 func dirIndex(d chaos.Direction) int {
@@ -71,7 +88,9 @@ func dirIndex(d chaos.Direction) int {
 // closeAll unblocks both directions after one failed.
 func (p *pair) closeAll() {
 	p.once.Do(func() {
-		p.cancel()
+		if p.cancel != nil {
+			p.cancel()
+		}
 		p.conns[0].Close()
 		p.conns[1].Close()
 	})
@@ -90,9 +109,10 @@ func (p *pair) active(dir chaos.Direction) { p.waiting[dirIndex(dir)].Store(fals
 // run relays both ways; e, when set, supplies filters, a response delay and
 // a close delay.
 func run(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect) error {
+	p := newPair(s, client, backend)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, backend}, cancel: cancel}
+	p.cancel = cancel
 	// The route shutting down ends blocked reads too, not only waits.
 	stop := context.AfterFunc(ctx, p.closeAll)
 	defer stop()
@@ -105,6 +125,39 @@ func run(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chao
 		return errDown
 	}
 	return errUp
+}
+
+// detach relays both ways in goroutines of its own and returns at once;
+// done gets run's result when both directions have ended. The engine ends
+// a detached relay by closing the client, so a pass-through relay, which
+// never waits on ctx, needs no cancelable context of its own.
+func detach(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect, done func(error)) {
+	p := newPair(s, client, backend)
+	p.done = done
+	if e != nil {
+		ctx, p.cancel = context.WithCancel(ctx)
+	}
+	p.left.Store(2)
+	go p.half(ctx, chaos.ToBackend, backend, client, e)
+	go p.half(ctx, chaos.ToClient, client, backend, e)
+}
+
+// half runs one direction of a detached relay; the last one to end closes
+// the backend and reports.
+func (p *pair) half(ctx context.Context, dir chaos.Direction, dst, src net.Conn, e *chaos.Effect) {
+	p.errs[dirIndex(dir)] = p.pump(ctx, dir, dst, src, e)
+	if p.left.Add(-1) != 0 {
+		return
+	}
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.conns[1].Close()
+	err := p.errs[dirIndex(chaos.ToClient)]
+	if err == nil {
+		err = p.errs[dirIndex(chaos.ToBackend)]
+	}
+	p.done(err)
 }
 
 // pump relays src to dst in one direction. On src's end it half-closes dst
@@ -157,82 +210,97 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 // splice is bounded by chunk so that byte counters move while a long
 // transfer is still running.
 func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
-	var w *waiter
-	if rc := rawConn(src); rc != nil {
-		w = newWaiter(rc)
-	}
-	// One limited reader per direction: a *net.TCPConn reading from an
-	// *io.LimitedReader over a *net.TCPConn still splices.
-	lr := &io.LimitedReader{R: src}
-	bulk := w == nil
+	w := &p.sides[dirIndex(dir)]
+	bulk := w.in == nil
 	for {
 		if p.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(p.idle))
 		}
-		if !bulk {
-			buf, n, err := w.read()
-			if err != nil {
-				if !isTimeout(err) {
+		var err error
+		if bulk {
+			var end bool
+			if bulk, end, err = p.bulk(dir, dst, src); end {
+				return nil
+			}
+		} else {
+			var buf *[]byte
+			var n int
+			if buf, n, err = w.read(); err == nil {
+				if n == 0 {
+					bufs.Put(buf)
+					return nil // end of stream
+				}
+				p.active(dir)
+				_, err = dst.Write((*buf)[:n])
+				bufs.Put(buf)
+				if err != nil {
 					return err
 				}
-				if p.bothIdle(dir) {
-					return ErrIdleTimeout
-				}
+				p.ev.Relayed(dir, int64(n))
+				bulk = n == smallMessage
 				continue
 			}
-			if n == 0 {
-				return nil // end of stream
-			}
-			p.active(dir)
-			_, err = dst.Write((*buf)[:n])
-			full := n == len(*buf)
-			bufs.Put(buf)
-			if err != nil {
-				return err
-			}
-			p.ev.Relayed(dir, int64(n))
-			bulk = full
-			continue
-		}
-		limit := int64(chunk)
-		if w != nil {
-			avail, err := w.wait()
-			if err != nil {
-				if !isTimeout(err) {
-					return err
-				}
-				if p.bothIdle(dir) {
-					return ErrIdleTimeout
-				}
-				continue
-			}
-			p.active(dir)
-			// avail is 0 at end of stream: a one-byte copy then reads EOF.
-			limit = min(max(avail, 1), chunk)
-			// Back to message mode once the transfer has drained.
-			bulk = avail >= smallMessage
-		}
-		lr.N = limit
-		n, err := io.Copy(dst, lr)
-		if err == nil && n < limit {
-			err = io.EOF
-		}
-		if n > 0 {
-			p.active(dir)
-			p.ev.Relayed(dir, n)
 		}
 		switch {
 		case err == nil:
-		case err == io.EOF:
-			return nil
-		case isTimeout(err) && n == 0:
+		case isTimeout(err):
 			if p.bothIdle(dir) {
 				return ErrIdleTimeout
 			}
-		case isTimeout(err):
 		default:
 			return err
 		}
+	}
+}
+
+// bulk moves what src has queued, up to chunk, and reports whether a bulk
+// transfer is still under way and whether src is at its end. It is a
+// function of its own so that the message path, where connections wait,
+// keeps a small frame: the stack a goroutine reaches, it keeps.
+//
+//go:noinline
+func (p *pair) bulk(dir chaos.Direction, dst, src net.Conn) (more, end bool, err error) {
+	w := &p.sides[dirIndex(dir)]
+	limit := int64(chunk)
+	if w.in != nil {
+		avail, err := w.queued()
+		if err != nil {
+			return true, false, err
+		}
+		if avail == 0 {
+			return false, true, nil
+		}
+		p.active(dir)
+		limit = min(avail, chunk)
+		more = avail >= smallMessage
+		if w.out != nil {
+			var k int
+			var ok bool
+			if k, ok, err = w.splice(int(limit)); ok {
+				p.moved(dir, int64(k))
+				return more, k == 0 && err == nil, err
+			}
+		}
+	} else {
+		more = true
+	}
+	// A *net.TCPConn reading from an *io.LimitedReader over a
+	// *net.TCPConn still splices.
+	n, err := io.CopyN(dst, src, limit)
+	p.moved(dir, n)
+	switch {
+	case err == io.EOF:
+		return false, true, nil
+	case n > 0 && isTimeout(err):
+		err = nil // not idle: bytes moved
+	}
+	return more, false, err
+}
+
+func (p *pair) moved(dir chaos.Direction, n int64) {
+	if n > 0 {
+		p.active(dir)
+		p.ev.Relayed(dir, n)
 	}
 }
 
@@ -252,95 +320,6 @@ func rawConn(c net.Conn) syscall.RawConn {
 		return nil
 	}
 	return rc
-}
-
-// waiter waits, in the poller and without reading, until a socket has data
-// or is at end of stream. Its check function is bound once, so a wait
-// allocates nothing.
-type waiter struct {
-	rc       syscall.RawConn
-	check    func(fd uintptr) bool
-	readNow  func(fd uintptr) bool
-	avail    int32
-	err      error
-	peek     [1]byte
-	buf      *[]byte
-	received int
-}
-
-func newWaiter(rc syscall.RawConn) *waiter {
-	w := &waiter{rc: rc}
-	w.check, w.readNow = w.poll, w.pollRead
-	return w
-}
-
-// read waits for data and reads what has arrived into a pooled buffer,
-// which the caller puts back. n is 0 at end of stream.
-func (w *waiter) read() (buf *[]byte, n int, err error) {
-	w.received, w.err = 0, nil
-	if err := w.rc.Read(w.readNow); err != nil {
-		return nil, 0, err
-	}
-	buf, w.buf = w.buf, nil
-	if w.err != nil {
-		if buf != nil {
-			bufs.Put(buf)
-		}
-		return nil, 0, w.err
-	}
-	return buf, w.received, nil
-}
-
-// pollRead takes a buffer only for the read itself: a connection waiting
-// for data holds none.
-func (w *waiter) pollRead(fd uintptr) bool {
-	w.buf = bufs.Get().(*[]byte)
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&(*w.buf)[0])), uintptr(len(*w.buf)))
-		switch e {
-		case 0:
-			w.received = int(n)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			bufs.Put(w.buf)
-			w.buf = nil
-			return false
-		}
-		w.err = e
-		return true
-	}
-}
-
-// wait returns how many bytes are waiting; 0 means end of stream.
-func (w *waiter) wait() (int64, error) {
-	w.avail, w.err = 0, nil
-	if err := w.rc.Read(w.check); err != nil {
-		return 0, err
-	}
-	return int64(w.avail), w.err
-}
-
-func (w *waiter) poll(fd uintptr) bool {
-	if _, _, e := unix.RawSyscall(unix.SYS_IOCTL, fd, unix.SIOCINQ, uintptr(unsafe.Pointer(&w.avail))); e != 0 {
-		w.err = e
-		return true
-	}
-	if w.avail > 0 {
-		return true
-	}
-	// Nothing queued: either end of stream (readable, zero bytes) or
-	// nothing yet.
-	_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&w.peek[0])), 1,
-		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN {
-		return false
-	}
-	if e != 0 {
-		w.err = e
-	}
-	return true
 }
 
 // idleReader gives filters the same idle rule as the splice path.
