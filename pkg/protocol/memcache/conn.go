@@ -141,14 +141,21 @@ type conn struct {
 // other side, so a request or answer never waits in a buffer while the
 // proxy waits for more. It enforces the idle timeout and, on the backend
 // side, lets the reader interrupt the response side's wait (see next).
+// Inside the poller's readiness callback (polling) it is instead a single
+// read(2) that never waits.
 type source struct {
-	c      *conn
-	nc     net.Conn
-	client bool
+	c       *conn
+	nc      net.Conn
+	client  bool
+	polling bool
+	fd      uintptr // the descriptor while polling
 }
 
 func (s *source) Read(p []byte) (int, error) {
 	c := s.c
+	if s.polling {
+		return s.readNow(p)
+	}
 	var err error
 	if s.client {
 		err = c.beforeClientRead()
@@ -195,6 +202,29 @@ func (s *source) Read(p []byte) (int, error) {
 	}
 }
 
+// readNow reads what has arrived; EAGAIN when nothing has. read(2) without
+// the runtime's bookkeeping: the poller already holds the descriptor.
+func (s *source) readNow(p []byte) (int, error) {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, s.fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			if s.c.idle > 0 {
+				s.c.last.Store(time.Now().UnixNano())
+			}
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, unix.EAGAIN
+		}
+		return 0, os.NewSyscallError("read", e)
+	}
+}
+
 // consumeWake reports, once, that the reader woke the waiting response side.
 func (c *conn) consumeWake() bool {
 	return c.parked.Load() && c.woken.Load() && c.woken.CompareAndSwap(true, false)
@@ -222,8 +252,8 @@ func newConn(ctx context.Context, p *protocol, s chaos.Session, client, backend 
 	c.last.Store(time.Now().UnixNano())
 	c.csrc = &source{c: c, nc: client, client: true}
 	c.bsrc = &source{c: c, nc: backend}
-	c.cpoll.init(client, c.releaseReader)
-	c.bpoll.init(backend, c.releaseResponder)
+	c.cpoll.init(client, c.csrc, &c.cr, c.acquireReader, c.releaseReader)
+	c.bpoll.init(backend, c.bsrc, &c.br, c.acquireResponder, c.releaseResponder)
 	c.acquireReader()
 	c.acquireResponder()
 	c.f.bulk = c.toClient
@@ -231,9 +261,10 @@ func newConn(ctx context.Context, p *protocol, s chaos.Session, client, backend 
 }
 
 // The buffers (64 KiB a connection) are held only while there is
-// something to read: each side hands its pair back to the pools before it
-// waits in the poller for an idle peer, so an idle connection costs its two
-// sockets and little more.
+// something to read: each side hands its pair back to the pools when it
+// finds nothing to read and waits in the poller for an idle peer, and takes
+// a pair again for the read that ends the wait, so an idle connection costs
+// its two sockets and little more.
 
 func (c *conn) acquireReader() {
 	c.cr = readers.Get().(*bufio.Reader)
@@ -278,18 +309,22 @@ func (c *conn) release() {
 	c.releaseResponder()
 }
 
-// poller waits for a connection to be readable without reading from it.
-// Just before its goroutine parks it calls release, once.
+// poller waits for a connection to be readable, holding no buffer, and
+// reads what has arrived in the readiness callback itself, into the side's
+// reader: ending a wait costs the one read(2) that a blocking read would
+// make, with no peek before it.
 type poller struct {
 	rc      syscall.RawConn // nil when the connection has no descriptor: then there is no waiting here
+	src     *source
+	r       **bufio.Reader // the side's reader, nil while its buffers are in the pools
+	acquire func()
 	release func()
-	parking bool
-	peek    [1]byte
+	err     error
 	ready   func(fd uintptr) bool // bound once, so that a wait allocates nothing
 }
 
-func (p *poller) init(nc net.Conn, release func()) {
-	p.release = release
+func (p *poller) init(nc net.Conn, src *source, r **bufio.Reader, acquire, release func()) {
+	p.src, p.r, p.acquire, p.release = src, r, acquire, release
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			p.rc = rc
@@ -298,36 +333,42 @@ func (p *poller) init(nc net.Conn, release func()) {
 	p.ready = p.check
 }
 
+// check reads into the reader, which is empty whenever a side waits. With
+// nothing to read the buffers go back to the pools before the goroutine
+// parks; the next call takes them again.
 func (p *poller) check(fd uintptr) bool {
-	// recvfrom(2) without an address: unix.Recvfrom would allocate one.
-	var err unix.Errno
-	for {
-		_, _, err = unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p.peek[0])), 1,
-			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		if err != unix.EINTR {
-			break
-		}
+	if *p.r == nil {
+		p.acquire()
 	}
+	p.src.polling, p.src.fd = true, fd
+	_, err := (*p.r).Peek(1)
+	p.src.polling = false
 	if err == unix.EAGAIN {
-		if !p.parking {
-			p.parking = true
-			p.release()
-		}
+		p.release()
 		return false
 	}
-	return true // data, the end of the stream or an error: the read that follows tells
+	p.err = err // nil with data, else the end of the stream or an error
+	return true
 }
 
-// wait returns once the connection is readable, or with the poller's error
-// (a deadline, a close). released reports that release was called.
-func (p *poller) wait() (released bool, err error) {
-	p.parking = false
-	err = p.rc.Read(p.ready)
-	return p.parking, err
+// wait returns once something was read, with the end of the stream, the
+// read's error or the poller's (a deadline, a close). The side holds its
+// buffers again when it returns.
+func (p *poller) wait() error {
+	p.err = nil
+	err := p.rc.Read(p.ready)
+	if *p.r == nil {
+		p.acquire()
+	}
+	if err != nil {
+		return err
+	}
+	return p.err
 }
 
 // waitClient waits, holding no buffer, until the client sends more or
-// leaves, under the idle timeout.
+// leaves, under the idle timeout. With a descriptor, what the client sent
+// is in cr when it returns nil.
 func (c *conn) waitClient() error {
 	if c.cpoll.rc == nil {
 		return nil
@@ -336,13 +377,7 @@ func (c *conn) waitClient() error {
 		if c.idle > 0 {
 			c.client.SetReadDeadline(time.Now().Add(c.idle))
 		}
-		released, err := c.cpoll.wait()
-		if released {
-			c.acquireReader()
-		}
-		if err == nil {
-			return nil
-		}
+		err := c.cpoll.wait()
 		if c.idle == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
@@ -354,6 +389,7 @@ func (c *conn) waitClient() error {
 
 // waitBackend waits, holding no buffer, until the backend sends more or
 // ends, under the idle timeout; errWoken when the reader interrupts it.
+// It returns nil once br holds some of the answer.
 func (c *conn) waitBackend() error {
 	if c.br.Buffered() > 0 {
 		return nil
@@ -369,15 +405,7 @@ func (c *conn) waitBackend() error {
 		if c.consumeWake() {
 			return errWoken
 		}
-		released, err := c.bpoll.wait()
-		if released {
-			c.acquireResponder()
-		}
-		if err == nil {
-			// Readable: data, or the end of the stream, which this read tells.
-			_, err := c.br.Peek(1)
-			return err
-		}
+		err := c.bpoll.wait()
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}

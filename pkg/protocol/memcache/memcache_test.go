@@ -901,12 +901,10 @@ func TestBackendCloses(t *testing.T) {
 	}
 }
 
-// TestIdleConnectionsHoldNoBuffers: between requests both sides wait in
-// the poller with their buffers back in the pools, so idle connections are
-// cheap.
+// TestIdleConnectionsHoldNoBuffers: between requests, and before the
+// first, both sides wait in the poller with their buffers back in the
+// pools, so idle connections are cheap.
 func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
-	mc := testenv.Memcached(t)
-	p := startProxy(t, mc.Addr, nil, countOnly)
 	const n = 200
 	heap := func() uint64 {
 		runtime.GC()
@@ -914,26 +912,63 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 		runtime.ReadMemStats(&m)
 		return m.HeapInuse
 	}
-	before := heap()
-	for range n {
-		l := newLineReader(t, dial(t, p.addr))
-		l.send(lines("version"))
-		l.line()
-	}
-	// The proxy's goroutines park a moment after the last answer is out.
-	var perConn uint64
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		after := heap()
-		perConn = 0
-		if after > before {
-			perConn = (after - before) / n
+	perConn := func(t *testing.T, before uint64) {
+		t.Helper()
+		// The proxy's goroutines park a moment after the last read.
+		var per uint64
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			after := heap()
+			per = 0
+			if after > before {
+				per = (after - before) / n
+			}
+			if per < 24<<10 {
+				return
+			}
+			<-time.After(20 * time.Millisecond)
 		}
-		if perConn < 24<<10 {
-			return
-		}
-		<-time.After(20 * time.Millisecond)
+		t.Fatalf("%d bytes of heap per idle connection; holding the four 16 KiB buffers would be about 64 KiB", per)
 	}
-	t.Fatalf("%d bytes of heap per idle connection; holding the four 16 KiB buffers would be about 64 KiB", perConn)
+	t.Run("after a request", func(t *testing.T) {
+		mc := testenv.Memcached(t)
+		p := startProxy(t, mc.Addr, nil, countOnly)
+		before := heap()
+		for range n {
+			l := newLineReader(t, dial(t, p.addr))
+			l.send(lines("version"))
+			l.line()
+		}
+		perConn(t, before)
+	})
+	t.Run("before the first", func(t *testing.T) {
+		// A backend that only accepts, so that the test knows when the
+		// proxy has dialed for every client.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		accepted := make(chan net.Conn, n)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- c
+			}
+		}()
+		p := startProxy(t, ln.Addr().String(), nil, countOnly)
+		before := heap()
+		for range n {
+			dial(t, p.addr)
+		}
+		for range n {
+			c := <-accepted
+			defer c.Close()
+		}
+		perConn(t, before)
+	})
 }
 
 // TestBackendClosesIdle: a backend that closes a connection with nothing

@@ -80,6 +80,10 @@ func (c *conn) readLoop() (raw bool, err error) {
 		close(c.q)
 		c.wake()
 	}()
+	// A connection that has not spoken yet holds no buffer either.
+	if err := c.waitClient(); err != nil {
+		return false, c.clientEnded(err)
+	}
 	first, err := c.cr.Peek(1)
 	if err != nil {
 		return false, c.clientEnded(err)
