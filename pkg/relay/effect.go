@@ -47,7 +47,11 @@ func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
 		defer backend.Close()
 		return resetAfter(ctx, s, client, backend, e)
 	}
-	if e.IsZero() {
+	// The delay is over by now: with nothing else to do, the relay is a
+	// pass-through one, the cheapest.
+	rest := *e
+	rest.Delay = 0
+	if rest.IsZero() {
 		e = nil
 	}
 	if d, ok := s.(chaos.Detacher); ok {
