@@ -40,7 +40,7 @@ type report struct {
 	start time.Time
 	load  string
 	mu    sync.Mutex
-	parts []any // *table or *idleTable, in order
+	parts []any // *table, *idleTable or *latencyTable, in order
 }
 
 func newReport(cfg config) *report {
@@ -48,6 +48,13 @@ func newReport(cfg config) *report {
 }
 
 func (r *report) add(t *table) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.parts = append(r.parts, t)
+	fmt.Print("\n" + t.markdown())
+}
+
+func (r *report) addLatency(t *latencyTable) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.parts = append(r.parts, t)
@@ -119,6 +126,8 @@ func (r *report) markdown() string {
 		case *table:
 			w("%s\n", t.markdown())
 		case *idleTable:
+			w("%s\n", t.markdown())
+		case *latencyTable:
 			w("%s\n", t.markdown())
 		}
 	}

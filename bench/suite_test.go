@@ -86,6 +86,7 @@ func BenchmarkSuite(b *testing.B) {
 	b.Run("redis-set-P16", func(b *testing.B) { redisWorkload(b, cfg, rep, 16) })
 	b.Run("http-1k", func(b *testing.B) { httpWorkload(b, cfg, rep) })
 	b.Run("memcache", func(b *testing.B) { memcacheWorkload(b, cfg, rep) })
+	b.Run("mix-latency", func(b *testing.B) { mixLatencyWorkload(b, cfg, rep) })
 	b.Run("churn", func(b *testing.B) { churnWorkload(b, cfg, rep) })
 	b.Run("idle", func(b *testing.B) { idleWorkload(b, cfg, rep) })
 	b.Run("idle-protocols", func(b *testing.B) { idleProtocolsWorkload(b, cfg, rep) })
