@@ -51,16 +51,21 @@ func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
 	// pass-through one, the cheapest.
 	rest := *e
 	rest.Delay = 0
-	if rest.IsZero() {
-		e = nil
+	var relayed *chaos.Effect // nil: pass-through
+	if !rest.IsZero() {
+		relayed = onHeap(rest)
 	}
 	if d, ok := s.(chaos.Detacher); ok {
-		detach(ctx, s, client, backend, e, d.Detach())
+		detach(ctx, s, client, backend, relayed, d.Detach())
 		return nil
 	}
 	defer backend.Close()
-	return run(ctx, s, client, backend, e)
+	return run(ctx, s, client, backend, relayed)
 }
+
+// onHeap moves an effect that a relay's goroutines share to the heap, so
+// that a pass-through connection's drawn effect stays on the stack.
+func onHeap(e chaos.Effect) *chaos.Effect { return &e }
 
 // hang reads and drops what the client sends and never answers, until the
 // client leaves or the route shuts down.
