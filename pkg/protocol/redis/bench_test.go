@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -43,8 +42,8 @@ func BenchmarkParseRequest(b *testing.B) {
 		"set1m":  command("SET", "key:000001", strings.Repeat("v", 1<<20)),
 	} {
 		b.Run(name, func(b *testing.B) {
-			r := &reader{Reader: bufio.NewReaderSize(&loopReader{data: []byte(req)}, clientBufSize), maxBulk: DefaultMaxBulkLen}
-			w := bufio.NewWriterSize(io.Discard, writeBufSize)
+			r := newFixedReader(&loopReader{data: []byte(req)}, bufSize, DefaultMaxBulkLen)
+			w := newWriter(io.Discard)
 			r.before = w
 			var sc scan
 			b.SetBytes(int64(len(req)))
@@ -73,8 +72,8 @@ func BenchmarkParseResponse(b *testing.B) {
 		"bulk1m": "$1048576\r\n" + strings.Repeat("v", 1<<20) + "\r\n",
 	} {
 		b.Run(name, func(b *testing.B) {
-			r := &reader{Reader: bufio.NewReaderSize(&loopReader{data: []byte(reply)}, backendBufSize), maxBulk: DefaultMaxBulkLen}
-			w := bufio.NewWriterSize(io.Discard, writeBufSize)
+			r := newFixedReader(&loopReader{data: []byte(reply)}, bufSize, DefaultMaxBulkLen)
+			w := newWriter(io.Discard)
 			r.before = w
 			b.SetBytes(int64(len(reply)))
 			b.ReportAllocs()
@@ -115,7 +114,7 @@ func BenchmarkPassThrough(b *testing.B) {
 			}
 			defer c.Close()
 			io.WriteString(c, command("SET", "bench:key", "0123456789abcdef"))
-			r := &reader{Reader: bufio.NewReader(c), maxBulk: DefaultMaxBulkLen}
+			r := newFixedReader(c, 4096, DefaultMaxBulkLen)
 			if err := r.walk(io.Discard, 1, nil); err != nil {
 				b.Fatal(err)
 			}

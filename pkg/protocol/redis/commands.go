@@ -67,3 +67,24 @@ func commandName(b []byte) string {
 	}
 	return strings.ToUpper(string(b))
 }
+
+// lastName remembers the last command named, so that a run of one command
+// (a pipeline, typically) is looked up once.
+type lastName struct {
+	raw  [maxInterned]byte
+	n    int
+	name string
+}
+
+// of returns commandName(b).
+func (l *lastName) of(b []byte) string {
+	if len(b) == l.n && string(b) == string(l.raw[:l.n]) && l.n > 0 {
+		return l.name
+	}
+	name := commandName(b)
+	if len(b) <= maxInterned {
+		l.n = copy(l.raw[:], b)
+		l.name = name
+	}
+	return name
+}

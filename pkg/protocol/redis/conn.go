@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -20,10 +19,9 @@ const (
 	// queueSize bounds the requests in flight on one connection: a client
 	// that pipelines deeper waits until replies drain (back-pressure).
 	queueSize = 1024
-	// clientBufSize holds redis' longest inline request (64 KiB).
-	clientBufSize  = 64 << 10
-	backendBufSize = 32 << 10
-	writeBufSize   = 16 << 10
+	// keptBatch is how many records' room the queue keeps while the
+	// connection is idle: a common pipeline's, not a burst's.
+	keptBatch = 64
 )
 
 const execAbort = "EXECABORT Transaction discarded because of previous errors."
@@ -44,17 +42,19 @@ const (
 )
 
 // record is one request in flight, from the request loop to the reply
-// loop. Records are recycled, so the pass-through path allocates nothing.
+// loop. Records travel by value in slices that both loops reuse, so the
+// pass-through path allocates nothing. Times are readings of now.
 type record struct {
-	act       action
-	exchange  bool // report an exchange when done (not for a raw switch on EOF)
-	inject    bool
-	req       chaos.Request
-	start     time.Time
-	respDelay time.Duration
-	filter    chaos.Filter
-	msg       string    // the error line, for actError and actReplace
-	closeAt   time.Time // for actHang: when to close; zero is never
+	act      action
+	exchange bool // report an exchange when done (not for a raw switch on EOF)
+	inject   bool
+	command  string
+	start    time.Duration // when the request's last byte was read
+	// due is when the reply may be written (0: at once); for actHang, when
+	// the connection closes (0: never).
+	due    time.Duration
+	filter chaos.Filter
+	msg    string // the error line, for actError and actReplace
 }
 
 // kind sorts the commands that change the reply stream.
@@ -94,57 +94,73 @@ type conn struct {
 	ctx             context.Context
 	cancel          context.CancelFunc
 	client, backend net.Conn
-	cr, br          reader
-	cw, bw          *bufio.Writer
+	cr, br          *reader
+	cw, bw          *writer
 	toBackend       *counter
-
-	queue     chan *record
-	free      chan *record
-	allocated int
-	reqDone   chan struct{} // closed when the request loop has returned
+	reqDone         chan struct{} // closed when the request loop has returned
 
 	// request loop state
 	sc            scan
+	names         lastName
+	cur           record        // the request being carried out
+	req           chaos.Request // what Draw sees
 	mode          replyMode
 	inMulti       bool
 	dirty         bool // an injected error refused a command of the transaction
 	pendingSwitch bool // a SUBSCRIBE or MONITOR was queued in the transaction
 	resetTimer    *time.Timer
+	reqAlarm      alarm
+	batch         []record // pushed, not yet published
+	batchWakes    bool     // a record of the batch needs no reply from the backend
+	seen          int      // requests in flight when last looked, at least
 
 	// reply loop state
-	cor corrupter
+	out        []record // taken from in, worked through in order
+	outPos     int
+	exReq      chaos.Request // what Exchanged sees
+	cor        corrupter
+	replyAlarm alarm
 
-	// mu guards the hand-shake by which the request loop wakes the reply
+	// mu guards the queue of records from the request loop to the reply
+	// loop, and the hand-shake by which the request loop wakes the reply
 	// loop out of a read of the backend that waits for no reply.
 	mu          sync.Mutex
+	in          []record // pushed, not yet taken
+	inflight    int      // pushed and not yet done
+	closed      bool     // the request loop has pushed its last record
+	roomWait    bool     // the request loop waits on room
+	room        chan struct{}
+	recWait     bool // the reply loop waits on ready
+	ready       chan struct{}
 	peeking     bool
 	interrupted bool
 
 	closing    atomic.Bool
 	closeDelay atomic.Int64
-	last       atomic.Int64 // unix nanoseconds of the last byte read, for the idle timeout
-	watchOnce  sync.Once
-	watchStop  chan struct{}
+	last       atomic.Int64 // now() of the last byte read, for the idle timeout
+	watchMu    sync.Mutex
+	watchOff   bool
+	idleTimer  *time.Timer // runs checkIdle
 }
 
 func newConn(ctx context.Context, p *Protocol, s chaos.Session, client, backend net.Conn) *conn {
 	c := &conn{
 		p: p, s: s, client: client, backend: backend,
-		queue:     make(chan *record, queueSize),
-		free:      make(chan *record, queueSize),
-		reqDone:   make(chan struct{}),
-		watchStop: make(chan struct{}),
+		reqDone: make(chan struct{}),
+		room:    make(chan struct{}, 1),
+		ready:   make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(ctx)
-	var cin, bin io.Reader = client, backend
+	var last *atomic.Int64
 	if s.IdleTimeout() > 0 {
-		cin, bin = &activity{c: client, last: &c.last}, &activity{c: backend, last: &c.last}
+		last = &c.last
 	}
-	c.toBackend = &counter{w: backend, ev: s, dir: chaos.ToBackend}
-	c.bw = bufio.NewWriterSize(c.toBackend, writeBufSize)
-	c.cw = bufio.NewWriterSize(&counter{w: client, ev: s, dir: chaos.ToClient}, writeBufSize)
-	c.cr = reader{Reader: bufio.NewReaderSize(cin, clientBufSize), before: c.bw, maxBulk: p.maxBulk}
-	c.br = reader{Reader: bufio.NewReaderSize(bin, backendBufSize), before: c.cw, maxBulk: p.maxBulk}
+	c.toBackend = &counter{w: backend, ev: s, dir: chaos.ToBackend, before: c.publish}
+	c.bw = newWriter(c.toBackend)
+	c.cw = newWriter(&counter{w: client, ev: s, dir: chaos.ToClient})
+	c.cr = newConnReader(client, c.bw, p.maxBulk, maxInline, last)
+	c.hookRequests()
+	c.br = newConnReader(backend, c.cw, p.maxBulk, 0, last)
 	return c
 }
 
@@ -154,10 +170,11 @@ func (c *conn) run() error {
 		c.backend.Close()
 	})
 	defer stop()
-	var watcher sync.WaitGroup
 	if idle := c.s.IdleTimeout(); idle > 0 {
-		c.last.Store(time.Now().UnixNano())
-		watcher.Go(func() { c.watchIdle(idle) })
+		c.last.Store(int64(now()))
+		c.watchMu.Lock()
+		c.idleTimer = time.AfterFunc(idle, func() { c.checkIdle(idle) })
+		c.watchMu.Unlock()
 	}
 	go func() {
 		defer close(c.reqDone)
@@ -167,15 +184,26 @@ func (c *conn) run() error {
 	c.closeAll()
 	<-c.reqDone
 	c.stopWatch()
-	watcher.Wait()
 	if c.resetTimer != nil {
 		c.resetTimer.Stop()
 	}
+	c.reqAlarm.stop()
+	c.replyAlarm.stop()
 	c.backend.Close()
+	c.putBuffers()
 	if err != nil && !isOrdinaryEnd(err) {
 		return err
 	}
 	return nil
+}
+
+// putBuffers hands every buffer back, whatever it holds, once neither
+// loop reads or writes any more.
+func (c *conn) putBuffers() {
+	c.cr.put()
+	c.br.put()
+	c.bw.put()
+	c.cw.put()
 }
 
 // closeAll ends the connection: both sockets close and every wait returns.
@@ -187,10 +215,7 @@ func (c *conn) closeAll() {
 // ---- request loop ----
 
 func (c *conn) requests() {
-	defer func() {
-		close(c.queue)
-		c.wake()
-	}()
+	defer c.closeQueue()
 	for {
 		err := c.request()
 		if err == nil {
@@ -202,7 +227,7 @@ func (c *conn) requests() {
 			// The backend stopped reading (it closed after QUIT, say): what
 			// it sent is still delivered, and the client's further requests
 			// go nowhere until it leaves.
-			io.Copy(io.Discard, c.cr)
+			c.cr.discardAll()
 		case err == io.EOF || err == io.ErrUnexpectedEOF || isProtocolError(err):
 			// The rest of the client's stream goes raw: after a half-close
 			// the FIN, after bytes that are not RESP those bytes, so that
@@ -220,12 +245,8 @@ func (c *conn) requests() {
 }
 
 func (c *conn) pushRaw() {
-	rec, err := c.acquire()
-	if err != nil {
-		return
-	}
-	rec.act = actRaw
-	c.push(rec)
+	c.cur = record{act: actRaw}
+	c.push(&c.cur)
 }
 
 // request frames, draws for and carries out one client request.
@@ -234,7 +255,7 @@ func (c *conn) request() error {
 	if err != nil {
 		return err
 	}
-	b, _ := c.cr.Peek(c.sc.pos)
+	b := c.cr.bytes()[:c.sc.pos]
 	if c.sc.argc == 0 {
 		// An empty request runs no command and gets no reply, but redis
 		// still ends a CLIENT REPLY SKIP with it.
@@ -245,18 +266,13 @@ func (c *conn) request() error {
 	}
 	var name string
 	if c.sc.nargs > 0 {
-		name = commandName(c.sc.arg(b, 0))
+		name = c.names.of(c.sc.arg(b, 0))
 	}
 	k := classify(name, &c.sc, b)
-	rec, err := c.acquire()
-	if err != nil {
-		return err
-	}
-	rec.req.Command = name
-	rec.start = time.Now()
-	rec.exchange = true
-	d := c.s.Draw(&rec.req)
-	return c.carryOut(rec, &d.Effect, k, complete)
+	c.cur = record{command: name, start: c.cr.at, exchange: true}
+	c.req.Command = name
+	d := c.s.Draw(&c.req)
+	return c.carryOut(&c.cur, &d.Effect, k, complete)
 }
 
 // equalFold compares an argument with an upper-case ASCII word.
@@ -371,29 +387,35 @@ func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) err
 		return errStop
 	case chaos.FaultClose:
 		c.bw.Flush()
+		c.publish()
 		relay.Wait(c.ctx, e.CloseDelay)
 		c.closeAll()
 		return errStop
 	}
 	if e.Delay > 0 {
-		if err := c.bw.Flush(); err != nil {
-			return err
-		}
-		if err := relay.Wait(c.ctx, e.Delay); err != nil {
-			return errStop
+		// Held until its arrival plus the delay, not for the delay from
+		// now: requests of a pipeline delayed in turn overlap their waits.
+		if d := rec.start + e.Delay - now(); d > 0 {
+			if err := c.bw.Flush(); err != nil {
+				return err
+			}
+			c.publish()
+			if err := c.reqAlarm.wait(c.ctx, d); err != nil {
+				return errStop
+			}
 		}
 	}
 	switch e.Fault {
 	case chaos.FaultHang, chaos.FaultTimeout:
 		rec.act, rec.exchange = actHang, false
 		if e.Fault == chaos.FaultTimeout && e.After > 0 {
-			rec.closeAt = time.Now().Add(e.After)
+			rec.due = now() + e.After
 		}
 		if err := c.push(rec); err != nil {
 			return err
 		}
 		c.bw.Flush()
-		io.Copy(io.Discard, c.cr) // swallow everything until the client leaves
+		c.cr.discardAll() // swallow everything until the client leaves
 		return errStop
 	case chaos.FaultReset:
 		if e.After <= 0 {
@@ -410,7 +432,10 @@ func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) err
 	}
 
 	expects := c.expectsReply(k)
-	rec.respDelay, rec.filter = e.ResponseDelay, e.ToClient
+	if e.ResponseDelay > 0 {
+		rec.due = rec.start + e.Delay + e.ResponseDelay
+	}
+	rec.filter = e.ToClient
 	if e.Fault == chaos.FaultError && expects {
 		if e.Error.Inject {
 			rec.inject = true
@@ -491,6 +516,12 @@ func (c *conn) forward(complete bool, f chaos.Filter) error {
 	if err := c.bw.Flush(); err != nil {
 		return err
 	}
+	// The filter writes to the backend itself, while another goroutine
+	// reads the client: the reader's hooks, which belong to this loop, are
+	// off meanwhile.
+	c.publish()
+	c.cr.before, c.cr.wait, c.cr.park = nil, nil, nil
+	defer c.hookRequests()
 	return c.filter(f, c.toBackend, func(w io.Writer) error {
 		return c.copyRequest(w, complete)
 	})
@@ -501,57 +532,111 @@ func (c *conn) copyRequest(w io.Writer, complete bool) error {
 	return c.cr.copyRequest(w, &c.sc, complete)
 }
 
-// acquire returns a free record, waiting for the reply loop to free one
-// when queueSize requests are in flight.
-func (c *conn) acquire() (*record, error) {
-	var rec *record
-	select {
-	case rec = <-c.free:
-	default:
-		if c.allocated < queueSize {
-			c.allocated++
-			return new(record), nil
-		}
-		if err := c.bw.Flush(); err != nil {
-			return nil, err
-		}
-		select {
-		case rec = <-c.free:
-		case <-c.ctx.Done():
-			return nil, errStop
-		}
-	}
-	*rec = record{}
-	return rec, nil
-}
-
-// push queues rec for the reply loop. It is called before the request is
-// forwarded, so a reply from the backend always finds its record queued.
+// push queues a copy of rec for the reply loop. Records are published
+// in batches: before any byte goes to the backend, so that a reply always
+// finds its record queued, and before the request loop waits, so that a
+// record that needs no reply is answered. At most queueSize requests are
+// in flight: a deeper pipeline waits for room.
 func (c *conn) push(rec *record) error {
-	select {
-	case c.queue <- rec:
-	default: // cannot happen: there are never more records than room
-		select {
-		case c.queue <- rec:
-		case <-c.ctx.Done():
-			return errStop
+	if len(c.batch)+c.seen >= queueSize {
+		if err := c.makeRoom(); err != nil {
+			return err
 		}
 	}
+	c.batch = append(c.batch, *rec)
 	if rec.act != actRelay && rec.act != actReplace {
-		c.wake()
+		c.batchWakes = true
 	}
 	return nil
 }
 
-// wake interrupts the reply loop if it is waiting on the backend with no
-// reply due: the record just queued needs no backend bytes.
-func (c *conn) wake() {
+// publish hands the records pushed since the last time to the reply loop.
+func (c *conn) publish() {
+	if len(c.batch) == 0 {
+		return
+	}
 	c.mu.Lock()
+	c.inflight += len(c.batch)
+	if len(c.in) == 0 {
+		c.in, c.batch = c.batch, c.in[:0]
+	} else {
+		c.in = append(c.in, c.batch...)
+		c.batch = c.batch[:0]
+	}
+	c.seen = c.inflight
+	if c.batchWakes {
+		c.batchWakes = false
+		c.wakeLocked()
+	}
+	c.signalLocked()
+	c.mu.Unlock()
+}
+
+// hookRequests has the client's reader flush the requests forwarded and
+// publish their records before it may wait.
+func (c *conn) hookRequests() {
+	c.cr.before, c.cr.wait, c.cr.park = c.bw, c.publish, c.parkRequests
+}
+
+// parkRequests runs when the request loop waits for a silent client: the
+// batch's room beyond a common pipeline's is let go.
+func (c *conn) parkRequests() {
+	if len(c.batch) == 0 && cap(c.batch) > keptBatch {
+		c.batch = nil
+	}
+}
+
+// makeRoom waits until fewer than queueSize requests are in flight.
+func (c *conn) makeRoom() error {
+	c.publish()
+	for {
+		c.mu.Lock()
+		c.seen = c.inflight + len(c.batch)
+		if c.seen < queueSize {
+			c.mu.Unlock()
+			return nil
+		}
+		c.roomWait = true
+		c.mu.Unlock()
+		if err := c.bw.Flush(); err != nil {
+			return err
+		}
+		select {
+		case <-c.room:
+		case <-c.ctx.Done():
+			return errStop
+		}
+	}
+}
+
+// closeQueue tells the reply loop that no record will follow.
+func (c *conn) closeQueue() {
+	c.publish()
+	c.mu.Lock()
+	c.closed = true
+	c.wakeLocked()
+	c.signalLocked()
+	c.mu.Unlock()
+}
+
+// signalLocked wakes the reply loop if it waits for a record.
+func (c *conn) signalLocked() {
+	if c.recWait {
+		c.recWait = false
+		select {
+		case c.ready <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wakeLocked interrupts the reply loop if it is waiting on the backend
+// with no reply due: the record just queued needs no backend bytes.
+func (c *conn) wakeLocked() {
 	if c.peeking && !c.interrupted {
 		c.interrupted = true
 		c.backend.SetReadDeadline(aLongTimeAgo)
 	}
-	c.mu.Unlock()
 }
 
 // ---- reply loop ----
@@ -570,7 +655,7 @@ func (c *conn) replies() error {
 		case actRelay:
 			err = c.reply(rec, c.cw)
 		case actError:
-			if err = c.responseDelay(rec); err == nil {
+			if err = c.hold(rec); err == nil {
 				err = c.writeError(rec.msg)
 			}
 		case actReplace:
@@ -591,33 +676,84 @@ func (c *conn) replies() error {
 			return c.backendEnded(err)
 		}
 		if rec.exchange {
-			c.s.Exchanged(&rec.req, time.Since(rec.start))
+			c.exchanged(rec)
 		}
-		c.free <- rec
 	}
+}
+
+// exchanged reports rec's exchange. A plain reply ends when the backend
+// read that brought it: one reading of the clock for a whole batch.
+func (c *conn) exchanged(rec *record) {
+	end := c.br.at
+	if rec.act != actRelay || rec.filter != nil || rec.due != 0 || end < rec.start {
+		end = now()
+	}
+	c.exReq.Command = rec.command
+	c.s.Exchanged(&c.exReq, end-rec.start)
+}
+
+// take moves the records pushed since the last take to out, and returns
+// the room of the ones done to the request loop. It reports whether there
+// are records to work through, and whether the request loop has pushed
+// its last one.
+func (c *conn) take() (got, closed bool) {
+	c.mu.Lock()
+	got, closed = c.takeLocked()
+	c.mu.Unlock()
+	return got, closed
+}
+
+func (c *conn) takeLocked() (got, closed bool) {
+	c.inflight -= len(c.out)
+	if c.roomWait && c.inflight < queueSize {
+		c.roomWait = false
+		select {
+		case c.room <- struct{}{}:
+		default:
+		}
+	}
+	c.out, c.in = c.in, c.out[:0]
+	c.outPos = 0
+	return len(c.out) > 0, c.closed
+}
+
+// pop returns the next record taken.
+func (c *conn) pop() *record {
+	rec := &c.out[c.outPos]
+	c.outPos++
+	return rec
 }
 
 // next returns the next record, relaying what the backend sends out of
 // band (pushes) while no record is queued.
 func (c *conn) next() (*record, bool, error) {
-	select {
-	case rec, ok := <-c.queue:
-		return rec, ok, nil
-	default:
+	if c.outPos < len(c.out) {
+		return c.pop(), true, nil
+	}
+	if got, closed := c.take(); got {
+		return c.pop(), true, nil
+	} else if closed {
+		return nil, false, nil
 	}
 	if err := c.cw.Flush(); err != nil {
 		return nil, false, err
 	}
 	for {
-		c.setPeeking(true)
-		select {
-		case rec, ok := <-c.queue:
-			c.setPeeking(false)
-			return rec, ok, nil
-		default:
+		c.mu.Lock()
+		got, closed := c.takeLocked()
+		if !got && !closed {
+			c.peeking = true
+			c.shrinkLocked()
+		}
+		c.mu.Unlock()
+		if got {
+			return c.pop(), true, nil
+		}
+		if closed {
+			return nil, false, nil
 		}
 		b, err := c.br.Peek(1)
-		interrupted := c.setPeeking(false)
+		interrupted := c.stopPeeking()
 		if err != nil {
 			if interrupted && isTimeout(err) {
 				continue
@@ -625,10 +761,10 @@ func (c *conn) next() (*record, bool, error) {
 			return nil, false, err
 		}
 		if b[0] != '>' {
-			select {
-			case rec, ok := <-c.queue:
-				return rec, ok, nil
-			default:
+			if got, closed := c.take(); got {
+				return c.pop(), true, nil
+			} else if closed {
+				return nil, false, nil
 			}
 		}
 		// A push, or a value no request asked for (such as the error redis
@@ -642,14 +778,40 @@ func (c *conn) next() (*record, bool, error) {
 	}
 }
 
-// setPeeking marks whether the reply loop is reading the backend with no
-// reply due. Unmarking clears a pending interruption and reports it.
-func (c *conn) setPeeking(on bool) bool {
+// shrinkLocked lets go of the queue's room beyond keptBatch records while
+// the connection waits with nothing in flight.
+func (c *conn) shrinkLocked() {
+	if cap(c.out) > keptBatch {
+		c.out = nil
+	}
+	if cap(c.in) > keptBatch {
+		c.in = nil
+	}
+}
+
+// waitRecord waits until a record is pushed or the request loop is done.
+func (c *conn) waitRecord() {
+	c.mu.Lock()
+	if len(c.in) > 0 || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.recWait = true
+	c.mu.Unlock()
+	select {
+	case <-c.ready:
+	case <-c.ctx.Done():
+	}
+}
+
+// stopPeeking clears the mark that the reply loop is reading the backend
+// with no reply due, and a pending interruption, which it reports.
+func (c *conn) stopPeeking() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.peeking = on
+	c.peeking = false
 	was := c.interrupted
-	if !on && was {
+	if was {
 		c.interrupted = false
 		c.backend.SetReadDeadline(time.Time{})
 	}
@@ -659,7 +821,7 @@ func (c *conn) setPeeking(on bool) bool {
 // reply relays the backend's reply to rec, the pushes before it, and the
 // attributes that belong to it, writing the reply itself to dst.
 func (c *conn) reply(rec *record, dst io.Writer) error {
-	if err := c.responseDelay(rec); err != nil {
+	if err := c.hold(rec); err != nil {
 		return err
 	}
 	for {
@@ -699,21 +861,55 @@ func (c *conn) reply(rec *record, dst io.Writer) error {
 	if err := c.cw.Flush(); err != nil {
 		return err
 	}
-	br := c.br
-	br.before = nil // the filter writes to the client itself
+	c.br.before = nil // the filter writes to the client itself
+	defer func() { c.br.before = c.cw }()
 	return c.filter(rec.filter, &counter{w: c.client, ev: c.s, dir: chaos.ToClient}, func(w io.Writer) error {
-		return br.walk(w, 1, cor)
+		return c.br.walk(w, 1, cor)
 	})
 }
 
-func (c *conn) responseDelay(rec *record) error {
-	if rec.respDelay <= 0 {
+// hold keeps rec's reply until it is due: its request's arrival plus the
+// delay, not the delay from now, so that the delays of pipelined requests
+// overlap; replies still leave in order, none before the one ahead of it.
+func (c *conn) hold(rec *record) error {
+	if rec.due == 0 {
+		return nil
+	}
+	d := rec.due - now()
+	if d <= 0 {
 		return nil
 	}
 	if err := c.cw.Flush(); err != nil {
 		return err
 	}
-	return relay.Wait(c.ctx, rec.respDelay)
+	return c.replyAlarm.wait(c.ctx, d)
+}
+
+// alarm is a loop's one timer, reused for every wait.
+type alarm struct {
+	t *time.Timer
+}
+
+// wait waits d, or until ctx ends (then it returns ctx's error).
+func (a *alarm) wait(ctx context.Context, d time.Duration) error {
+	if a.t == nil {
+		a.t = time.NewTimer(d)
+	} else {
+		a.t.Reset(d)
+	}
+	select {
+	case <-a.t.C:
+		return nil
+	case <-ctx.Done():
+		a.t.Stop()
+		return ctx.Err()
+	}
+}
+
+func (a *alarm) stop() {
+	if a.t != nil {
+		a.t.Stop()
+	}
 }
 
 func (c *conn) writeError(msg string) error {
@@ -741,10 +937,18 @@ func (c *conn) backendEnded(err error) error {
 		if cw, ok := c.client.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		}
-		for rec := range c.queue {
-			c.free <- rec
+		c.br.put()
+		c.cw.put()
+		// Records still come until the client leaves: drop them, so that
+		// the request loop never waits for room.
+		for {
+			if got, closed := c.take(); !got {
+				if closed || c.ctx.Err() != nil {
+					return nil
+				}
+				c.waitRecord()
+			}
 		}
-		return nil
 	}
 	c.cw.Flush()
 	return err
@@ -763,19 +967,13 @@ func (c *conn) switchRaw(rec *record) error {
 	}
 	c.stopWatch()
 	if rec.exchange {
-		c.s.Exchanged(&rec.req, time.Since(rec.start))
+		c.exchanged(rec)
 	}
-	if n := c.cr.Buffered(); n > 0 {
-		b, _ := c.cr.Peek(n)
-		if _, err := c.bw.Write(b); err != nil {
-			return err
-		}
+	if _, err := c.bw.Write(c.cr.bytes()); err != nil {
+		return err
 	}
-	if n := c.br.Buffered(); n > 0 {
-		b, _ := c.br.Peek(n)
-		if _, err := c.cw.Write(b); err != nil {
-			return err
-		}
+	if _, err := c.cw.Write(c.br.bytes()); err != nil {
+		return err
 	}
 	if err := c.bw.Flush(); err != nil {
 		return err
@@ -783,16 +981,19 @@ func (c *conn) switchRaw(rec *record) error {
 	if err := c.cw.Flush(); err != nil {
 		return err
 	}
+	c.putBuffers() // the raw relay has buffers of its own
 	return relay.Raw(c.ctx, c.s, c.client, c.backend)
 }
 
 // hang answers nothing more: the request loop swallows the client's bytes
-// until it leaves, and the connection closes then, or at rec.closeAt.
+// until it leaves, and the connection closes then, or at rec.due.
 func (c *conn) hang(rec *record) error {
 	c.cw.Flush()
+	c.br.put()
+	c.cw.put()
 	var expired <-chan time.Time
-	if !rec.closeAt.IsZero() {
-		t := time.NewTimer(time.Until(rec.closeAt))
+	if rec.due != 0 {
+		t := time.NewTimer(rec.due - now())
 		defer t.Stop()
 		expired = t.C
 	}
@@ -831,55 +1032,45 @@ func (c *conn) filter(f chaos.Filter, dst io.Writer, produce func(io.Writer) err
 
 // ---- idle timeout ----
 
-// watchIdle closes the connection once no byte was read from either side
-// for idle.
-func (c *conn) watchIdle(idle time.Duration) {
-	t := time.NewTimer(idle)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.watchStop:
-			return
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			quiet := time.Duration(time.Now().UnixNano() - c.last.Load())
-			if quiet >= idle {
-				c.closeAll()
-				return
-			}
-			t.Reset(idle - quiet)
-		}
+// checkIdle runs when the idle timeout may have passed: it closes the
+// connection if no byte was read from either side for idle, and looks
+// again when that could next be so otherwise.
+func (c *conn) checkIdle(idle time.Duration) {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.watchOff {
+		return
 	}
+	quiet := now() - time.Duration(c.last.Load())
+	if quiet >= idle {
+		c.closeAll()
+		return
+	}
+	c.idleTimer.Reset(idle - quiet)
 }
 
 func (c *conn) stopWatch() {
-	c.watchOnce.Do(func() { close(c.watchStop) })
-}
-
-// activity records when bytes were last read.
-type activity struct {
-	c    net.Conn
-	last *atomic.Int64
-}
-
-func (a *activity) Read(p []byte) (int, error) {
-	n, err := a.c.Read(p)
-	if n > 0 {
-		a.last.Store(time.Now().UnixNano())
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	c.watchOff = true
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
 	}
-	return n, err
 }
 
-// counter reports the bytes written through it.
+// counter reports the bytes written through it, after calling before.
 type counter struct {
 	w      io.Writer
 	ev     chaos.Events
 	dir    chaos.Direction
+	before func()
 	failed atomic.Bool
 }
 
 func (c *counter) Write(p []byte) (int, error) {
+	if c.before != nil {
+		c.before()
+	}
 	n, err := c.w.Write(p)
 	if n > 0 {
 		c.ev.Relayed(c.dir, int64(n))

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"testing"
@@ -12,8 +11,15 @@ import (
 // sent or copy one twice, and leave a request cut short untouched.
 func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
-		for _, size := range []int{16, 4096} {
-			r := &reader{Reader: bufio.NewReaderSize(bytes.NewReader(in), size), maxBulk: 1 << 16}
+		// Fixed buffers of 16 and 4096 bytes, and the connections' pooled
+		// buffer that grows for a long inline line.
+		for _, size := range []int{16, 4096, 0} {
+			r := &reader{src: bytes.NewReader(in), grow: maxInline, maxBulk: 1 << 16}
+			if size > 0 {
+				r = newFixedReader(bytes.NewReader(in), size, 1<<16)
+			} else {
+				defer r.put()
+			}
 			var out bytes.Buffer
 			var sc scan
 			var err error
@@ -46,7 +52,7 @@ func FuzzParseResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, size := range []int{16, 4096} {
 			for _, inject := range []bool{false, true} {
-				r := &reader{Reader: bufio.NewReaderSize(bytes.NewReader(in), size), maxBulk: 1 << 16}
+				r := newFixedReader(bytes.NewReader(in), size, 1<<16)
 				var out bytes.Buffer
 				var err error
 				for err == nil {

@@ -12,7 +12,9 @@
 // arrive and replies are matched to them in order, so pipelines keep their
 // depth. Bulk payloads larger than the buffers are streamed, never held
 // whole; a length above max_bulk_len (redis' proto-max-bulk-len) is a
-// protocol error. An attribute belongs to the reply that follows it. A push
+// protocol error. The buffers come from pools and go back to them while
+// the connection waits for either side, so an idle connection holds none;
+// an inline request grows the client's buffer up to redis' 64 KiB limit. An attribute belongs to the reply that follows it. A push
 // (>) is out of band: it is relayed to the client when it comes, even
 // while no request waits, and is never taken for a reply. The framer reads
 // RESP3 at any time, so HELLO 3 needs no state of its own.
@@ -53,7 +55,9 @@
 //     keeping every length: the client reads a wrong value, not garbage.
 //     Replies without such a value (nulls, booleans, doubles) pass intact.
 //   - delay: the request waits before it is forwarded (before = true), or
-//     its reply waits before it is written to the client.
+//     its reply waits before it is written to the client. The wait ends at
+//     the request's arrival plus the delay, so the delays of pipelined
+//     requests overlap; requests and replies keep their order.
 //   - hang: this request and all later ones are swallowed; the connection
 //     stays open, silent, until the client leaves.
 //   - timeout: like hang, and the connection closes after the behavior's

@@ -12,6 +12,9 @@ const (
 	maxArgs = 4
 	// maxArgc is redis' own bound on a request's argument count.
 	maxArgc = 1<<31 - 1
+	// maxFastDigits is how many digits a length may have for headerLine's
+	// quick reading, which cannot overflow with them.
+	maxFastDigits = 18
 )
 
 // scan frames one client request inside the bytes buffered so far. It is
@@ -53,22 +56,21 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 		if b[0] != '*' {
 			return s.line(b, full)
 		}
-		i := bytes.IndexByte(b[:min(len(b), maxHeaderLine)], '\n')
-		if i < 0 {
-			if len(b) >= maxHeaderLine || full {
+		n, size, err := headerLine(b)
+		if err != nil {
+			return false, err
+		}
+		if size == 0 {
+			if full {
 				return false, errLineTooLong
 			}
 			return false, nil
-		}
-		n, err := parseLength(b[:i+1])
-		if err != nil {
-			return false, err
 		}
 		if n > maxArgc {
 			return false, protoErr("invalid multibulk length %d", n)
 		}
 		s.argc = max(n, 0) // redis takes *0 and *-1 as an empty request
-		s.pos = i + 1
+		s.pos = size
 	}
 	for s.seen < s.argc {
 		rest := b[s.pos:]
@@ -78,21 +80,14 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 		if rest[0] != '$' {
 			return false, protoErr("expected '$', got %q", rest[0])
 		}
-		i := bytes.IndexByte(rest[:min(len(rest), maxHeaderLine)], '\n')
-		if i < 0 {
-			if len(rest) >= maxHeaderLine {
-				return false, errLineTooLong
-			}
-			return false, nil
-		}
-		n, err := parseLength(rest[:i+1])
-		if err != nil {
+		n, size, err := headerLine(rest)
+		if err != nil || size == 0 {
 			return false, err
 		}
 		if n < 0 || n > maxBulk {
 			return false, protoErr("invalid bulk length %d", n)
 		}
-		end := int64(i+1) + n + 2
+		end := int64(size) + n + 2
 		if int64(len(rest)) < end {
 			return false, nil
 		}
@@ -100,7 +95,7 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 			return false, errNoCRLF
 		}
 		if s.nargs < maxArgs {
-			start := s.pos + i + 1
+			start := s.pos + size
 			s.args[s.nargs] = [2]int{start, start + int(n)}
 			s.nargs++
 		}
@@ -108,6 +103,32 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 		s.seen++
 	}
 	return true, nil
+}
+
+// headerLine reads the length or count line that starts b: its number and
+// its length, CRLF included, or a length of 0 while it is not all in b.
+func headerLine(b []byte) (n int64, size int, err error) {
+	// The common line, a few digits, in one pass.
+	i := 1
+	for ; i < len(b) && i <= maxFastDigits; i++ {
+		c := b[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if i > 1 && i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+		return n, i + 2, nil
+	}
+	j := bytes.IndexByte(b[:min(len(b), maxHeaderLine)], '\n')
+	if j < 0 {
+		if len(b) >= maxHeaderLine {
+			return 0, 0, errLineTooLong
+		}
+		return 0, 0, nil
+	}
+	n, err = parseLength(b[:j+1])
+	return n, j + 1, err
 }
 
 // line scans an inline request: one line, arguments separated by blanks.
@@ -156,8 +177,11 @@ func isBlank(c byte) bool {
 func (r *reader) scanRequest(sc *scan) (bool, error) {
 	sc.reset()
 	for {
-		b, _ := r.Peek(r.Buffered())
+		b := r.bytes()
 		full := len(b) == r.Size()
+		if full && b[0] != '*' && r.growInline() {
+			continue
+		}
 		done, err := sc.step(b, r.maxBulk, full)
 		if err != nil || done {
 			return done, err

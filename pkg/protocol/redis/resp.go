@@ -47,38 +47,11 @@ func isProtocolError(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// reader is a buffered side of the connection that frames RESP values.
-// Before any read that would block, it flushes before, the writer of the
-// opposite direction, so that nothing waits in a buffer while we wait for
-// the peer: a pipelining client never deadlocks on its own requests.
-type reader struct {
-	*bufio.Reader
-	before  *bufio.Writer
-	maxBulk int64
-}
-
-// fill returns the next n buffered bytes without consuming them, reading
-// (and flushing the opposite writer first) when fewer are buffered.
-func (r *reader) fill(n int) ([]byte, error) {
-	if r.Buffered() < n && r.before != nil && r.before.Buffered() > 0 {
-		if err := r.before.Flush(); err != nil {
-			return nil, err
-		}
-	}
-	return r.Peek(n)
-}
-
-// more reads at least one byte past what is buffered.
-func (r *reader) more() error {
-	_, err := r.fill(r.Buffered() + 1)
-	return err
-}
-
 // peekLine returns the next line, CRLF included, without consuming it. It
 // fails with errLineTooLong when no '\n' comes within max bytes.
 func (r *reader) peekLine(max int) ([]byte, error) {
 	for {
-		b, _ := r.Peek(r.Buffered())
+		b := r.bytes()
 		if i := bytes.IndexByte(b[:min(len(b), max)], '\n'); i >= 0 {
 			return b[:i+1], nil
 		}
@@ -167,8 +140,17 @@ func (r *reader) payload(w io.Writer, n int64, cor *corrupter, skip int64) error
 	if cor.wants(n - skip) {
 		dst = cor.writer(w, skip, n)
 	}
-	if _, err := io.CopyN(dst, r.Reader, n); err != nil {
-		return eofIsUnexpected(err)
+	for left := n; left > 0; {
+		if _, err := r.fill(1); err != nil {
+			return eofIsUnexpected(err)
+		}
+		b := r.bytes()
+		b = b[:min(int64(len(b)), left)]
+		if _, err := dst.Write(b); err != nil {
+			return err
+		}
+		r.Discard(len(b))
+		left -= int64(len(b))
 	}
 	b, err := r.fill(2)
 	if err != nil {
@@ -197,7 +179,7 @@ func (r *reader) simple(w io.Writer, t byte, cor *corrupter) error {
 	var total int64
 	prev := byte(0)
 	for {
-		b, _ := r.Peek(r.Buffered())
+		b := r.bytes()
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			if len(b) == r.Size() {

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -12,7 +11,7 @@ import (
 )
 
 func newReader(in string, size int) *reader {
-	return &reader{Reader: bufio.NewReaderSize(strings.NewReader(in), size), maxBulk: DefaultMaxBulkLen}
+	return newFixedReader(strings.NewReader(in), size, DefaultMaxBulkLen)
 }
 
 // frameRequests frames every request of in with the client-side code and

@@ -1,0 +1,241 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// newFixedReader reads src through a buffer of size bytes, never released.
+func newFixedReader(src io.Reader, size int, maxBulk int64) *reader {
+	return &reader{buf: make([]byte, size), src: src, maxBulk: maxBulk}
+}
+
+// An inline request longer than the pooled buffer grows it, up to redis'
+// own 64 KiB limit; a request past that is still redis' to refuse.
+func TestInlineGrows(t *testing.T) {
+	for _, n := range []int{bufSize - 8, bufSize + 100, 40 << 10, maxInline - 16} {
+		arg := strings.Repeat("v", n)
+		r := &reader{src: strings.NewReader("ECHO " + arg + "\r\nPING\r\n"), grow: maxInline, maxBulk: DefaultMaxBulkLen}
+		var sc scan
+		var out bytes.Buffer
+		for _, want := range []string{"ECHO", "PING"} {
+			complete, err := r.scanRequest(&sc)
+			if err != nil || !complete {
+				t.Fatalf("%d bytes: complete %v, error %v", n, complete, err)
+			}
+			if got := commandName(sc.arg(r.bytes(), 0)); got != want {
+				t.Fatalf("%d bytes: command %q, want %q", n, got, want)
+			}
+			if err := r.copyRequest(&out, &sc, complete); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out.String() != "ECHO "+arg+"\r\nPING\r\n" {
+			t.Fatalf("%d bytes: copied %d bytes", n, out.Len())
+		}
+		r.put()
+	}
+	srv := testenv.Redis(t)
+	p := startProxy(t, srv.Addr, proxyConfig{})
+	rc := dialRaw(t, p.Addr)
+	arg := strings.Repeat("x", 40<<10)
+	rc.write("ECHO " + arg + "\r\nPING\r\n")
+	rc.expect(fmt.Sprintf("$%d\r\n%s\r\n", len(arg), arg))
+	rc.expect("+PONG\r\n")
+}
+
+// The response delays of pipelined requests overlap: each reply is due at
+// its request's arrival plus the delay, not at the previous reply plus the
+// delay; replies keep their order. The same holds for delays before the
+// request is forwarded.
+func TestPipelinedDelaysOverlap(t *testing.T) {
+	srv := testenv.Redis(t)
+	const d = 300 * time.Millisecond
+	const n = 8
+	for name, e := range map[string]chaos.Effect{
+		"before": {Delay: d},
+		"after":  {ResponseDelay: d},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: e}, "ECHO"))})
+			rc := dialRaw(t, p.Addr)
+			var batch strings.Builder
+			for i := range n {
+				batch.WriteString(command("ECHO", fmt.Sprint(i)))
+			}
+			batch.WriteString(command("PING"))
+			start := time.Now()
+			rc.write(batch.String())
+			for i := range n {
+				rc.expect(fmt.Sprintf("$1\r\n%d\r\n", i))
+				if i == 0 {
+					if took := time.Since(start); took < d {
+						t.Fatalf("the first delayed reply came after %v, want at least %v", took, d)
+					}
+				}
+			}
+			rc.expect("+PONG\r\n")
+			// One after another they would take n*d; overlapping, d and
+			// the scheduling of a loaded machine.
+			if took := time.Since(start); took >= n*d/2 {
+				t.Fatalf("%d delayed replies took %v: the delays did not overlap", n, took)
+			}
+		})
+	}
+}
+
+// A connection holds no buffer while it waits, before and after use: the
+// heap grows by little more than each connection's bookkeeping.
+func TestIdleConnectionsHoldNoBuffer(t *testing.T) {
+	srv := testenv.Redis(t)
+	p := startProxy(t, srv.Addr, proxyConfig{})
+	const n = 100
+	heap := func() int64 {
+		runtime.GC()
+		runtime.GC() // a second cycle empties the pools' victim caches
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	value := strings.Repeat("v", 64<<10)
+	echo := []byte(command("ECHO", value))
+	want := []byte(fmt.Sprintf("$%d\r\n%s\r\n", len(value), value))
+	got := make([]byte, len(want))
+	base := heap()
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	// Every connection is served, and waits for its client, only once its
+	// first request went through: a PING on each, then the last one again.
+	for _, c := range conns {
+		io.WriteString(c, command("PING"))
+		if _, err := io.ReadFull(c, got[:7]); err != nil || string(got[:7]) != "+PONG\r\n" {
+			t.Fatalf("PING: %q, %v", got[:7], err)
+		}
+	}
+	perConn := func() int64 { return (heap() - base) / n }
+	before := perConn()
+	for _, c := range conns {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(echo); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("ECHO of 64 KiB: %v", err)
+		}
+	}
+	after := perConn()
+	t.Logf("heap per connection: %d bytes idle, %d after 64 KiB each way", before, after)
+	// One pooled buffer is 16 KiB; a connection used to hold 128 KiB.
+	const limit = 8 << 10
+	if before > limit || after > limit {
+		t.Fatalf("an idle connection holds %d bytes of heap before use and %d after, want at most %d", before, after, limit)
+	}
+}
+
+// A delay waits on the loop's one timer: no allocation per delayed request.
+func TestAlarmReuse(t *testing.T) {
+	var a alarm
+	defer a.stop()
+	ctx := context.Background()
+	a.wait(ctx, time.Microsecond)
+	if allocs := testing.AllocsPerRun(50, func() { a.wait(ctx, time.Microsecond) }); allocs != 0 {
+		t.Fatalf("a wait allocates %.1f times", allocs)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := a.wait(cctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a wait on an ended context returned %v", err)
+	}
+	if err := a.wait(ctx, time.Microsecond); err != nil {
+		t.Fatalf("the timer is not reusable after a cancelled wait: %v", err)
+	}
+}
+
+func TestLastName(t *testing.T) {
+	var l lastName
+	for _, in := range []string{"set", "SET", "set", "get", "", "get", strings.Repeat("x", 30), "get", "NotACommand", "notacommand"} {
+		if got, want := l.of([]byte(in)), commandName([]byte(in)); got != want {
+			t.Fatalf("of(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// failAfter accepts n bytes, then fails.
+type failAfter struct {
+	n   int
+	out bytes.Buffer
+}
+
+var errBroken = errors.New("broken")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		f.out.Write(p[:f.n])
+		n := f.n
+		f.n = 0
+		return n, errBroken
+	}
+	f.n -= len(p)
+	return f.out.Write(p)
+}
+
+// The pooled writer keeps the order of small and large writes, and a write
+// error sticks, as with bufio.Writer.
+func TestWriter(t *testing.T) {
+	var out bytes.Buffer
+	w := newWriter(&out)
+	var want bytes.Buffer
+	for i, n := range []int{3, bufSize, 10, bufSize - 5, 2 * bufSize, 1} {
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		w.Write(p)
+		want.Write(p)
+		w.WriteByte('.')
+		w.WriteString("--")
+		want.WriteString(".--")
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), want.Bytes()) {
+		t.Fatalf("wrote %d bytes, want %d in order", out.Len(), want.Len())
+	}
+	w.release()
+	if w.buf != nil {
+		t.Fatal("a flushed writer kept its buffer")
+	}
+
+	f := &failAfter{n: 5}
+	w = newWriter(f)
+	w.WriteString("0123456789")
+	if err := w.Flush(); err != errBroken {
+		t.Fatalf("Flush = %v, want %v", err, errBroken)
+	}
+	if _, err := w.WriteString("x"); err != errBroken {
+		t.Fatalf("a write after the error returned %v", err)
+	}
+	if err := w.WriteByte('x'); err != errBroken {
+		t.Fatalf("WriteByte after the error returned %v", err)
+	}
+	if f.out.String() != "01234" {
+		t.Fatalf("wrote %q", f.out.String())
+	}
+	w.put()
+}
