@@ -152,7 +152,7 @@ func (r *report) syscallMethod() string {
 // defaults.
 func (r *report) command() string {
 	var env []string
-	for _, name := range []string{"BENCH_ROUNDS", "BENCH_STREAM_BYTES", "BENCH_REDIS_REQUESTS", "BENCH_WRK_DURATION", "BENCH_DURATION", "BENCH_IDLE_CONNS", "BENCH_FAULT_MIX", "BENCH_SYSCALLS", "TOXIPROXY_LOG_LEVEL"} {
+	for _, name := range []string{"BENCH_ROUNDS", "BENCH_STREAM_BYTES", "BENCH_REDIS_REQUESTS", "BENCH_REDIS_PIPELINED_REQUESTS", "BENCH_WRK_DURATION", "BENCH_DURATION", "BENCH_IDLE_CONNS", "BENCH_FAULT_MIX", "BENCH_SYSCALLS", "TOXIPROXY_LOG_LEVEL"} {
 		if v := os.Getenv(name); v != "" {
 			env = append(env, name+"="+v)
 		}
