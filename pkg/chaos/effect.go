@@ -212,9 +212,10 @@ type Session interface {
 }
 
 // Detacher is implemented by sessions whose connection may go on after
-// Serve returns. A relay that only waits for bytes then needs no goroutine
-// of the engine's: its stack, grown by dialing, is freed while the
-// connection idles, which is most of what an idle connection costs.
+// Serve returns. A relay then runs in goroutines of its own and the
+// engine's goroutine ends: its stack, grown by dialing, would otherwise be
+// held for the connection's life, and stacks are most of what an idle
+// connection costs.
 type Detacher interface {
 	// Detach makes the engine leave the connection open when Serve
 	// returns. The caller must call done once, with the connection's
@@ -227,8 +228,9 @@ type Detacher interface {
 // Protocol serves client connections of a route: it draws from the mix
 // (once per connection or once per request), dials the backend when it needs
 // one, relays and carries out the drawn faults. Serve returns when the
-// connection is over and closes what it dialed; the engine closes the client
-// connection. ctx ends when the route shuts down.
+// connection is over and closes what it dialed, unless it detached the
+// connection (see Detacher); the engine closes the client connection. ctx
+// ends when the route shuts down.
 type Protocol interface {
 	Serve(ctx context.Context, s Session) error
 }
