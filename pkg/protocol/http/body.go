@@ -25,10 +25,10 @@ const (
 
 // body relays one framed message body exactly as it came: chunk-size
 // lines, extensions, data, trailers, line endings and all. It hands out
-// pieces of its bufio.Reader's buffer, so a body of any size streams through
+// pieces of its reader's buffer, so a body of any size streams through
 // without being held, and a claimed length is only ever counted down.
 type body struct {
-	r       *bufio.Reader
+	r       *inbuf
 	kind    bodyKind
 	n       int64 // bytes left of the body (length) or of the chunk (chunked data)
 	state   chunkState
@@ -49,7 +49,7 @@ type body struct {
 }
 
 // reset prepares b for the next body from r.
-func (b *body) reset(r *bufio.Reader, kind bodyKind, length int64, inject bool) {
+func (b *body) reset(r *inbuf, kind bodyKind, length int64, inject bool) {
 	*b = body{r: r, kind: kind, n: length, line: b.line[:0], cnt: b.cnt, bulk: b.bulk, inject: inject}
 	if inject && kind == bodyLength {
 		b.cs = max(0, length/2-injectLen/2)
@@ -149,12 +149,11 @@ func (b *body) data(max int64) ([]byte, error) {
 			return nil, err
 		}
 	}
-	k := b.r.Buffered()
-	if int64(k) > max {
-		k = int(max)
+	p := b.r.bytes()
+	if int64(len(p)) > max {
+		p = p[:max]
 	}
-	p, _ := b.r.Peek(k)
-	b.r.Discard(k)
+	b.r.Discard(len(p))
 	b.corrupt(p)
 	return p, nil
 }

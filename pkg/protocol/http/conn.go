@@ -1,7 +1,6 @@
 package httpproto
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -14,13 +13,15 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/cpu"
+
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 const (
 	bufSize  = 8 << 10 // each of the four buffers of a connection
-	queueLen = 256     // requests in flight before the client is read no further
+	queueLen = 64      // requests in flight before the client is read no further
 )
 
 // linger is how long a client may keep sending once the connection is over
@@ -41,6 +42,12 @@ var (
 	aLongTimeAgo     = time.Unix(1, 0)                   // a deadline that interrupts a blocked read
 )
 
+// epoch anchors mono: one monotonic clock read per call, where time.Now
+// reads the wall clock too.
+var epoch = time.Now()
+
+func mono() time.Duration { return time.Since(epoch) }
+
 // How a connection ends; the first part to decide wins.
 const (
 	endRunning int32 = iota
@@ -58,20 +65,32 @@ const (
 	kindAbort               // drop the connection instead of the response (abort fault)
 )
 
+// What the response loop needs to know of a request, decided by the
+// request loop so that the response loop reads the exchange's first fields
+// only.
+const (
+	flagHead    uint8 = 1 << iota // a HEAD request: the response has no body
+	flagConnect                   // a CONNECT request
+	flagWaits                     // Upgrade or CONNECT: the client is read no further until the answer
+	flagClose                     // the request ends the connection after its response
+	flagEffect                    // a behavior acts on it: see effect
+)
+
 // exchange is one request on its way through, shared by both loops until
 // both release it. Exchanges and their head buffers are recycled, so the
-// request of a pass-through exchange allocates nothing.
+// request of a pass-through exchange allocates nothing. The fields the
+// response loop reads come first.
 type exchange struct {
+	refs   atomic.Int32
+	kind   uint8
+	flags  uint8
+	status int
+	start  time.Duration // mono
 	req    chaos.Request
+	effect chaos.Effect
 	head   []byte
 	rq     request
 	body   bodyKind
-	effect chaos.Effect
-	start  time.Time
-	kind   uint8
-	status int
-	waits  bool // Upgrade or CONNECT: the client is read no further until the answer
-	refs   atomic.Int32
 }
 
 var exchanges = sync.Pool{New: func() any {
@@ -79,8 +98,6 @@ var exchanges = sync.Pool{New: func() any {
 	x.req.Header = x.header
 	return x
 }}
-
-func getExchange() *exchange { return exchanges.Get().(*exchange) }
 
 // header looks a request header up (the first field of that name). The
 // request's head stays the exchange's until the exchange is recycled after
@@ -90,32 +107,43 @@ func (x *exchange) header(name string) string {
 	return string(v)
 }
 
-func (x *exchange) release() {
+// getExchange returns a blank exchange: the one the connection recycled
+// last, else one from the pool.
+func (c *conn) getExchange() *exchange {
+	x := c.spare.Swap(nil)
+	if x == nil {
+		x = exchanges.Get().(*exchange)
+	}
+	if x.flags&flagEffect != 0 {
+		x.effect = chaos.Effect{}
+	}
+	x.kind, x.flags, x.status = kindRelay, 0, 0
+	x.head = x.head[:0]
+	return x
+}
+
+func (c *conn) release(x *exchange) {
 	if x.refs.Add(-1) <= 0 {
-		x.free()
+		c.free(x)
 	}
 }
 
-func (x *exchange) free() {
-	x.effect = chaos.Effect{}
-	x.req.Command, x.req.Path = "", ""
-	x.kind, x.status, x.waits = kindRelay, 0, false
-	x.rq = request{}
+// free recycles x. It writes as little of x as it can: it may run in the
+// response loop, and what it writes the request loop must fetch back.
+func (c *conn) free(x *exchange) {
 	if cap(x.head) > 64<<10 {
 		x.head = nil
 	}
-	x.head = x.head[:0]
-	exchanges.Put(x)
+	if !c.spare.CompareAndSwap(nil, x) {
+		exchanges.Put(x)
+	}
 }
 
-var (
-	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bufSize) }}
-	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bufSize) }}
-)
-
 // conn is one client connection and its backend connection. The request
-// loop (the Serve goroutine) owns cr, bw and the up counter; the response
-// loop owns br, cw and the down counter.
+// loop (the Serve goroutine) owns the fields of its part: req reads the
+// client and writes the backend. The response loop owns those of the
+// next part: resp reads the backend and writes the client. Padding keeps
+// each loop's fields off the cache lines of the other's.
 type conn struct {
 	ctx     context.Context
 	s       chaos.Session
@@ -124,20 +152,12 @@ type conn struct {
 	host    string // the Host rewrite, "" when off
 	idle    time.Duration
 
-	cr    *bufio.Reader
-	bw    *bufio.Writer
-	br    *bufio.Reader
-	cw    *bufio.Writer
-	cside clientReader
-	bside backendReader
-
 	queue   chan *exchange
 	decided chan struct{} // an Upgrade or CONNECT was answered without switching
 	abortc  chan struct{} // an aborted request has been forwarded
 	stopc   chan struct{} // closed when the connection is ending
 	stopped sync.Once
 
-	last   atomic.Int64 // when a byte was last read, either side (unix ns)
 	stopAt atomic.Int64 // client reads end then (unix ns); 0 while running
 	bstop  atomic.Bool  // backend reads end now
 	wake   atomic.Bool  // the request side is over or queued a reply: stop waiting on the backend
@@ -146,7 +166,13 @@ type conn struct {
 	hanging    atomic.Bool
 	closeDelay atomic.Int64
 
+	_     cpu.CacheLinePad
+	spare atomic.Pointer[exchange] // handed from the loop that frees to the request loop
+
 	// request loop
+	_          cpu.CacheLinePad
+	req        side
+	cside      clientReader
 	up         counter
 	reqBody    body
 	pendingReq []byte // consumed from the client and not forwarded yet
@@ -154,11 +180,15 @@ type conn struct {
 	timers     []*time.Timer
 
 	// response loop
+	_           cpu.CacheLinePad
+	resp        side
+	bside       backendReader
 	down        counter
 	respBody    body
 	rhead       []byte
 	rs          response
 	pendingResp []byte // consumed from the backend and not relayed yet
+	_           cpu.CacheLinePad
 }
 
 func newConn(ctx context.Context, s chaos.Session, backend net.Conn, host string) *conn {
@@ -171,22 +201,18 @@ func newConn(ctx context.Context, s chaos.Session, backend net.Conn, host string
 		down:    counter{ev: s, dir: chaos.ToClient},
 	}
 	c.cside.c, c.bside.c = c, c
+	c.req.init(c.client, &c.cside, backend)
+	c.resp.init(backend, &c.bside, c.client)
 	c.reqBody.cnt, c.respBody.cnt = &c.up, &c.down
 	_, ctcp := c.client.(*net.TCPConn)
 	_, btcp := backend.(*net.TCPConn)
 	if ctcp && btcp {
 		c.reqBody.bulk, c.respBody.bulk = c.bulkUp, c.bulkDown
 	}
-	c.cr = readers.Get().(*bufio.Reader)
-	c.cr.Reset(&c.cside)
-	c.br = readers.Get().(*bufio.Reader)
-	c.br.Reset(&c.bside)
-	c.bw = writers.Get().(*bufio.Writer)
-	c.bw.Reset(backend)
-	c.cw = writers.Get().(*bufio.Writer)
-	c.cw.Reset(c.client)
 	if c.idle > 0 {
-		c.last.Store(time.Now().UnixNano())
+		now := int64(mono())
+		c.cside.last.Store(now)
+		c.bside.last.Store(now)
 	}
 	return c
 }
@@ -194,13 +220,10 @@ func newConn(ctx context.Context, s chaos.Session, backend net.Conn, host string
 // close releases what the connection holds; the engine closes the client.
 func (c *conn) close() {
 	c.backend.Close()
-	for _, r := range []*bufio.Reader{c.cr, c.br} {
-		r.Reset(nil)
-		readers.Put(r)
-	}
-	for _, w := range []*bufio.Writer{c.bw, c.cw} {
-		w.Reset(nil)
-		writers.Put(w)
+	c.req.drop()
+	c.resp.drop()
+	if x := c.spare.Swap(nil); x != nil {
+		exchanges.Put(x)
 	}
 }
 
@@ -236,28 +259,52 @@ func (c *conn) serve() error {
 	return nil
 }
 
-// clientReader is the request loop's view of the client: it flushes the
-// requests buffered for the backend before it blocks, keeps the idle clock
-// and gives up when the connection stops.
+// idleClock is a loop's part of the idle timeout: when it last read a
+// byte, and the read deadline it set. A deadline is set again only once it
+// has aged an eighth of the timeout, so that reads do not each pay for a
+// timer update; one that fires while the other loop still moves bytes is
+// set again to when both will have been idle for the timeout.
+type idleClock struct {
+	last     atomic.Int64  // mono of the last byte read
+	deadline time.Time     // the idle deadline set; zero when none
+	setAt    time.Duration // mono when it was set
+}
+
+// stale reports whether the idle deadline must be set (again).
+func (k *idleClock) stale(idle time.Duration) bool {
+	return k.deadline.IsZero() || mono()-k.setAt >= idle/8
+}
+
+// idleFor is how long neither loop has read a byte.
+func (c *conn) idleFor() time.Duration {
+	return mono() - time.Duration(max(c.cside.last.Load(), c.bside.last.Load()))
+}
+
+// idleDeadline sets k's deadline to when the connection will have been
+// idle for the timeout, and returns it.
+func (c *conn) idleDeadline(k *idleClock) time.Time {
+	k.deadline = time.Now().Add(c.idle - c.idleFor())
+	k.setAt = mono()
+	return k.deadline
+}
+
+// clientReader is the request loop's view of the client: it keeps the idle
+// clock and gives up when the connection stops. (Its inbuf flushes the
+// requests buffered for the backend before it reads.)
 type clientReader struct {
-	c      *conn
+	c *conn
+	idleClock
 	failed bool // the client broke the connection (or went idle), rather than ending its stream
 }
 
-func (r *clientReader) Read(p []byte) (int, error) {
-	c := r.c
-	if c.bw.Buffered() > 0 {
-		if err := c.bw.Flush(); err != nil {
-			return 0, err
-		}
-	}
+func (r *clientReader) fill(b *inbuf) (int, error) {
 	for {
 		if err := r.arm(); err != nil {
 			return 0, err
 		}
-		n, err := c.client.Read(p)
+		n, err := b.readConn()
 		if n > 0 {
-			c.touch()
+			r.moved()
 			return n, err
 		}
 		if err == nil || !isTimeout(err) {
@@ -280,10 +327,15 @@ func (r *clientReader) arm() error {
 	c := r.c
 	var dl time.Time
 	if c.idle > 0 {
-		if !c.hanging.Load() {
-			dl = time.Now().Add(c.idle)
+		if c.hanging.Load() {
+			if !r.deadline.IsZero() {
+				r.deadline = time.Time{}
+				c.client.SetReadDeadline(r.deadline)
+			}
+		} else if r.stale(c.idle) {
+			c.client.SetReadDeadline(c.idleDeadline(&r.idleClock))
 		}
-		c.client.SetReadDeadline(dl)
+		dl = r.deadline
 	}
 	if at := c.stopAt.Load(); at != 0 {
 		if time.Now().UnixNano() >= at {
@@ -305,42 +357,34 @@ func (r *clientReader) timedOut() error {
 	if c.idle > 0 && !c.hanging.Load() && c.idleFor() >= c.idle {
 		return errIdle
 	}
+	r.deadline = time.Time{}
 	return nil
 }
 
-func (c *conn) touch() {
-	if c.idle > 0 {
-		c.last.Store(time.Now().UnixNano())
+func (r *clientReader) moved() {
+	if r.c.idle > 0 {
+		r.last.Store(int64(mono()))
 	}
-}
-
-func (c *conn) idleFor() time.Duration {
-	return time.Duration(time.Now().UnixNano() - c.last.Load())
 }
 
 // backendReader is the response loop's view of the backend, with the same
 // duties; while peeking (waiting for the next response with none due) it
 // also gives up when woken.
 type backendReader struct {
-	c       *conn
+	c *conn
+	idleClock
 	peeking bool
 	poked   bool // a wake or stop set a deadline that must be cleared
 }
 
-func (r *backendReader) Read(p []byte) (int, error) {
-	c := r.c
-	if c.cw.Buffered() > 0 {
-		if err := c.cw.Flush(); err != nil {
-			return 0, err
-		}
-	}
+func (r *backendReader) fill(b *inbuf) (int, error) {
 	for {
 		if err := r.arm(); err != nil {
 			return 0, err
 		}
-		n, err := c.backend.Read(p)
+		n, err := b.readConn()
 		if n > 0 {
-			c.touch()
+			r.moved()
 			return n, err
 		}
 		if err == nil || !isTimeout(err) {
@@ -355,7 +399,10 @@ func (r *backendReader) Read(p []byte) (int, error) {
 func (r *backendReader) arm() error {
 	c := r.c
 	if c.idle > 0 {
-		c.backend.SetReadDeadline(time.Now().Add(c.idle))
+		if r.poked || r.stale(c.idle) {
+			c.backend.SetReadDeadline(c.idleDeadline(&r.idleClock))
+			r.poked = false
+		}
 	} else if r.poked {
 		c.backend.SetReadDeadline(time.Time{})
 		r.poked = false
@@ -375,6 +422,12 @@ func (r *backendReader) timedOut() error {
 		return errIdle
 	}
 	return nil
+}
+
+func (r *backendReader) moved() {
+	if r.c.idle > 0 {
+		r.last.Store(int64(mono()))
+	}
 }
 
 // wakeResponses makes a response loop that waits on the backend look at
@@ -436,12 +489,12 @@ func (c *conn) reset() {
 // finish ends the connection after a response that closes it: the client
 // gets its FIN (after any slow_close delay) and a moment to leave.
 func (c *conn) finish() {
-	if err := c.cw.Flush(); err != nil {
+	if err := c.resp.out.Flush(); err != nil {
 		c.abort(endAbort)
 		return
 	}
 	if d := time.Duration(c.closeDelay.Load()); d > 0 {
-		if c.wait(d) != nil {
+		if c.wait(&c.resp, d) != nil {
 			return
 		}
 	}
@@ -453,17 +506,23 @@ func (c *conn) finish() {
 	c.closeStop()
 }
 
-// wait waits d, or until the connection stops or the route ends.
-func (c *conn) wait(d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
+// wait waits d, or until the connection stops (which the route's end
+// does too), for the loop whose side is s: the loop's buffers go back to
+// the pool meanwhile if they are empty, and its timer, made on its first
+// wait, is reset for the next, so that a delay allocates nothing.
+func (c *conn) wait(s *side, d time.Duration) error {
+	s.release()
+	if s.timer == nil {
+		s.timer = time.NewTimer(d)
+	} else {
+		s.timer.Reset(d)
+	}
 	select {
-	case <-t.C:
+	case <-s.timer.C:
 		return nil
 	case <-c.stopc:
+		s.timer.Stop()
 		return errStopped
-	case <-c.ctx.Done():
-		return c.ctx.Err()
 	}
 }
 
@@ -472,17 +531,19 @@ func (c *conn) wait(d time.Duration) error {
 func (c *conn) handover() error {
 	c.client.SetReadDeadline(time.Time{})
 	c.backend.SetReadDeadline(time.Time{})
-	if err := c.bw.Flush(); err != nil {
+	if err := c.req.out.Flush(); err != nil {
 		return nil
 	}
-	if err := c.cw.Flush(); err != nil {
+	if err := c.resp.out.Flush(); err != nil {
 		return nil
 	}
-	if !c.flushRaw(c.backend, chaos.ToBackend, c.pendingReq, c.cr) ||
-		!c.flushRaw(c.client, chaos.ToClient, c.pendingResp, c.br) {
+	if !c.flushRaw(c.backend, chaos.ToBackend, c.pendingReq, &c.req.in) ||
+		!c.flushRaw(c.client, chaos.ToClient, c.pendingResp, &c.resp.in) {
 		return nil
 	}
 	c.pendingReq, c.pendingResp = nil, nil
+	c.req.drop()
+	c.resp.drop()
 	err := relay.Raw(c.ctx, c.s, c.client, c.backend)
 	if err != nil && closedByPeer(err) {
 		return nil
@@ -490,8 +551,8 @@ func (c *conn) handover() error {
 	return err
 }
 
-func (c *conn) flushRaw(dst net.Conn, dir chaos.Direction, pending []byte, r *bufio.Reader) bool {
-	buffered, _ := r.Peek(r.Buffered())
+func (c *conn) flushRaw(dst net.Conn, dir chaos.Direction, pending []byte, r *inbuf) bool {
+	buffered := r.bytes()
 	var n int64
 	for _, b := range [][]byte{pending, buffered} {
 		if len(b) == 0 {
@@ -530,7 +591,7 @@ func closedByPeer(err error) bool {
 // flushWriter writes through to the connection at once, so that a filter's
 // timing (bandwidth, slicer) reaches the wire, and counts what it writes.
 type flushWriter struct {
-	w   *bufio.Writer
+	w   *outbuf
 	cnt *counter
 }
 
@@ -551,6 +612,7 @@ const bulkMin = 64 << 10
 type reader interface {
 	arm() error
 	timedOut() error
+	moved()
 }
 
 // splice copies up to n bytes from src to dst in the kernel, under the same
@@ -566,7 +628,7 @@ func (c *conn) splice(dst, src *net.TCPConn, r reader, n int64) (int64, error) {
 		m, err := dst.ReadFrom(&io.LimitedReader{R: src, N: k})
 		total += m
 		if m > 0 {
-			c.touch()
+			r.moved()
 		}
 		if err != nil {
 			if !isTimeout(err) {
@@ -587,14 +649,14 @@ func (c *conn) splice(dst, src *net.TCPConn, r reader, n int64) (int64, error) {
 // bulkUp and bulkDown move large request and response bodies with splice
 // when both connections are TCP.
 func (c *conn) bulkUp(n int64) (int64, error) {
-	if err := c.bw.Flush(); err != nil {
+	if err := c.req.out.Flush(); err != nil {
 		return 0, err
 	}
 	return c.splice(c.backend.(*net.TCPConn), c.client.(*net.TCPConn), &c.cside, n)
 }
 
 func (c *conn) bulkDown(n int64) (int64, error) {
-	if err := c.cw.Flush(); err != nil {
+	if err := c.resp.out.Flush(); err != nil {
 		return 0, err
 	}
 	return c.splice(c.client.(*net.TCPConn), c.backend.(*net.TCPConn), &c.bside, n)

@@ -1,18 +1,68 @@
 package httpproto
 
 import (
-	"bufio"
 	"bytes"
 	"testing"
 )
+
+// checkInPlace checks that parsing the first head of data in place, as a
+// connection does when its buffer holds the head whole, finds what reading
+// it line by line and parsing it finds, and that the two agree on whether
+// it is a head at all.
+func checkInPlace(t *testing.T, data []byte, isRequest bool) {
+	r := newReader(bytes.NewReader(data), len(data)+1)
+	r.Peek(1)
+	var rq, wantRq request
+	var rs, wantRs response
+	var n int
+	if isRequest {
+		n = peekRequest(r, &rq)
+	} else {
+		n = peekResponse(r, &rs)
+	}
+	head, err := readHead(newReader(bytes.NewReader(data), 16), nil, isRequest)
+	ok := err == nil
+	if ok && isRequest {
+		ok = parseRequest(head, &wantRq) == nil
+	} else if ok {
+		ok = parseResponse(head, &wantRs) == nil
+	}
+	switch {
+	case !ok && n == 0:
+		return
+	case !ok || n != len(head):
+		t.Fatalf("in place: %d bytes; line by line: %d bytes, %v", n, len(head), err)
+	case isRequest && (rq.fields != wantRq.fields || rq.lineStart != wantRq.lineStart ||
+		rq.targetStart != wantRq.targetStart || !bytes.Equal(rq.method, wantRq.method) || !bytes.Equal(rq.target, wantRq.target)):
+		t.Fatalf("in place: %+v\nline by line: %+v", rq, wantRq)
+	case !isRequest && rs != wantRs:
+		t.Fatalf("in place: %+v\nline by line: %+v", rs, wantRs)
+	}
+}
+
+// checkFields compares parseFields with parseFieldsRef on the header lines
+// of a head that readHead returned.
+func checkFields(t *testing.T, head []byte) {
+	off := skipBlank(head)
+	i := bytes.IndexByte(head[off:], '\n')
+	if i < 0 {
+		return
+	}
+	off += i + 1
+	var got, want fields
+	gerr, werr := parseFields(head, off, &got), parseFieldsRef(head, off, &want)
+	if (gerr == nil) != (werr == nil) || (gerr == nil && got != want) {
+		t.Fatalf("%q:\nparseFields %+v, %v\nreference   %+v, %v", head, got, gerr, want, werr)
+	}
+}
 
 // frameAll splits data into messages the way a connection does, relaying
 // each head and body into out, and checks that what was relayed plus what
 // is left unread is exactly data: no byte lost, duplicated or reordered,
 // whatever the input.
-func frameAll(t *testing.T, data []byte, next func(r *bufio.Reader, out *bytes.Buffer) bool) {
+func frameAll(t *testing.T, data []byte, next func(r *inbuf, out *bytes.Buffer) bool) {
 	src := bytes.NewReader(data)
-	r := bufio.NewReaderSize(src, 16) // the smallest buffer: long lines take the slow path
+	r := newReader(src, 16) // the smallest buffer: long lines take the slow path
 	var out bytes.Buffer
 	for next(r, &out) {
 	}
@@ -29,12 +79,14 @@ func FuzzRequest(f *testing.F) {
 	f.Add([]byte("POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.0\r\n\r\n"))
 	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;e\r\nabc\r\n0\r\nT: v\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		frameAll(t, data, func(r *bufio.Reader, out *bytes.Buffer) bool {
+		checkInPlace(t, data, true)
+		frameAll(t, data, func(r *inbuf, out *bytes.Buffer) bool {
 			head, err := readHead(r, nil, true)
 			out.Write(head)
 			if err != nil {
 				return false
 			}
+			checkFields(t, head)
 			var rq request
 			if parseRequest(head, &rq) != nil {
 				return false
@@ -61,12 +113,14 @@ func FuzzResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"), true)
 	f.Add([]byte("HTTP/1.0 200 OK\r\n\r\nto the end"), false)
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
-		frameAll(t, data, func(r *bufio.Reader, out *bytes.Buffer) bool {
+		checkInPlace(t, data, false)
+		frameAll(t, data, func(r *inbuf, out *bytes.Buffer) bool {
 			h, err := readHead(r, nil, false)
 			out.Write(h)
 			if err != nil {
 				return false
 			}
+			checkFields(t, h)
 			var rs response
 			if parseResponse(h, &rs) != nil {
 				return false
@@ -84,7 +138,7 @@ func FuzzChunked(f *testing.F) {
 	f.Add([]byte("a;x=\"y\"\nabcdefghij\n0\nT: 1\n\nrest"))
 	f.Add([]byte("fffffffffff\r\nabc"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		frameAll(t, data, func(r *bufio.Reader, out *bytes.Buffer) bool {
+		frameAll(t, data, func(r *inbuf, out *bytes.Buffer) bool {
 			var b body
 			b.reset(r, bodyChunked, 0, false)
 			buf := make([]byte, 3)
@@ -97,4 +151,79 @@ func FuzzChunked(f *testing.F) {
 			}
 		})
 	})
+}
+
+// parseFieldsRef is parseFields written line by line, as plainly as it
+// can be: the fuzz targets check that parseFields agrees with it.
+func parseFieldsRef(head []byte, off int, f *fields) error {
+	f.hdrStart = off
+	f.hostStart, f.hostEnd = -1, -1
+	for off < len(head) {
+		start := off
+		line, next := nextLine(head, off)
+		off = next
+		if len(line) == 0 {
+			f.hdrEnd, f.end = start, off
+			return nil
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return syntaxError("obsolete line folding")
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
+			return syntaxError("header field name")
+		}
+		name := line[:colon]
+		vs, ve := colon+1, len(line)
+		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+			ve--
+		}
+		value := line[vs:ve]
+		switch len(name) {
+		case 4:
+			if equalFold(name, "host") && f.hostStart < 0 {
+				f.hostStart, f.hostEnd = start+vs, start+ve
+			}
+		case 6:
+			if equalFold(name, "expect") && equalFold(value, "100-continue") {
+				f.expect100 = true
+			}
+		case 7:
+			if equalFold(name, "upgrade") {
+				f.upgrade = true
+			}
+		case 10:
+			if equalFold(name, "connection") {
+				for tok := range tokens(value) {
+					switch {
+					case equalFold(tok, "close"):
+						f.connClose = true
+					case equalFold(tok, "keep-alive"):
+						f.keepAlive = true
+					case equalFold(tok, "upgrade"):
+						f.connUpg = true
+					}
+				}
+			}
+		case 14:
+			if equalFold(name, "content-length") {
+				n, ok := parseLength(value)
+				if !ok || (f.hasLength && n != f.length) {
+					return syntaxError("content-length")
+				}
+				f.length, f.hasLength = n, true
+			}
+		case 17:
+			if equalFold(name, "transfer-encoding") {
+				f.hasTE = true
+				for tok := range tokens(value) {
+					f.chunked = equalFold(tok, "chunked")
+				}
+			}
+		}
+	}
+	return syntaxError("unterminated head")
 }

@@ -285,6 +285,17 @@ func startGoBackend(t testing.TB, configure ...func(*http.Server)) *goBackend {
 		}
 		io.WriteString(w, "waited\n")
 	})
+	// /drip?n=N&every=D: a chunked body of N chunks, one every D.
+	mux.HandleFunc("/drip", func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		every, _ := time.ParseDuration(r.URL.Query().Get("every"))
+		for range n {
+			time.Sleep(every)
+			io.WriteString(w, "drip\n")
+			w.(http.Flusher).Flush()
+		}
+	})
 	// /close10: an HTTP/1.0 response delimited by the end of the connection.
 	mux.HandleFunc("/close10", func(w http.ResponseWriter, r *http.Request) {
 		b.hits.Add(1)

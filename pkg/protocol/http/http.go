@@ -7,12 +7,14 @@
 // then their bodies (Content-Length or chunked, chunk-size lines and
 // trailers included) are streamed through, never held; what is left of a
 // large body (64 KiB or more) moves with the kernel's splice when no
-// behavior needs to see it. Responses are
-// matched to requests in order, so pipelined requests are forwarded as they
-// arrive while their answers come back one by one: 1xx interim responses
-// (100 Continue) are relayed at once while the final response is awaited,
-// responses to HEAD and 204/304 responses have no body, others end at their
-// Content-Length, their last chunk and trailers, or when the backend closes.
+// behavior needs to see it. A connection that waits for its peer with
+// nothing buffered holds no buffer: its buffers go back to a pool.
+// Responses are matched to requests in order, so pipelined requests are
+// forwarded as they arrive while their answers come back one by one: 1xx
+// interim responses (100 Continue) are relayed at once while the final
+// response is awaited, responses to HEAD and 204/304 responses have no body,
+// others end at their Content-Length, their last chunk and trailers, or when
+// the backend closes.
 // Keep-alive follows the messages (HTTP/1.0 keep-alive included): the
 // connection ends after a response that closes it, and the client is then
 // given a moment to leave before its socket is closed, so that no reset

@@ -43,6 +43,7 @@ const (
 type fields struct {
 	hdrStart   int   // offset of the first header line
 	hdrEnd     int   // offset of the blank line that ends the head
+	end        int   // the head's length, blank line included
 	length     int64 // Content-Length, when hasLength
 	hasLength  bool
 	hasTE      bool // a Transfer-Encoding header is present
@@ -76,7 +77,7 @@ type response struct {
 // blank line that ends them) from r to buf[:0]. It returns what it consumed
 // even on error, so that a fallback relay loses no byte. A clean end of
 // stream before any byte is io.EOF with an empty head.
-func readHead(r *bufio.Reader, buf []byte, request bool) ([]byte, error) {
+func readHead(r *inbuf, buf []byte, request bool) ([]byte, error) {
 	head := buf[:0]
 	lineStart := 0
 	blank := 0
@@ -136,6 +137,33 @@ func nextLine(head []byte, off int) (line []byte, next int) {
 		return trimEOL(head[off:]), len(head)
 	}
 	return trimEOL(head[off : off+i+1]), off + i + 1
+}
+
+// peekRequest parses the request head at the front of r's buffer when
+// the buffer holds it whole (the common case, which spares readHead its
+// gathering), without consuming it. It returns the head's length, or 0
+// when readHead must read the head: it is not whole, or not well formed
+// (then readHead finds what to do about it).
+func peekRequest(r *inbuf, rq *request) int {
+	if parseRequest(r.bytes(), rq) != nil || rq.lineStart > maxBlankPrefix*2 {
+		return 0
+	}
+	return rq.end
+}
+
+// peekResponse does the same for a response head.
+func peekResponse(r *inbuf, rs *response) int {
+	if parseResponse(r.bytes(), rs) != nil {
+		return 0
+	}
+	return rs.end
+}
+
+// rebase points rq's slices into head, a copy of the bytes it was parsed
+// from.
+func (rq *request) rebase(head []byte) {
+	rq.method = head[rq.lineStart : rq.lineStart+len(rq.method)]
+	rq.target = head[rq.targetStart : rq.targetStart+len(rq.target)]
 }
 
 // parseRequest parses a head read by readHead.
@@ -206,38 +234,53 @@ func parseVersion(v []byte) (byte, bool) {
 
 // parseFields reads the header lines of head from off, recording what the
 // framing needs. Obsolete line folding and whitespace before a colon are
-// refused (RFC 9112 section 5): they are how requests get smuggled.
+// refused (RFC 9112 section 5): they are how requests get smuggled. A
+// line is scanned once: its name up to the colon, then its value up to
+// the line's end.
 func parseFields(head []byte, off int, f *fields) error {
 	f.hdrStart = off
 	f.hostStart, f.hostEnd = -1, -1
 	for off < len(head) {
 		start := off
-		line, next := nextLine(head, off)
-		off = next
-		if len(line) == 0 {
-			f.hdrEnd = start
-			return nil
+		for off < len(head) && tokenChars[head[off]] {
+			off++
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return syntaxError("obsolete line folding")
+		if off == start {
+			switch c := head[off]; {
+			case c == '\n':
+				f.hdrEnd, f.end = start, off+1
+				return nil
+			case c == '\r' && off+1 < len(head) && head[off+1] == '\n':
+				f.hdrEnd, f.end = start, off+2
+				return nil
+			case c == ' ' || c == '\t':
+				return syntaxError("obsolete line folding")
+			}
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
+		if off == start || off == len(head) || head[off] != ':' {
 			return syntaxError("header field name")
 		}
-		name := line[:colon]
-		vs, ve := colon+1, len(line)
-		for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
-			vs++
+		name := head[start:off]
+		eol := bytes.IndexByte(head[off:], '\n')
+		if eol < 0 {
+			break
 		}
-		for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		vs, ve := off+1, off+eol
+		off = ve + 1
+		if ve > vs && head[ve-1] == '\r' {
 			ve--
 		}
-		value := line[vs:ve]
+		for vs < ve && (head[vs] == ' ' || head[vs] == '\t') {
+			vs++
+		}
+		for ve > vs && (head[ve-1] == ' ' || head[ve-1] == '\t') {
+			ve--
+		}
+		value := head[vs:ve]
 		switch len(name) {
 		case 4:
 			if equalFold(name, "host") && f.hostStart < 0 {
-				f.hostStart, f.hostEnd = start+vs, start+ve
+				f.hostStart, f.hostEnd = vs, ve
 			}
 		case 6:
 			if equalFold(name, "expect") && equalFold(value, "100-continue") {

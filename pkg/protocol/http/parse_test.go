@@ -1,7 +1,6 @@
 package httpproto
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -10,6 +9,19 @@ import (
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
+
+// readerSource fills an inbuf from an io.Reader, as a connection would.
+type readerSource struct{ r io.Reader }
+
+func (s *readerSource) fill(b *inbuf) (int, error) { return s.r.Read(b.buf[b.w:]) }
+
+// newReader returns an inbuf of the given size over rd.
+func newReader(rd io.Reader, size int) *inbuf {
+	return &inbuf{buf: make([]byte, size), size: size, src: &readerSource{rd}}
+}
+
+// rewind empties r, whose source starts again.
+func rewind(r *inbuf) { r.r, r.w, r.err = 0, 0, nil }
 
 func TestParseRequest(t *testing.T) {
 	tests := []struct {
@@ -53,7 +65,7 @@ func TestParseRequest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			head, err := readHead(bufio.NewReader(strings.NewReader(tc.head+"trailing")), nil, true)
+			head, err := readHead(newReader(strings.NewReader(tc.head+"trailing"), 4096), nil, true)
 			if err != nil {
 				if tc.err {
 					return
@@ -127,7 +139,7 @@ func TestParseResponse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.SplitN(tc.head, "\r\n", 2)[0]+" "+tc.method, func(t *testing.T) {
-			head, err := readHead(bufio.NewReader(strings.NewReader(tc.head+"body")), nil, false)
+			head, err := readHead(newReader(strings.NewReader(tc.head+"body"), 4096), nil, false)
 			if err != nil {
 				t.Fatalf("readHead: %v", err)
 			}
@@ -164,7 +176,7 @@ func TestReadHeadLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		in := []byte(tc.in)
-		r := bufio.NewReaderSize(bytes.NewReader(in), 4096)
+		r := newReader(bytes.NewReader(in), 4096)
 		head, err := readHead(r, nil, true)
 		if _, ok := tc.err.(syntaxError); ok {
 			if !errors.As(err, new(syntaxError)) {
@@ -236,7 +248,7 @@ func TestBodyFraming(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, read := range []bool{false, true} {
 				src := strings.NewReader(tc.in)
-				r := bufio.NewReaderSize(src, 16)
+				r := newReader(src, 16)
 				var b body
 				b.reset(r, tc.kind, tc.length, false)
 				var out bytes.Buffer
@@ -271,7 +283,7 @@ func TestInjectKeepsLength(t *testing.T) {
 		{bodyChunked, "3e8\r\n" + strings.Repeat("a", 1000) + "\r\n0\r\n\r\n"},
 		{bodyEOF, strings.Repeat("a", 1000)},
 	} {
-		r := bufio.NewReaderSize(strings.NewReader(tc.in), 64)
+		r := newReader(strings.NewReader(tc.in), 64)
 		var b body
 		b.reset(r, tc.kind, int64(len(tc.in)), true)
 		var out bytes.Buffer

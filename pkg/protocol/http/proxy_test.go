@@ -196,6 +196,71 @@ func TestPipelining(t *testing.T) {
 	noErrors(t, p)
 }
 
+// TestDeepPipeline sends more pipelined requests than the queue holds:
+// the client is read no further until answers free room, and every
+// request is answered in order.
+func TestDeepPipeline(t *testing.T) {
+	b := startGoBackend(t)
+	p := startProxy(t, b.Addr(), proxyConfig{})
+	n := 3 * queueLen
+	var reqs strings.Builder
+	methods := make([]string, n)
+	for i := range n {
+		fmt.Fprintf(&reqs, "GET /bytes?n=%d&seed=%d HTTP/1.1\r\nHost: x\r\n\r\n", i, i)
+		methods[i] = "GET"
+	}
+	_, bodies := rawExchange(t, p.Addr, reqs.String(), methods...)
+	for i, body := range bodies {
+		if !bytes.Equal(body, payload(uint64(i), i)) {
+			t.Fatalf("response %d: %d bytes, not the payload", i, len(body))
+		}
+	}
+	noErrors(t, p)
+}
+
+// TestPipelinedResponsesSplit has the backend answer pipelined requests in
+// pieces cut anywhere: a response that arrives whole with the start of the
+// next one, the rest of which comes later, is relayed intact.
+func TestPipelinedResponsesSplit(t *testing.T) {
+	var all strings.Builder
+	var want []string
+	var cuts []int // in the first response, and in the head and the body of each next one
+	for i := range 4 {
+		body := strings.Repeat(string(rune('a'+i)), 100+i*300)
+		cuts = append(cuts, all.Len()+1, all.Len()+30)
+		fmt.Fprintf(&all, "HTTP/1.1 200 OK\r\nX-N: %d\r\nContent-Length: %d\r\n\r\n", i, len(body))
+		cuts = append(cuts, all.Len()+50)
+		all.WriteString(body)
+		want = append(want, body)
+	}
+	resps := all.String()
+	for _, cut := range cuts {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			backend := rawBackend(t, func(c net.Conn) {
+				r := bufio.NewReader(c)
+				for range want {
+					if _, err := http.ReadRequest(r); err != nil {
+						return
+					}
+				}
+				io.WriteString(c, resps[:cut])
+				time.Sleep(50 * time.Millisecond)
+				io.WriteString(c, resps[cut:])
+				io.Copy(io.Discard, c)
+			})
+			p := startProxy(t, backend, proxyConfig{})
+			reqs := strings.Repeat("GET / HTTP/1.1\r\nHost: x\r\n\r\n", len(want))
+			_, bodies := rawExchange(t, p.Addr, reqs, "GET", "GET", "GET", "GET")
+			for i := range bodies {
+				if string(bodies[i]) != want[i] {
+					t.Errorf("response %d: %d bytes %.20q..., want %d bytes %.20q...", i, len(bodies[i]), bodies[i], len(want[i]), want[i])
+				}
+			}
+			p.stop()
+		})
+	}
+}
+
 func TestHTTP10KeepAlive(t *testing.T) {
 	b := startGoBackend(t)
 	p := startProxy(t, b.Addr(), proxyConfig{})
@@ -620,6 +685,66 @@ func TestIdleTimeout(t *testing.T) {
 		if err != errIdle {
 			t.Errorf("Serve: %v", err)
 		}
+	}
+}
+
+// TestIdleTimeoutEitherWay checks that bytes moving either way keep a
+// connection open past the idle timeout, and that it closes the timeout
+// after the last of them, not later.
+func TestIdleTimeoutEitherWay(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	b := startGoBackend(t)
+	p := startProxy(t, b.Addr(), proxyConfig{idle: idle})
+	defer p.stop()
+	for _, tc := range []struct {
+		name string
+		send func(c net.Conn) error
+		want string
+	}{
+		{"response", func(c net.Conn) error {
+			_, err := io.WriteString(c, "GET /drip?n=6&every=150ms HTTP/1.1\r\nHost: x\r\n\r\n")
+			return err
+		}, strings.Repeat("drip\n", 6)},
+		{"request", func(c net.Conn) error {
+			if _, err := io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n"); err != nil {
+				return err
+			}
+			for i := range 6 {
+				time.Sleep(150 * time.Millisecond)
+				if _, err := c.Write([]byte{'a' + byte(i)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, "abcdef"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", p.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if err := tc.send(conn); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if err != nil || string(body) != tc.want {
+				t.Fatalf("body %q, %v", body, err)
+			}
+			last := time.Now()
+			if _, err := br.ReadByte(); err == nil || isTimeout(err) {
+				t.Fatalf("idle connection: %v", err)
+			}
+			if took := time.Since(last); took < idle/2 || took > idle+idle/2 {
+				t.Errorf("closed %v after the last byte, idle timeout %v", took, idle)
+			}
+		})
 	}
 }
 

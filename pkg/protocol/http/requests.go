@@ -33,19 +33,32 @@ func (c *conn) requests() error {
 }
 
 func (c *conn) request() error {
-	x := getExchange()
-	head, err := readHead(c.cr, x.head, true)
-	x.head = head
-	c.pendingReq = head
-	if err != nil {
-		return c.badHead(x, err)
+	in := &c.req.in
+	if _, err := in.Peek(1); err != nil {
+		return c.badHead(c.getExchange(), err)
 	}
+	x := c.getExchange()
+	parsed := false
+	if n := peekRequest(in, &x.rq); n > 0 {
+		x.head = append(x.head, in.bytes()[:n]...)
+		in.Discard(n)
+		x.rq.rebase(x.head)
+		parsed = true
+	} else {
+		head, err := readHead(in, x.head, true)
+		x.head = head
+		if err != nil {
+			c.pendingReq = head
+			return c.badHead(x, err)
+		}
+	}
+	c.pendingReq = x.head
 	select {
 	case <-c.stopc:
 		return c.stopping() // x.head may go to a raw relay as pendingReq
 	default:
 	}
-	if err := parseRequest(head, &x.rq); err != nil {
+	if !parsed && parseRequest(x.head, &x.rq) != nil {
 		c.switchRaw()
 		return errDone
 	}
@@ -55,16 +68,27 @@ func (c *conn) request() error {
 		return errDone
 	}
 	x.body = kind
-	x.start = time.Now()
+	x.start = mono()
 	x.req.Command = method(x.rq.method)
 	x.req.Path = c.path(x.rq.target)
-	connect := string(x.rq.method) == "CONNECT"
-	x.waits = connect || (x.rq.upgrade && x.rq.connUpg)
+	switch string(x.rq.method) {
+	case "HEAD":
+		x.flags = flagHead
+	case "CONNECT":
+		x.flags = flagConnect | flagWaits
+	}
+	if x.rq.upgrade && x.rq.connUpg {
+		x.flags |= flagWaits
+	}
+	if x.rq.wantsClose() {
+		x.flags |= flagClose
+	}
 	d := c.s.Draw(&x.req)
 	if d.Effect.IsZero() {
 		return c.forward(x)
 	}
 	x.effect = d.Effect
+	x.flags |= flagEffect
 	return c.faulty(x)
 }
 
@@ -75,9 +99,9 @@ func (c *conn) badHead(x *exchange, err error) error {
 		// The client is done, maybe in the middle of a head: the backend
 		// gets what there was and the end of the stream, as without the
 		// proxy.
-		c.bw.Write(x.head)
+		c.req.out.Write(x.head)
 		c.pendingReq = nil
-		x.free()
+		c.free(x)
 		c.clientDone()
 		return errDone
 	case err == errStopped:
@@ -93,7 +117,7 @@ func (c *conn) badHead(x *exchange, err error) error {
 		if err := c.push(x); err != nil {
 			return err
 		}
-		x.release()
+		c.release(x)
 		return c.drain()
 	case errors.As(err, new(syntaxError)):
 		c.switchRaw()
@@ -118,7 +142,7 @@ func skipBlank(head []byte) int {
 
 // clientDone passes the client's end of stream on to the backend.
 func (c *conn) clientDone() {
-	if c.bw.Flush() == nil {
+	if c.req.out.Flush() == nil {
 		closeWrite(c.backend)
 	}
 }
@@ -138,8 +162,8 @@ func (c *conn) stopping() error {
 // connection stops reading it.
 func (c *conn) drain() error {
 	c.pendingReq = nil
-	c.bw.Flush()
-	_, err := io.Copy(io.Discard, c.cr)
+	c.req.out.Flush()
+	_, err := io.Copy(io.Discard, &c.req.in)
 	if err == nil || err == errStopped || closedByPeer(err) {
 		return errDone
 	}
@@ -154,7 +178,7 @@ func (c *conn) push(x *exchange) error {
 	default:
 		// x is left to the garbage collector when it cannot be queued:
 		// its head may still go to a raw relay as pendingReq.
-		if err := c.bw.Flush(); err != nil {
+		if err := c.req.out.Flush(); err != nil {
 			return err
 		}
 		select {
@@ -171,19 +195,19 @@ func (c *conn) push(x *exchange) error {
 
 // forward queues x and sends the request to the backend.
 func (c *conn) forward(x *exchange) error {
-	waits := x.waits
+	waits := x.flags&flagWaits != 0
 	if err := c.push(x); err != nil {
 		return err
 	}
 	err := c.send(x)
-	x.release()
+	c.release(x)
 	if err != nil {
 		return c.sendFailed(err)
 	}
 	if waits {
 		// Bytes after an Upgrade or CONNECT request belong to the new
 		// protocol if the backend agrees: wait for its answer.
-		if err := c.bw.Flush(); err != nil {
+		if err := c.req.out.Flush(); err != nil {
 			return err
 		}
 		select {
@@ -198,10 +222,10 @@ func (c *conn) forward(x *exchange) error {
 // send writes the request head (Host rewritten if asked) and streams its body.
 func (c *conn) send(x *exchange) error {
 	if f := x.effect.ToBackend; f != nil {
-		c.reqBody.reset(c.cr, x.body, x.rq.length, false)
+		c.reqBody.reset(&c.req.in, x.body, x.rq.length, false)
 		head := c.rewriteHost(x)
 		c.pendingReq = nil
-		err := filtered(c.ctx, f, &flushWriter{w: c.bw, cnt: &c.up}, head, &c.reqBody)
+		err := filtered(c.ctx, f, &flushWriter{w: &c.req.out, cnt: &c.up}, head, &c.reqBody)
 		c.up.flush()
 		return err
 	}
@@ -209,8 +233,8 @@ func (c *conn) send(x *exchange) error {
 	c.pendingReq = nil
 	c.up.add(n)
 	if err == nil && x.body != bodyNone {
-		c.reqBody.reset(c.cr, x.body, x.rq.length, false)
-		_, err = c.reqBody.WriteTo(c.bw)
+		c.reqBody.reset(&c.req.in, x.body, x.rq.length, false)
+		_, err = c.reqBody.WriteTo(&c.req.out)
 	}
 	c.up.flush()
 	return err
@@ -218,12 +242,12 @@ func (c *conn) send(x *exchange) error {
 
 func (c *conn) writeHead(x *exchange) (int, error) {
 	if c.host == "" {
-		return c.bw.Write(x.head)
+		return c.req.out.Write(x.head)
 	}
 	a, mid, b := c.headParts(x)
-	c.bw.Write(a)
-	c.bw.WriteString(mid)
-	n, err := c.bw.Write(b)
+	c.req.out.Write(a)
+	c.req.out.WriteString(mid)
+	n, err := c.req.out.Write(b)
 	return len(a) + len(mid) + n, err
 }
 
@@ -273,7 +297,7 @@ func (c *conn) faulty(x *exchange) error {
 		fallthrough
 	case chaos.FaultClose:
 		c.pendingReq = nil
-		x.free()
+		c.free(x)
 		c.abort(endFault)
 		return errDone
 	}
@@ -281,10 +305,10 @@ func (c *conn) faulty(x *exchange) error {
 		c.closeDelay.Store(int64(e.CloseDelay))
 	}
 	if e.Delay > 0 {
-		if err := c.bw.Flush(); err != nil {
+		if err := c.req.out.Flush(); err != nil {
 			return err
 		}
-		if err := c.wait(e.Delay); err != nil {
+		if err := c.wait(&c.req, e.Delay); err != nil {
 			return c.stopping() // x.head may go to a raw relay as pendingReq
 		}
 	}
@@ -294,13 +318,13 @@ func (c *conn) faulty(x *exchange) error {
 			c.timers = append(c.timers, time.AfterFunc(e.After, func() { c.abort(endFault) }))
 		}
 		c.pendingReq = nil
-		x.free()
+		c.free(x)
 		c.hanging.Store(true)
 		return c.drain()
 	case chaos.FaultReset:
 		if e.After <= 0 {
 			c.pendingReq = nil
-			x.free()
+			c.free(x)
 			c.reset()
 			return errDone
 		}
@@ -315,7 +339,7 @@ func (c *conn) faulty(x *exchange) error {
 			if err := c.push(x); err != nil {
 				return err
 			}
-			x.release()
+			c.release(x)
 			return c.drain()
 		}
 	case chaos.FaultAbort:
@@ -325,8 +349,8 @@ func (c *conn) faulty(x *exchange) error {
 			return err
 		}
 		err := c.send(x)
-		x.release()
-		c.bw.Flush()
+		c.release(x)
+		c.req.out.Flush()
 		close(c.abortc)
 		if err != nil {
 			return c.sendFailed(err)
@@ -378,8 +402,11 @@ func (c *conn) path(target []byte) string {
 		}
 		// authority-form (CONNECT host:port) stays whole
 	}
-	if i := bytes.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
+	for i, ch := range p {
+		if ch == '?' || ch == '#' {
+			p = p[:i]
+			break
+		}
 	}
 	if string(p) != c.lastPath {
 		c.lastPath = string(p)

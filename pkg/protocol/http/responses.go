@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
@@ -16,7 +15,7 @@ func (c *conn) responses() error {
 		x, err := c.next()
 		if err == nil {
 			err = c.respond(x)
-			x.release()
+			c.release(x)
 		}
 		if err != nil {
 			return c.endResponses(err)
@@ -27,7 +26,7 @@ func (c *conn) responses() error {
 func (c *conn) endResponses(err error) error {
 	switch err {
 	case errDone:
-		if err := c.cw.Flush(); err != nil {
+		if err := c.resp.out.Flush(); err != nil {
 			c.abort(endAbort)
 			return err
 		}
@@ -65,12 +64,12 @@ func (c *conn) next() (*exchange, error) {
 		return queued(x, ok)
 	default:
 	}
-	if err := c.cw.Flush(); err != nil {
+	if err := c.resp.out.Flush(); err != nil {
 		return nil, err
 	}
 	if !c.wake.Load() {
 		c.bside.peeking = true
-		_, err := c.br.Peek(1)
+		_, err := c.resp.in.Peek(1)
 		c.bside.peeking = false
 		// A request is queued before it is forwarded, so a response finds
 		// its exchange here.
@@ -91,6 +90,7 @@ func (c *conn) next() (*exchange, error) {
 			return nil, err
 		}
 	}
+	c.resp.release()
 	select {
 	case x, ok := <-c.queue:
 		return queued(x, ok)
@@ -112,7 +112,7 @@ func (c *conn) respond(x *exchange) error {
 	case kindReply, kindReject:
 		return c.reply(x)
 	case kindAbort:
-		if err := c.cw.Flush(); err != nil {
+		if err := c.resp.out.Flush(); err != nil {
 			return err
 		}
 		select {
@@ -126,31 +126,27 @@ func (c *conn) respond(x *exchange) error {
 		c.abort(endFault)
 		return errStopped
 	}
-	head := string(x.rq.method) == "HEAD"
-	connect := string(x.rq.method) == "CONNECT"
+	head := x.flags&flagHead != 0
+	connect := x.flags&flagConnect != 0
 	first := true
 	for {
-		h, err := readHead(c.br, c.rhead, false)
-		c.rhead, c.pendingResp = h, h
+		h, inPlace, err := c.responseHead()
 		switch {
 		case err == nil:
-			if parseResponse(h, &c.rs) != nil {
-				return errRaw
-			}
 		case len(h) == 0 && err == io.EOF:
 			return errBackendClosed
 		case err == errStopped || err == errIdle:
 			return err
-		case err == io.ErrUnexpectedEOF || err == errLineTooLong || err == errHeadTooLarge || errors.As(err, new(syntaxError)):
+		case err == errMalformed || err == io.ErrUnexpectedEOF || err == errLineTooLong || err == errHeadTooLarge || errors.As(err, new(syntaxError)):
 			return errRaw
 		default:
 			return err
 		}
-		if d := x.effect.ResponseDelay; first && d > 0 {
-			if err := c.cw.Flush(); err != nil {
+		if first && x.flags&flagEffect != 0 && x.effect.ResponseDelay > 0 {
+			if err := c.resp.out.Flush(); err != nil {
 				return err
 			}
-			if c.wait(d) != nil {
+			if c.wait(&c.resp, x.effect.ResponseDelay) != nil {
 				return errStopped
 			}
 		}
@@ -159,11 +155,11 @@ func (c *conn) respond(x *exchange) error {
 		if status < 200 && status != 101 {
 			// Interim (100 Continue, 103 Early Hints): relayed at once, and
 			// the final response is still to come.
-			n, err := c.cw.Write(h)
-			c.pendingResp = nil
+			n, err := c.resp.out.Write(h)
+			c.consumed(h, inPlace)
 			c.down.add(n)
 			if err == nil {
-				err = c.cw.Flush()
+				err = c.resp.out.Flush()
 			}
 			if err != nil {
 				return err
@@ -171,7 +167,7 @@ func (c *conn) respond(x *exchange) error {
 			continue
 		}
 		kind := c.rs.body(head, connect)
-		err = c.relayResponse(x, h, kind)
+		err = c.relayResponse(x, h, inPlace, kind)
 		c.down.flush()
 		switch {
 		case err == nil:
@@ -182,38 +178,94 @@ func (c *conn) respond(x *exchange) error {
 		default:
 			return err
 		}
-		c.s.Exchanged(&x.req, time.Since(x.start))
+		c.s.Exchanged(&x.req, mono()-x.start)
 		if status == 101 || (connect && status < 300) {
 			return errRaw // the 101 or 2xx head is out: the rest is the new protocol
 		}
-		if x.waits {
+		if x.flags&flagWaits != 0 {
 			select {
 			case c.decided <- struct{}{}:
 			default:
 			}
 		}
-		if kind == bodyEOF || c.rs.wantsClose() || x.rq.wantsClose() {
+		if kind == bodyEOF || c.rs.wantsClose() || x.flags&flagClose != 0 {
 			return errFinish
 		}
 		return nil
 	}
 }
 
-// relayResponse relays a final response head and its body.
-func (c *conn) relayResponse(x *exchange, h []byte, kind bodyKind) error {
-	inject := x.effect.Fault == chaos.FaultError && x.effect.Error.Inject
-	c.respBody.reset(c.br, kind, c.rs.length, inject)
-	if f := x.effect.ToClient; f != nil {
-		c.pendingResp = nil
-		return filtered(c.ctx, f, &flushWriter{w: c.cw, cnt: &c.down}, h, &c.respBody)
+// errMalformed is a response head that was read whole and cannot be
+// framed.
+var errMalformed = errors.New("malformed response head")
+
+// responseHead reads the next response head and parses it into c.rs. When
+// the buffer holds the head whole, it is parsed where it is and left
+// there (inPlace) until consumed; otherwise it is gathered into c.rhead,
+// which pendingResp holds until it is relayed.
+func (c *conn) responseHead() (h []byte, inPlace bool, err error) {
+	in := &c.resp.in
+	if _, err := in.Peek(1); err != nil {
+		return nil, false, err
 	}
-	n, err := c.cw.Write(h)
+	if n := peekResponse(in, &c.rs); n > 0 {
+		return in.bytes()[:n], true, nil
+	}
+	h, err = readHead(in, c.rhead, false)
+	c.rhead, c.pendingResp = h, h
+	if err == nil && parseResponse(h, &c.rs) != nil {
+		err = errMalformed
+	}
+	return h, false, err
+}
+
+// consumed records that head h went out.
+func (c *conn) consumed(h []byte, inPlace bool) {
+	if inPlace {
+		c.resp.in.Discard(len(h))
+	}
 	c.pendingResp = nil
+}
+
+// relayResponse relays a final response head and its body.
+func (c *conn) relayResponse(x *exchange, h []byte, inPlace bool, kind bodyKind) error {
+	in := &c.resp.in
+	var e *chaos.Effect
+	if x.flags&flagEffect != 0 {
+		e = &x.effect
+	}
+	inject := e != nil && e.Fault == chaos.FaultError && e.Error.Inject
+	if e != nil && e.ToClient != nil {
+		if inPlace {
+			// The filter reads the head while the body is read into the
+			// same buffer.
+			c.rhead = append(c.rhead[:0], h...)
+			c.consumed(h, true)
+			h = c.rhead
+		}
+		c.pendingResp = nil
+		c.respBody.reset(in, kind, c.rs.length, inject)
+		return filtered(c.ctx, e.ToClient, &flushWriter{w: &c.resp.out, cnt: &c.down}, h, &c.respBody)
+	}
+	if out := &c.resp.out; inPlace && kind == bodyLength && !inject && out.Buffered() == 0 &&
+		int64(in.Buffered()-len(h)) >= c.rs.length {
+		// The whole response is buffered and nothing is before it: it
+		// goes out from where it is, without a copy.
+		n := len(h) + int(c.rs.length)
+		out.lend(in.bytes()[:n])
+		in.Discard(n)
+		c.pendingResp = nil
+		c.down.add(n)
+		return nil
+	}
+	n, err := c.resp.out.Write(h)
+	c.consumed(h, inPlace)
 	c.down.add(n)
 	if err != nil || kind == bodyNone {
 		return err
 	}
-	_, err = c.respBody.WriteTo(c.cw)
+	c.respBody.reset(in, kind, c.rs.length, inject)
+	_, err = c.respBody.WriteTo(&c.resp.out)
 	return err
 }
 
@@ -221,10 +273,10 @@ func (c *conn) relayResponse(x *exchange, h []byte, kind bodyKind) error {
 // over the limits, and ends the connection.
 func (c *conn) reply(x *exchange) error {
 	if d := x.effect.ResponseDelay; d > 0 {
-		if err := c.cw.Flush(); err != nil {
+		if err := c.resp.out.Flush(); err != nil {
 			return err
 		}
-		if c.wait(d) != nil {
+		if c.wait(&c.resp, d) != nil {
 			return errStopped
 		}
 	}
@@ -232,16 +284,16 @@ func (c *conn) reply(x *exchange) error {
 	headOnly := false
 	if x.kind == kindReply {
 		spec = &x.effect.Error
-		headOnly = string(x.rq.method) == "HEAD"
+		headOnly = x.flags&flagHead != 0
 	}
-	n, err := c.cw.Write(renderReply(x.status, spec, headOnly))
+	n, err := c.resp.out.Write(renderReply(x.status, spec, headOnly))
 	c.down.add(n)
 	c.down.flush()
 	if err != nil {
 		return err
 	}
 	if x.kind == kindReply {
-		c.s.Exchanged(&x.req, time.Since(x.start))
+		c.s.Exchanged(&x.req, mono()-x.start)
 	}
 	return errFinish
 }
