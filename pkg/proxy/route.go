@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -41,14 +40,6 @@ type plan struct {
 	mix      *chaos.Mix
 	protocol chaos.Protocol
 	backend  string
-	// addr is backend parsed once when it is an IP address and port, so
-	// that a dial resolves nothing.
-	addr netip.AddrPort
-}
-
-func (p *plan) setBackend(b string) {
-	p.backend = b
-	p.addr, _ = netip.ParseAddrPort(b)
 }
 
 // Stats are a route's counters since it started.
@@ -112,9 +103,7 @@ func newPlan(cfg RouteConfig) (*plan, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	p := &plan{cfg: cfg, mix: mix, protocol: proto}
-	p.setBackend(cfg.Backend)
-	return p, nil
+	return &plan{cfg: cfg, mix: mix, protocol: proto, backend: cfg.Backend}, nil
 }
 
 // listen binds the route's address.
@@ -176,7 +165,7 @@ func (r *Route) SetBackend(addr string) {
 	for {
 		old := r.plan.Load()
 		p := *old
-		p.setBackend(addr)
+		p.backend = addr
 		if r.plan.CompareAndSwap(old, &p) {
 			return
 		}
@@ -377,16 +366,7 @@ func (s *session) Backend() string            { return s.route.plan.Load().backe
 func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 	p := s.route.plan.Load()
 	d := net.Dialer{Timeout: p.cfg.DialTimeout}
-	var c net.Conn
-	var err error
-	if p.addr.IsValid() {
-		var tc *net.TCPConn
-		if tc, err = d.DialTCP(ctx, "tcp", netip.AddrPort{}, p.addr); err == nil {
-			c = tc
-		}
-	} else {
-		c, err = d.DialContext(ctx, "tcp", p.backend)
-	}
+	c, err := d.DialContext(ctx, "tcp", p.backend)
 	if err != nil {
 		s.route.dialErrors.Add(1)
 		s.route.obs.DialFailed(p.backend, err)
