@@ -38,6 +38,30 @@ func Wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// Timer waits like Wait with one timer, made on the first wait and reused:
+// a loop that delays request after request allocates once. It is not safe
+// for concurrent use.
+type Timer struct{ t *time.Timer }
+
+// Wait waits d, or until ctx ends (then it returns ctx's error).
+func (w *Timer) Wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	if w.t == nil {
+		w.t = time.NewTimer(d)
+	} else {
+		w.t.Reset(d)
+	}
+	select {
+	case <-w.t.C:
+		return nil
+	case <-ctx.Done():
+		w.t.Stop()
+		return ctx.Err()
+	}
+}
+
 // Raw relays both directions between client and backend until both have
 // ended, propagating half-close. It returns the first error that was not a
 // normal end of stream.

@@ -111,15 +111,17 @@ type conn struct {
 	run    bool          // quiet requests forwarded and not yet followed by an mn
 	atLine bool          // the reader is between requests, where an mn may be slipped in
 	q      chan record
+	upWait relay.Timer // the request side's delays
 
-	bsrc    *source
-	bpoll   poller
-	br      *bufio.Reader // nil while the response side waits in the poller
-	cw      *bufio.Writer // likewise
-	down    int64         // bytes in cw not yet reported
-	pending []record
-	hanging bool
-	f       framer
+	bsrc     *source
+	bpoll    poller
+	br       *bufio.Reader // nil while the response side waits in the poller
+	cw       *bufio.Writer // likewise
+	down     int64         // bytes in cw not yet reported
+	pending  []record
+	downWait relay.Timer // the response side's delays
+	hanging  bool
+	f        framer
 
 	// The response side waits on the backend while it has no record (see
 	// next); parked says it does, woken that the reader queued a record

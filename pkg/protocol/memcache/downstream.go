@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
-	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // The response side: backend → client.
@@ -168,7 +167,7 @@ func (c *conn) wait(fx *effect) error {
 	if err := c.flushClient(); err != nil {
 		return normalEnd(err)
 	}
-	return relay.Wait(c.ctx, fx.delay)
+	return c.downWait.Wait(c.ctx, fx.delay)
 }
 
 // answer relays the unit that answers r and reports the exchange (a

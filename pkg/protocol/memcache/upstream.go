@@ -8,7 +8,6 @@ import (
 	"net"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
-	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // The reader's side: client → backend.
@@ -227,7 +226,7 @@ func (c *conn) affect(line []byte, r request, long bool, e *chaos.Effect) (stop 
 		if err := c.flushBackend(); err != nil {
 			return true, err
 		}
-		if err := relay.Wait(c.ctx, e.Delay); err != nil {
+		if err := c.upWait.Wait(c.ctx, e.Delay); err != nil {
 			return true, err
 		}
 	}

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -147,25 +146,6 @@ func TestIdleConnectionsHoldNoBuffer(t *testing.T) {
 	const limit = 8 << 10
 	if before > limit || after > limit {
 		t.Fatalf("an idle connection holds %d bytes of heap before use and %d after, want at most %d", before, after, limit)
-	}
-}
-
-// A delay waits on the loop's one timer: no allocation per delayed request.
-func TestAlarmReuse(t *testing.T) {
-	var a alarm
-	defer a.stop()
-	ctx := context.Background()
-	a.wait(ctx, time.Microsecond)
-	if allocs := testing.AllocsPerRun(50, func() { a.wait(ctx, time.Microsecond) }); allocs != 0 {
-		t.Fatalf("a wait allocates %.1f times", allocs)
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := a.wait(cctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("a wait on an ended context returned %v", err)
-	}
-	if err := a.wait(ctx, time.Microsecond); err != nil {
-		t.Fatalf("the timer is not reusable after a cancelled wait: %v", err)
 	}
 }
 

@@ -109,7 +109,7 @@ type conn struct {
 	dirty         bool // an injected error refused a command of the transaction
 	pendingSwitch bool // a SUBSCRIBE or MONITOR was queued in the transaction
 	resetTimer    *time.Timer
-	reqAlarm      alarm
+	reqAlarm      relay.Timer
 	batch         []record // pushed, not yet published
 	batchWakes    bool     // a record of the batch needs no reply from the backend
 	seen          int      // requests in flight when last looked, at least
@@ -119,7 +119,7 @@ type conn struct {
 	outPos     int
 	exReq      chaos.Request // what Exchanged sees
 	cor        corrupter
-	replyAlarm alarm
+	replyAlarm relay.Timer
 
 	// mu guards the queue of records from the request loop to the reply
 	// loop, and the hand-shake by which the request loop wakes the reply
@@ -187,8 +187,6 @@ func (c *conn) run() error {
 	if c.resetTimer != nil {
 		c.resetTimer.Stop()
 	}
-	c.reqAlarm.stop()
-	c.replyAlarm.stop()
 	c.backend.Close()
 	c.putBuffers()
 	if err != nil && !isOrdinaryEnd(err) {
@@ -400,7 +398,7 @@ func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) err
 				return err
 			}
 			c.publish()
-			if err := c.reqAlarm.wait(c.ctx, d); err != nil {
+			if err := c.reqAlarm.Wait(c.ctx, d); err != nil {
 				return errStop
 			}
 		}
@@ -882,34 +880,7 @@ func (c *conn) hold(rec *record) error {
 	if err := c.cw.Flush(); err != nil {
 		return err
 	}
-	return c.replyAlarm.wait(c.ctx, d)
-}
-
-// alarm is a loop's one timer, reused for every wait.
-type alarm struct {
-	t *time.Timer
-}
-
-// wait waits d, or until ctx ends (then it returns ctx's error).
-func (a *alarm) wait(ctx context.Context, d time.Duration) error {
-	if a.t == nil {
-		a.t = time.NewTimer(d)
-	} else {
-		a.t.Reset(d)
-	}
-	select {
-	case <-a.t.C:
-		return nil
-	case <-ctx.Done():
-		a.t.Stop()
-		return ctx.Err()
-	}
-}
-
-func (a *alarm) stop() {
-	if a.t != nil {
-		a.t.Stop()
-	}
+	return c.replyAlarm.Wait(c.ctx, d)
 }
 
 func (c *conn) writeError(msg string) error {
