@@ -72,7 +72,31 @@ type Route struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // accept loop and connections
 
-	accepted, active, refused, dialErrors, up, down, requests, faults atomic.Int64
+	accepted, active, refused, dialErrors, faults atomic.Int64
+	// Counted per message or request by every connection at once.
+	up, down, requests sharded
+}
+
+// shards is how many cache lines a hot counter is spread over.
+const shards = 16
+
+// sharded is a counter spread over cache lines: connections counting on
+// different cores would otherwise take turns owning one line, at every
+// request.
+type sharded struct {
+	cells [shards]struct {
+		n atomic.Int64
+		_ [56]byte
+	}
+}
+
+func (c *sharded) add(shard uint32, n int64) { c.cells[shard%shards].n.Add(n) }
+
+func (c *sharded) load() (sum int64) {
+	for i := range c.cells {
+		sum += c.cells[i].n.Load()
+	}
+	return sum
 }
 
 func newRoute(cfg RouteConfig, obs Observer) (*Route, error) {
@@ -176,8 +200,8 @@ func (r *Route) SetBackend(addr string) {
 func (r *Route) Stats() Stats {
 	return Stats{
 		Accepted: r.accepted.Load(), Active: r.active.Load(), Refused: r.refused.Load(),
-		DialErrors: r.dialErrors.Load(), BytesToBack: r.up.Load(), BytesToCli: r.down.Load(),
-		Requests: r.requests.Load(), Faults: r.faults.Load(),
+		DialErrors: r.dialErrors.Load(), BytesToBack: r.up.load(), BytesToCli: r.down.load(),
+		Requests: r.requests.load(), Faults: r.faults.Load(),
 	}
 }
 
@@ -319,9 +343,9 @@ func (r *Route) serve(c net.Conn) {
 		r.release(c)
 		return
 	}
-	r.accepted.Add(1)
+	n = r.accepted.Add(1)
 	r.obs.Accepted(c.RemoteAddr())
-	s := &session{route: r, client: c, protocol: p, start: time.Now()}
+	s := &session{route: r, client: c, protocol: p, start: time.Now(), shard: uint32(n)}
 	err := p.protocol.Serve(r.ctx, s)
 	if !s.detached {
 		s.end(err)
@@ -342,6 +366,7 @@ type session struct {
 	protocol *plan
 	start    time.Time
 	detached bool
+	shard    uint32 // of the route's hot counters
 }
 
 // Detach lets a relay outlive Serve (see chaos.Detacher); stopping the
@@ -386,15 +411,15 @@ func (s *session) Draw(req *chaos.Request) chaos.Drawn {
 
 func (s *session) Relayed(d chaos.Direction, n int64) {
 	if d == chaos.ToBackend {
-		s.route.up.Add(n)
+		s.route.up.add(s.shard, n)
 	} else {
-		s.route.down.Add(n)
+		s.route.down.add(s.shard, n)
 	}
 	s.route.obs.Relayed(d, n)
 }
 
 func (s *session) Exchanged(req *chaos.Request, took time.Duration) {
-	s.route.requests.Add(1)
+	s.route.requests.add(s.shard, 1)
 	s.route.obs.Exchanged(req, took)
 }
 
