@@ -112,16 +112,23 @@ type vaurienRoute struct {
 // routes (each in a process of its own) and a Toxiproxy proxy when tp is
 // set, and returns the direct target followed by theirs.
 func proxies(b *testing.B, backend string, tp *toxiproxy, routes ...vaurienRoute) []*target {
-	targets := []*target{{name: "direct", addr: backend}}
+	return proxiesEach(b, func() string { return backend }, tp, routes...)
+}
+
+// proxiesEach is proxies with a backend of its own for each target, from
+// newBackend.
+func proxiesEach(b *testing.B, newBackend func() string, tp *toxiproxy, routes ...vaurienRoute) []*target {
+	targets := []*target{{name: "direct", addr: newBackend()}}
+	backend := newBackend()
 	y := startChild(b, "yardstick", backend)
 	targets = append(targets, &target{name: "yardstick", addr: y.addr, proc: y})
 	for _, r := range routes {
-		v := startChild(b, "vaurien", backend, protocolEnv+"="+r.protocol, mixEnv+"="+r.mix)
+		v := startChild(b, "vaurien", newBackend(), protocolEnv+"="+r.protocol, mixEnv+"="+r.mix)
 		v.name = r.name
 		targets = append(targets, &target{name: r.name, addr: v.addr, proc: v})
 	}
 	if tp != nil {
-		targets = append(targets, &target{name: "toxiproxy", addr: tp.proxy(b, backend), proc: tp.proc})
+		targets = append(targets, &target{name: "toxiproxy", addr: tp.proxy(b, newBackend()), proc: tp.proc})
 	}
 	return targets
 }
