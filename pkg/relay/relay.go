@@ -25,17 +25,8 @@ const chunk = 1 << 20
 
 // Wait waits d, or until ctx ends (then it returns ctx's error).
 func Wait(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	var t Timer
+	return t.Wait(ctx, d)
 }
 
 // Timer waits like Wait with one timer, made on the first wait and reused:
@@ -80,10 +71,10 @@ type pair struct {
 	once    sync.Once
 	conns   [2]net.Conn
 	cancel  context.CancelFunc // ends the filters' waits; nil without filters
-	// For a detached relay: the directions still running, their errors,
-	// and what to call when both have ended.
+	errs    [2]error           // each direction's, indexed by dirIndex
+	// For a detached relay: the directions still running and what to call
+	// when both have ended.
 	left atomic.Int32
-	errs [2]error
 	done func(error)
 	// Per direction, indexed like conns by the direction's source: what
 	// waits for and moves its bytes, in the pair's one allocation.
@@ -141,14 +132,19 @@ func run(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chao
 	stop := context.AfterFunc(ctx, p.closeAll)
 	defer stop()
 	var wg sync.WaitGroup
-	var errUp error
-	wg.Go(func() { errUp = p.pump(ctx, chaos.ToBackend, backend, client, e) })
-	errDown := p.pump(ctx, chaos.ToClient, client, backend, e)
+	wg.Go(func() { p.errs[dirIndex(chaos.ToBackend)] = p.pump(ctx, chaos.ToBackend, backend, client, e) })
+	p.errs[dirIndex(chaos.ToClient)] = p.pump(ctx, chaos.ToClient, client, backend, e)
 	wg.Wait()
-	if errDown != nil {
-		return errDown
+	return p.result()
+}
+
+// result is the relay's error once both directions have ended: the first
+// that was not a normal end, the client's side first.
+func (p *pair) result() error {
+	if err := p.errs[dirIndex(chaos.ToClient)]; err != nil {
+		return err
 	}
-	return errUp
+	return p.errs[dirIndex(chaos.ToBackend)]
 }
 
 // detach relays both ways in goroutines of its own and returns at once;
@@ -177,11 +173,7 @@ func (p *pair) half(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 		p.cancel()
 	}
 	p.conns[1].Close()
-	err := p.errs[dirIndex(chaos.ToClient)]
-	if err == nil {
-		err = p.errs[dirIndex(chaos.ToBackend)]
-	}
-	p.done(err)
+	p.done(p.result())
 }
 
 // pump relays src to dst in one direction. On src's end it half-closes dst
