@@ -75,22 +75,18 @@ func (s *side) read() (buf *[]byte, n int, err error) {
 // data holds none.
 func (s *side) readFD(fd uintptr) bool {
 	s.buf = bufs.Get().(*[]byte)
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&(*s.buf)[0])), uintptr(len(*s.buf)))
-		switch e {
-		case 0:
-			s.n = int(n)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			bufs.Put(s.buf)
-			s.buf = nil
-			return false
-		}
+	n, e := ReadNow(fd, *s.buf)
+	switch e {
+	case 0:
+		s.n = n
+	case unix.EAGAIN:
+		bufs.Put(s.buf)
+		s.buf = nil
+		return false
+	default:
 		s.err = e
-		return true
 	}
+	return true
 }
 
 // queued waits until in has data or is at end of stream and returns how
@@ -186,6 +182,22 @@ func (s *side) pumpFD(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// ReadNow reads into p what fd has already received, without blocking and
+// without the runtime's bookkeeping, for a poller callback (which holds
+// the descriptor): n is 0 at end of stream, and errno is EAGAIN when
+// nothing has come.
+func ReadNow(fd uintptr, p []byte) (n int, errno syscall.Errno) {
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e == 0 {
+			return int(r), 0
+		}
+		if e != unix.EINTR {
+			return 0, e
+		}
+	}
 }
 
 // splice moves up to n bytes from in to out without blocking.

@@ -9,9 +9,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // Buffers. Each loop of a connection reads one socket through an inbuf and
@@ -250,23 +251,19 @@ func (b *inbuf) readConn() (int, error) {
 // buffered.
 func (b *inbuf) readReady(fd uintptr) bool {
 	b.grab()
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b.buf[b.w])), uintptr(len(b.buf)-b.w))
-		switch e {
-		case 0:
-			b.n = int(n)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			if b.r == b.w {
-				b.sd.release()
-			}
-			return false
+	n, e := relay.ReadNow(fd, b.buf[b.w:])
+	switch e {
+	case 0:
+		b.n = n
+	case unix.EAGAIN:
+		if b.r == b.w {
+			b.sd.release()
 		}
+		return false
+	default:
 		b.rerr = os.NewSyscallError("read", e)
-		return true
 	}
+	return true
 }
 
 // outbuf is a write buffer with the methods of a bufio.Writer that the

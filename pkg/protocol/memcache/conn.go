@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -207,24 +206,20 @@ func (s *source) Read(p []byte) (int, error) {
 // readNow reads what has arrived; EAGAIN when nothing has. read(2) without
 // the runtime's bookkeeping: the poller already holds the descriptor.
 func (s *source) readNow(p []byte) (int, error) {
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, s.fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		switch e {
-		case 0:
-			if n == 0 {
-				return 0, io.EOF
-			}
-			if s.c.idle > 0 {
-				s.c.last.Store(time.Now().UnixNano())
-			}
-			return int(n), nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, unix.EAGAIN
+	n, e := relay.ReadNow(s.fd, p)
+	switch e {
+	case 0:
+		if n == 0 {
+			return 0, io.EOF
 		}
-		return 0, os.NewSyscallError("read", e)
+		if s.c.idle > 0 {
+			s.c.last.Store(time.Now().UnixNano())
+		}
+		return n, nil
+	case unix.EAGAIN:
+		return 0, unix.EAGAIN
 	}
+	return 0, os.NewSyscallError("read", e)
 }
 
 // consumeWake reports, once, that the reader woke the waiting response side.

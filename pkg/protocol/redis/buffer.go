@@ -8,9 +8,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // The buffers of a connection are held only while there is something to
@@ -229,33 +230,28 @@ func (r *reader) readable(fd uintptr) bool {
 	if r.buf == nil {
 		r.acquire()
 	}
-	for {
-		p := r.buf[r.w:]
-		n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		switch errno {
-		case 0:
-			if n == 0 {
-				r.rerr = io.EOF
-			} else {
-				r.w += int(n)
-				r.arrived()
-			}
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			if r.before != nil {
-				r.before.release()
-			}
-			r.release()
-			if r.park != nil {
-				r.park()
-			}
-			return false
+	n, errno := relay.ReadNow(fd, r.buf[r.w:])
+	switch errno {
+	case 0:
+		if n == 0 {
+			r.rerr = io.EOF
+		} else {
+			r.w += n
+			r.arrived()
 		}
+	case unix.EAGAIN:
+		if r.before != nil {
+			r.before.release()
+		}
+		r.release()
+		if r.park != nil {
+			r.park()
+		}
+		return false
+	default:
 		r.rerr = os.NewSyscallError("read", errno)
-		return true
 	}
+	return true
 }
 
 // discardAll consumes everything until the stream ends.
