@@ -1,6 +1,7 @@
-// Package catalog renders the registered behaviors and protocols, from
-// their one declaration each, as the text of `vaurien behaviors` and
-// `vaurien protocols` and as the Markdown reference pages under docs/.
+// Package catalog renders the registered behaviors, protocols and probe
+// kinds, from their one declaration each, as the text of `vaurien
+// behaviors` and `vaurien protocols` and as the Markdown reference pages
+// under docs/.
 package catalog
 
 import (
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/probe"
 )
 
 // entry is what behaviors and protocols have in common for rendering.
@@ -67,6 +69,27 @@ func BehaviorsMarkdown(w io.Writer) {
 // ProtocolsMarkdown writes docs/protocols.md.
 func ProtocolsMarkdown(w io.Writer) {
 	markdown(w, "Protocols", "A route's `protocol` says how vaurien frames its traffic. Protocol options go in the route's `protocol_options` block.", protocols())
+}
+
+// ProbesMarkdown writes docs/probes.md: the probe kinds of experiments and
+// the measures their SLOs assert.
+func ProbesMarkdown(w io.Writer) {
+	var es []entry
+	for _, s := range probe.Specs() {
+		es = append(es, entry{s.Name, s.Doc, s.Example, s.Options})
+	}
+	markdown(w, "Probes", fmt.Sprintf("A probe of an experiment measures the system under test with one kind of attempt, declared as a block inside the probe block. Besides that block, a probe takes `interval` (the pause between two attempts of one worker; default %s, at least %s) and `concurrency` (how many workers; default %d). A probe sends at most %.0f attempts a second: it measures, it does not load.", probe.DefaultInterval, probe.MinInterval, probe.DefaultConcurrency, probe.MaxRate), es)
+	fmt.Fprintf(w, "## SLO measures\n\nAn `slo` block names a `probe`, optionally the phase it applies `during` (a step's name, `%s` or `%s`; the whole run without it), and one or more of these limits:\n\n| measure | type | holds when | meaning |\n|---|---|---|---|\n", "steady_state", "recovery")
+	for _, m := range probe.Measures() {
+		kind, holds := "ratio 0..1", "at most the limit"
+		if m.Kind == chaos.Duration {
+			kind = "duration"
+		}
+		if m.Bound == probe.AtLeast {
+			holds = "at least the limit"
+		}
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s |\n", m.Name, kind, holds, m.Doc)
+	}
 }
 
 func markdown(w io.Writer, title, intro string, es []entry) {

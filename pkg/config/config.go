@@ -26,6 +26,11 @@
 //	  }
 //	}
 //
+// Experiment blocks, in the configuration file or in files of their own,
+// declare chaos experiments on the routes: probes, a steady state, steps
+// that set mixes on routes for a while, a recovery and SLOs (see
+// Experiment). Their steps are checked against the routes they act on.
+//
 // Expressions may call env("NAME"), an error when NAME is unset, and
 // env("NAME", "default").
 //
@@ -76,6 +81,8 @@ type File struct {
 	Seed      uint64        // seed of the behavior draws; 0 means time-based
 	Drain     time.Duration // how long a graceful shutdown waits for connections
 	Routes    []Route       // in file order
+	// Experiments act on the file's routes; see Experiment.
+	Experiments []Experiment
 }
 
 // Admin configures the admin HTTP API.

@@ -28,6 +28,8 @@ type rawFile struct {
 	Seed      hcl.Expression `hcl:"seed,optional"`
 	Drain     hcl.Expression `hcl:"drain,optional"`
 	Routes    []rawRoute     `hcl:"route,block"`
+	// Experiments are decoded after the routes they act on.
+	Experiments []rawExperiment `hcl:"experiment,block"`
 }
 
 type rawToxiproxy struct {
@@ -212,6 +214,11 @@ func (d *decoder) file(raw *rawFile, f *File) {
 		}
 		f.Routes = append(f.Routes, r)
 	}
+	routes := make([]string, len(f.Routes))
+	for i, r := range f.Routes {
+		routes[i] = r.Name
+	}
+	f.Experiments = d.experiments(raw.Experiments, routes)
 }
 
 // routeMeta holds the ranges of a decoded route that cross-route checks
@@ -277,20 +284,28 @@ func (d *decoder) route(raw *rawRoute) (Route, routeMeta) {
 
 	d.protocol(raw, &r)
 
+	r.Behaviors = d.mix(raw.Behaviors, r.Name)
+	return r, meta
+}
+
+// mix decodes the behavior blocks of a route, or of a route in an
+// experiment's step, and checks that their percentages fit in 100.
+func (d *decoder) mix(raws []rawBehavior, route string) []Behavior {
+	var out []Behavior
 	sum, crossed := 0.0, false
-	for i := range raw.Behaviors {
-		b, percent, ok := d.behavior(&raw.Behaviors[i], r.Name)
+	for i := range raws {
+		b, percent, ok := d.behavior(&raws[i], route)
 		if !ok {
 			continue
 		}
 		sum += b.Percent
 		if sum > 100+1e-9 && !crossed {
 			crossed = true
-			d.errorf(*percent, "Percentages over 100", "The behaviors of route %q take %s%% of the draws so far, and at most 100%% can be shared out (the rest passes through as dummy). Lower the percentages.", r.Name, trimFloat(sum))
+			d.errorf(*percent, "Percentages over 100", "The behaviors of route %q take %s%% of the draws so far, and at most 100%% can be shared out (the rest passes through as dummy). Lower the percentages.", route, trimFloat(sum))
 		}
-		r.Behaviors = append(r.Behaviors, b)
+		out = append(out, b)
 	}
-	return r, meta
+	return out
 }
 
 func (d *decoder) protocol(raw *rawRoute, r *Route) {

@@ -1,0 +1,10 @@
+experiment "x" {
+  probe "app" {
+    http {
+      status = [200]
+    }
+  }
+  steady_state {
+    duration = "1s"
+  }
+}

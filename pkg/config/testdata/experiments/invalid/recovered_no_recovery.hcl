@@ -1,0 +1,14 @@
+experiment "x" {
+  probe "app" {
+    tcp {
+      address = "127.0.0.1:80"
+    }
+  }
+  steady_state {
+    duration = "1s"
+  }
+  slo "s" {
+    probe            = "app"
+    recovered_within = "1s"
+  }
+}

@@ -1,0 +1,5 @@
+experiment "nothing" {
+  steady_state {
+    duration = "0s"
+  }
+}
