@@ -64,6 +64,7 @@ const (
 	kOther kind = iota
 	kEmpty
 	kSwitch // SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR
+	kSync   // SYNC, PSYNC: an RDB payload that is not RESP, then a stream
 	kMulti
 	kExec
 	kDiscard
@@ -293,6 +294,8 @@ func classify(name string, sc *scan, b []byte) kind {
 	switch name {
 	case "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR":
 		return kSwitch
+	case "SYNC", "PSYNC":
+		return kSync
 	case "MULTI":
 		return kMulti
 	case "EXEC":
@@ -464,7 +467,9 @@ func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) err
 	if expects {
 		rec.act = actRelay
 	}
-	switchNow := (k == kSwitch && !c.inMulti) || (k == kExec && c.inMulti && c.pendingSwitch)
+	// SYNC and PSYNC are refused inside MULTI (redis flags them no-multi),
+	// so only SUBSCRIBE and MONITOR wait for EXEC.
+	switchNow := ((k == kSwitch || k == kSync) && !c.inMulti) || (k == kExec && c.inMulti && c.pendingSwitch)
 	c.track(k)
 	if switchNow {
 		rec.act = actRaw

@@ -32,6 +32,10 @@
 // message stream: once such a command is forwarded and every earlier reply
 // delivered, the connection is handed to a raw two-way relay for the rest
 // of its life, and draws stop (inside MULTI the switch happens at EXEC).
+// SYNC and PSYNC do the same, so that a replica (or redis-cli --rdb) syncs
+// through the proxy: their answer is an RDB payload that is not RESP (no
+// CRLF after it, or an EOF mark when diskless), then the replication
+// stream. Redis refuses them inside MULTI, so there they switch nothing.
 // The same happens when the client sends bytes that are not RESP (redis
 // then answers its own protocol error) and when the client half-closes
 // (its FIN reaches redis only after the earlier replies are delivered,
@@ -111,8 +115,8 @@ func init() {
 		Doc: "Redis (RESP2 and RESP3). One draw per request: an error fault answers " +
 			"a RESP error instead of forwarding the request, a delay holds one " +
 			"request or one reply, hang and abort act from that request on. " +
-			"Pipelines are kept; SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and MONITOR " +
-			"switch the connection to a raw relay.",
+			"Pipelines are kept; SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR, SYNC " +
+			"and PSYNC switch the connection to a raw relay.",
 		Options: options,
 		Example: "route \"cache\" {\n  listen   = \"127.0.0.1:6380\"\n  backend  = \"127.0.0.1:6379\"\n" +
 			"  protocol = \"redis\"\n\n  behavior \"error\" {\n    percent = 10\n  }\n}",

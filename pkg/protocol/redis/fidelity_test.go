@@ -1,0 +1,109 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaurien-go/vaurien/internal/testenv"
+)
+
+// A replica syncs through the proxy: SYNC and PSYNC answer an RDB payload
+// that is not RESP (no CRLF after it, or an EOF mark when diskless) and
+// then the replication stream, so the connection goes raw at them. The
+// replica gets the keys of the RDB and those written afterwards.
+func TestReplicaSyncsThroughProxy(t *testing.T) {
+	for _, diskless := range []string{"yes", "no"} {
+		t.Run("diskless="+diskless, func(t *testing.T) {
+			master := testenv.Start(t, "redis-server", "--port", "{port}", "--bind", "127.0.0.1",
+				"--save", "", "--appendonly", "no", "--protected-mode", "no",
+				"--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0", "--dir", t.TempDir())
+			p := startProxy(t, master.Addr, proxyConfig{})
+			ctx := context.Background()
+			m := newClient(t, master.Addr, 2)
+			for i := range 100 {
+				if err := m.Set(ctx, fmt.Sprint("before", i), i, 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			host, port, _ := net.SplitHostPort(p.Addr)
+			replica := testenv.Start(t, "redis-server", "--port", "{port}", "--bind", "127.0.0.1",
+				"--save", "", "--appendonly", "no", "--protected-mode", "no",
+				"--replicaof", host, port, "--dir", t.TempDir())
+			r := newClient(t, replica.Addr, 2)
+			waitFor(t, 20*time.Second, "the replica's link to be up", func() bool {
+				info, _ := r.Info(ctx, "replication").Result()
+				return strings.Contains(info, "master_link_status:up")
+			})
+			if got, err := r.Get(ctx, "before99").Result(); err != nil || got != "99" {
+				t.Fatalf("replica's before99 = %q, %v; want the RDB's 99", got, err)
+			}
+			for i := range 100 {
+				if err := m.Set(ctx, fmt.Sprint("after", i), i, 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, 10*time.Second, "the stream's keys on the replica", func() bool {
+				got, _ := r.Get(ctx, "after99").Result()
+				return got == "99"
+			})
+			if n, err := r.DBSize(ctx).Result(); err != nil || n != 200 {
+				t.Fatalf("replica holds %d keys (%v), want 200", n, err)
+			}
+			// The proxy stays framed up to the switch: the handshake's
+			// commands are counted.
+			if p.st.count("REPLCONF") == 0 || p.st.count("PSYNC") != 1 {
+				t.Errorf("exchanges: REPLCONF %d, PSYNC %d; want some and 1", p.st.count("REPLCONF"), p.st.count("PSYNC"))
+			}
+		})
+	}
+}
+
+// redis-cli --rdb (SYNC) saves the master's RDB through the proxy.
+func TestRDBDumpThroughProxy(t *testing.T) {
+	cli := testenv.LookPath(t, "redis-cli")
+	srv := testenv.Start(t, "redis-server", "--port", "{port}", "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "no",
+		"--repl-diskless-sync", "no", "--dir", t.TempDir())
+	p := startProxy(t, srv.Addr, proxyConfig{})
+	ctx := context.Background()
+	if err := newClient(t, srv.Addr, 2).Set(ctx, "dumped", "value-in-the-rdb", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(p.Addr)
+	file := filepath.Join(t.TempDir(), "dump.rdb")
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cli, "-h", host, "-p", port, "--rdb", file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --rdb: %v\n%s", err, out)
+	}
+	rdb, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(rdb), "REDIS") || !strings.Contains(string(rdb), "value-in-the-rdb") {
+		t.Fatalf("the dump (%d bytes) is not the master's RDB: %.40q", len(rdb), rdb)
+	}
+}
+
+// Redis refuses SYNC and PSYNC inside MULTI: there they switch nothing,
+// and the connection stays framed.
+func TestSyncInsideMultiStaysFramed(t *testing.T) {
+	srv := testenv.Redis(t)
+	p := startProxy(t, srv.Addr, proxyConfig{})
+	rc := dialRaw(t, p.Addr)
+	rc.write(command("MULTI") + command("PSYNC", "?", "-1") + command("SYNC") + command("EXEC") + command("PING"))
+	rc.expect("+OK\r\n")
+	rc.expect("-ERR Command not allowed inside a transaction\r\n")
+	rc.expect("-ERR Command not allowed inside a transaction\r\n")
+	rc.expect("-EXECABORT Transaction discarded because of previous errors.\r\n")
+	rc.expect("+PONG\r\n")
+	waitFor(t, 5*time.Second, "PING to be counted as an exchange", func() bool { return p.st.count("PING") == 1 })
+}
