@@ -284,9 +284,9 @@ func (a *App) Run(ctx context.Context) error {
 				_ = a.Reload() // logged; the running config stays
 				continue
 			}
-			a.log.Info().Str("signal", s.String()).Dur(logging.FieldDuration, a.File().Drain).Msg("shutting down")
+			a.log.Info().Str("signal", s.String()).Dur(logging.FieldDrain, a.File().Drain).Msg("shutting down")
 		case <-ctx.Done():
-			a.log.Info().Msg("shutting down")
+			a.log.Info().Dur(logging.FieldDrain, a.File().Drain).Msg("shutting down")
 		}
 		break
 	}

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/app"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/config"
+	"github.com/vaurien-go/vaurien/pkg/logging"
 	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
 )
 
@@ -234,4 +236,40 @@ func mustBehavior(t *testing.T, name string) chaos.Behavior {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestShutdownLogsTheDrainWithItsUnit: the shutdown event says how long
+// it drains as a duration with its unit (drain=10s), not a bare number.
+func TestShutdownLogsTheDrainWithItsUnit(t *testing.T) {
+	f := parse(t, `
+drain = "10s"
+admin {
+  listen = "127.0.0.1:0"
+}
+route "web" {
+  listen  = "127.0.0.1:0"
+  backend = "127.0.0.1:9"
+}`)
+	var buf bytes.Buffer
+	log, err := logging.New(&buf, "info", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := app.New(f, log).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(line, `"message":"shutting down"`) {
+			found = true
+			if !strings.Contains(line, `"drain":"10s"`) {
+				t.Errorf("shutdown event %s, want \"drain\":\"10s\"", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no shutdown event in\n%s", buf.String())
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
@@ -28,6 +29,7 @@ const (
 	FieldBackend  = "backend"
 	FieldListen   = "listen"
 	FieldDuration = "duration"
+	FieldDrain    = "drain"
 	FieldReason   = "reason"
 	FieldMix      = "mix"
 	FieldCount    = "count"
@@ -42,14 +44,16 @@ var (
 	Formats = []string{"json", "console"}
 )
 
+// Durations are written with their unit ("1.5s", "250ms"), so that a
+// reader never has to guess whether 10000 is milliseconds.
 func init() {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
-	zerolog.DurationFieldUnit = time.Millisecond
-	zerolog.DurationFieldInteger = false
+	zerolog.DurationFieldFormat = zerolog.DurationFormatString
 }
 
 // New builds a logger writing to out at level, as JSON lines or, with
-// format "console", human-readable lines.
+// format "console", human-readable lines, coloured only when out is a
+// terminal: colour codes in a file or a pipe are noise.
 func New(out io.Writer, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || level == "" || lvl < zerolog.DebugLevel || lvl > zerolog.ErrorLevel {
@@ -58,11 +62,21 @@ func New(out io.Writer, level, format string) (zerolog.Logger, error) {
 	switch format {
 	case "", "json":
 	case "console":
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339, NoColor: !isTerminal(out)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("invalid log format %q: want one of %s", format, strings.Join(Formats, ", "))
 	}
 	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// isTerminal reports whether w is a file open on a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // Output opens a log destination: "-" or "" is stdout, "stderr" is stderr,

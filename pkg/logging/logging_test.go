@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/logging"
@@ -261,8 +264,8 @@ func TestConnectionEventsAtDebug(t *testing.T) {
 				continue
 			}
 			closed[client] = true
-			if d, ok := ev[logging.FieldDuration].(float64); !ok || d < 0 {
-				t.Errorf("closed event %v: want a duration in milliseconds", ev)
+			if d, err := time.ParseDuration(fmt.Sprint(ev[logging.FieldDuration])); err != nil || d < 0 {
+				t.Errorf("closed event %v: want a duration with its unit", ev)
 			}
 		case "fault injected":
 			faults++
@@ -310,4 +313,104 @@ func TestNew(t *testing.T) {
 			t.Errorf("New(%q, %q) wrote %q", tc.level, tc.format, buf.String())
 		}
 	}
+}
+
+// TestDurationsCarryTheirUnit: a duration field reads "10s", never a bare
+// number whose unit the reader has to guess.
+func TestDurationsCarryTheirUnit(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{10 * time.Second, `"drain":"10s"`},
+		{1500 * time.Microsecond, `"drain":"1.5ms"`},
+		{0, `"drain":"0s"`},
+	} {
+		var buf bytes.Buffer
+		log, err := logging.New(&buf, "info", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info().Dur(logging.FieldDrain, tc.d).Msg("shutting down")
+		if !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("%v logged as %s, want %s", tc.d, strings.TrimSpace(buf.String()), tc.want)
+		}
+	}
+}
+
+// TestConsoleColoursOnlyATerminal: the console format colours a terminal,
+// and writes plain text into files, pipes and buffers.
+func TestConsoleColoursOnlyATerminal(t *testing.T) {
+	const escape = "\x1b["
+	write := func(out io.Writer) {
+		t.Helper()
+		log, err := logging.New(out, "info", "console")
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Warn().Str(logging.FieldRoute, "web").Msg("backend dial failed")
+	}
+
+	var buf bytes.Buffer
+	write(&buf)
+	if strings.Contains(buf.String(), escape) || !strings.Contains(buf.String(), "backend dial failed") {
+		t.Errorf("console into a buffer wrote %q, want plain text", buf.String())
+	}
+
+	f, err := os.Create(t.TempDir() + "/vaurien.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(f)
+	f.Close()
+	if b, _ := os.ReadFile(f.Name()); strings.Contains(string(b), escape) || len(b) == 0 {
+		t.Errorf("console into a file wrote %q, want plain text", b)
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(w)
+	w.Close()
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if strings.Contains(string(b), escape) || len(b) == 0 {
+		t.Errorf("console into a pipe wrote %q, want plain text", b)
+	}
+
+	master, slave := openPTY(t)
+	write(slave)
+	got := make([]byte, 4096)
+	n, err := master.Read(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got[:n]), escape) {
+		t.Errorf("console on a terminal wrote %q, want colours", got[:n])
+	}
+}
+
+// openPTY opens a pseudo-terminal pair, as a terminal emulator does.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal on this machine: %v", err)
+	}
+	master = os.NewFile(uintptr(fd), "/dev/ptmx")
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
 }
