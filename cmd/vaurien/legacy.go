@@ -47,6 +47,7 @@ func newLegacyFlags(stderr io.Writer) *legacyFlags {
 	}
 	fs := l.fs
 	fs.SetOutput(stderr)
+	fs.Usage = func() { printHelp(fs.Output(), fs) }
 	fs.StringVar(&l.config, "config", "", "configuration file: vaurien .hcl or original Vaurien .ini")
 	fs.BoolVar(&l.version, "version", false, "print the version and exit")
 	fs.BoolVar(&l.http, "http", false, "start the admin HTTP API")

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -41,13 +42,12 @@ Usage:
   vaurien healthcheck [--admin ADDR] [-c FILE]
                                    exit 0 when the admin API answers /healthz, 1 otherwise
 
+Toxiproxy's server flags run vaurien as a drop-in Toxiproxy server:
+  vaurien -host 0.0.0.0 -port 8474 [-config proxies.json]
+
 The original Vaurien's single-route flags work too, e.g.
   vaurien --protocol http --proxy localhost:8000 --backend example.com:80 \
           --behavior 20:delay,5:error --behavior-delay-sleep 2
-Run "vaurien --help" with any original flag for their list.
-
-Toxiproxy's server flags run vaurien as a drop-in Toxiproxy server:
-  vaurien -host 0.0.0.0 -port 8474 [-config proxies.json]
 `
 
 func main() {
@@ -83,10 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "healthcheck":
 		return healthcheckCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 || args[0] != "help" {
+		if len(args) > 1 && args[0] != "help" {
 			return legacy(ctx, args, stdout, stderr)
 		}
-		fmt.Fprint(stdout, usage)
+		printHelp(stdout, newLegacyFlags(stderr).fs)
 		return 0
 	}
 	if strings.HasPrefix(args[0], "-") {
@@ -94,6 +94,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "vaurien: unknown command %q\n\n%s", args[0], usage)
 	return 2
+}
+
+// printHelp writes the subcommands, then the original Vaurien's flags.
+func printHelp(w io.Writer, legacyFlags *flag.FlagSet) {
+	fmt.Fprint(w, usage)
+	fmt.Fprint(w, "\nThe original Vaurien's flags (they build one route named default):\n")
+	legacyFlags.SetOutput(w)
+	legacyFlags.PrintDefaults()
 }
 
 func defaultConfig() string {
@@ -123,6 +131,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 
 func runFile(ctx context.Context, path, level, format string, stderr io.Writer) int {
 	f, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stderr, missingConfig, path)
+		return 1
+	}
 	if err != nil {
 		printConfigError(stderr, path, err)
 		return 1
@@ -198,6 +210,17 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// missingConfig says what to do when the configuration file is not there,
+// which is what a first run without arguments outside a checkout meets.
+const missingConfig = `vaurien: no configuration file %q.
+  Point at one:   vaurien run -c FILE   (or VAURIEN_CONFIG=FILE vaurien)
+  Write one:      vaurien behaviors and vaurien protocols list what a route can use;
+                  vaurien convert OLD.ini > vaurien.hcl turns an original Vaurien file into one
+  Try the demo:   vaurien --protocol http --proxy 127.0.0.1:8000 --backend demo:http \
+                          --behavior 50:delay --behavior-delay-sleep 0.5
+                  then curl http://127.0.0.1:8000/ (a built-in backend; half the requests wait 500ms)
+`
+
 // printConfigError writes each diagnostic as "file:line:col: summary: detail".
 func printConfigError(w io.Writer, path string, err error) {
 	var diags hcl.Diagnostics
@@ -217,6 +240,10 @@ func printConfigError(w io.Writer, path string, err error) {
 			}
 			fmt.Fprintln(w, msg)
 		}
+		return
+	}
+	if path == "" { // the command line, not a file
+		fmt.Fprintf(w, "vaurien: %v\n", err)
 		return
 	}
 	fmt.Fprintf(w, "%s: error: %v\n", path, err)
