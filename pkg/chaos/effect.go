@@ -191,7 +191,7 @@ type Drawn struct {
 type Events interface {
 	Relayed(d Direction, n int64)               // n more bytes went d
 	Exchanged(req *Request, took time.Duration) // one request/response exchange ended
-	Refused(reason string)                      // the connection was refused on purpose ("down")
+	Refused(reason string)                      // the connection was refused on purpose ("down", "bad_request")
 }
 
 // Session is one accepted client connection, handed to a protocol.

@@ -49,7 +49,7 @@ const dummy = "dummy"
 const ReasonOther = "other"
 
 // reasons are the refusal reasons a route reports.
-var reasons = []string{proxy.RefusedLimit, proxy.RefusedDown}
+var reasons = []string{proxy.RefusedLimit, proxy.RefusedDown, proxy.RefusedBadRequest}
 
 // DurationBuckets are the request duration histogram's upper bounds in
 // seconds: from a fast local backend (1 ms) up to the minute-long waits a
@@ -104,7 +104,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		}, route),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "connections_refused_total",
-			Help: "Client connections a route closed at once, by reason: max_connections reached, or the down behavior.",
+			Help: "Client connections a route refused, by reason: closed at once when max_connections is reached or by the down behavior, or closed after answering a request it would not forward (bad_request).",
 		}, []string{LabelRoute, LabelReason}),
 		dialErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "backend_dial_errors_total",

@@ -19,7 +19,7 @@ type Observer interface {
 type RouteObserver interface {
 	Accepted(client net.Addr)
 	Closed(client net.Addr, took time.Duration, err error) // err is nil for an ordinary end
-	Refused(reason string)                                 // RefusedLimit, RefusedDown
+	Refused(reason string)                                 // RefusedLimit, RefusedDown, RefusedBadRequest
 	DialFailed(backend string, err error)
 	Relayed(d chaos.Direction, n int64)
 	Exchanged(req *chaos.Request, took time.Duration)
@@ -32,6 +32,10 @@ type RouteObserver interface {
 const (
 	RefusedLimit = "max_connections"
 	RefusedDown  = "down"
+	// RefusedBadRequest is a request a protocol would not forward, its
+	// framing malformed or ambiguous: answered (http: 400 or 505) and the
+	// connection closed.
+	RefusedBadRequest = "bad_request"
 )
 
 // Observers fans events out to several observers.

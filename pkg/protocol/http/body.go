@@ -135,6 +135,9 @@ func (b *body) chunk() ([]byte, error) {
 	if b.trailer > maxHead {
 		return line, errHeadTooLarge
 	}
+	if err := checkTrailer(line); err != nil {
+		return line, err
+	}
 	if isBlank(line) {
 		b.done = true
 	}

@@ -38,6 +38,7 @@ var (
 	errFinish        = errors.New("finish")              // the response just relayed ends the connection
 	errRaw           = errors.New("switch to raw relay") // framing stops here
 	errBackendClosed = errors.New("backend closed")      // the backend ended between responses
+	errRejected      = errors.New("request rejected")    // the request being answered had a malformed body
 	errIdle          = relay.ErrIdleTimeout              // no byte moved for the route's timeout
 	aLongTimeAgo     = time.Unix(1, 0)                   // a deadline that interrupts a blocked read
 )
@@ -61,7 +62,7 @@ const (
 const (
 	kindRelay  uint8 = iota // relay the backend's response
 	kindReply               // write an error reply (error fault)
-	kindReject              // write 414/431: the request head was too large
+	kindReject              // write 400, 414, 431 or 505: the request head is not forwarded
 	kindAbort               // drop the connection instead of the response (abort fault)
 )
 
@@ -88,6 +89,7 @@ type exchange struct {
 	start  time.Duration // mono
 	req    chaos.Request
 	effect chaos.Effect
+	why    error // the malformed framing of a rejected request, told in the answer
 	head   []byte
 	rq     request
 	body   bodyKind
@@ -117,7 +119,7 @@ func (c *conn) getExchange() *exchange {
 	if x.flags&flagEffect != 0 {
 		x.effect = chaos.Effect{}
 	}
-	x.kind, x.flags, x.status = kindRelay, 0, 0
+	x.kind, x.flags, x.status, x.why = kindRelay, 0, 0, nil
 	x.head = x.head[:0]
 	return x
 }
@@ -165,6 +167,7 @@ type conn struct {
 
 	hanging    atomic.Bool
 	closeDelay atomic.Int64
+	rejected   atomic.Pointer[exchange] // its body was malformed: answer 400, not its response
 
 	_     cpu.CacheLinePad
 	spare atomic.Pointer[exchange] // handed from the loop that frees to the request loop
@@ -373,6 +376,7 @@ func (r *clientReader) moved() {
 type backendReader struct {
 	c *conn
 	idleClock
+	cur     *exchange // the exchange being answered, nil between exchanges
 	peeking bool
 	poked   bool // a wake or stop set a deadline that must be cleared
 }
@@ -412,6 +416,9 @@ func (r *backendReader) arm() error {
 	}
 	if r.peeking && c.wake.Load() {
 		return errWoken
+	}
+	if r.cur != nil && c.rejected.Load() == r.cur {
+		return errRejected
 	}
 	return nil
 }

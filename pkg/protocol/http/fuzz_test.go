@@ -40,6 +40,22 @@ func checkInPlace(t *testing.T, data []byte, isRequest bool) {
 	}
 }
 
+// checkStart checks that checkRequestStart, which judges a request line
+// before its end arrives, refuses none of the beginnings of a line that
+// parseRequest accepts or answers 505.
+func checkStart(t *testing.T, head []byte, err error) {
+	if err != nil && err != errVersion {
+		return
+	}
+	off := skipBlank(head)
+	end := off + bytes.IndexByte(head[off:], '\n')
+	for n := off; n <= end && n <= off+300; n++ {
+		if err := checkRequestStart(head[:n]); err != nil {
+			t.Fatalf("%q refused after %d bytes (%v), and parsed whole", head[:end], n, err)
+		}
+	}
+}
+
 // checkFields compares parseFields with parseFieldsRef on the header lines
 // of a head that readHead returned.
 func checkFields(t *testing.T, head []byte) {
@@ -88,7 +104,9 @@ func FuzzRequest(f *testing.F) {
 			}
 			checkFields(t, head)
 			var rq request
-			if parseRequest(head, &rq) != nil {
+			err = parseRequest(head, &rq)
+			checkStart(t, head, err)
+			if err != nil {
 				return false
 			}
 			lookup(head, rq.hdrStart, "host")
@@ -182,6 +200,9 @@ func parseFieldsRef(head []byte, off int, f *fields) error {
 			ve--
 		}
 		value := line[vs:ve]
+		if bytes.ContainsAny(value, "\x00\r") {
+			return syntaxError("NUL or CR in a field value")
+		}
 		switch len(name) {
 		case 4:
 			if equalFold(name, "host") && f.hostStart < 0 {
@@ -211,17 +232,14 @@ func parseFieldsRef(head []byte, off int, f *fields) error {
 		case 14:
 			if equalFold(name, "content-length") {
 				n, ok := parseLength(value)
-				if !ok || (f.hasLength && n != f.length) {
+				if !ok || f.hasLength {
 					return syntaxError("content-length")
 				}
 				f.length, f.hasLength = n, true
 			}
 		case 17:
 			if equalFold(name, "transfer-encoding") {
-				f.hasTE = true
-				for tok := range tokens(value) {
-					f.chunked = equalFold(tok, "chunked")
-				}
+				f.transferCodings(value)
 			}
 		}
 	}

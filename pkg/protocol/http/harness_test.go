@@ -218,6 +218,7 @@ func sum(b []byte) string {
 type goBackend struct {
 	*httptest.Server
 	newConns atomic.Int64
+	closed   atomic.Int64 // connections closed or hijacked
 	hits     atomic.Int64
 }
 
@@ -355,8 +356,11 @@ func startGoBackend(t testing.TB, configure ...func(*http.Server)) *goBackend {
 		io.Copy(conn, buf)
 	}))
 	b.Server.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
+		switch s {
+		case http.StateNew:
 			b.newConns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			b.closed.Add(1)
 		}
 	}
 	for _, f := range configure {

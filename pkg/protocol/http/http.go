@@ -48,12 +48,32 @@
 //   - filters (bandwidth, slicer, corrupt, limit_data): to_backend acts on
 //     the bytes of the request, to_client on those of its response.
 //
-// Fallback. A message the proxy cannot frame (not HTTP/1.x, a malformed
-// head, chunk or length, a response head over the limits, or a response the
-// backend sends without a request) ends the framing: what was read is
-// written out and the connection continues as a raw relay, so the peers see
-// exactly the bytes they would have seen without the proxy. A request head
-// over the limits is answered 414 or 431 and the connection closed.
+// Requests framed strictly. A request whose framing the backend could read
+// otherwise than the proxy is how requests get smuggled past it, so the
+// proxy does what RFC 9112 asks of an intermediary and forwards none of
+// it: it answers 400 and closes the connection (after the responses to the
+// requests before it) for Content-Length together with Transfer-Encoding,
+// a Content-Length that is not one field of decimal digits (a list such as
+// "5, 5" included, which RFC 9110 lets a recipient reject), a
+// Transfer-Encoding whose codings do not end in one chunked or that comes
+// in an HTTP/1.0 request, whitespace before a colon, a header or trailer
+// line without a colon, obsolete line folding, NUL or a bare CR in a field
+// value, a request line that is not "METHOD target HTTP/x.y" (checked as
+// its bytes arrive, so that a TLS ClientHello is answered at once), and a
+// chunk size that is not hexadecimal or exceeds 2^62. An HTTP major version other
+// than 1 is answered 505. The answer's text says what was wrong, and each
+// counts as a connection refused for bad_request. A head over the limits
+// is answered 414 or 431 and counted the same way. A malformed chunk is
+// found after the request's head went out: the backend then gets nothing
+// after the malformed line but the end of the stream, and the client gets
+// the 400 instead of the backend's response (unless that response already
+// began: then the connection is closed).
+//
+// Fallback. A response the proxy cannot frame (not HTTP/1.x, a malformed
+// head, chunk or length, a head over the limits, or a response the backend
+// sends without a request) ends the framing: what was read is written out
+// and the connection continues as a raw relay, so the client sees exactly
+// the bytes it would have seen without the proxy.
 package httpproto
 
 import (
@@ -79,7 +99,11 @@ func init() {
 		Doc: "HTTP/1.0 and HTTP/1.1, framed on both sides: Content-Length and chunked bodies " +
 			"streamed byte for byte, HEAD, 1xx, keep-alive and pipelining, Upgrade and CONNECT " +
 			"switching to a raw relay. The mix is drawn once per request; error answers a real " +
-			"5xx response (random 500-503 unless the behavior sets a status) without reaching the backend.",
+			"5xx response (random 500-503 unless the behavior sets a status) without reaching the backend. " +
+			"Requests are framed as strictly as RFC 9112 asks of an intermediary: one whose framing a backend " +
+			"could read otherwise (Content-Length with Transfer-Encoding, a Content-Length list, obs-fold, " +
+			"NUL or CR in a field, a bad chunk size...) is answered 400 and its connection closed, an unknown " +
+			"HTTP version 505.",
 		Options: options,
 		Example: "route \"api\" {\n  listen   = \"127.0.0.1:8000\"\n  backend  = \"127.0.0.1:8080\"\n  protocol = \"http\"\n" +
 			"  protocol_options {\n    overwrite_host_header = true\n  }\n}",

@@ -22,11 +22,17 @@ var (
 	errHeadTooLarge = errors.New("header block too large")
 )
 
-// A syntaxError is a message the proxy cannot frame; the connection falls
-// back to a raw relay so that the peers judge it themselves.
+// A syntaxError is a message the proxy cannot frame, or could frame
+// otherwise than its recipient (RFC 9112 section 11.2): a request is
+// answered 400 and its connection closed, a response hands the connection
+// to a raw relay.
 type syntaxError string
 
 func (e syntaxError) Error() string { return "malformed http message: " + string(e) }
+
+// errVersion is a request line of HTTP/x.y with x other than 1: it is
+// answered 505 (RFC 9110 section 15.6.6).
+var errVersion = syntaxError("HTTP major version other than 1")
 
 // bodyKind says how a message body is delimited.
 type bodyKind uint8
@@ -48,6 +54,7 @@ type fields struct {
 	hasLength  bool
 	hasTE      bool // a Transfer-Encoding header is present
 	chunked    bool // chunked is the final transfer coding
+	teBad      bool // a coding follows chunked, or one is not a token
 	connClose  bool // Connection: close
 	keepAlive  bool // Connection: keep-alive
 	connUpg    bool // Connection: upgrade
@@ -112,6 +119,58 @@ func readHead(r *inbuf, buf []byte, request bool) ([]byte, error) {
 		}
 		lineStart = len(head)
 	}
+}
+
+// checkRequestStart reports what is wrong with b, the start of a request
+// head up to the LF that ends its request line at most, as far as it
+// goes: a method
+// (a token), a space, a target without spaces or controls, a space, then
+// HTTP/x.y. It lets a client that sends something other than HTTP/1 (a TLS
+// ClientHello) be answered at once rather than waited on for a line end
+// that never comes. nil when b may still start a request line that
+// parseRequest accepts or answers 505.
+func checkRequestStart(b []byte) error {
+	b = b[skipBlank(b):]
+	if len(b) == 1 && b[0] == '\r' {
+		return nil // a blank line or an empty request line, to be seen
+	}
+	m := 0
+	for m < len(b) && tokenChars[b[m]] {
+		m++
+	}
+	if m == len(b) {
+		return nil
+	}
+	if m == 0 || b[m] != ' ' {
+		return syntaxError("method")
+	}
+	t := m + 1
+	for t < len(b) && b[t] > ' ' && b[t] != 0x7f {
+		t++
+	}
+	if t == len(b) {
+		return nil
+	}
+	if t == m+1 || b[t] != ' ' {
+		return syntaxError("request target")
+	}
+	for i, c := range b[t+1:] {
+		var ok bool
+		switch {
+		case i < 5:
+			ok = c == "HTTP/"[i]
+		case i == 5 || i == 7:
+			ok = isDigit(c)
+		case i == 6:
+			ok = c == '.'
+		case i == 8:
+			ok = c == '\r'
+		}
+		if !ok {
+			return syntaxError("http version")
+		}
+	}
+	return nil
 }
 
 func isBlank(line []byte) bool {
@@ -192,8 +251,12 @@ func parseRequest(head []byte, rq *request) error {
 			return syntaxError("request target")
 		}
 	}
-	minor, ok := parseVersion(rest[sp2+1:])
+	v := rest[sp2+1:]
+	minor, ok := parseVersion(v)
 	if !ok {
+		if len(v) == 8 && string(v[:5]) == "HTTP/" && isDigit(v[5]) && v[6] == '.' && isDigit(v[7]) {
+			return errVersion
+		}
 		return syntaxError("http version")
 	}
 	rq.versionMin = minor
@@ -233,10 +296,11 @@ func parseVersion(v []byte) (byte, bool) {
 }
 
 // parseFields reads the header lines of head from off, recording what the
-// framing needs. Obsolete line folding and whitespace before a colon are
-// refused (RFC 9112 section 5): they are how requests get smuggled. A
-// line is scanned once: its name up to the colon, then its value up to
-// the line's end.
+// framing needs. Obsolete line folding, whitespace before a colon, a line
+// without a colon, NUL or a bare CR in a value (RFC 9112 section 5, RFC
+// 9110 section 5.5) and a Content-Length that is not one decimal number
+// are refused: they are how requests get smuggled. A line is scanned once:
+// its name up to the colon, then its value up to the line's end.
 func parseFields(head []byte, off int, f *fields) error {
 	f.hdrStart = off
 	f.hostStart, f.hostEnd = -1, -1
@@ -277,6 +341,9 @@ func parseFields(head []byte, off int, f *fields) error {
 			ve--
 		}
 		value := head[vs:ve]
+		if bytes.IndexByte(value, 0) >= 0 || bytes.IndexByte(value, '\r') >= 0 {
+			return syntaxError("NUL or CR in a field value")
+		}
 		switch len(name) {
 		case 4:
 			if equalFold(name, "host") && f.hostStart < 0 {
@@ -306,24 +373,42 @@ func parseFields(head []byte, off int, f *fields) error {
 		case 14:
 			if equalFold(name, "content-length") {
 				n, ok := parseLength(value)
-				if !ok || (f.hasLength && n != f.length) {
-					return syntaxError("content-length")
+				if !ok || f.hasLength {
+					return syntaxError("Content-Length is not one decimal number")
 				}
 				f.length, f.hasLength = n, true
 			}
 		case 17:
 			if equalFold(name, "transfer-encoding") {
-				f.hasTE = true
-				for tok := range tokens(value) {
-					f.chunked = equalFold(tok, "chunked")
-				}
+				f.transferCodings(value)
 			}
 		}
 	}
 	return syntaxError("unterminated head")
 }
 
-// tokens yields the non-empty elements of a comma-separated list.
+// transferCodings records a Transfer-Encoding value: whether chunked is
+// the final coding, and whether chunked comes before another coding or a
+// coding is not a token (both invalid in a request: RFC 9112 section 6.1).
+func (f *fields) transferCodings(v []byte) {
+	f.hasTE = true
+	for tok := range tokens(v) {
+		if f.chunked {
+			f.teBad = true
+		}
+		name := tok
+		if i := bytes.IndexByte(tok, ';'); i >= 0 {
+			name = bytes.TrimRight(tok[:i], " \t")
+		}
+		if !isToken(name) {
+			f.teBad = true
+		}
+		f.chunked = equalFold(tok, "chunked")
+	}
+}
+
+// tokens yields the non-empty elements of a comma-separated list, without
+// the spaces and tabs around them.
 func tokens(v []byte) func(func([]byte) bool) {
 	return func(yield func([]byte) bool) {
 		for len(v) > 0 {
@@ -333,7 +418,7 @@ func tokens(v []byte) func(func([]byte) bool) {
 			} else {
 				tok, v = v, nil
 			}
-			tok = bytes.TrimSpace(tok)
+			tok = bytes.Trim(tok, " \t")
 			if len(tok) > 0 && !yield(tok) {
 				return
 			}
@@ -341,30 +426,25 @@ func tokens(v []byte) func(func([]byte) bool) {
 	}
 }
 
-// parseLength reads a Content-Length value; a list of identical values
-// ("5, 5") is accepted as RFC 9110 section 8.6 allows.
+// parseLength reads a Content-Length value: one decimal number. A list,
+// even of identical values ("5, 5"), is refused: RFC 9110 section 8.6 lets
+// a recipient either reject it or replace it with one value, and the proxy
+// relays heads as they are, so the backend would still see the list.
 func parseLength(v []byte) (int64, bool) {
-	n := int64(-1)
-	for tok := range tokens(v) {
-		var m int64
-		for _, c := range tok {
-			if !isDigit(c) {
-				return 0, false
-			}
-			if m > maxLength/10 {
-				return 0, false
-			}
-			m = m*10 + int64(c-'0')
-			if m > maxLength {
-				return 0, false
-			}
-		}
-		if n >= 0 && m != n {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) || n > maxLength/10 {
 			return 0, false
 		}
-		n = m
+		n = n*10 + int64(c-'0')
+		if n > maxLength {
+			return 0, false
+		}
 	}
-	return n, n >= 0
+	return n, true
 }
 
 // parseChunkSize reads a chunk-size line: hex digits, then optional
@@ -402,6 +482,9 @@ rest:
 		switch line[i] {
 		case ' ', '\t':
 		case ';':
+			if hasControl(line[i:]) {
+				return 0, syntaxError("control character in a chunk extension")
+			}
 			return n, nil
 		default:
 			return 0, syntaxError("chunk size")
@@ -410,13 +493,49 @@ rest:
 	return n, nil
 }
 
-// requestBody says how the request's body is delimited (RFC 9112 section 6.3).
+// hasControl reports whether b holds a control character other than a tab
+// (a NUL or a bare CR, most dangerously).
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTrailer checks one line of a trailer section (with its ending) as
+// parseFields checks a header line: a token name, a colon, and a value
+// without NUL or bare CR. A blank line, which ends the section, passes.
+func checkTrailer(line []byte) error {
+	line = trimEOL(line)
+	if len(line) == 0 {
+		return nil
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !isToken(line[:colon]) {
+		return syntaxError("trailer field name")
+	}
+	if v := line[colon+1:]; bytes.IndexByte(v, 0) >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+		return syntaxError("NUL or CR in a trailer field value")
+	}
+	return nil
+}
+
+// body says how the request's body is delimited (RFC 9112 section 6.3).
+// What a server may resolve one way and another server another way is
+// refused: Content-Length with Transfer-Encoding, a Transfer-Encoding
+// other than codings ending in one chunked, or any in an HTTP/1.0 request.
 func (rq *request) body() (bodyKind, error) {
 	switch {
-	case rq.hasTE && rq.chunked:
-		return bodyChunked, nil
+	case rq.hasTE && rq.hasLength:
+		return bodyNone, syntaxError("Content-Length together with Transfer-Encoding")
+	case rq.hasTE && rq.versionMin == 0:
+		return bodyNone, syntaxError("Transfer-Encoding in an HTTP/1.0 request")
+	case rq.hasTE && (!rq.chunked || rq.teBad):
+		return bodyNone, syntaxError("Transfer-Encoding whose final coding is not one chunked")
 	case rq.hasTE:
-		return bodyNone, syntaxError("transfer-encoding without chunked")
+		return bodyChunked, nil
 	case rq.hasLength && rq.length > 0:
 		return bodyLength, nil
 	}

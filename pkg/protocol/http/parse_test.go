@@ -28,6 +28,7 @@ func TestParseRequest(t *testing.T) {
 		name    string
 		head    string
 		err     bool
+		v505    bool // the error is errVersion, answered 505
 		method  string
 		target  string
 		body    bodyKind
@@ -41,20 +42,43 @@ func TestParseRequest(t *testing.T) {
 		{name: "leading blank lines", head: "\r\n\r\nGET / HTTP/1.1\r\n\r\n", method: "GET", target: "/"},
 		{name: "length", head: "POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", method: "POST", target: "/", body: bodyLength, length: 12},
 		{name: "zero length", head: "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", method: "POST", target: "/", body: bodyNone},
-		{name: "same lengths", head: "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\ncontent-length: 5\r\n\r\n", method: "POST", target: "/", body: bodyLength, length: 5},
+		{name: "length list", head: "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", err: true},
+		{name: "same lengths", head: "POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n", err: true},
 		{name: "different lengths", head: "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", err: true},
 		{name: "signed length", head: "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", err: true},
+		{name: "negative length", head: "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", err: true},
+		{name: "hex length", head: "POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n", err: true},
+		{name: "empty length", head: "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n", err: true},
+		{name: "length with vertical tab", head: "POST / HTTP/1.1\r\nContent-Length: 5\v\r\n\r\n", err: true},
 		{name: "huge length", head: "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", err: true},
 		{name: "chunked", head: "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n", method: "POST", target: "/", body: bodyChunked},
-		{name: "chunked wins over length", head: "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", method: "POST", target: "/", body: bodyChunked, length: 3},
+		{name: "chunked over two fields", head: "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", method: "POST", target: "/", body: bodyChunked},
+		{name: "length and chunked", head: "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", err: true},
+		{name: "chunked and length", head: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", err: true},
 		{name: "chunked not last", head: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", err: true},
+		{name: "chunked twice", head: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", err: true},
+		{name: "chunked then a field", head: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n", err: true},
+		{name: "xchunked", head: "POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n", err: true},
+		{name: "chunked with a parameter", head: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked;q=1\r\n\r\n", err: true},
+		{name: "chunked with a vertical tab", head: "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\v\r\n\r\n", err: true},
+		{name: "empty transfer-encoding", head: "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", err: true},
+		{name: "transfer-encoding in http/1.0", head: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", err: true},
+		{name: "space before colon of transfer-encoding", head: "POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", err: true},
+		{name: "NUL in a value", head: "GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", err: true},
+		{name: "bare CR in a value", head: "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n", err: true},
+		{name: "bare CR ending a value", head: "GET / HTTP/1.1\r\nX: a\r\r\n\r\n", err: true},
+		{name: "NUL in a name", head: "GET / HTTP/1.1\r\nX\x00Y: a\r\n\r\n", err: true},
+		{name: "other controls kept", head: "GET / HTTP/1.1\r\nX: a\x01\tb\r\n\r\n", method: "GET", target: "/"},
+		{name: "http/9.9", head: "GET / HTTP/9.9\r\n\r\n", err: true, v505: true},
+		{name: "http/1.10", head: "GET / HTTP/1.10\r\n\r\n", err: true},
+		{name: "lower-case version", head: "GET / http/1.1\r\n\r\n", err: true},
 		{name: "http/1.0 closes", head: "GET / HTTP/1.0\r\n\r\n", method: "GET", target: "/", close: true},
 		{name: "http/1.0 keep-alive", head: "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", method: "GET", target: "/"},
 		{name: "connection close", head: "GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n", method: "GET", target: "/", close: true},
 		{name: "upgrade", head: "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", method: "GET", target: "/ws", upgrade: true},
 		{name: "connect", head: "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", method: "CONNECT", target: "example.com:443", host: "example.com:443"},
 		{name: "host whitespace", head: "GET / HTTP/1.1\r\nhost: \t a:1 \t\r\n\r\n", method: "GET", target: "/", host: "a:1"},
-		{name: "http/2 preface", head: "PRI * HTTP/2.0\r\n\r\n", err: true},
+		{name: "http/2 preface", head: "PRI * HTTP/2.0\r\n\r\n", err: true, v505: true},
 		{name: "http/0.9", head: "GET /\r\n\r\n", err: true},
 		{name: "space before colon", head: "GET / HTTP/1.1\r\nHost : x\r\n\r\n", err: true},
 		{name: "folding", head: "GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", err: true},
@@ -84,6 +108,9 @@ func TestParseRequest(t *testing.T) {
 			if tc.err {
 				if err == nil {
 					t.Fatal("parsed, want an error")
+				}
+				if (err == errVersion) != tc.v505 {
+					t.Fatalf("error %v; want errVersion: %v", err, tc.v505)
 				}
 				return
 			}
@@ -191,6 +218,43 @@ func TestReadHeadLimits(t *testing.T) {
 	}
 }
 
+// TestCheckRequestStart checks the judgement of a request line that has
+// not ended yet: what may still become a request line, and what cannot.
+func TestCheckRequestStart(t *testing.T) {
+	tests := []struct {
+		in  string
+		bad bool
+	}{
+		{in: ""},
+		{in: "\r"},
+		{in: "\r\n\r"},
+		{in: "G"},
+		{in: "GET"},
+		{in: "GET "},
+		{in: "GET /a?b"},
+		{in: "GET /a "},
+		{in: "GET /a HTTP/"},
+		{in: "GET /a HTTP/9.9"},
+		{in: "GET /a HTTP/1.1\r"},
+		{in: "\r\nPOST * HT"},
+		{in: "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", bad: true}, // a TLS ClientHello
+		{in: " GET", bad: true},
+		{in: "G\x00", bad: true},
+		{in: "GET  /", bad: true},
+		{in: "GET /a\x01", bad: true},
+		{in: "GET /a  ", bad: true},
+		{in: "GET /a XTTP", bad: true},
+		{in: "GET /a HTTP/11", bad: true},
+		{in: "GET /a HTTP/1.1x", bad: true},
+		{in: "GET /a HTTP/1.1\r\r", bad: true},
+	}
+	for _, tc := range tests {
+		if err := checkRequestStart([]byte(tc.in)); (err != nil) != tc.bad {
+			t.Errorf("%q: %v, want bad: %v", tc.in, err, tc.bad)
+		}
+	}
+}
+
 func TestParseChunkSize(t *testing.T) {
 	tests := []struct {
 		line string
@@ -205,6 +269,12 @@ func TestParseChunkSize(t *testing.T) {
 		{"3fffffffffffffff\r\n", 1<<62 - 1, false},
 		{"4000000000000001\r\n", 0, true},
 		{"ffffffffffffffffff\r\n", 0, true},
+		{"ffffffffffffffff\r\n", 0, true},
+		{"1ffffffffffffffff\r\n", 0, true},
+		{"5;a=\x00\r\n", 0, true},
+		{"5;a\rb\r\n", 0, true},
+		{"5;a=\tb\r\n", 5, false},
+		{"5\r\r\n", 0, true},
 		{"\r\n", 0, true},
 		{"-1\r\n", 0, true},
 		{"0x10\r\n", 0, true},
@@ -239,6 +309,9 @@ func TestBodyFraming(t *testing.T) {
 		{name: "long chunk", kind: bodyChunked, in: "186a0\r\n" + long + "\r\n0\r\n\r\n", body: "186a0\r\n" + long + "\r\n0\r\n\r\n"},
 		{name: "chunk overrun", kind: bodyChunked, in: "2\r\nabc\r\n0\r\n\r\n", body: "2\r\nabc\r\n", err: true},
 		{name: "bad size", kind: bodyChunked, in: "zz\r\nabc", body: "zz\r\n", err: true},
+		{name: "trailer without colon", kind: bodyChunked, in: "0\r\nX\r\n\r\n", body: "0\r\nX\r\n", err: true},
+		{name: "folded trailer", kind: bodyChunked, in: "0\r\nA: b\r\n c\r\n\r\n", body: "0\r\nA: b\r\n c\r\n", err: true},
+		{name: "NUL in a trailer", kind: bodyChunked, in: "0\r\nA: \x00\r\n\r\n", body: "0\r\nA: \x00\r\n", err: true},
 		{name: "truncated chunk", kind: bodyChunked, in: "10\r\nabc", body: "10\r\nabc", err: true},
 		{name: "eof body", kind: bodyEOF, in: long, body: long},
 		{name: "none", kind: bodyNone, in: "abc", body: ""},

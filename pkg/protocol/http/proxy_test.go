@@ -624,18 +624,6 @@ func TestHeadTooLarge(t *testing.T) {
 	noErrors(t, p)
 }
 
-func TestMalformedFallsBackToRaw(t *testing.T) {
-	b := startGoBackend(t)
-	p := startProxy(t, b.Addr(), proxyConfig{})
-	// A valid request, then one the proxy cannot frame: the backend's own
-	// 400 reaches the client through the raw relay.
-	resps, _ := rawExchange(t, p.Addr, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nBad Header: x\r\n\r\n", "GET", "GET")
-	if resps[0].StatusCode != 200 || resps[1].StatusCode != 400 {
-		t.Errorf("statuses %d %d, want 200 400", resps[0].StatusCode, resps[1].StatusCode)
-	}
-	noErrors(t, p)
-}
-
 func TestExpectContinueNetHTTP(t *testing.T) {
 	b := startGoBackend(t)
 	p := startProxy(t, b.Addr(), proxyConfig{})

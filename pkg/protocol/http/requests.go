@@ -45,6 +45,9 @@ func (c *conn) request() error {
 		x.rq.rebase(x.head)
 		parsed = true
 	} else {
+		if err := c.awaitRequestLine(); err != nil {
+			return c.reject(x, err)
+		}
 		head, err := readHead(in, x.head, true)
 		x.head = head
 		if err != nil {
@@ -58,14 +61,14 @@ func (c *conn) request() error {
 		return c.stopping() // x.head may go to a raw relay as pendingReq
 	default:
 	}
-	if !parsed && parseRequest(x.head, &x.rq) != nil {
-		c.switchRaw()
-		return errDone
+	if !parsed {
+		if err := parseRequest(x.head, &x.rq); err != nil {
+			return c.reject(x, err)
+		}
 	}
 	kind, err := x.rq.body()
 	if err != nil {
-		c.switchRaw()
-		return errDone
+		return c.reject(x, err)
 	}
 	x.body = kind
 	x.start = mono()
@@ -107,23 +110,74 @@ func (c *conn) badHead(x *exchange, err error) error {
 	case err == errStopped:
 		return c.stopping() // pendingReq goes to the raw relay, if that is what comes
 	case err == errLineTooLong || err == errHeadTooLarge:
-		c.pendingReq = nil
-		x.kind, x.status = kindReject, 431
+		status := 431
 		if skip := skipBlank(x.head); err == errLineTooLong {
 			if i := bytes.IndexByte(x.head[skip:], '\n'); i < 0 || skip+i == len(x.head)-1 {
-				x.status = 414 // the request line is the long one
+				status = 414 // the request line is the long one
 			}
 		}
-		if err := c.push(x); err != nil {
-			return err
-		}
-		c.release(x)
-		return c.drain()
+		return c.refuse(x, status, nil)
 	case errors.As(err, new(syntaxError)):
-		c.switchRaw()
-		return errDone
+		return c.reject(x, err)
 	}
 	return err
+}
+
+// refusedBadRequest is the reason a request the proxy will not forward is
+// counted under (proxy.RefusedBadRequest).
+const refusedBadRequest = "bad_request"
+
+// reject answers a request head that the proxy will not forward because
+// its framing is malformed or ambiguous: 505 for an HTTP major version
+// other than 1, else 400, after the responses to the requests before it.
+// The connection then closes (RFC 9112 section 6.3), and nothing of the
+// request reaches the backend.
+func (c *conn) reject(x *exchange, why error) error {
+	status := 400
+	if why == errVersion {
+		status = 505
+	}
+	return c.refuse(x, status, why)
+}
+
+// refuse queues the answer status to x in place of the backend's, then
+// reads and drops what the client still sends until the connection ends.
+// why, when set, is the answer's text; else it is the status's page.
+func (c *conn) refuse(x *exchange, status int, why error) error {
+	c.pendingReq = nil
+	x.kind, x.status, x.why = kindReject, status, why
+	c.s.Refused(refusedBadRequest)
+	if err := c.push(x); err != nil {
+		return err
+	}
+	c.release(x)
+	return c.drain()
+}
+
+// awaitRequestLine checks the request line as its bytes come
+// (checkRequestStart) until its end is buffered, so that a client that does
+// not speak HTTP/1 is answered without waiting for a head it never sends.
+// A read error is left for readHead to meet again.
+func (c *conn) awaitRequestLine() error {
+	in := &c.req.in
+	for {
+		b := in.bytes()
+		b = b[skipBlank(b):]
+		end := bytes.IndexByte(b, '\n')
+		line := b
+		if end >= 0 {
+			line = b[:end]
+		}
+		if err := checkRequestStart(line); err != nil {
+			return err
+		}
+		if end >= 0 || in.Buffered() >= in.size {
+			return nil
+		}
+		if _, err := in.Peek(in.Buffered() + 1); err != nil {
+			return nil
+		}
+	}
 }
 
 // skipBlank returns the offset of the first line of head that is not blank.
@@ -199,11 +253,10 @@ func (c *conn) forward(x *exchange) error {
 	if err := c.push(x); err != nil {
 		return err
 	}
-	err := c.send(x)
-	c.release(x)
-	if err != nil {
-		return c.sendFailed(err)
+	if err := c.send(x); err != nil {
+		return c.sendFailed(x, err)
 	}
+	c.release(x)
 	if waits {
 		// Bytes after an Upgrade or CONNECT request belong to the new
 		// protocol if the backend agrees: wait for its answer.
@@ -270,22 +323,43 @@ func (c *conn) rewriteHost(x *exchange) []byte {
 	return append(append(append([]byte(nil), a...), mid...), b...)
 }
 
-// sendFailed decides what a failed send means.
-func (c *conn) sendFailed(err error) error {
+// sendFailed decides what a failed send of x means, and releases x.
+func (c *conn) sendFailed(x *exchange, err error) error {
+	if errors.Is(err, errLineTooLong) || errors.Is(err, errHeadTooLarge) || errors.As(err, new(syntaxError)) {
+		c.rejectBody(x, err)
+		c.release(x)
+		return c.drain()
+	}
+	c.release(x)
 	switch {
 	case err == errStopped:
 		return c.stopping()
 	case err == io.ErrUnexpectedEOF:
 		c.clientDone() // the client left in the middle of a body
 		return errDone
-	case err == errLineTooLong || err == errHeadTooLarge || errors.As(err, new(syntaxError)):
-		c.switchRaw() // a malformed chunked body: what was read went out
-		return errDone
 	case err == chaos.ErrClose:
 		c.abort(endFault)
 		return errDone
 	}
 	return err
+}
+
+// rejectBody ends a request whose chunked body turned out malformed after
+// its head went out: the backend gets nothing after the malformed line,
+// then the end of the stream, so that no byte of the client's can be read
+// as a request of its own. The response loop answers 400 in place of the
+// backend's response, unless that response already began (then the
+// connection is closed), and the connection ends.
+func (c *conn) rejectBody(x *exchange, why error) {
+	x.status, x.why = 400, why
+	c.rejected.Store(x)
+	c.s.Refused(refusedBadRequest)
+	c.pendingReq = nil
+	// Stop a response loop that waits on the backend for x's response,
+	// before the backend gets what makes it answer.
+	c.wake.Store(true)
+	c.backend.SetReadDeadline(aLongTimeAgo)
+	c.clientDone()
 }
 
 // faulty carries out a drawn effect on x.
@@ -349,12 +423,12 @@ func (c *conn) faulty(x *exchange) error {
 			return err
 		}
 		err := c.send(x)
-		c.release(x)
 		c.req.out.Flush()
 		close(c.abortc)
 		if err != nil {
-			return c.sendFailed(err)
+			return c.sendFailed(x, err)
 		}
+		c.release(x)
 		return errDone
 	}
 	return c.forward(x)

@@ -14,7 +14,9 @@ func (c *conn) responses() error {
 	for {
 		x, err := c.next()
 		if err == nil {
+			c.bside.cur = x
 			err = c.respond(x)
+			c.bside.cur = nil
 			c.release(x)
 		}
 		if err != nil {
@@ -41,6 +43,9 @@ func (c *conn) endResponses(err error) error {
 		c.finish()
 		return nil
 	case errStopped:
+		return nil
+	case errRejected:
+		c.abort(endAbort) // the 400 could not replace a response that began
 		return nil
 	case errRaw:
 		c.switchRaw()
@@ -90,6 +95,18 @@ func (c *conn) next() (*exchange, error) {
 			return nil, err
 		}
 	}
+	if c.rejected.Load() != nil {
+		// The request whose body was malformed was queued before it was
+		// marked: once it is answered, the connection ends.
+		select {
+		case x, ok := <-c.queue:
+			if ok {
+				return x, nil
+			}
+		default:
+		}
+		return nil, errFinish
+	}
 	c.resp.release()
 	select {
 	case x, ok := <-c.queue:
@@ -108,6 +125,9 @@ func queued(x *exchange, ok bool) (*exchange, error) {
 
 // respond answers one exchange.
 func (c *conn) respond(x *exchange) error {
+	if c.rejected.Load() == x {
+		return c.reply(x)
+	}
 	switch x.kind {
 	case kindReply, kindReject:
 		return c.reply(x)
@@ -137,6 +157,8 @@ func (c *conn) respond(x *exchange) error {
 			return errBackendClosed
 		case err == errStopped || err == errIdle:
 			return err
+		case err == errRejected:
+			return c.reply(x)
 		case err == errMalformed || err == io.ErrUnexpectedEOF || err == errLineTooLong || err == errHeadTooLarge || errors.As(err, new(syntaxError)):
 			return errRaw
 		default:
@@ -269,8 +291,8 @@ func (c *conn) relayResponse(x *exchange, h []byte, inPlace bool, kind bodyKind)
 	return err
 }
 
-// reply writes an error fault's response, or 414/431 for a request head
-// over the limits, and ends the connection.
+// reply writes an error fault's response, or the answer to a request the
+// proxy rejected, and ends the connection.
 func (c *conn) reply(x *exchange) error {
 	if d := x.effect.ResponseDelay; d > 0 {
 		if err := c.resp.out.Flush(); err != nil {
@@ -282,8 +304,12 @@ func (c *conn) reply(x *exchange) error {
 	}
 	var spec *chaos.ErrorSpec
 	headOnly := false
-	if x.kind == kindReply {
+	switch {
+	case x.kind == kindReply:
 		spec = &x.effect.Error
+		headOnly = x.flags&flagHead != 0
+	case x.why != nil:
+		spec = &chaos.ErrorSpec{Message: x.why.Error() + "\n"}
 		headOnly = x.flags&flagHead != 0
 	}
 	n, err := c.resp.out.Write(renderReply(x.status, spec, headOnly))

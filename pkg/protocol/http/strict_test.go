@@ -1,0 +1,198 @@
+package httpproto
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hidden is the request a smuggling attempt hides in a body: any backend
+// that frames the body otherwise than the proxy reads it as a request of
+// its own, and counts a hit on /hello.
+const hidden = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+
+// TestRejectsAmbiguousFraming sends requests whose framing a backend could
+// read otherwise than the proxy through the proxy to a net/http backend
+// that counts the requests it serves: the client gets the proxy's 400 (or
+// 505) and the end of the connection, after the answers to the requests
+// before it; the backend serves no request of a rejected head and at most
+// the one whose chunked body turned out malformed after its head went out,
+// never the hidden one; each rejection is counted as refused.
+func TestRejectsAmbiguousFraming(t *testing.T) {
+	chunked := "POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	tests := []struct {
+		name     string
+		req      string
+		statuses []int // what the client reads, in order, before the end
+		hits     int64 // requests the backend serves
+	}{
+		{"length and chunked", "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + hidden, []int{400}, 0},
+		{"a valid request first", hidden + "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello" + hidden, []int{200, 400}, 1},
+		{"obs-fold", "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n" + hidden, []int{400}, 0},
+		{"chunk size -1", chunked + "-1\r\n" + hidden, []int{400}, 1},
+		{"chunk size overflows", chunked + "1ffffffffffffffff\r\n" + hidden, []int{400}, 1},
+		{"chunk after valid data", chunked + "5\r\nhello\r\nffffffffffffffff\r\n" + hidden, []int{400}, 1},
+		{"trailer without colon", chunked + "0\r\nX\r\n\r\n" + hidden, []int{400}, 1},
+		{"http/9.9", "GET /hello HTTP/9.9\r\nHost: x\r\n\r\n", []int{505}, 0},
+		{"tls client hello", string(clientHello(t)), []int{400}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startGoBackend(t)
+			p := startProxy(t, b.Addr(), proxyConfig{})
+			resps, bodies := exchangeToEnd(t, p.Addr, tc.req)
+			var got []int
+			for _, r := range resps {
+				got = append(got, r.StatusCode)
+			}
+			if !equalInts(got, tc.statuses) {
+				t.Fatalf("the client read statuses %v, want %v and the end of the connection", got, tc.statuses)
+			}
+			last := len(resps) - 1
+			if !resps[last].Close || !strings.Contains(string(bodies[last]), "malformed http message") {
+				t.Errorf("the answer (close: %v) says %q; want the proxy's own, closing the connection", resps[last].Close, bodies[last])
+			}
+			// The proxy dials one backend connection per client connection:
+			// once the backend has closed it, it has served all it got.
+			waitFor(t, "the connections to end", func() bool {
+				return p.active.Load() == 0 && b.newConns.Load() == 1 && b.closed.Load() == 1
+			})
+			if h := b.hits.Load(); h != tc.hits {
+				t.Errorf("the backend served %d requests, want %d", h, tc.hits)
+			}
+			if r := p.refused.Load(); r != 1 {
+				t.Errorf("%d refusals counted, want 1", r)
+			}
+			noErrors(t, p)
+		})
+	}
+}
+
+// exchangeToEnd writes req on a new connection, then reads responses until
+// the proxy ends the connection, which it must do within a generous bound.
+func exchangeToEnd(t *testing.T, addr, req string) ([]*http.Response, [][]byte) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	all, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("reading to the end of the connection: %v (read %q)", err, all)
+	}
+	br := bufio.NewReader(bytes.NewReader(all))
+	var resps []*http.Response
+	var bodies [][]byte
+	for {
+		if _, err := br.Peek(1); err == io.EOF {
+			break
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v in %q", len(resps), err, all)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("response %d body: %v", len(resps), err)
+		}
+		resps = append(resps, resp)
+		bodies = append(bodies, body)
+	}
+	if len(resps) == 0 {
+		t.Fatal("the connection ended without a response")
+	}
+	return resps, bodies
+}
+
+// clientHello returns the first record crypto/tls sends, a ClientHello.
+func clientHello(t *testing.T) []byte {
+	t.Helper()
+	a, b := net.Pipe()
+	defer b.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tls.Client(a, &tls.Config{ServerName: "example.com"}).Handshake()
+	}()
+	defer func() {
+		a.Close()
+		<-done
+	}()
+	var hdr [5]byte
+	if _, err := io.ReadFull(b, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	rec := make([]byte, 5+int(hdr[3])<<8|int(hdr[4]))
+	copy(rec, hdr[:])
+	if _, err := io.ReadFull(b, rec[5:]); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestMalformedChunkAfterResponse sends a bad chunk size after the backend
+// has answered the request already: the client keeps that answer, the
+// connection ends, and the backend gets nothing after the bad line.
+func TestMalformedChunkAfterResponse(t *testing.T) {
+	got := make(chan string, 1)
+	addr := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			got <- err.Error()
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		rest, _ := io.ReadAll(br)
+		got <- string(rest)
+	})
+	p := startProxy(t, addr, proxyConfig{})
+	conn, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("%d %q, want the backend's 200 ok", resp.StatusCode, body)
+	}
+	io.WriteString(conn, "-1\r\n"+hidden)
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the answer: %q, %v; want the end of the connection", rest, err)
+	}
+	if body := <-got; body != "5\r\nhello\r\n-1\r\n" {
+		t.Errorf("the backend got the body %q, want the first chunk and the bad line, then the end", body)
+	}
+	if r := p.refused.Load(); r != 1 {
+		t.Errorf("%d refusals counted, want 1", r)
+	}
+	noErrors(t, p)
+}
