@@ -22,7 +22,9 @@ const ctxError = "vaurien.admin.error"
 func badRequest(msg string) error { return echo.NewHTTPError(http.StatusBadRequest, msg) }
 
 // handleError is the one place errors become responses: every error is
-// {"error": "..."} with the status the error carries.
+// {"error": "..."} with the status the error carries, except on the
+// original's PUT /behavior and PUT /backend, which answer in the original's
+// shape (see original.go).
 func (s *Server) handleError(c *echo.Context, err error) {
 	if resp, _ := echo.UnwrapResponse(c.Response()); resp != nil && resp.Committed {
 		return
@@ -34,6 +36,10 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(code)
+		return
+	}
+	if isOriginalWrite(c.Request()) {
+		_ = c.JSON(code, originalErrorBody(err, msg))
 		return
 	}
 	_ = c.JSON(code, api.Error{Error: msg})

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v5"
@@ -65,10 +66,15 @@ func FuzzMixBody(f *testing.F) {
 func FuzzBehaviorBody(f *testing.F) {
 	f.Add([]byte(`{"name": "delay", "sleep": 2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := readBehavior(bytes.NewReader(data))
+		m, warnings, err := readBehavior(bytes.NewReader(data))
 		if err != nil {
 			checkRefusal(t, err)
 			return
+		}
+		for _, w := range warnings {
+			if !strings.Contains(w, "ignored") {
+				t.Fatalf("warning %q does not say the key was ignored", w)
+			}
 		}
 		if es := m.Entries(); len(es) != 1 || es[0].Percent != 100 {
 			t.Fatalf("accepted %s", m)

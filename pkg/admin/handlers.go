@@ -111,14 +111,14 @@ func (s *Server) putBehavior(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := readBehavior(c.Request().Body)
+	m, warnings, err := readBehavior(c.Request().Body)
 	if err != nil {
 		return err
 	}
 	if err := s.ctl.SetMix(r.Name(), m, 0); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, api.Status{Status: "ok"})
+	return s.originalOK(c, warnings)
 }
 
 func (s *Server) getBehaviors(c *echo.Context) error {
@@ -138,14 +138,14 @@ func (s *Server) putBackend(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	addr, err := s.decodeBackend(c)
+	addr, warnings, err := readBackend(c.Request().Body)
 	if err != nil {
 		return err
 	}
 	if err := s.ctl.SetBackend(r.Name(), addr); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, api.Status{Status: "ok"})
+	return s.originalOK(c, warnings)
 }
 
 func (s *Server) decodeBackend(c *echo.Context) (string, error) {
@@ -280,21 +280,6 @@ func readMix(r io.Reader) (*chaos.Mix, time.Duration, error) {
 		return nil, 0, err
 	}
 	return m, time.Duration(body.Duration), nil
-}
-
-// readBehavior reads and checks the body of the original's PUT /behavior:
-// {"name": "delay", "sleep": 2} is delay at 100% with sleep = 2.
-func readBehavior(r io.Reader) (*chaos.Mix, error) {
-	var body map[string]any
-	if err := decodeReader(r, &body); err != nil {
-		return nil, err
-	}
-	name, ok := body["name"].(string)
-	if !ok || name == "" {
-		return nil, badRequest(`the "name" key is required: the behavior to set, with its options beside it, as in {"name": "delay", "sleep": 2}`)
-	}
-	delete(body, "name")
-	return buildMix([]mixEntry{{Name: name, Percent: ptr(100.0), Options: body}})
 }
 
 func (s *Server) putRouteBackend(c *echo.Context) error {

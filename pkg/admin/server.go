@@ -9,7 +9,9 @@
 // It drives the running proxy through the Controller interface it declares,
 // which the app implements. Every option a client sends is checked against
 // the behavior's declarations, the same ones the HCL file is checked with;
-// a rejected call answers 4xx with {"error": "..."} and changes nothing.
+// a rejected call answers 4xx with {"error": "..."} (the original's PUT
+// /behavior and PUT /backend in the original's own shape, see original.go)
+// and changes nothing.
 // With a token set, every call other than GET, HEAD and OPTIONS needs
 // "Authorization: Bearer <token>"; reads stay open.
 //

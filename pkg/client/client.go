@@ -184,8 +184,11 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := &Error{Status: resp.StatusCode}
 		var msg api.Error
+		var orig api.OriginalErrors // the original's PUT /behavior and /backend
 		if json.Unmarshal(data, &msg) == nil && msg.Error != "" {
 			e.Message = msg.Error
+		} else if json.Unmarshal(data, &orig) == nil && len(orig.Errors) > 0 {
+			e.Message = orig.Errors[0].Description
 		} else {
 			e.Message = strings.TrimSpace(string(data))
 		}

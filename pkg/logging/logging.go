@@ -36,6 +36,7 @@ const (
 	FieldMethod   = "method"
 	FieldPath     = "path"
 	FieldStatus   = "status"
+	FieldWarnings = "warnings"
 )
 
 // Levels and Formats are the accepted values.

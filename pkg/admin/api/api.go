@@ -92,9 +92,11 @@ type CurrentBackend struct {
 }
 
 // Status is the body of calls that only report success, and of the health
-// endpoints.
+// endpoints. Warnings, on the original's PUT /behavior and PUT /backend,
+// lists the keys of the request that were ignored.
 type Status struct {
-	Status string `json:"status"`
+	Status   string   `json:"status"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Version is the body of GET /version.
@@ -104,9 +106,27 @@ type Version struct {
 	Go      string `json:"go"`
 }
 
-// Error is the body of every error response.
+// Error is the body of every error response but those of the original's
+// PUT /behavior and PUT /backend.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// OriginalErrors is the body of an error response of the original's
+// PUT /behavior and PUT /backend, in the shape the original Vaurien (and
+// its Python client) used. Status is "error".
+type OriginalErrors struct {
+	Status string          `json:"status"`
+	Errors []OriginalError `json:"errors"`
+}
+
+// OriginalError is one error of OriginalErrors. Name is the body key at
+// fault: "name" for an unknown behavior, an option's name for a bad value,
+// "" for a body that is not JSON or lacks its required key.
+type OriginalError struct {
+	Location    string `json:"location"` // always "body"
+	Name        string `json:"name"`
+	Description string `json:"description"`
 }
 
 // Duration is a time.Duration written in JSON as a Go duration string
