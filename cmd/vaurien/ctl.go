@@ -40,6 +40,10 @@ Commands:
   disable ROUTE                   stop ROUTE listening; clients get connection refused
   enable ROUTE                    make ROUTE listen again
   reload                          re-read the configuration file
+  experiments                     list the experiments and their latest runs
+  experiment NAME                 an experiment's live status and SLO verdicts
+  start NAME                      start an experiment of the configuration file
+  stop NAME                       stop a running experiment; it rolls back
 
 Flags (anywhere on the line):
   --admin ADDR     admin API address; default $VAURIEN_ADMIN, else 127.0.0.1:8080
@@ -106,6 +110,7 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	want := map[string][2]int{ // command: min and max arguments
 		"routes": {0, 0}, "show": {1, 1}, "set": {2, 2}, "reset": {0, 1},
 		"backend": {2, 2}, "disable": {1, 1}, "enable": {1, 1}, "reload": {0, 0},
+		"experiments": {0, 0}, "experiment": {1, 1}, "start": {1, 1}, "stop": {1, 1},
 	}
 	n, ok := want[cmd]
 	if !ok {
@@ -145,6 +150,14 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		out, err = c.EnableRoute(ctx, rest[0])
 	case "reload":
 		out, err = c.Reload(ctx)
+	case "experiments":
+		out, err = c.Experiments(ctx)
+	case "experiment":
+		out, err = c.Experiment(ctx, rest[0])
+	case "start":
+		out, err = c.StartExperiment(ctx, rest[0])
+	case "stop":
+		out, err = c.StopExperiment(ctx, rest[0])
 	}
 	if err != nil {
 		var apiErr *client.Error
@@ -158,8 +171,11 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if f.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if rs, ok := out.([]client.Route); ok {
-			out = map[string]any{"routes": rs}
+		switch v := out.(type) {
+		case []client.Route:
+			out = map[string]any{"routes": v}
+		case []client.Experiment:
+			out = map[string]any{"experiments": v}
 		}
 		enc.Encode(out)
 		return 0
@@ -169,6 +185,10 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printRoutes(stdout, v)
 	case *client.Route:
 		printRoute(stdout, v)
+	case []client.Experiment:
+		printExperiments(stdout, v)
+	case *client.ExperimentStatus:
+		printExperiment(stdout, v)
 	}
 	return 0
 }

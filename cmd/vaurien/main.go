@@ -39,6 +39,9 @@ Usage:
   vaurien ctl [--admin ADDR] [--token T] [--json] COMMAND
                                    drive a running vaurien through its admin API;
                                    "vaurien ctl help" lists the commands
+  vaurien experiment run FILE [--admin ADDR | --config FILE] [--report DIR]
+                                   run a chaos experiment; exit 0 when its SLOs hold,
+                                   1 when one fails, 2 on errors
   vaurien healthcheck [--admin ADDR] [-c FILE]
                                    exit 0 when the admin API answers /healthz, 1 otherwise
 
@@ -82,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ctlCmd(ctx, args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheckCmd(ctx, args[1:], stdout, stderr)
+	case "experiment":
+		return experimentCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[0] != "help" {
 			return legacy(ctx, args, stdout, stderr)

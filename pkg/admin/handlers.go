@@ -50,6 +50,7 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/routes/:name/enable", s.toggle(true))
 	e.POST("/reset", s.resetAll)
 	e.POST("/reload", s.reload)
+	s.experimentRoutes(e)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

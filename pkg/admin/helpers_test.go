@@ -86,6 +86,21 @@ route "side" {
     sleep   = "1ms"
   }
 }
+experiment "web" {
+  probe "web" {
+    tcp {
+      address = "127.0.0.1:1"
+    }
+  }
+  step "slow" {
+    duration = "30s"
+    route "web" {
+      behavior "delay" {
+        percent = 100
+      }
+    }
+  }
+}
 `
 
 func startEnv(t *testing.T, token string) *env {

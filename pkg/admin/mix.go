@@ -2,7 +2,6 @@ package admin
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -42,35 +41,4 @@ func buildMix(entries []mixEntry) (*chaos.Mix, error) {
 
 // mixView renders a mix as the API shows it; the result, sent back in a
 // PUT /routes/{name}/mix, builds the same mix.
-func mixView(m *chaos.Mix) []api.Behavior {
-	es := m.Entries()
-	out := make([]api.Behavior, 0, len(es))
-	for _, e := range es {
-		b := api.Behavior{Name: e.Name, Percent: e.Percent, Options: jsonOptions(e.Options)}
-		if !e.MatchSpec.IsZero() {
-			b.Match = &e.MatchSpec
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
-// jsonOptions turns option values into what JSON carries and the option
-// declarations read back: durations become Go duration strings.
-func jsonOptions(v chaos.Values) map[string]any {
-	if len(v) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(v))
-	for k, x := range v {
-		switch t := x.(type) {
-		case nil:
-			continue // absent reads back as the default
-		case time.Duration:
-			out[k] = t.String()
-		default:
-			out[k] = x
-		}
-	}
-	return out
-}
+func mixView(m *chaos.Mix) []api.Behavior { return api.FromMix(m) }

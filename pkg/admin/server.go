@@ -94,7 +94,9 @@ type Config struct {
 	Listen  string       // host:port; port 0 picks a free one
 	Token   string       // bearer token for mutating calls; "" for none
 	Metrics http.Handler // served at GET /metrics; nil answers 404
-	Log     zerolog.Logger
+	// Experiments serves /experiments; nil answers 404.
+	Experiments Experiments
+	Log         zerolog.Logger
 
 	// Zero values take the defaults above.
 	ReadHeaderTimeout time.Duration

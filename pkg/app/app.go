@@ -42,6 +42,7 @@ type App struct {
 	dynamic   dynamicRoutes     // routes started at run time, beside the file's
 	toxi      *toxiproxy.Server // the Toxiproxy-compatible API, nil when off
 	reloads   []reloadObserver  // told the result of every reload
+	exps      experiments       // experiment runs, in-process and remote
 }
 
 // reloadObserver is an observer that also counts config reloads.
@@ -71,6 +72,7 @@ func New(f *config.File, log zerolog.Logger, observers ...proxy.Observer) *App {
 			a.reloads = append(a.reloads, r)
 		}
 	}
+	a.exps = a.newExperiments(observers)
 	observers = append(observers, a.newToxiproxy(f)...)
 	obs := proxy.Observers(append([]proxy.Observer{logging.Observer{Log: log}}, observers...)...)
 	a.server = proxy.New(obs, f.Drain)
@@ -109,6 +111,8 @@ func (a *App) Start() error {
 			Token:   a.file.Admin.Token,
 			Metrics: a.metrics,
 			Log:     a.log,
+
+			Experiments: a.exps.manager,
 		})
 		if err := srv.Start(); err != nil {
 			return err
@@ -257,6 +261,7 @@ func (a *App) Shutdown(ctx context.Context) {
 		srv.Shutdown(ctx)
 	}
 	a.stopToxiproxy(ctx)
+	a.exps.manager.Close() // in-process runs roll back before the routes stop
 	a.overrides.stopAll()
 	a.server.Shutdown(ctx)
 	a.mu.Lock()

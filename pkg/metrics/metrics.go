@@ -69,6 +69,7 @@ type Metrics struct {
 	faults     *prometheus.CounterVec
 	mix        *prometheus.GaugeVec
 	reloads    *prometheus.CounterVec
+	exp        experiments
 
 	handler http.Handler
 
@@ -135,6 +136,7 @@ func New(reg *prometheus.Registry) *Metrics {
 			Namespace: Namespace, Name: "config_reloads_total",
 			Help: "Configuration reloads, by result (success, failure).",
 		}, []string{LabelResult}),
+		exp:       newExperiments(),
 		names:     map[string]int{},
 		protocols: map[routeProtocol]int{},
 	}
@@ -152,7 +154,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		m.reloads.WithLabelValues(r) // both results show from the start
 	}
 	reg.MustRegister(m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.requests,
-		m.duration, m.faults, m.mix, m.reloads, build,
+		m.duration, m.faults, m.mix, m.reloads, m.exp.running, m.exp.sloOK, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{

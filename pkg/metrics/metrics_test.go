@@ -540,7 +540,10 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	metrics.New(reg).Route("r", "tcp").Exchanged(nil, time.Millisecond)
+	m := metrics.New(reg)
+	m.Route("r", "tcp").Exchanged(nil, time.Millisecond)
+	m.StepRunning("e", "s", true)
+	m.SLOHeld("e", "slo", true)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

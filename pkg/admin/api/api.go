@@ -168,3 +168,38 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	return fmt.Errorf("invalid duration %s: want a string such as \"30s\" or a number of seconds", b)
 }
+
+// FromMix renders a mix as the API shows it; the result, sent back in a
+// PUT /routes/{name}/mix, builds the same mix.
+func FromMix(m *chaos.Mix) []Behavior {
+	es := m.Entries()
+	out := make([]Behavior, 0, len(es))
+	for _, e := range es {
+		b := Behavior{Name: e.Name, Percent: e.Percent, Options: JSONOptions(e.Options)}
+		if !e.MatchSpec.IsZero() {
+			b.Match = &e.MatchSpec
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// JSONOptions turns option values into what JSON carries and the option
+// declarations read back: durations become Go duration strings.
+func JSONOptions(v chaos.Values) map[string]any {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(v))
+	for k, x := range v {
+		switch t := x.(type) {
+		case nil:
+			continue // absent reads back as the default
+		case time.Duration:
+			out[k] = t.String()
+		default:
+			out[k] = x
+		}
+	}
+	return out
+}

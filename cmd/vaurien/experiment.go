@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaurien-go/vaurien/pkg/app"
+	"github.com/vaurien-go/vaurien/pkg/client"
+	"github.com/vaurien-go/vaurien/pkg/config"
+	"github.com/vaurien-go/vaurien/pkg/experiment"
+	"github.com/vaurien-go/vaurien/pkg/logging"
+	"github.com/vaurien-go/vaurien/pkg/metrics"
+)
+
+const experimentUsage = `vaurien experiment — run a chaos experiment
+
+Usage:
+  vaurien experiment run FILE [--admin ADDR] [--token TOKEN] [--report DIR] [--name NAME]
+      drive the running vaurien at ADDR (default $VAURIEN_ADMIN, else 127.0.0.1:8080)
+      through its admin API
+  vaurien experiment run FILE --config vaurien.hcl [--report DIR] [--name NAME]
+      start the routes of vaurien.hcl in this process and run the experiment on them;
+      FILE may be vaurien.hcl itself when its experiments live there
+
+FILE holds experiment blocks; --name picks one when it holds several.
+--report DIR writes results.json, report.md and report.html into DIR.
+
+Exit status: 0 when every SLO holds, 1 when one fails, 2 on a configuration or
+connection error, or when the run was stopped before its end. Every route the
+experiment touched is put back as it was, also on Ctrl-C and SIGTERM.
+`
+
+func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "run" {
+		if len(args) > 0 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(stdout, experimentUsage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "vaurien experiment: give the run command\n\n%s", experimentUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("vaurien experiment run", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	admin := fs.String("admin", os.Getenv("VAURIEN_ADMIN"), "admin API address")
+	token := fs.String("token", os.Getenv("VAURIEN_ADMIN_TOKEN"), "admin token")
+	cfgPath := fs.String("config", "", "run the routes of this file in-process")
+	fs.StringVar(cfgPath, "c", "", "same as --config")
+	report := fs.String("report", "", "write the report into this directory")
+	name := fs.String("name", "", "the experiment to run when FILE holds several")
+	pos, err := parseInterspersed(fs, args[1:])
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "vaurien experiment run: %v\n\n%s", err, experimentUsage)
+		return 2
+	case len(pos) != 1:
+		fmt.Fprintf(stderr, "vaurien experiment run: give one experiment file\n\n%s", experimentUsage)
+		return 2
+	case *cfgPath != "" && flagSet(fs, "admin"):
+		fmt.Fprintln(stderr, "vaurien experiment run: --config runs the routes here; --admin drives another vaurien: give one")
+		return 2
+	}
+	file := pos[0]
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var target experiment.Target
+	var routes []string
+	var inConfig []config.Experiment
+	remote := *cfgPath == ""
+	if remote {
+		addr := *admin
+		if addr == "" {
+			addr = config.DefaultAdminListen
+		}
+		c := client.New(dialAddr(addr), client.WithToken(*token))
+		defer c.Close()
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		rs, err := c.Routes(rctx)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "vaurien experiment run: read the routes of the vaurien at %s: %v\n", addr, err)
+			return 2
+		}
+		for _, r := range rs {
+			routes = append(routes, r.Name)
+		}
+		target = experiment.Remote{C: c}
+	} else {
+		f, err := config.Load(*cfgPath)
+		if err != nil {
+			printConfigError(stderr, *cfgPath, err)
+			return 2
+		}
+		for _, r := range f.Routes {
+			routes = append(routes, r.Name)
+		}
+		inConfig = f.Experiments
+		a, code := startInProcess(f, stderr)
+		if a == nil {
+			return code
+		}
+		defer func() {
+			// The clients of the system under test keep connections
+			// open: the experiment is over, they need no long drain.
+			sctx, cancel := context.WithTimeout(context.Background(), min(f.Drain, time.Second))
+			defer cancel()
+			a.Shutdown(sctx)
+		}()
+		target = a.ExperimentTarget()
+	}
+
+	exps := inConfig
+	if !remote && sameFile(file, *cfgPath) {
+		if len(exps) == 0 {
+			fmt.Fprintf(stderr, "vaurien experiment run: %s declares no experiment\n", file)
+			return 2
+		}
+	} else if exps, err = config.LoadExperiments(file, routes); err != nil {
+		printConfigError(stderr, file, err)
+		return 2
+	}
+	exp, err := pick(exps, *name)
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien experiment run: %s: %v\n", file, err)
+		return 2
+	}
+
+	res, err := experiment.Run(ctx, exp, experiment.Options{
+		Target: target, Remote: remote, Progress: experiment.Progress(stderr, isTerminal(stderr)),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien experiment run: %s: %v\n", exp.Name, err)
+		return 2
+	}
+	experiment.Summary(stdout, res)
+	if *report != "" {
+		if err := experiment.WriteReport(*report, res); err != nil {
+			fmt.Fprintf(stderr, "vaurien experiment run: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*report, "report.md"))
+	}
+	switch {
+	case res.Passed():
+		return 0
+	case res.State == "failed":
+		return 1
+	}
+	return 2
+}
+
+// startInProcess starts the routes of f with logs on stderr at warn level
+// unless the file asks for debug, so that the progress display stays
+// readable.
+func startInProcess(f *config.File, stderr io.Writer) (*app.App, int) {
+	level := f.Log.Level
+	if level != "debug" {
+		level = "warn"
+	}
+	log, err := logging.New(stderr, level, "console")
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien: %v\n", err)
+		return nil, 2
+	}
+	m := metrics.New(prometheus.NewRegistry())
+	a := app.New(f, log, m)
+	a.SetMetricsHandler(m.Handler())
+	if err := a.Start(); err != nil {
+		fmt.Fprintf(stderr, "vaurien experiment run: start the routes of %s: %v\n", f.Path, err)
+		return nil, 2
+	}
+	return a, 0
+}
+
+func pick(exps []config.Experiment, name string) (config.Experiment, error) {
+	var names []string
+	for _, e := range exps {
+		if e.Name == name || name == "" && len(exps) == 1 {
+			return e, nil
+		}
+		names = append(names, e.Name)
+	}
+	if name == "" {
+		return config.Experiment{}, fmt.Errorf("it declares %d experiments (%v): pick one with --name", len(exps), names)
+	}
+	return config.Experiment{}, errors.New("no experiment named " + fmt.Sprintf("%q", name) + fmt.Sprintf(" (it declares %v)", names))
+}
+
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// isTerminal reports whether w is a character device: a terminal gets the
+// live display, a file or pipe plain lines.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}

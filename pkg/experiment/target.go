@@ -1,0 +1,34 @@
+package experiment
+
+import (
+	"context"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/admin/api"
+	"github.com/vaurien-go/vaurien/pkg/client"
+)
+
+// Remote is the Target of a vaurien driven through its admin API.
+type Remote struct{ C *client.Client }
+
+// Route reads a route through GET /routes/{name}.
+func (t Remote) Route(ctx context.Context, name string) (RouteState, error) {
+	r, err := t.C.Route(ctx, name)
+	if err != nil {
+		return RouteState{}, err
+	}
+	return RouteState{Mix: r.Mix, Requests: r.Stats.Requests, Faults: r.Stats.Faults}, nil
+}
+
+// SetMix sets a mix through PUT /routes/{name}/mix.
+func (t Remote) SetMix(ctx context.Context, route string, mix []api.Behavior, d time.Duration) error {
+	_, err := t.C.SetMix(ctx, route, client.MixOf(mix), d)
+	return err
+}
+
+// Publish reports the run through PUT /experiments/{name}/run.
+func (t Remote) Publish(ctx context.Context, st api.ExperimentStatus, lease time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return t.C.ReportExperimentRun(ctx, st, lease)
+}
