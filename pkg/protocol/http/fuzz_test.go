@@ -2,6 +2,8 @@ package httpproto
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"testing"
 )
 
@@ -156,6 +158,7 @@ func FuzzChunked(f *testing.F) {
 	f.Add([]byte("a;x=\"y\"\nabcdefghij\n0\nT: 1\n\nrest"))
 	f.Add([]byte("fffffffffff\r\nabc"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		early := checkChunks(data)
 		frameAll(t, data, func(r *inbuf, out *bytes.Buffer) bool {
 			var b body
 			b.reset(r, bodyChunked, 0, false)
@@ -163,9 +166,18 @@ func FuzzChunked(f *testing.F) {
 			for {
 				n, err := b.Read(buf)
 				out.Write(buf[:n])
-				if err != nil {
-					return false
+				if err == nil {
+					continue
 				}
+				// checkChunks finds what relaying finds, as far as
+				// relaying goes (it does not count line lengths).
+				if errors.As(err, new(syntaxError)) && early == nil {
+					t.Fatalf("relaying met %v; checkChunks found nothing", err)
+				}
+				if err == io.EOF && early != nil {
+					t.Fatalf("relayed a whole body; checkChunks found %v", early)
+				}
+				return false
 			}
 		})
 	})

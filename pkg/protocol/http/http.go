@@ -63,8 +63,9 @@
 // chunk size that is not hexadecimal or exceeds 2^62. An HTTP major version other
 // than 1 is answered 505. The answer's text says what was wrong, and each
 // counts as a connection refused for bad_request. A head over the limits
-// is answered 414 or 431 and counted the same way. A malformed chunk is
-// found after the request's head went out: the backend then gets nothing
+// is answered 414 or 431 and counted the same way. The chunks that came
+// with a head are checked before it goes out; a malformed chunk that comes
+// later is found after the head went out: the backend then gets nothing
 // after the malformed line but the end of the stream, and the client gets
 // the 400 instead of the backend's response (unless that response already
 // began: then the connection is closed).

@@ -493,6 +493,49 @@ rest:
 	return n, nil
 }
 
+// checkChunks walks the chunked body at the front of b as far as b goes,
+// without consuming it, and returns the first framing error in it: what
+// body would meet relaying it. It lets a request whose malformed chunk
+// came with its head be refused before any of it goes out.
+func checkChunks(b []byte) error {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil
+		}
+		n, err := parseChunkSize(b[:i+1])
+		if err != nil {
+			return err
+		}
+		b = b[i+1:]
+		if n == 0 {
+			break
+		}
+		if int64(len(b)) < n {
+			return nil
+		}
+		b = b[n:]
+		i = bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil
+		}
+		if !isBlank(b[:i+1]) {
+			return syntaxError("chunk longer than its size")
+		}
+		b = b[i+1:]
+	}
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil
+		}
+		if err := checkTrailer(b[:i+1]); err != nil || isBlank(b[:i+1]) {
+			return err
+		}
+		b = b[i+1:]
+	}
+}
+
 // hasControl reports whether b holds a control character other than a tab
 // (a NUL or a bare CR, most dangerously).
 func hasControl(b []byte) bool {

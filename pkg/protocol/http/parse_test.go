@@ -255,6 +255,31 @@ func TestCheckRequestStart(t *testing.T) {
 	}
 }
 
+func TestCheckChunks(t *testing.T) {
+	tests := []struct {
+		in  string
+		bad bool
+	}{
+		{in: ""},
+		{in: "5\r\nhel"},
+		{in: "5\r\nhello\r"},
+		{in: "3\r\nabc\r\n0\r\nA: b\r\n\r\n"},
+		{in: "0\r\n\r\nnot a chunk"},
+		{in: "3\nabc\n0\n\n"},
+		{in: "-1\r\n", bad: true},
+		{in: "ffffffffffffffff\r\n", bad: true},
+		{in: "5\r\nhello\r\n1ffffffffffffffff\r\n", bad: true},
+		{in: "5\r\nhelloX\r\n", bad: true},
+		{in: "0\r\nX\r\n", bad: true},
+		{in: "0\r\nA: b\r\n c\r\n", bad: true},
+	}
+	for _, tc := range tests {
+		if err := checkChunks([]byte(tc.in)); (err != nil) != tc.bad {
+			t.Errorf("%q: %v, want bad: %v", tc.in, err, tc.bad)
+		}
+	}
+}
+
 func TestParseChunkSize(t *testing.T) {
 	tests := []struct {
 		line string

@@ -67,6 +67,9 @@ func (c *conn) request() error {
 		}
 	}
 	kind, err := x.rq.body()
+	if err == nil && kind == bodyChunked {
+		err = checkChunks(in.bytes())
+	}
 	if err != nil {
 		return c.reject(x, err)
 	}
