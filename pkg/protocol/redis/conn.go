@@ -33,6 +33,7 @@ type action uint8
 
 const (
 	actRelay   action = iota // relay the backend's reply
+	actPubsub                // relay the replies of the UNSUBSCRIBE family
 	actNone                  // no reply is due (CLIENT REPLY OFF or SKIP)
 	actError                 // write the synthetic error; the backend was not asked
 	actReplace               // drop the backend's reply and write the synthetic error
@@ -50,6 +51,7 @@ type record struct {
 	inject   bool
 	command  string
 	start    time.Duration // when the request's last byte was read
+	replies  int32         // for actPubsub, how many messages answer
 	// due is when the reply may be written (0: at once); for actHang, when
 	// the connection closes (0: never).
 	due    time.Duration
@@ -65,6 +67,7 @@ const (
 	kEmpty
 	kSwitch // SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR
 	kSync   // SYNC, PSYNC: an RDB payload that is not RESP, then a stream
+	kUnsub  // UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE
 	kMulti
 	kExec
 	kDiscard
@@ -296,6 +299,8 @@ func classify(name string, sc *scan, b []byte) kind {
 		return kSwitch
 	case "SYNC", "PSYNC":
 		return kSync
+	case "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE":
+		return kUnsub
 	case "MULTI":
 		return kMulti
 	case "EXEC":
@@ -323,7 +328,10 @@ func classify(name string, sc *scan, b []byte) kind {
 // expectsReply says whether redis will answer a command of kind k, given
 // the CLIENT REPLY mode.
 func (c *conn) expectsReply(k kind) bool {
-	if c.inMulti && (k == kReplyOn || k == kReplyOff || k == kReplySkip) {
+	if k == kUnsub && !c.inMulti {
+		return true // pub/sub messages come whatever CLIENT REPLY says
+	}
+	if c.inMulti && (k == kReplyOn || k == kReplyOff || k == kReplySkip || k == kUnsub) {
 		k = kOther // queued, answered +QUEUED
 	}
 	switch c.mode {
@@ -467,6 +475,11 @@ func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) err
 	if expects {
 		rec.act = actRelay
 	}
+	if k == kUnsub && !c.inMulti {
+		// One message per channel named, or one when none is: a push in
+		// RESP3, the command's only answer.
+		rec.act, rec.replies = actPubsub, int32(min(max(c.sc.argc-1, 1), queueSize))
+	}
 	// SYNC and PSYNC are refused inside MULTI (redis flags them no-multi),
 	// so only SUBSCRIBE and MONITOR wait for EXEC.
 	switchNow := ((k == kSwitch || k == kSync) && !c.inMulti) || (k == kExec && c.inMulti && c.pendingSwitch)
@@ -547,7 +560,7 @@ func (c *conn) push(rec *record) error {
 		}
 	}
 	c.batch = append(c.batch, *rec)
-	if rec.act != actRelay && rec.act != actReplace {
+	if rec.act != actRelay && rec.act != actReplace && rec.act != actPubsub {
 		c.batchWakes = true
 	}
 	return nil
@@ -656,13 +669,15 @@ func (c *conn) replies() error {
 		switch rec.act {
 		case actNone:
 		case actRelay:
-			err = c.reply(rec, c.cw)
+			_, err = c.reply(rec, c.cw)
+		case actPubsub:
+			err = c.pubsubReplies(rec)
 		case actError:
 			if err = c.hold(rec); err == nil {
 				err = c.writeError(rec.msg)
 			}
 		case actReplace:
-			if err = c.reply(rec, io.Discard); err == nil {
+			if _, err = c.reply(rec, io.Discard); err == nil {
 				err = c.writeError(rec.msg)
 			}
 		case actRaw:
@@ -763,12 +778,12 @@ func (c *conn) next() (*record, bool, error) {
 			}
 			return nil, false, err
 		}
-		if b[0] != '>' {
-			if got, closed := c.take(); got {
-				return c.pop(), true, nil
-			} else if closed {
-				return nil, false, nil
-			}
+		// Bytes came: for a request queued meanwhile (its reply, or a push
+		// that reply relays ahead of it, or that is the reply), or not.
+		if got, closed := c.take(); got {
+			return c.pop(), true, nil
+		} else if closed && b[0] != '>' {
+			return nil, false, nil
 		}
 		// A push, or a value no request asked for (such as the error redis
 		// sends before closing a connection over maxclients): relay it.
@@ -821,37 +836,64 @@ func (c *conn) stopPeeking() bool {
 	return was
 }
 
-// reply relays the backend's reply to rec, the pushes before it, and the
-// attributes that belong to it, writing the reply itself to dst.
-func (c *conn) reply(rec *record, dst io.Writer) error {
-	if err := c.hold(rec); err != nil {
-		return err
+// pubsubReplies relays the messages that answer a request of the
+// UNSUBSCRIBE family, which come whatever CLIENT REPLY says: arrays in
+// RESP2, pushes of the command's own kind in RESP3 (pushes of another
+// kind, such as invalidations, are relayed out of band). A reply of another
+// type (an error: NOAUTH, say) is the only one.
+func (c *conn) pubsubReplies(rec *record) error {
+	for range rec.replies {
+		t, err := c.reply(rec, c.cw)
+		if err != nil || (t != '*' && t != '>') {
+			return err
+		}
+		rec.inject = false // the first message is the one damaged
 	}
+	return nil
+}
+
+// reply relays the backend's reply to rec, the pushes before it, and the
+// attributes that belong to it, writing the reply itself to dst. It
+// returns the reply's type byte.
+func (c *conn) reply(rec *record, dst io.Writer) (byte, error) {
+	if err := c.hold(rec); err != nil {
+		return 0, err
+	}
+	var t byte
+head:
 	for {
 		b, err := c.br.fill(1)
 		if err != nil {
-			return eofIsUnexpected(err)
+			return 0, eofIsUnexpected(err)
 		}
-		switch b[0] {
+		switch t = b[0]; t {
 		case '>':
-			if err := c.br.walk(c.cw, 1, nil); err != nil {
-				return err
+			if rec.act == actPubsub {
+				kind, err := c.br.pushKind()
+				if err != nil {
+					return 0, err
+				}
+				if equalFold(kind, rec.command) {
+					break head // the push is the reply
+				}
 			}
-			continue
+			if err := c.br.walk(c.cw, 1, nil); err != nil {
+				return 0, err
+			}
 		case '|':
 			n, err := c.br.header(dst)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			if n < 0 {
-				return protoErr("attribute count %d out of range", n)
+				return 0, protoErr("attribute count %d out of range", n)
 			}
 			if err := c.br.walk(dst, 2*n, nil); err != nil {
-				return err
+				return 0, err
 			}
-			continue
+		default:
+			break head
 		}
-		break
 	}
 	var cor *corrupter
 	if rec.inject {
@@ -859,14 +901,14 @@ func (c *conn) reply(rec *record, dst io.Writer) error {
 		cor = &c.cor
 	}
 	if rec.filter == nil || dst != io.Writer(c.cw) {
-		return c.br.walk(dst, 1, cor)
+		return t, c.br.walk(dst, 1, cor)
 	}
 	if err := c.cw.Flush(); err != nil {
-		return err
+		return t, err
 	}
 	c.br.before = nil // the filter writes to the client itself
 	defer func() { c.br.before = c.cw }()
-	return c.filter(rec.filter, &counter{w: c.client, ev: c.s, dir: chaos.ToClient}, func(w io.Writer) error {
+	return t, c.filter(rec.filter, &counter{w: c.client, ev: c.s, dir: chaos.ToClient}, func(w io.Writer) error {
 		return c.br.walk(w, 1, cor)
 	})
 }

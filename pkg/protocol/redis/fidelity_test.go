@@ -107,3 +107,84 @@ func TestSyncInsideMultiStaysFramed(t *testing.T) {
 	rc.expect("+PONG\r\n")
 	waitFor(t, 5*time.Second, "PING to be counted as an exchange", func() bool { return p.st.count("PING") == 1 })
 }
+
+// After HELLO 3, the UNSUBSCRIBE family answers a connection with no
+// subscription with pushes only, one per channel named (one when none
+// is): they are the command's reply, and the commands after it go on.
+func TestUnsubscribeAnswersWithPushes(t *testing.T) {
+	srv := testenv.Redis(t)
+	p := startProxy(t, srv.Addr, proxyConfig{})
+	rc := dialRaw(t, p.Addr)
+	rc.send("HELLO", "3")
+	rc.read()
+	for _, cmd := range []string{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"} {
+		kind := strings.ToLower(cmd)
+		rc.send(cmd)
+		rc.expect(fmt.Sprintf(">3\r\n$%d\r\n%s\r\n_\r\n:0\r\n", len(kind), kind))
+		rc.send("PING")
+		rc.expect("+PONG\r\n")
+		rc.write(command(cmd, "a", "b") + command("ECHO", "after"))
+		rc.expect(fmt.Sprintf(">3\r\n$%d\r\n%s\r\n$1\r\na\r\n:0\r\n", len(kind), kind))
+		rc.expect(fmt.Sprintf(">3\r\n$%d\r\n%s\r\n$1\r\nb\r\n:0\r\n", len(kind), kind))
+		rc.expect("$5\r\nafter\r\n")
+	}
+	waitFor(t, 5*time.Second, "the exchanges to be counted", func() bool {
+		return p.st.count("UNSUBSCRIBE") == 2 && p.st.count("SUNSUBSCRIBE") == 2 && p.st.count("ECHO") == 3
+	})
+
+	// A real RESP3 client: the connection stays usable.
+	ctx := context.Background()
+	rdb := newClient(t, p.Addr, 3)
+	conn := rdb.Conn()
+	defer conn.Close()
+	for _, cmd := range []string{"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"} {
+		if v, err := conn.Do(ctx, cmd).Slice(); err != nil || len(v) != 3 || v[0] != strings.ToLower(cmd) {
+			t.Fatalf("%s = %v, %v", cmd, v, err)
+		}
+		if got, err := conn.Ping(ctx).Result(); err != nil || got != "PONG" {
+			t.Fatalf("PING after %s = %q, %v", cmd, got, err)
+		}
+	}
+}
+
+// The UNSUBSCRIBE family's messages come whatever CLIENT REPLY says, in
+// RESP2 and RESP3, and a push of another kind before them (a tracking
+// invalidation) is not one of them: each reply stays matched to its
+// request, so a fault drawn by a later request lands in its place.
+func TestUnsubscribeRepliesStayMatched(t *testing.T) {
+	srv := testenv.Redis(t)
+	fail := &fixed{e: errorEffect("")}
+	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, fail, "GET"))})
+	for _, proto := range []string{"2", "3"} {
+		rc := dialRaw(t, p.Addr)
+		rc.send("HELLO", proto)
+		rc.read()
+		unsub := "*3\r\n$11\r\nunsubscribe\r\n$1\r\nq\r\n:0\r\n"
+		if proto == "3" {
+			unsub = ">3\r\n$11\r\nunsubscribe\r\n$1\r\nq\r\n:0\r\n"
+		}
+		rc.write(command("CLIENT", "REPLY", "OFF") + command("UNSUBSCRIBE", "q") + command("PING") +
+			command("CLIENT", "REPLY", "ON") + command("GET", "k"))
+		rc.expect(unsub)
+		rc.expect("+OK\r\n")
+		rc.expect("-" + DefaultErrorMessage + "\r\n")
+		if proto == "2" {
+			continue
+		}
+		rc.send("CLIENT", "TRACKING", "ON")
+		rc.expect("+OK\r\n")
+		rc.send("MGET", "tracked")
+		rc.expect("*1\r\n_\r\n")
+		other := dialRaw(t, srv.Addr)
+		other.send("SET", "tracked", "1")
+		other.expect("+OK\r\n")
+		waitFor(t, 5*time.Second, "the invalidation to be sent", func() bool {
+			other.send("CLIENT", "INFO")
+			return strings.Contains(other.read(), "tot-mem") // a round trip after the SET
+		})
+		rc.write(command("UNSUBSCRIBE", "q") + command("GET", "k"))
+		rc.expect(">2\r\n$10\r\ninvalidate\r\n*1\r\n$7\r\ntracked\r\n")
+		rc.expect(unsub)
+		rc.expect("-" + DefaultErrorMessage + "\r\n")
+	}
+}

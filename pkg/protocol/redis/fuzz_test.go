@@ -46,7 +46,7 @@ func FuzzParseRequest(f *testing.F) {
 }
 
 // FuzzParseResponse frames backend bytes with the reply walker, plain and
-// corrupting. It must never panic nor allocate what a length claims, copy
+// corrupting, reading the kind of each push first. It must never panic nor allocate what a length claims, copy
 // exactly the bytes it consumed, and a corrupted copy keeps their length.
 func FuzzParseResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -56,8 +56,14 @@ func FuzzParseResponse(f *testing.F) {
 				var out bytes.Buffer
 				var err error
 				for err == nil {
-					if _, err = r.Peek(1); err != nil {
+					var b []byte
+					if b, err = r.Peek(1); err != nil {
 						break
+					}
+					if b[0] == '>' {
+						if _, err = r.pushKind(); err != nil {
+							break
+						}
 					}
 					var cor *corrupter
 					if inject {

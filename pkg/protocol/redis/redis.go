@@ -14,9 +14,14 @@
 // whole; a length above max_bulk_len (redis' proto-max-bulk-len) is a
 // protocol error. The buffers come from pools and go back to them while
 // the connection waits for either side, so an idle connection holds none;
-// an inline request grows the client's buffer up to redis' 64 KiB limit. An attribute belongs to the reply that follows it. A push
-// (>) is out of band: it is relayed to the client when it comes, even
-// while no request waits, and is never taken for a reply. The framer reads
+// an inline request grows the client's buffer up to redis' 64 KiB limit.
+// An attribute belongs to the reply that follows it. A push (>) is out of
+// band: it is relayed to the client when it comes, even
+// while no request waits, and is not taken for a reply, with one
+// exception: UNSUBSCRIBE, PUNSUBSCRIBE and SUNSUBSCRIBE on a connection
+// that is not subscribed answer one message per channel named (one when
+// none is), pushes of their own kind in RESP3 and arrays in RESP2, and
+// whatever CLIENT REPLY says; those are their replies. The framer reads
 // RESP3 at any time, so HELLO 3 needs no state of its own.
 //
 // Commands that change which replies come are tracked, so that a reply is

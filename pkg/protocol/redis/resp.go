@@ -67,6 +67,50 @@ func (r *reader) peekLine(max int) ([]byte, error) {
 	}
 }
 
+// maxPushKind is the longest push kind the framer looks for
+// ("punsubscribe", "sunsubscribe").
+const maxPushKind = 12
+
+// pushKind returns the kind of the push the reader is at, the first
+// element's payload, reading no further than that; nil when that element
+// is not a short bulk string.
+func (r *reader) pushKind() ([]byte, error) {
+	for {
+		b := r.bytes()
+		if kind, done := pushKind(b); done || len(b) == r.Size() {
+			return kind, nil
+		}
+		if err := r.more(); err != nil {
+			return nil, eofIsUnexpected(err)
+		}
+	}
+}
+
+// pushKind reads the kind of the push that starts b: the payload of its
+// first element when that is a bulk string of at most maxPushKind bytes,
+// nil otherwise. done is false while b is too short to tell.
+func pushKind(b []byte) (kind []byte, done bool) {
+	n, size, err := headerLine(b)
+	switch {
+	case err != nil || (size > 0 && n < 1):
+		return nil, true
+	case size == 0 || len(b) == size:
+		return nil, false
+	}
+	b = b[size:]
+	if b[0] != '$' {
+		return nil, true
+	}
+	n, size, err = headerLine(b)
+	switch {
+	case err != nil || (size > 0 && (n < 0 || n > maxPushKind)):
+		return nil, true
+	case size == 0 || len(b) < size+int(n):
+		return nil, false
+	}
+	return b[size : size+int(n)], true
+}
+
 // parseLength reads the signed decimal of a length or integer line: the
 // bytes between the type byte and the CRLF.
 func parseLength(line []byte) (int64, error) {

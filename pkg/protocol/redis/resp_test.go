@@ -264,6 +264,33 @@ func TestCorrupt(t *testing.T) {
 	}
 }
 
+func TestPushKind(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		kind string
+		done bool
+	}{
+		{">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n", "unsubscribe", true},
+		{">3\r\n$12\r\npunsubscribe\r\n", "punsubscribe", true},
+		{">2\r\n$10\r\ninvalidate\r\n*1\r\n", "invalidate", true},
+		{">3\r\n$12\r\npunsubscrib", "", false},
+		{">3\r\n$1", "", false},
+		{">3\r\n", "", false},
+		{">3", "", false},
+		{">0\r\n+OK\r\n", "", true},          // no first element
+		{">1\r\n+unsubscribe\r\n", "", true}, // not a bulk string
+		{">1\r\n$13\r\n", "", true},          // longer than any kind looked for
+		{">1\r\n$-1\r\n", "", true},
+		{">x\r\n", "", true},
+		{">1\r\n$x\r\n", "", true},
+	} {
+		kind, done := pushKind([]byte(tc.in))
+		if string(kind) != tc.kind || done != tc.done {
+			t.Errorf("pushKind(%q) = %q, %v; want %q, %v", tc.in, kind, done, tc.kind, tc.done)
+		}
+	}
+}
+
 func TestCommandName(t *testing.T) {
 	for in, want := range map[string]string{
 		"get": "GET", "GET": "GET", "hGetAll": "HGETALL", "restore-asking": "RESTORE-ASKING",
