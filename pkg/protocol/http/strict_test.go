@@ -196,3 +196,50 @@ func TestMalformedChunkAfterResponse(t *testing.T) {
 	}
 	noErrors(t, p)
 }
+
+// TestMalformedChunkWhileBackendWaits sends a bad chunk size while the
+// proxy waits for the backend's response to the request, which the backend
+// holds back until it has read the body: the client gets the proxy's 400
+// in place of that response, after the response to the request before it,
+// then the end of the connection, and the backend serves those two
+// requests only.
+func TestMalformedChunkWhileBackendWaits(t *testing.T) {
+	b := startGoBackend(t)
+	p := startProxy(t, b.Addr(), proxyConfig{})
+	conn, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, hidden+"POST /sum HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	// The first response goes out when the proxy turns to wait for the
+	// second: the bad chunk comes while it waits.
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	waitFor(t, "the backend to read the body", func() bool { return b.hits.Load() == 2 })
+	io.WriteString(conn, "-1\r\n"+hidden)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.HasPrefix(string(body), "malformed http message") {
+		t.Errorf("%d %q; want the proxy's 400", resp.StatusCode, body)
+	}
+	if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		t.Errorf("after the 400: %q, %v; want the end of the connection", rest, err)
+	}
+	conn.Close()
+	waitFor(t, "the connections to end", func() bool {
+		return p.active.Load() == 0 && b.newConns.Load() == 1 && b.closed.Load() == 1
+	})
+	if h := b.hits.Load(); h != 2 {
+		t.Errorf("the backend served %d requests, want 2", h)
+	}
+	noErrors(t, p)
+}
