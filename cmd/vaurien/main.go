@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaurien-go/vaurien/pkg/app"
@@ -228,28 +227,11 @@ const missingConfig = `vaurien: no configuration file %q.
 
 // printConfigError writes each diagnostic as "file:line:col: summary: detail".
 func printConfigError(w io.Writer, path string, err error) {
-	var diags hcl.Diagnostics
-	if errors.As(err, &diags) {
-		for _, d := range diags {
-			where := path
-			if d.Subject != nil {
-				where = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-			}
-			sev := "error"
-			if d.Severity == hcl.DiagWarning {
-				sev = "warning"
-			}
-			msg := fmt.Sprintf("%s: %s: %s", where, sev, d.Summary)
-			if d.Detail != "" {
-				msg += ": " + d.Detail
-			}
-			fmt.Fprintln(w, msg)
-		}
-		return
-	}
 	if path == "" { // the command line, not a file
 		fmt.Fprintf(w, "vaurien: %v\n", err)
 		return
 	}
-	fmt.Fprintf(w, "%s: error: %v\n", path, err)
+	for _, line := range config.DiagnosticLines(path, err) {
+		fmt.Fprintln(w, line)
+	}
 }

@@ -42,7 +42,19 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		_ = c.JSON(code, originalErrorBody(err, msg))
 		return
 	}
-	_ = c.JSON(code, api.Error{Error: msg})
+	body := api.Error{Error: msg}
+	var d diagnosed
+	if errors.As(err, &d) {
+		body.Diagnostics = d.Diagnostics()
+	}
+	_ = c.JSON(code, body)
+}
+
+// diagnosed is an error that lists a configuration's problems, such as a
+// refused reload's; the answer carries the list.
+type diagnosed interface {
+	error
+	Diagnostics() []string
 }
 
 func (s *Server) describe(c *echo.Context, err error) (int, string) {

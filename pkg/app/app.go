@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -221,6 +222,27 @@ func (*NoConfigFileError) Error() string {
 // the running process cannot honour it.
 func (*NoConfigFileError) StatusCode() int { return http.StatusConflict }
 
+// ReloadError is a reload refused because the file does not validate. It
+// carries every diagnostic, each in the "file:line:col: error: ..." form
+// that `vaurien validate` prints.
+type ReloadError struct {
+	Path  string
+	Lines []string
+	err   error
+}
+
+func (e *ReloadError) Error() string {
+	return fmt.Sprintf("reload %s: the file has %d problem(s), the running configuration stays:\n%s", e.Path, len(e.Lines), strings.Join(e.Lines, "\n"))
+}
+
+func (e *ReloadError) Unwrap() error { return e.err }
+
+// Diagnostics lists the problems, for the admin API's answer.
+func (e *ReloadError) Diagnostics() []string { return e.Lines }
+
+// StatusCode makes the admin API answer 422: the file cannot be applied.
+func (*ReloadError) StatusCode() int { return http.StatusUnprocessableEntity }
+
 // Reload re-reads the configuration file and applies it. A file that fails
 // validation, or routes that cannot start, leave the running config as is.
 // The admin block is read at start only: a change to it needs a restart.
@@ -231,9 +253,13 @@ func (a *App) Reload() error {
 		return ErrNoConfigFile
 	}
 	f, err := config.Load(a.file.Path)
-	if err == nil {
-		err = a.apply(f)
+	if err != nil {
+		a.reloaded(false)
+		rerr := &ReloadError{Path: a.file.Path, Lines: config.DiagnosticLines(a.file.Path, err), err: err}
+		a.log.Error().Str("file", a.file.Path).Strs(logging.FieldDiagnostics, rerr.Lines).Msg("reload rejected")
+		return rerr
 	}
+	err = a.apply(f)
 	a.reloaded(err == nil)
 	if err != nil {
 		a.log.Error().Str("file", a.file.Path).Err(err).Msg("reload rejected")

@@ -90,10 +90,17 @@ func asMix(m Mixer) []api.Behavior {
 type Error struct {
 	Status  int
 	Message string
+	// Diagnostics, on a refused reload, lists every problem of the file
+	// as "file:line:col: error: ..." lines.
+	Diagnostics []string
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("vaurien admin API: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+	msg := fmt.Sprintf("vaurien admin API: %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
+	if len(e.Diagnostics) > 0 && !strings.Contains(e.Message, e.Diagnostics[0]) {
+		msg += "\n" + strings.Join(e.Diagnostics, "\n")
+	}
+	return msg
 }
 
 // Client calls one vaurien's admin API. It is safe for concurrent use.
@@ -186,7 +193,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		var msg api.Error
 		var orig api.OriginalErrors // the original's PUT /behavior and /backend
 		if json.Unmarshal(data, &msg) == nil && msg.Error != "" {
-			e.Message = msg.Error
+			e.Message, e.Diagnostics = msg.Error, msg.Diagnostics
 		} else if json.Unmarshal(data, &orig) == nil && len(orig.Errors) > 0 {
 			e.Message = orig.Errors[0].Description
 		} else {

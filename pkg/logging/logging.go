@@ -37,6 +37,9 @@ const (
 	FieldPath     = "path"
 	FieldStatus   = "status"
 	FieldWarnings = "warnings"
+	// FieldDiagnostics lists a configuration's problems, one
+	// "file:line:col: error: ..." string each.
+	FieldDiagnostics = "diagnostics"
 )
 
 // Levels and Formats are the accepted values.

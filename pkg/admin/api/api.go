@@ -110,6 +110,10 @@ type Version struct {
 // PUT /behavior and PUT /backend.
 type Error struct {
 	Error string `json:"error"`
+	// Diagnostics, on a refused reload, lists every problem of the file,
+	// each as "file:line:col: error: summary: detail", as `vaurien
+	// validate` prints them.
+	Diagnostics []string `json:"diagnostics,omitempty"`
 }
 
 // OriginalErrors is the body of an error response of the original's
