@@ -3,9 +3,7 @@ package admin
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -160,19 +158,14 @@ func (s *Server) decodeBackend(c *echo.Context) (string, error) {
 	return body.Backend, nil
 }
 
-// checkBackend accepts host:port with a port from 1 to 65535, or the demo
-// backend's name.
+// checkBackend accepts what a file's backend may be: host:port with an IP
+// address or host name and a port from 1 to 65535, or the demo backend's
+// name.
 func checkBackend(addr string) error {
-	if addr == config.DemoBackend {
-		return nil
+	if err := config.CheckBackend(addr); err != nil {
+		return fmt.Errorf(`backend: %v; want host:port with a port from 1 to 65535, as in {"backend": "127.0.0.1:6379"}`, err)
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err == nil && host != "" {
-		if p, perr := strconv.Atoi(port); perr == nil && p > 0 && p < 65536 {
-			return nil
-		}
-	}
-	return fmt.Errorf(`backend %q: want host:port with a port from 1 to 65535, as in {"backend": "127.0.0.1:6379"}`, addr)
+	return nil
 }
 
 func (s *Server) listRoutes(c *echo.Context) error {

@@ -140,13 +140,22 @@ func (a *App) Start() error {
 	return nil
 }
 
-func (a *App) apply(f *config.File) error {
+// apply makes the engine run f's routes beside the dynamic ones. On
+// failure nothing has changed: a demo backend started for f is stopped
+// again.
+func (a *App) apply(f *config.File) (err error) {
 	if a.demo == nil && usesDemo(f) {
 		d, err := demo.Start()
 		if err != nil {
 			return err
 		}
 		a.demo = d
+		defer func() {
+			if err != nil {
+				a.demo = nil
+				d.Close(context.Background())
+			}
+		}()
 		a.log.Info().Str(logging.FieldListen, d.Addr()).Msg("demo backend started")
 	}
 	cfgs, err := RouteConfigs(f, a.demoAddr())
@@ -156,7 +165,7 @@ func (a *App) apply(f *config.File) error {
 	if cfgs, err = a.withDynamic(f, cfgs); err != nil {
 		return err
 	}
-	return a.server.Apply(cfgs)
+	return a.applyRoutes(cfgs)
 }
 
 func (a *App) demoAddr() string {
@@ -263,7 +272,10 @@ func (a *App) Reload() error {
 	a.reloaded(err == nil)
 	if err != nil {
 		a.log.Error().Str("file", a.file.Path).Err(err).Msg("reload rejected")
-		return fmt.Errorf("reload %s: %w", a.file.Path, err)
+		// The file is valid but cannot run as it stands (an address taken,
+		// a backend that is one of the APIs): still a file that cannot be
+		// applied, whatever status the cause carries.
+		return &ReloadError{Path: a.file.Path, Lines: []string{err.Error()}, err: err}
 	}
 	if f.Admin != a.file.Admin {
 		a.log.Warn().Str("file", f.Path).Msg("admin block changed: restart vaurien to apply it")

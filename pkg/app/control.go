@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -146,13 +145,18 @@ func (a *App) SetBackend(name, addr string) error {
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
 	if addr == config.DemoBackend {
-		a.mu.Lock()
 		addr = a.demoAddr()
-		a.mu.Unlock()
 		if addr == "" {
+			a.mu.Unlock()
 			return errDemoOff
 		}
+	}
+	err = checkLoop(name, addr, a.listeners(a.liveConfigs("")))
+	a.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	r.SetBackend(addr)
 	a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldBackend, addr).Msg("backend changed")
@@ -223,17 +227,26 @@ func (a *App) Reset(name string) error {
 	if len(todo) == 0 {
 		return &ErrNoRoute{Name: name}
 	}
-	var errs []error
+	// Listening again is what can fail (an address taken meanwhile): every
+	// disabled route listens first, and if one cannot, those that did stop
+	// again and nothing else changes.
+	var reopened []*proxy.Route
+	for _, t := range todo {
+		if t.route.Enabled() {
+			continue
+		}
+		if err := t.route.Enable(); err != nil {
+			for _, r := range reopened {
+				r.Disable()
+			}
+			return &conflictError{msg: "reset: " + err.Error()}
+		}
+		reopened = append(reopened, t.route)
+	}
 	for _, t := range todo {
 		a.overrides.replace(t.route, t.mix, 0, nil)
 		t.route.SetBackend(t.backend)
-		if err := t.route.Enable(); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	a.log.Info().Str(logging.FieldRoute, name).Msg("reset to the file")
-	if err := errors.Join(errs...); err != nil {
-		return &conflictError{msg: "reset: " + err.Error()}
-	}
 	return nil
 }

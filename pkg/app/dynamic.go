@@ -87,8 +87,8 @@ func (a *App) AddRoute(r config.Route) error {
 	if err != nil {
 		return fmt.Errorf("add route %q: %w", r.Name, err)
 	}
-	if err := a.server.Apply(append(a.liveConfigs(""), cfgs...)); err != nil {
-		return fmt.Errorf("add route %q: %w", r.Name, err)
+	if err := a.applyRoutes(append(a.liveConfigs(""), cfgs...)); err != nil {
+		return wrapUnlessLoop("add route", r.Name, err)
 	}
 	a.dynamic.set(r)
 	if rt := a.server.Route(r.Name); rt != nil {
@@ -120,9 +120,12 @@ func (a *App) RemoveRoute(name string) error {
 }
 
 // UpdateRoute gives a route that AddRoute started a new listen address and
-// backend (the other fields of r are not used). Its live connections are
-// closed; its live mix and its enabled state stay.
-func (a *App) UpdateRoute(r config.Route) error {
+// backend (the other fields of r are not used), and enables or disables it.
+// Its live connections are closed, as a restart closes them; its live mix
+// stays. When the change cannot be made (the new address is taken, the
+// backend is vaurien itself, the old address cannot be listened on again)
+// the route is left exactly as it was.
+func (a *App) UpdateRoute(r config.Route, enabled bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.checkDynamic("update", r.Name); err != nil {
@@ -136,30 +139,43 @@ func (a *App) UpdateRoute(r config.Route) error {
 		a.dynamic.set(next)
 		return nil
 	}
-	enabled := rt.Enabled()
-	rt.Disable()
-	cfg := rt.Config()
+	was := rt.Config()
+	cfg := was
 	cfg.Listen, cfg.Backend = r.Listen, r.Backend
-	cfgs := append(a.liveConfigs(r.Name), cfg)
-	if err := a.server.Apply(cfgs); err != nil {
-		if enabled {
-			err = errors.Join(err, rt.Enable())
+	wasEnabled := rt.Enabled()
+	// A route that keeps its listener and must listen again does so first:
+	// when its address was taken meanwhile, nothing has changed yet.
+	reopened := false
+	if cfg.Listen == was.Listen && enabled && !wasEnabled {
+		if err := rt.Enable(); err != nil {
+			return &conflictError{msg: fmt.Sprintf("update route %q: %v", r.Name, err)}
 		}
-		return fmt.Errorf("update route %q: %w", r.Name, err)
+		reopened = true
+	}
+	if err := a.applyRoutes(append(a.liveConfigs(r.Name), cfg)); err != nil {
+		if reopened {
+			rt.Disable()
+		}
+		return wrapUnlessLoop("update route", r.Name, err)
 	}
 	a.dynamic.set(next)
-	if nr := a.server.Route(r.Name); nr != nil {
-		if enabled {
-			if err := nr.Enable(); err != nil {
-				return &conflictError{msg: fmt.Sprintf("update route %q: %v", r.Name, err)}
-			}
-		} else {
-			nr.Disable()
-		}
-		a.log.Info().Str(logging.FieldRoute, r.Name).Str(logging.FieldListen, nr.Addr()).
-			Str(logging.FieldBackend, r.Backend).Msg("route updated")
+	rt.CloseConnections()
+	nr := a.server.Route(r.Name)
+	if !enabled && nr.Enabled() {
+		nr.Disable()
 	}
+	a.log.Info().Str(logging.FieldRoute, r.Name).Str(logging.FieldListen, nr.Addr()).
+		Str(logging.FieldBackend, r.Backend).Bool("enabled", enabled).Msg("route updated")
 	return nil
+}
+
+// wrapUnlessLoop names the operation in err, unless err is a LoopError,
+// which names the route already.
+func wrapUnlessLoop(op, name string, err error) error {
+	if _, ok := errors.AsType[*LoopError](err); ok {
+		return err
+	}
+	return fmt.Errorf("%s %q: %w", op, name, err)
 }
 
 func (a *App) checkDynamic(op, name string) error {

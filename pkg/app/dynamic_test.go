@@ -221,7 +221,7 @@ func TestUpdateRouteKeepsMixAndState(t *testing.T) {
 	// A new backend: same address, same mix.
 	r := dynRoute("dyn", other)
 	r.Listen = addr
-	if err := a.UpdateRoute(r); err != nil {
+	if err := a.UpdateRoute(r, true); err != nil {
 		t.Fatal(err)
 	}
 	dyn, _ = a.Route("dyn")
@@ -232,7 +232,7 @@ func TestUpdateRouteKeepsMixAndState(t *testing.T) {
 
 	// A new address while disabled: it stays disabled.
 	a.SetEnabled("dyn", false)
-	if err := a.UpdateRoute(dynRoute("dyn", other)); err != nil {
+	if err := a.UpdateRoute(dynRoute("dyn", other), false); err != nil {
 		t.Fatal(err)
 	}
 	dyn, _ = a.Route("dyn")
@@ -249,7 +249,7 @@ func TestUpdateRouteKeepsMixAndState(t *testing.T) {
 	}
 	echoes(t, dyn.Addr())
 	var sc interface{ StatusCode() int }
-	if err := a.UpdateRoute(dynRoute("file", up)); !asStatus(err, &sc) || sc.StatusCode() != 409 {
+	if err := a.UpdateRoute(dynRoute("file", up), true); !asStatus(err, &sc) || sc.StatusCode() != 409 {
 		t.Errorf("updating a route of the file: %v", err)
 	}
 }

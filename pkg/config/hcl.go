@@ -14,6 +14,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/selfloop"
 )
 
 // The raw structs are the first decoding phase: gohcl checks the file's
@@ -186,6 +187,7 @@ func (d *decoder) file(raw *rawFile, f *File) {
 
 	names := map[string]hcl.Range{}
 	var firstDefault *hcl.Range
+	var backends []*hcl.Range // of each route, nil when not valid
 	for i := range raw.Routes {
 		rr := &raw.Routes[i]
 		r, meta := d.route(rr)
@@ -213,7 +215,9 @@ func (d *decoder) file(raw *rawFile, f *File) {
 			}
 		}
 		f.Routes = append(f.Routes, r)
+		backends = append(backends, meta.backend)
 	}
+	d.selfLoops(f, listeners, backends)
 	routes := make([]string, len(f.Routes))
 	for i, r := range f.Routes {
 		routes[i] = r.Name
@@ -221,11 +225,31 @@ func (d *decoder) file(raw *rawFile, f *File) {
 	f.Experiments = d.experiments(raw.Experiments, routes)
 }
 
+// selfLoops refuses a backend that is one of the file's own listen
+// addresses: the route would connect to vaurien itself, for every
+// connection, until the process ran out of file descriptors.
+func (d *decoder) selfLoops(f *File, listeners []listener, backends []*hcl.Range) {
+	addrs := make([]string, len(listeners))
+	for i, l := range listeners {
+		addrs[i] = l.addr
+	}
+	for i, r := range f.Routes {
+		if backends[i] == nil || r.Backend == DemoBackend {
+			continue
+		}
+		if j := selfloop.Find(r.Backend, addrs); j >= 0 {
+			l := listeners[j]
+			d.errorf(*backends[i], "Backend is vaurien itself", "The backend of route %q, %q, reaches %q, where %s listens (set %s): the route would connect to itself for every connection until vaurien runs out of file descriptors. Point it at the real server, such as \"redis:6379\".", r.Name, r.Backend, l.addr, l.owner, l.where())
+		}
+	}
+}
+
 // routeMeta holds the ranges of a decoded route that cross-route checks
 // point at; a nil range means the value was not valid.
 type routeMeta struct {
-	listen *hcl.Range
-	dflt   *hcl.Range
+	listen  *hcl.Range
+	backend *hcl.Range
+	dflt    *hcl.Range
 }
 
 func (d *decoder) route(raw *rawRoute) (Route, routeMeta) {
@@ -255,6 +279,8 @@ func (d *decoder) route(raw *rawRoute) (Route, routeMeta) {
 			d.errorf(raw.Backend.Range(), "Invalid backend address", "The backend of route %q must be host:port with a numeric port from 1 to 65535, such as \"localhost:6379\", or %q for the built-in demo server; %s.", r.Name, DemoBackend, err)
 		} else {
 			r.Backend = s
+			rng := raw.Backend.Range()
+			meta.backend = &rng
 		}
 	} else if st == absent && raw.Backend != nil {
 		d.errorf(raw.Backend.Range(), "Missing backend address", "Route %q needs a backend address, such as \"localhost:6379\".", r.Name)

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"sort"
@@ -58,7 +59,46 @@ func checkAddress(s string, kind addrKind) error {
 			return fmt.Errorf("port 0 cannot be dialed")
 		}
 	}
+	if host != "" && !validHost(host) {
+		return fmt.Errorf("the host %q is neither an IP address nor a host name (letters, digits, '-' and '_' in dot-separated labels of at most 63 characters, 253 in all)", clip(host))
+	}
 	return nil
+}
+
+// CheckBackend returns why addr cannot be a route's backend, or nil: the
+// check the file's backends get, for backends given at run time.
+func CheckBackend(addr string) error {
+	return checkAddress(addr, backendAddr)
+}
+
+// validHost reports whether host is an IP address or a DNS host name.
+// Underscores are accepted: container and service names use them.
+func validHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// clip shortens a value quoted in an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 func isWildcard(host string) bool {

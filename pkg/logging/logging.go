@@ -133,6 +133,10 @@ func (r *routeLog) Closed(c net.Addr, took time.Duration, err error) {
 }
 
 func (r *routeLog) Refused(reason string) {
+	if reason == proxy.RefusedLoop {
+		r.warn.Warn().Str(FieldReason, reason).Msg("connection refused: it comes from vaurien's own dialer, so the route's backend leads back to vaurien")
+		return
+	}
 	r.log.Debug().Str(FieldReason, reason).Msg("connection refused")
 }
 

@@ -49,7 +49,7 @@ const dummy = "dummy"
 const ReasonOther = "other"
 
 // reasons are the refusal reasons a route reports.
-var reasons = []string{proxy.RefusedLimit, proxy.RefusedDown, proxy.RefusedBadRequest}
+var reasons = []string{proxy.RefusedLimit, proxy.RefusedDown, proxy.RefusedBadRequest, proxy.RefusedLoop}
 
 // DurationBuckets are the request duration histogram's upper bounds in
 // seconds: from a fast local backend (1 ms) up to the minute-long waits a

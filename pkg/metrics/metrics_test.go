@@ -372,7 +372,7 @@ func TestLabelsAreBounded(t *testing.T) {
 		"protocol":  chaos.ProtocolNames(),
 		"behavior":  chaos.BehaviorNames(),
 		"direction": {"to_backend", "to_client"},
-		"reason":    {"max_connections", "down", "bad_request", "other"},
+		"reason":    {"max_connections", "down", "bad_request", "loop", "other"},
 		"result":    {"success", "failure"},
 	}
 	wantLabels := map[string][]string{

@@ -19,7 +19,7 @@ type Observer interface {
 type RouteObserver interface {
 	Accepted(client net.Addr)
 	Closed(client net.Addr, took time.Duration, err error) // err is nil for an ordinary end
-	Refused(reason string)                                 // RefusedLimit, RefusedDown, RefusedBadRequest
+	Refused(reason string)                                 // RefusedLimit, RefusedDown, RefusedBadRequest, RefusedLoop
 	DialFailed(backend string, err error)
 	Relayed(d chaos.Direction, n int64)
 	Exchanged(req *chaos.Request, took time.Duration)
@@ -36,6 +36,9 @@ const (
 	// framing malformed or ambiguous: answered (http: 400 or 505) and the
 	// connection closed.
 	RefusedBadRequest = "bad_request"
+	// RefusedLoop is a connection from vaurien's own dialer: a route whose
+	// backend leads back to vaurien.
+	RefusedLoop = "loop"
 )
 
 // Observers fans events out to several observers.

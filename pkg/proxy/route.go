@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/selfloop"
 )
 
 // RouteConfig is everything the engine needs to run one route.
@@ -142,6 +143,47 @@ func (r *Route) listen(addr string) error {
 	return nil
 }
 
+// bind gives a new route its listener: the socket of a donor that listens
+// on the same address, shared through a duplicate descriptor, else a new
+// one. A donor keeps its own descriptor until it stops accepting, so that
+// closing the new one (when the change fails) leaves the donor as it was.
+// A donor gives its socket to one route only.
+func (r *Route) bind(donors map[*Route]bool) error {
+	addr := r.plan.Load().cfg.Listen
+	for d := range donors {
+		if ln := d.listenerFor(addr); ln != nil {
+			delete(donors, d)
+			f, err := ln.File()
+			if err != nil {
+				return fmt.Errorf("listen for route %q on %s: take over the socket of route %q: %w", r.name, addr, d.name, err)
+			}
+			defer f.Close()
+			nl, err := net.FileListener(f)
+			if err != nil {
+				return fmt.Errorf("listen for route %q on %s: take over the socket of route %q: %w", r.name, addr, d.name, err)
+			}
+			r.ln, r.addr = nl, nl.Addr().String()
+			return nil
+		}
+	}
+	return r.listen(addr)
+}
+
+// listenerFor returns the route's listener when it is listening on addr, as
+// configured or as bound.
+func (r *Route) listenerFor(addr string) *net.TCPListener {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.disabled || r.stopped || r.ln == nil {
+		return nil
+	}
+	if addr != r.addr && addr != r.plan.Load().cfg.Listen {
+		return nil
+	}
+	ln, _ := r.ln.(*net.TCPListener)
+	return ln
+}
+
 func (r *Route) start() {
 	r.obs.MixChanged(r.plan.Load().mix)
 	r.wg.Add(1)
@@ -222,6 +264,16 @@ func (r *Route) Disable() {
 	}
 	r.disabled = true
 	r.ln.Close()
+	for c := range r.conns {
+		c.Close()
+	}
+}
+
+// CloseConnections closes the route's live connections, as a restart
+// would, and leaves its listener as it is.
+func (r *Route) CloseConnections() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for c := range r.conns {
 		c.Close()
 	}
@@ -339,13 +391,24 @@ func (r *Route) serve(c net.Conn) {
 		r.release(c)
 		return
 	}
+	in, loop := selfloop.Accepted(c)
+	if loop {
+		// A backend that leads back here (through a name or a route that
+		// no check saw): serving it would dial again, without end.
+		selfloop.ForgetAccepted(in)
+		r.refused.Add(1)
+		r.obs.Refused(RefusedLoop)
+		r.release(c)
+		return
+	}
 	if !r.track(c) {
+		selfloop.ForgetAccepted(in)
 		r.release(c)
 		return
 	}
 	n = r.accepted.Add(1)
 	r.obs.Accepted(c.RemoteAddr())
-	s := &session{route: r, client: c, protocol: p, start: time.Now(), shard: uint32(n)}
+	s := &session{route: r, client: c, protocol: p, start: time.Now(), shard: uint32(n), in: in}
 	err := p.protocol.Serve(r.ctx, s)
 	if !s.detached {
 		s.end(err)
@@ -367,6 +430,10 @@ type session struct {
 	start    time.Time
 	detached bool
 	shard    uint32 // of the route's hot counters
+	// The client connection and the backend ones, as selfloop recorded
+	// them.
+	in  selfloop.Pair
+	out []selfloop.Pair
 }
 
 // Detach lets a relay outlive Serve (see chaos.Detacher); stopping the
@@ -380,6 +447,10 @@ func (s *session) Detach() func(error) {
 func (s *session) end(err error) {
 	r := s.route
 	r.obs.Closed(s.client.RemoteAddr(), time.Since(s.start), err)
+	selfloop.ForgetAccepted(s.in)
+	for _, p := range s.out {
+		selfloop.ForgetDialed(p)
+	}
 	r.untrack(s.client)
 	r.release(s.client)
 }
@@ -397,6 +468,17 @@ func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 		s.route.obs.DialFailed(p.backend, err)
 		return nil, fmt.Errorf("dial backend %q: %w", p.backend, err)
 	}
+	out, loop := selfloop.Dialed(c)
+	if loop {
+		// The backend is this very process: the connection just made
+		// arrived on one of its own listeners.
+		selfloop.ForgetDialed(out)
+		c.Close()
+		s.route.refused.Add(1)
+		s.route.obs.Refused(RefusedLoop)
+		return nil, fmt.Errorf("dial backend %q: it leads back to vaurien itself", p.backend)
+	}
+	s.out = append(s.out, out)
 	return c, nil
 }
 

@@ -75,24 +75,14 @@ func (s *Server) Apply(cfgs []RouteConfig) error {
 		}
 		fresh = append(fresh, r)
 	}
-	// A replaced route frees its address before its successor binds it.
-	var replaced []*Route
+	// Every listener is ready before any running route changes, so that a
+	// failure leaves the running routes exactly as they were. A route that
+	// gives up its address in this change (replaced, or removed) hands its
+	// listening socket over instead of closing it: its successor never has
+	// to bind a port that is still taken, and no client is refused meanwhile.
+	donors := s.donors(seen, fresh)
 	for _, r := range fresh {
-		if old := s.routes[r.name]; old != nil {
-			old.stopAccepting()
-			replaced = append(replaced, old)
-		}
-	}
-	for _, r := range fresh {
-		if err := r.listen(r.plan.Load().cfg.Listen); err != nil {
-			for _, old := range replaced {
-				old.mu.Lock()
-				old.stopped = false
-				_ = old.listen(old.addr)
-				old.mu.Unlock()
-				old.wg.Add(1)
-				go old.acceptLoop(old.ln)
-			}
+		if err := r.bind(donors); err != nil {
 			return fail(err)
 		}
 	}
@@ -107,8 +97,10 @@ func (s *Server) Apply(cfgs []RouteConfig) error {
 			delete(s.routes, name)
 		}
 	}
-	for _, old := range replaced {
-		s.retire(old)
+	for _, r := range fresh {
+		if old := s.routes[r.name]; old != nil {
+			s.retire(old)
+		}
 	}
 	for _, r := range fresh {
 		s.routes[r.name] = r
@@ -117,8 +109,27 @@ func (s *Server) Apply(cfgs []RouteConfig) error {
 	return nil
 }
 
-// retire drains a route in the background for the drain period.
+// donors are the listening routes that this change replaces or removes,
+// whose sockets their successors may take over.
+func (s *Server) donors(seen map[string]bool, fresh []*Route) map[*Route]bool {
+	out := map[*Route]bool{}
+	for name, r := range s.routes {
+		if !seen[name] {
+			out[r] = true
+		}
+	}
+	for _, r := range fresh {
+		if old := s.routes[r.name]; old != nil {
+			out[old] = true
+		}
+	}
+	return out
+}
+
+// retire stops a route accepting at once, then drains it in the
+// background for the drain period.
 func (s *Server) retire(r *Route) {
+	r.stopAccepting()
 	s.draining.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.drain)
 		defer cancel()

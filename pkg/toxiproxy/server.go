@@ -36,8 +36,9 @@ type Controller interface {
 	// connections.
 	RemoveRoute(name string) error
 	// UpdateRoute changes the listen address and backend of a route that
-	// AddRoute started, closing its connections; its live mix stays.
-	UpdateRoute(r config.Route) error
+	// AddRoute started, closing its connections, and enables or disables
+	// it; its live mix stays. On error the route is as it was.
+	UpdateRoute(r config.Route, enabled bool) error
 	// IsDynamic reports whether AddRoute started the route.
 	IsDynamic(name string) bool
 	// SetEnabled disables or enables a route.
@@ -576,39 +577,48 @@ func (s *Server) populateOne(p ProxySpec) (*proxy.Route, error) {
 	if sameListen && p.Upstream == cfg.Backend {
 		return rt, nil
 	}
-	if err := s.replace(rt, p.Listen, p.Upstream, sameListen); err != nil {
+	if err := s.replace(rt, p.Listen, p.Upstream, sameListen, p.enabled()); err != nil {
 		return nil, err
 	}
 	if err := s.install(p.Name, nil); err != nil {
-		return nil, err
-	}
-	if err := s.ctl.SetEnabled(p.Name, p.enabled()); err != nil {
 		return nil, err
 	}
 	return s.ctl.Route(p.Name)
 }
 
 // replace gives a proxy a new listen address or upstream, closing its
-// connections as Toxiproxy restarts a changed proxy. A route of the file
-// keeps its listen address: the file owns it.
-func (s *Server) replace(rt *proxy.Route, listen, upstream string, sameListen bool) error {
+// connections as Toxiproxy restarts a changed proxy, and enables or
+// disables it. A route of the file keeps its listen address: the file owns
+// it. When the change cannot be made the proxy is left as it was.
+func (s *Server) replace(rt *proxy.Route, listen, upstream string, sameListen, enabled bool) error {
 	name := rt.Name()
 	if s.ctl.IsDynamic(name) {
 		if sameListen {
 			listen = rt.Config().Listen
 		}
-		return s.ctl.UpdateRoute(routeFor(name, listen, upstream))
+		return s.ctl.UpdateRoute(routeFor(name, listen, upstream), enabled)
 	}
 	if !sameListen {
 		return &apiError{fmt.Sprintf("proxy %q is a route of vaurien's configuration file: change its listen address there", name), http.StatusConflict}
 	}
+	// Listening again is what can fail (the address was taken meanwhile):
+	// it comes first, so that a failure changes nothing.
+	reopened := enabled && !rt.Enabled()
+	if reopened {
+		if err := s.ctl.SetEnabled(name, true); err != nil {
+			return err
+		}
+	}
 	if err := s.ctl.SetBackend(name, upstream); err != nil {
+		if reopened {
+			err = errors.Join(err, s.ctl.SetEnabled(name, false))
+		}
 		return err
 	}
 	// Live connections go to the old upstream: close them.
-	if rt.Enabled() {
-		rt.Disable()
-		return rt.Enable()
+	rt.CloseConnections()
+	if !enabled && rt.Enabled() {
+		return s.ctl.SetEnabled(name, false)
 	}
 	return nil
 }
@@ -647,14 +657,14 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request) {
 		enabled = *in.Enabled
 	}
 	sameListen := listen == rt.Addr() || listen == cfg.Listen
-	if !sameListen || upstream != cfg.Backend {
-		if err := s.replace(rt, listen, upstream, sameListen); err != nil {
-			writeError(w, err)
-			return
-		}
-	}
-	if rt, err = s.ctl.Route(rt.Name()); err == nil && rt.Enabled() != enabled {
+	switch {
+	case !sameListen || upstream != cfg.Backend:
+		err = s.replace(rt, listen, upstream, sameListen, enabled)
+	case rt.Enabled() != enabled:
 		err = s.ctl.SetEnabled(rt.Name(), enabled)
+	}
+	if err == nil {
+		rt, err = s.ctl.Route(rt.Name())
 	}
 	if err != nil {
 		writeError(w, err)
@@ -697,6 +707,14 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleReset(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The routes first: a reset that cannot enable every route changes
+	// nothing, toxics included.
+	if len(s.ctl.Routes()) > 0 {
+		if err := s.ctl.Reset(""); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	s.hubsMu.Lock()
 	hubs := make([]*hub, 0, len(s.hubs))
 	for _, h := range s.hubs {
@@ -710,11 +728,6 @@ func (s *Server) handleReset(w http.ResponseWriter, _ *http.Request) {
 		h.mu.Unlock()
 	}
 	var errs []error
-	if len(s.ctl.Routes()) > 0 {
-		if err := s.ctl.Reset(""); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	for _, r := range s.ctl.Routes() {
 		if s.ctl.IsDynamic(r.Name()) {
 			errs = append(errs, s.install(r.Name(), nil))

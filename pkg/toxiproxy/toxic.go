@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -361,16 +362,21 @@ func missing(field string) *apiError {
 }
 
 // asAPIError gives any error Toxiproxy's shape: its own errors keep their
-// status, a missing route is a missing proxy, and the rest are 500s, as
-// Toxiproxy answers a proxy that cannot listen.
+// status, a missing route is a missing proxy, a refused request a 400, and
+// the rest are 500s, as Toxiproxy answers a proxy that cannot listen.
 func asAPIError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
 	}
 	var sc interface{ StatusCode() int }
-	if errors.As(err, &sc) && sc.StatusCode() == 404 {
-		return errProxyNotFound
+	if errors.As(err, &sc) {
+		switch sc.StatusCode() {
+		case http.StatusNotFound:
+			return errProxyNotFound
+		case http.StatusBadRequest: // a request that cannot work, such as an upstream that is vaurien itself
+			return &apiError{err.Error(), http.StatusBadRequest}
+		}
 	}
 	return &apiError{err.Error(), 500}
 }

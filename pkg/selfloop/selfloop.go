@@ -1,0 +1,206 @@
+// Package selfloop keeps vaurien from proxying to itself. A route whose
+// backend is one of the process's own listeners dials itself without end:
+// every accepted connection opens another one until the process runs out
+// of file descriptors. Find refuses such a backend before it is used, by
+// address; the dial registry catches the loops that no check of the
+// configuration shows (a name that comes to resolve to the process, a
+// route reached through another route) at the first connection that
+// arrives from the process's own dialer.
+//
+// It imports only the standard library, so that the data path can use it.
+package selfloop
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// resolveTimeout bounds the name lookup of a backend whose port matches a
+// listener's; a name that does not resolve in time is not a loop.
+const resolveTimeout = 2 * time.Second
+
+// Find returns the index of the first of listeners (host:port addresses
+// the process listens on, or is about to) that a dial to backend
+// (host:port) would reach, or -1. A listener on all interfaces is reached
+// through any address of the machine. The backend's host is resolved only
+// when its port is a listener's, so that most checks do no lookup.
+func Find(backend string, listeners []string) int {
+	host, port, ok := split(backend)
+	if !ok || port == 0 {
+		return -1
+	}
+	var ips []netip.Addr
+	resolved := false
+	for i, l := range listeners {
+		lh, lp, ok := split(l)
+		if !ok || lp != port {
+			continue
+		}
+		if !resolved {
+			ips, resolved = resolve(host), true
+		}
+		if reaches(ips, lh) {
+			return i
+		}
+	}
+	return -1
+}
+
+func split(addr string) (string, uint16, bool) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", 0, false
+	}
+	return host, uint16(n), true
+}
+
+// resolve returns the addresses a dial to host tries: the address itself,
+// or what the name resolves to. An empty host dials the local machine.
+func resolve(host string) []netip.Addr {
+	if host == "" {
+		return []netip.Addr{netip.IPv4Unspecified()}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{ip.Unmap()}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil
+	}
+	for i := range ips {
+		ips[i] = ips[i].Unmap()
+	}
+	return ips
+}
+
+// reaches reports whether a dial to one of ips reaches a listener bound
+// to host.
+func reaches(ips []netip.Addr, host string) bool {
+	switch host {
+	case "", "::":
+		return anyLocal(ips, false)
+	case "0.0.0.0":
+		return anyLocal(ips, true)
+	}
+	for _, l := range resolve(host) {
+		for _, ip := range ips {
+			if ip == l || ip.IsUnspecified() && (l.IsLoopback() || local(l)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// anyLocal reports whether one of ips is an address of this machine (the
+// unspecified address dials the machine too); only IPv4 ones when v4only.
+func anyLocal(ips []netip.Addr, v4only bool) bool {
+	for _, ip := range ips {
+		if v4only && !ip.Is4() {
+			continue
+		}
+		if ip.IsLoopback() || ip.IsUnspecified() || local(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// local reports whether ip is assigned to one of the machine's interfaces.
+func local(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if x, ok := netip.AddrFromSlice(n.IP); ok && x.Unmap() == ip {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// The two ends of the process's live connections between two of its own
+// addresses, as dialed and as accepted. A connection the process dials to
+// itself shows up in both with the same pair. Each side records its end,
+// then looks for the other: whichever comes second sees the first, so the
+// loop is caught whether the accept runs before the dial returns or after.
+// Both ends count: the kernel may give an outgoing connection the local
+// port of another one to elsewhere, so a port alone would mistake a client
+// for the process.
+var dialed, accepted sync.Map // Pair → struct{}
+
+// Pair is the two ends of a connection, as the side that dialed sees them.
+type Pair struct{ Local, Remote netip.AddrPort }
+
+// Dialed records a backend connection the process opened, and reports
+// whether the process accepted it too: the backend leads back here. Pass
+// the pair to ForgetDialed once the connection is over.
+func Dialed(c net.Conn) (Pair, bool) {
+	p := Pair{key(c.LocalAddr()), key(c.RemoteAddr())}
+	if !p.internal() {
+		return Pair{}, false
+	}
+	dialed.Store(p, struct{}{})
+	_, loop := accepted.Load(p)
+	return p, loop
+}
+
+// Accepted records a connection the process accepted, and reports whether
+// the process dialed it: it is the process calling itself. Pass the pair
+// to ForgetAccepted once the connection is over.
+func Accepted(c net.Conn) (Pair, bool) {
+	p := Pair{key(c.RemoteAddr()), key(c.LocalAddr())}
+	if !p.internal() {
+		return Pair{}, false
+	}
+	accepted.Store(p, struct{}{})
+	_, loop := dialed.Load(p)
+	return p, loop
+}
+
+// ForgetDialed drops a pair that Dialed returned.
+func ForgetDialed(p Pair) {
+	if p.Local.IsValid() {
+		dialed.Delete(p)
+	}
+}
+
+// ForgetAccepted drops a pair that Accepted returned.
+func ForgetAccepted(p Pair) {
+	if p.Local.IsValid() {
+		accepted.Delete(p)
+	}
+}
+
+// internal reports whether the connection may join two sockets of this
+// machine: over loopback, or from one of its addresses to itself. Only
+// those are recorded, so that the registry costs nothing for clients and
+// backends elsewhere.
+func (p Pair) internal() bool {
+	if !p.Local.IsValid() || !p.Remote.IsValid() {
+		return false
+	}
+	return p.Remote.Addr().IsLoopback() || p.Local.Addr() == p.Remote.Addr()
+}
+
+func key(a net.Addr) netip.AddrPort {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := t.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
