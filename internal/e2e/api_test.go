@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// stack is a running vaurien with its admin API, its Toxiproxy API and a
+// apiStack is a running vaurien with its admin API, its Toxiproxy API and a
 // route of the file, "file", to an echo server.
-type stack struct {
+type apiStack struct {
 	t                  *testing.T
 	v                  *vaurien
 	path, head         string
@@ -24,9 +24,9 @@ type stack struct {
 	echo               string
 }
 
-func startStack(t *testing.T) *stack {
+func startAPIStack(t *testing.T) *apiStack {
 	t.Helper()
-	s := &stack{t: t, admin: freeAddr(t), toxi: freeAddr(t), route: freeAddr(t), echo: echoServer(t)}
+	s := &apiStack{t: t, admin: freeAddr(t), toxi: freeAddr(t), route: freeAddr(t), echo: echoServer(t)}
 	s.head = fmt.Sprintf("admin {\n  listen = %q\n}\ntoxiproxy {\n  listen = %q\n}\ndrain = \"1s\"\n", s.admin, s.toxi)
 	s.path = filepath.Join(t.TempDir(), "vaurien.hcl")
 	writeConfig(t, s.path, s.head+routeBlock("file", s.route, s.echo, "  default = true\n"))
@@ -36,7 +36,7 @@ func startStack(t *testing.T) *stack {
 }
 
 // call sends a request and returns the status and body.
-func (s *stack) call(method, url, body string, header ...string) (int, string) {
+func (s *apiStack) call(method, url, body string, header ...string) (int, string) {
 	s.t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -54,11 +54,11 @@ func (s *stack) call(method, url, body string, header ...string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (s *stack) adminURL(path string) string { return "http://" + s.admin + path }
-func (s *stack) toxiURL(path string) string  { return "http://" + s.toxi + path }
+func (s *apiStack) adminURL(path string) string { return "http://" + s.admin + path }
+func (s *apiStack) toxiURL(path string) string  { return "http://" + s.toxi + path }
 
 // must sends a request that has to succeed with want.
-func (s *stack) must(method, url, body string, want int) string {
+func (s *apiStack) must(method, url, body string, want int) string {
 	s.t.Helper()
 	code, got := s.call(method, url, body)
 	if code != want {
@@ -69,7 +69,7 @@ func (s *stack) must(method, url, body string, want int) string {
 
 // state is everything both APIs show, less the counters, which traffic
 // changes: what a rejected call must leave as it was.
-func (s *stack) state() string {
+func (s *apiStack) state() string {
 	s.t.Helper()
 	var routes struct {
 		Routes []map[string]any `json:"routes"`
@@ -125,7 +125,7 @@ type rejected struct {
 
 // checkRejected runs each call, checks its answer, and that both APIs
 // show the same state afterwards and the routes still relay.
-func (s *stack) checkRejected(t *testing.T, cases []rejected, live ...string) {
+func (s *apiStack) checkRejected(t *testing.T, cases []rejected, live ...string) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.state()
@@ -154,7 +154,7 @@ func message(body string) string {
 	return body
 }
 
-func (s *stack) writeFile(content string) {
+func (s *apiStack) writeFile(content string) {
 	writeConfig(s.t, s.path, s.head+content)
 }
 
@@ -162,7 +162,7 @@ func (s *stack) writeFile(content string) {
 // route and proxy exactly as it was: same address, upstream, enabled
 // state, mix and toxics, still relaying.
 func TestRejectedChangesLeaveEverythingAsItWas(t *testing.T) {
-	s := startStack(t)
+	s := startAPIStack(t)
 	busy, other := holdAddr(t), echoServer(t)
 	q1 := freeAddr(t)
 	s.must("POST", s.toxiURL("/proxies"), fmt.Sprintf(`{"name":"q1","listen":%q,"upstream":%q}`, q1, s.echo), 201)
@@ -263,7 +263,7 @@ func TestBackendThatIsVaurienItselfIsRefusedEverywhere(t *testing.T) {
 		})
 	}
 
-	s := startStack(t)
+	s := startAPIStack(t)
 	q1 := freeAddr(t)
 	s.checkRejected(t, []rejected{
 		{name: "toxiproxy: create with upstream = listen", method: "POST", url: s.toxiURL("/proxies"),
