@@ -42,6 +42,7 @@ type App struct {
 	state     state
 	dynamic   dynamicRoutes     // routes started at run time, beside the file's
 	toxi      *toxiproxy.Server // the Toxiproxy-compatible API, nil when off
+	toxiToken bool              // whether its mutating calls need a token
 	reloads   []reloadObserver  // told the result of every reload
 	exps      experiments       // experiment runs, in-process and remote
 }

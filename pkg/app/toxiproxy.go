@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"net"
+	"net/netip"
+	"os"
 
 	"github.com/vaurien-go/vaurien/pkg/config"
 	"github.com/vaurien-go/vaurien/pkg/logging"
@@ -16,8 +19,28 @@ func (a *App) newToxiproxy(f *config.File) []proxy.Observer {
 	if f.Toxiproxy.Listen == "" {
 		return nil
 	}
-	a.toxi = toxiproxy.New(a, toxiproxy.Config{Listen: f.Toxiproxy.Listen, Log: a.log})
+	token := f.Toxiproxy.Token
+	if token == "" {
+		token = os.Getenv(ToxiproxyTokenEnv)
+	}
+	a.toxi = toxiproxy.New(a, toxiproxy.Config{Listen: f.Toxiproxy.Listen, Token: token, Log: a.log})
+	a.toxiToken = token != ""
 	return []proxy.Observer{a.toxi.Observer()}
+}
+
+// ToxiproxyTokenEnv is Toxiproxy's variable for its API token, honoured
+// when the toxiproxy block sets no token.
+const ToxiproxyTokenEnv = "TOXIPROXY_AUTH_TOKEN"
+
+// loopback reports whether addr (host:port, as bound) is reachable from
+// this machine only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // Toxiproxy is the Toxiproxy-compatible API server, or nil when it is off.
@@ -47,7 +70,10 @@ func (a *App) startRoutes() error {
 	err := a.apply(a.file)
 	if err == nil && a.toxi != nil {
 		if err = a.toxi.Serve(); err == nil {
-			a.log.Info().Str(logging.FieldListen, a.toxi.Addr()).Msg("Toxiproxy API listening")
+			a.log.Info().Str(logging.FieldListen, a.toxi.Addr()).Bool("token", a.toxiToken).Msg("Toxiproxy API listening")
+			if !a.toxiToken && !loopback(a.toxi.Addr()) {
+				a.log.Warn().Str(logging.FieldListen, a.toxi.Addr()).Msg("the Toxiproxy API listens beyond loopback without a token: anyone who reaches it can change the proxies; set token in the toxiproxy block, or " + ToxiproxyTokenEnv)
+			}
 		}
 	}
 	if err != nil && a.toxi != nil {

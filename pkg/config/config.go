@@ -95,6 +95,9 @@ type Admin struct {
 // Toxiproxy's clients drive vaurien. It is off without a toxiproxy block.
 type Toxiproxy struct {
 	Listen string // host:port; empty for off
+	// Token is the bearer token its mutating calls need, as Toxiproxy's
+	// TOXIPROXY_AUTH_TOKEN; empty takes that variable, if set.
+	Token string
 }
 
 // Log configures logging.

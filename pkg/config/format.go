@@ -43,6 +43,9 @@ func Format(f *File) []byte {
 	if f.Toxiproxy.Listen != "" {
 		toxi := body.AppendNewBlock("toxiproxy", nil).Body()
 		toxi.SetAttributeValue("listen", cty.StringVal(f.Toxiproxy.Listen))
+		if f.Toxiproxy.Token != "" {
+			toxi.SetAttributeValue("token", cty.StringVal(f.Toxiproxy.Token))
+		}
 		body.AppendNewline()
 	}
 

@@ -36,6 +36,7 @@ type rawFile struct {
 type rawToxiproxy struct {
 	TypeRange hcl.Range      `hcl:",type_range"`
 	Listen    hcl.Expression `hcl:"listen,optional"`
+	Token     hcl.Expression `hcl:"token,optional"`
 }
 
 type rawAdmin struct {
@@ -166,6 +167,9 @@ func (d *decoder) file(raw *rawFile, f *File) {
 				f.Toxiproxy.Listen = s
 				listeners = append(listeners, listener{addr: s, rng: &rng, owner: "the Toxiproxy API"})
 			}
+		}
+		if s, st := d.str(raw.Toxiproxy.Token, "token", `env("TOXIPROXY_AUTH_TOKEN")`); st == present {
+			f.Toxiproxy.Token = s
 		}
 	}
 	if raw.Log != nil {

@@ -2,6 +2,8 @@ package toxiproxy
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,7 +59,11 @@ type Controller interface {
 // Config configures the server.
 type Config struct {
 	Listen string // host:port
-	Log    zerolog.Logger
+	// Token, when set, is the bearer token that every call other than
+	// GET, HEAD and OPTIONS must send, as Toxiproxy 2.13 asks with
+	// TOXIPROXY_AUTH_TOKEN.
+	Token string
+	Log   zerolog.Logger
 }
 
 // Limits of the API's HTTP server; requests are small JSON documents.
@@ -132,9 +138,31 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "User agent not allowed", http.StatusForbidden)
 			return
 		}
+		if !s.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="toxiproxy"`)
+			writeError(w, errUnauthorized)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit)
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// authorized reports whether r may go on: reads always may; with a token
+// set, a call that changes something must carry it as a bearer token.
+// Both sides are hashed before the comparison, so that it takes the same
+// time whatever the header holds.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return true
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	got, want := sha256.Sum256([]byte(strings.TrimSpace(cred))), sha256.Sum256([]byte(s.cfg.Token))
+	return strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // Listen binds the API's address, so that a port clash fails before any

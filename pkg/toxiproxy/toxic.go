@@ -351,6 +351,7 @@ var (
 	errInvalidToxicType = &apiError{"invalid toxic type", 400}
 	errToxicExists      = &apiError{"toxic already exists", 409}
 	errToxicNotFound    = &apiError{"toxic not found", 404}
+	errUnauthorized     = &apiError{"unauthorized: this call needs the API token, sent as \"Authorization: Bearer <token>\"", http.StatusUnauthorized}
 )
 
 func badBody(err error) *apiError {
