@@ -15,37 +15,47 @@ import (
 func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
 	e := &d.Effect
 	client := s.Client()
-	switch e.Fault {
-	case chaos.FaultRefuse:
-		s.Refused("down")
-		return nil
-	case chaos.FaultClose:
-		return nil
-	}
-	if err := Wait(ctx, e.Delay); err != nil {
-		return err
-	}
-	if e.Fault == chaos.FaultHang {
-		return hang(ctx, client)
-	}
-	if e.Fault == chaos.FaultReset && e.After <= 0 {
-		reset(client)
-		return nil
+	steps := e.Steps()
+	var strike chaos.Step // the fault that acts once the backend is dialed
+	for _, st := range steps.List() {
+		switch st.Kind {
+		case chaos.StepRefuse:
+			s.Refused("down")
+			return nil
+		case chaos.StepClose:
+			return Wait(ctx, st.D)
+		case chaos.StepWait:
+			if err := Wait(ctx, st.D); err != nil {
+				return err
+			}
+		case chaos.StepHang:
+			return hang(ctx, client)
+		case chaos.StepReset:
+			if st.D <= 0 {
+				reset(client)
+				return nil
+			}
+			strike = st
+		case chaos.StepTimeout, chaos.StepAbort:
+			strike = st
+		}
+		// An error on a stream is its filter's random bytes; the reply and
+		// close delays are the relay's (see pair.pump).
 	}
 	backend, err := s.Dial(ctx)
 	if err != nil {
 		return err
 	}
-	switch e.Fault {
-	case chaos.FaultAbort:
+	switch strike.Kind {
+	case chaos.StepAbort:
 		defer backend.Close()
 		return abort(client, backend, s)
-	case chaos.FaultTimeout:
+	case chaos.StepTimeout:
 		defer backend.Close()
-		return timeout(ctx, client, backend, e)
-	case chaos.FaultReset:
+		return timeout(ctx, client, backend, strike.D)
+	case chaos.StepReset:
 		defer backend.Close()
-		return resetAfter(ctx, s, client, backend, e)
+		return resetAfter(ctx, s, client, backend, e, strike.D)
 	}
 	// The delay is over by now: with nothing else to do, the relay is a
 	// pass-through one, the cheapest.
@@ -94,9 +104,9 @@ func abort(client, backend net.Conn, ev chaos.Events) error {
 }
 
 // timeout stops all data: both directions are read and dropped, and the
-// connection closes after e.After, or stays open until a side leaves when
+// connection closes after after, or stays open until a side leaves when
 // it is 0.
-func timeout(ctx context.Context, client, backend net.Conn, e *chaos.Effect) error {
+func timeout(ctx context.Context, client, backend net.Conn, after time.Duration) error {
 	done := make(chan struct{}, 2)
 	drop := func(c net.Conn) {
 		io.Copy(io.Discard, c)
@@ -105,8 +115,8 @@ func timeout(ctx context.Context, client, backend net.Conn, e *chaos.Effect) err
 	go drop(backend)
 	go drop(client)
 	var expired <-chan time.Time
-	if e.After > 0 {
-		t := time.NewTimer(e.After)
+	if after > 0 {
+		t := time.NewTimer(after)
 		defer t.Stop()
 		expired = t.C
 	}
@@ -125,14 +135,14 @@ func timeout(ctx context.Context, client, backend net.Conn, e *chaos.Effect) err
 	return nil
 }
 
-// resetAfter relays as the rest of the effect says, then after e.After
+// resetAfter relays as the rest of the effect says, then after after
 // closes the client with a TCP RST.
-func resetAfter(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect) error {
+func resetAfter(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect, after time.Duration) error {
 	rest := *e
 	rest.Fault, rest.After = chaos.NoFault, 0
 	result := make(chan error, 1)
 	go func() { result <- run(ctx, s, client, backend, &rest) }()
-	t := time.NewTimer(e.After)
+	t := time.NewTimer(after)
 	defer t.Stop()
 	select {
 	case err := <-result:

@@ -13,6 +13,6 @@
 // toxics also reach live connections: each direction of a connection runs
 // a live filter that switches to the new toxics whenever they change, the
 // way Toxiproxy re-plumbs its links. On protocol-aware routes each request
-// draws the toxics in force through a Composite, mapped onto vaurien's
+// draws the toxics in force through a chaos.Composite, mapped onto vaurien's
 // behaviors.
 package toxiproxy

@@ -30,7 +30,7 @@ type toxicSet struct {
 	// direction's toxics change: live filters then switch to the new set.
 	changed [2]chan struct{}
 	// composite carries the set out on routes that draw per request.
-	composite Composite
+	composite chaos.Composite
 }
 
 func dirIndex(d chaos.Direction) int {
@@ -77,7 +77,7 @@ func newToxicSet(list []*toxic, old *toxicSet) *toxicSet {
 		if _, stop := b.(stopBehavior); stop {
 			b = stopBehavior{dir: t.dir, flush: s.changed[dirIndex(t.dir)]}
 		}
-		s.composite = append(s.composite, Member{Name: t.name, Behavior: b, Probability: t.probability()})
+		s.composite = append(s.composite, chaos.Member{Name: t.name, Behavior: b, Probability: t.probability()})
 	}
 	return s
 }
@@ -113,7 +113,7 @@ type toxicsBehavior struct {
 }
 
 // Effect stacks the toxics. A request of a protocol-aware route gets the
-// set's Composite. A stream connection gets live filters that follow the
+// set's chaos.Composite. A stream connection gets live filters that follow the
 // toxics as they change, and a TCP reset when a reset_peer toxic is drawn
 // as it starts.
 func (b *toxicsBehavior) Effect(u *chaos.Unit) chaos.Effect {
@@ -130,7 +130,7 @@ func (b *toxicsBehavior) Effect(u *chaos.Unit) chaos.Effect {
 		}
 		c.faults[t.id] = true
 		if c.applies(t) {
-			Merge(&e, chaos.Effect{Fault: chaos.FaultReset, After: ms(a.Timeout)})
+			chaos.Merge(&e, chaos.Effect{Fault: chaos.FaultReset, After: ms(a.Timeout)})
 		}
 	}
 	e.ToBackend = &liveFilter{hub: b.hub, dir: chaos.ToBackend, conn: c}
@@ -251,7 +251,7 @@ func (f *liveFilter) build(set *toxicSet, changed <-chan struct{}) chaos.Filter 
 			}
 			step = resetFilter{timeout: ms(a.Timeout)}
 		}
-		chain = Chain(chain, step)
+		chain = chaos.Chain(chain, step)
 	}
 	return chain
 }

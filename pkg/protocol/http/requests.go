@@ -365,63 +365,75 @@ func (c *conn) rejectBody(x *exchange, why error) {
 	c.clientDone()
 }
 
-// faulty carries out a drawn effect on x.
+// faulty carries out a drawn effect on x, step by step in the order chaos
+// lays it out. The reply delay is the response loop's (see responses).
 func (c *conn) faulty(x *exchange) error {
 	e := &x.effect
-	switch e.Fault {
-	case chaos.FaultRefuse:
-		c.s.Refused("down")
-		fallthrough
-	case chaos.FaultClose:
-		c.pendingReq = nil
-		c.free(x)
-		c.abort(endFault)
-		return errDone
-	}
-	if e.CloseDelay > time.Duration(c.closeDelay.Load()) {
-		c.closeDelay.Store(int64(e.CloseDelay))
-	}
-	if e.Delay > 0 {
-		if err := c.req.out.Flush(); err != nil {
-			return err
-		}
-		if err := c.wait(&c.req, e.Delay); err != nil {
-			return c.stopping() // x.head may go to a raw relay as pendingReq
-		}
-	}
-	switch e.Fault {
-	case chaos.FaultHang, chaos.FaultTimeout:
-		if e.Fault == chaos.FaultTimeout && e.After > 0 {
-			c.timers = append(c.timers, time.AfterFunc(e.After, func() { c.abort(endFault) }))
-		}
-		c.pendingReq = nil
-		c.free(x)
-		c.hanging.Store(true)
-		return c.drain()
-	case chaos.FaultReset:
-		if e.After <= 0 {
+	steps := e.Steps()
+	for _, st := range steps.List() {
+		switch st.Kind {
+		case chaos.StepRefuse, chaos.StepClose:
+			if st.Kind == chaos.StepRefuse {
+				c.s.Refused("down")
+			}
 			c.pendingReq = nil
 			c.free(x)
-			c.reset()
+			if st.D > 0 {
+				c.req.out.Flush()
+				if c.wait(&c.req, st.D) != nil {
+					return c.stopping()
+				}
+			}
+			c.abort(endFault)
 			return errDone
-		}
-		if len(c.timers) == 0 {
-			c.timers = append(c.timers, time.AfterFunc(e.After, c.reset))
-		}
-	case chaos.FaultError:
-		if !e.Error.Inject {
-			x.kind = kindReply
-			x.status = errorStatus(&e.Error)
-			c.pendingReq = nil
-			if err := c.push(x); err != nil {
+		case chaos.StepWait:
+			if err := c.req.out.Flush(); err != nil {
 				return err
 			}
-			c.release(x)
+			if err := c.wait(&c.req, st.D); err != nil {
+				return c.stopping() // x.head may go to a raw relay as pendingReq
+			}
+		case chaos.StepHang, chaos.StepTimeout:
+			if st.D > 0 {
+				c.timers = append(c.timers, time.AfterFunc(st.D, func() { c.abort(endFault) }))
+			}
+			c.pendingReq = nil
+			c.free(x)
+			c.hanging.Store(true)
 			return c.drain()
+		case chaos.StepReset:
+			if st.D <= 0 {
+				c.pendingReq = nil
+				c.free(x)
+				c.reset()
+				return errDone
+			}
+			if len(c.timers) == 0 {
+				c.timers = append(c.timers, time.AfterFunc(st.D, c.reset))
+			}
+		case chaos.StepError:
+			if !e.Error.Inject {
+				x.kind = kindReply
+				x.status = errorStatus(&e.Error)
+			}
+		case chaos.StepAbort:
+			x.kind = kindAbort
+		case chaos.StepCloseDelay:
+			if st.D > time.Duration(c.closeDelay.Load()) {
+				c.closeDelay.Store(int64(st.D))
+			}
 		}
-	case chaos.FaultAbort:
+	}
+	switch x.kind {
+	case kindReply:
+		c.pendingReq = nil
+		if err := c.push(x); err != nil {
+			return err
+		}
+		c.release(x)
+		return c.drain()
+	case kindAbort:
 		c.abortc = make(chan struct{})
-		x.kind = kindAbort
 		if err := c.push(x); err != nil {
 			return err
 		}

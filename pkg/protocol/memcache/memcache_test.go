@@ -771,6 +771,25 @@ func TestCloseFaults(t *testing.T) {
 	}
 }
 
+// TestRefuseBeforeDelay: a stacked effect refuses or closes first, as on
+// every route; the delay drawn with it is never waited.
+func TestRefuseBeforeDelay(t *testing.T) {
+	mc := testenv.Memcached(t)
+	const delay = 5 * time.Second
+	for _, f := range []chaos.Fault{chaos.FaultRefuse, chaos.FaultClose} {
+		t.Run(f.String(), func(t *testing.T) {
+			p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: f, Delay: delay}, "get"))
+			l := newLineReader(t, dial(t, p.addr))
+			start := time.Now()
+			l.send(lines("get k"))
+			l.closed(delay)
+			if took := time.Since(start); took >= delay/2 {
+				t.Fatalf("closed after %v: the delay was waited before the %v", took, f)
+			}
+		})
+	}
+}
+
 func TestSlowClose(t *testing.T) {
 	mc := testenv.Memcached(t)
 	const d = 200 * time.Millisecond

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
@@ -94,10 +95,8 @@ func (c *conn) readLoop() (raw bool, err error) {
 		if c.cr.Buffered() == 0 {
 			// Between requests with nothing pipelined: end a quiet run and
 			// send what is buffered, then wait for the client's next bytes.
-			if c.run {
-				if err := c.endRun(); err != nil {
-					return false, err
-				}
+			if err := c.leaveRun(); err != nil {
+				return false, err
 			}
 			if err := c.flushBackend(); err != nil {
 				return false, c.clientEnded(err)
@@ -176,10 +175,8 @@ func (c *conn) readLoop() (raw bool, err error) {
 // drops the answers it has not sent yet when a get names an overlong key;
 // once they have all arrived there is nothing left for it to drop.
 func (c *conn) drain() error {
-	if c.run {
-		if err := c.endRun(); err != nil {
-			return err
-		}
+	if err := c.leaveRun(); err != nil {
+		return err
 	}
 	done := make(chan struct{})
 	if err := c.push(record{op: opDrained, done: done}); err != nil {
@@ -198,6 +195,24 @@ func (c *conn) drain() error {
 	}
 }
 
+// leaveRun ends the run of quiet requests, if one is open.
+func (c *conn) leaveRun() error {
+	if !c.run {
+		return nil
+	}
+	return c.endRun()
+}
+
+// holdClose makes the connection's close wait at least d.
+func (c *conn) holdClose(d time.Duration) {
+	for {
+		old := c.closeDelay.Load()
+		if int64(d) <= old || c.closeDelay.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
+}
+
 // isLongGet reports whether a line that overflowed the buffer is a get or
 // gets, the only commands memcached lets grow past its read buffer.
 func isLongGet(line []byte) bool {
@@ -205,65 +220,72 @@ func isLongGet(line []byte) bool {
 	return bytes.HasPrefix(line, []byte("get ")) || bytes.HasPrefix(line, []byte("gets "))
 }
 
-// affect carries out a drawn effect on one request. stop ends the reader.
+// affect carries out a drawn effect on one request, step by step in the
+// order chaos lays it out. stop ends the reader.
 func (c *conn) affect(line []byte, r request, long bool, e *chaos.Effect) (stop bool, err error) {
 	start := now() // the exchange's time includes the injected delays
-	if e.CloseDelay > 0 {
-		for {
-			old := c.closeDelay.Load()
-			if int64(e.CloseDelay) <= old || c.closeDelay.CompareAndSwap(old, int64(e.CloseDelay)) {
-				break
-			}
-		}
-	}
-	if c.run {
-		// An affected request is answered on its own, never inside a run.
-		if err := c.endRun(); err != nil {
-			return true, err
-		}
-	}
-	if e.Delay > 0 {
-		if err := c.flushBackend(); err != nil {
-			return true, err
-		}
-		if err := c.upWait.Wait(c.ctx, e.Delay); err != nil {
-			return true, err
-		}
-	}
-	switch e.Fault {
-	case chaos.FaultRefuse:
-		c.s.Refused("down")
-		c.hold()
-		c.closeBoth()
-		return true, nil
-	case chaos.FaultClose:
-		c.hold()
-		c.closeBoth()
-		return true, nil
-	case chaos.FaultReset:
-		if e.After <= 0 {
-			reset(c.client)
+	steps := e.Steps()
+	var fail, abort bool
+	for _, st := range steps.List() {
+		switch st.Kind {
+		case chaos.StepRefuse:
+			c.s.Refused("down")
+			c.closeBoth()
+			return true, nil
+		case chaos.StepClose:
+			c.holdClose(st.D)
+			c.hold()
 			c.closeBoth()
 			return true, nil
 		}
-		c.strike(e.After, func() {
-			reset(c.client)
-			c.closeBoth()
-		})
-	case chaos.FaultHang, chaos.FaultTimeout:
-		if err := c.push(record{op: opHang}); err != nil {
+		// An affected request is answered on its own, never inside a run.
+		if err := c.leaveRun(); err != nil {
 			return true, err
 		}
-		if err := c.flushBackend(); err != nil {
-			return true, err
+		switch st.Kind {
+		case chaos.StepWait:
+			if err := c.flushBackend(); err != nil {
+				return true, err
+			}
+			if err := c.upWait.Wait(c.ctx, st.D); err != nil {
+				return true, err
+			}
+		case chaos.StepReset:
+			if st.D <= 0 {
+				reset(c.client)
+				c.closeBoth()
+				return true, nil
+			}
+			c.strike(st.D, func() {
+				reset(c.client)
+				c.closeBoth()
+			})
+		case chaos.StepHang, chaos.StepTimeout:
+			if err := c.push(record{op: opHang}); err != nil {
+				return true, err
+			}
+			if err := c.flushBackend(); err != nil {
+				return true, err
+			}
+			if st.D > 0 {
+				c.strike(st.D, c.closeBoth)
+			}
+			// Swallow this request and whatever follows until the client leaves.
+			_, err := io.Copy(io.Discard, c.cr)
+			return true, c.clientEnded(err)
+		case chaos.StepError:
+			fail = !e.Error.Inject
+		case chaos.StepAbort:
+			abort = true
+		case chaos.StepCloseDelay:
+			c.holdClose(st.D)
 		}
-		if e.Fault == chaos.FaultTimeout && e.After > 0 {
-			c.strike(e.After, c.closeBoth)
-		}
-		// Swallow this request and whatever follows until the client leaves.
-		_, err := io.Copy(io.Discard, c.cr)
-		return true, c.clientEnded(err)
-	case chaos.FaultAbort:
+	}
+	if err := c.leaveRun(); err != nil {
+		return true, err
+	}
+	switch {
+	case abort:
 		if err := c.forward(c.bw, line, r, long); err != nil {
 			return true, c.clientEnded(err)
 		}
@@ -271,18 +293,16 @@ func (c *conn) affect(line []byte, r request, long bool, e *chaos.Effect) (stop 
 			return true, c.clientEnded(err)
 		}
 		return true, c.push(record{op: opAbort})
-	case chaos.FaultError:
-		if !e.Error.Inject {
-			// The request is read from the client and never reaches the backend.
-			if err := c.forward(io.Discard, line, r, long); err != nil {
-				return true, c.clientEnded(err)
-			}
-			if r.kind == kindNone {
-				return false, c.push(record{op: opNone, req: r.cmd.req, start: start})
-			}
-			return false, c.push(record{op: opReply, req: r.cmd.req, start: start,
-				fx: &effect{delay: e.ResponseDelay, reply: c.p.reply(e.Error.Message)}})
+	case fail:
+		// The request is read from the client and never reaches the backend.
+		if err := c.forward(io.Discard, line, r, long); err != nil {
+			return true, c.clientEnded(err)
 		}
+		if r.kind == kindNone {
+			return false, c.push(record{op: opNone, req: r.cmd.req, start: start})
+		}
+		return false, c.push(record{op: opReply, req: r.cmd.req, start: start,
+			fx: &effect{delay: e.ResponseDelay, reply: c.p.reply(e.Error.Message)}})
 	}
 	var fx *effect
 	if e.ResponseDelay > 0 || e.ToClient != nil || (e.Fault == chaos.FaultError && e.Error.Inject) {
@@ -456,10 +476,8 @@ func (c *conn) clientEnded(err error) error {
 // side, once it has relayed every answer still due, hands the connection to
 // a raw relay.
 func (c *conn) goRaw(line []byte, req *chaos.Request) error {
-	if c.run {
-		if err := c.endRun(); err != nil {
-			return err
-		}
+	if err := c.leaveRun(); err != nil {
+		return err
 	}
 	if len(line) > 0 {
 		c.bw.Write(line)

@@ -382,70 +382,79 @@ func (c *conn) track(k kind) {
 	}
 }
 
-// carryOut acts on the drawn effect for the request just framed.
+// carryOut acts on the drawn effect for the request just framed, step by
+// step in the order chaos lays it out.
 func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) error {
-	if e.CloseDelay > 0 {
-		if d := int64(e.CloseDelay); d > c.closeDelay.Load() {
-			c.closeDelay.Store(d)
-		}
-	}
-	switch e.Fault {
-	case chaos.FaultRefuse:
-		c.s.Refused("down")
-		c.closeAll()
-		return errStop
-	case chaos.FaultClose:
-		c.bw.Flush()
-		c.publish()
-		relay.Wait(c.ctx, e.CloseDelay)
-		c.closeAll()
-		return errStop
-	}
-	if e.Delay > 0 {
-		// Held until its arrival plus the delay, not for the delay from
-		// now: requests of a pipeline delayed in turn overlap their waits.
-		if d := rec.start + e.Delay - now(); d > 0 {
-			if err := c.bw.Flush(); err != nil {
-				return err
-			}
-			c.publish()
-			if err := c.reqAlarm.Wait(c.ctx, d); err != nil {
-				return errStop
-			}
-		}
-	}
-	switch e.Fault {
-	case chaos.FaultHang, chaos.FaultTimeout:
-		rec.act, rec.exchange = actHang, false
-		if e.Fault == chaos.FaultTimeout && e.After > 0 {
-			rec.due = now() + e.After
-		}
-		if err := c.push(rec); err != nil {
-			return err
-		}
-		c.bw.Flush()
-		c.cr.discardAll() // swallow everything until the client leaves
-		return errStop
-	case chaos.FaultReset:
-		if e.After <= 0 {
-			resetConn(c.client)
+	steps := e.Steps()
+	var fail, abort bool
+	for _, st := range steps.List() {
+		switch st.Kind {
+		case chaos.StepRefuse:
+			c.s.Refused("down")
 			c.closeAll()
 			return errStop
-		}
-		if c.resetTimer == nil {
-			c.resetTimer = time.AfterFunc(e.After, func() {
+		case chaos.StepClose:
+			c.bw.Flush()
+			c.publish()
+			relay.Wait(c.ctx, st.D)
+			c.closeAll()
+			return errStop
+		case chaos.StepWait:
+			// Held until its arrival plus the delay, not for the delay from
+			// now: requests of a pipeline delayed in turn overlap their waits.
+			if d := rec.start + st.D - now(); d > 0 {
+				if err := c.bw.Flush(); err != nil {
+					return err
+				}
+				c.publish()
+				if err := c.reqAlarm.Wait(c.ctx, d); err != nil {
+					return errStop
+				}
+			}
+		case chaos.StepHang, chaos.StepTimeout:
+			rec.act, rec.exchange = actHang, false
+			if st.D > 0 {
+				rec.due = now() + st.D
+			}
+			if err := c.push(rec); err != nil {
+				return err
+			}
+			c.bw.Flush()
+			c.cr.discardAll() // swallow everything until the client leaves
+			return errStop
+		case chaos.StepReset:
+			if st.D <= 0 {
 				resetConn(c.client)
 				c.closeAll()
-			})
+				return errStop
+			}
+			if c.resetTimer == nil {
+				c.resetTimer = time.AfterFunc(st.D, func() {
+					resetConn(c.client)
+					c.closeAll()
+				})
+			}
+		case chaos.StepError:
+			fail = true
+		case chaos.StepAbort:
+			abort = true
+		case chaos.StepReplyDelay:
+			rec.due = rec.start + e.Delay + st.D
+		case chaos.StepCloseDelay:
+			if d := int64(st.D); d > c.closeDelay.Load() {
+				c.closeDelay.Store(d)
+			}
 		}
 	}
+	return c.exchange(rec, e, k, complete, fail, abort)
+}
 
+// exchange sends the request on, or answers it in place of the backend
+// when the effect's error replaces the reply.
+func (c *conn) exchange(rec *record, e *chaos.Effect, k kind, complete, fail, abort bool) error {
 	expects := c.expectsReply(k)
-	if e.ResponseDelay > 0 {
-		rec.due = rec.start + e.Delay + e.ResponseDelay
-	}
 	rec.filter = e.ToClient
-	if e.Fault == chaos.FaultError && expects {
+	if fail && expects {
 		if e.Error.Inject {
 			rec.inject = true
 		} else {
@@ -487,7 +496,7 @@ func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) err
 	if switchNow {
 		rec.act = actRaw
 	}
-	if e.Fault == chaos.FaultAbort {
+	if abort {
 		rec.act, rec.exchange = actAbort, false
 	}
 	if err := c.push(rec); err != nil {

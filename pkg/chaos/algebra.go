@@ -1,18 +1,16 @@
-package toxiproxy
+package chaos
 
 import (
 	"context"
 	"errors"
 	"io"
-
-	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
 // Member is one behavior of a Composite with the chance that a draw
 // applies it.
 type Member struct {
 	Name        string
-	Behavior    chaos.Behavior
+	Behavior    Behavior
 	Probability float64 // 0 never applies, 1 always does
 }
 
@@ -24,8 +22,8 @@ type Member struct {
 type Composite []Member
 
 // Effect draws each member and merges the effects of those drawn.
-func (c Composite) Effect(u *chaos.Unit) chaos.Effect {
-	var e chaos.Effect
+func (c Composite) Effect(u *Unit) Effect {
+	var e Effect
 	for _, m := range c {
 		// A member at probability 0 draws nothing at all, not even a random
 		// number, so that it can never apply (Toxiproxy's issue 603).
@@ -42,29 +40,29 @@ func (c Composite) Effect(u *chaos.Unit) chaos.Effect {
 
 // faultRank orders faults by precedence when two are drawn together: the
 // one that ends the exchange soonest and most surely wins.
-var faultRank = map[chaos.Fault]int{
-	chaos.NoFault:      0,
-	chaos.FaultError:   1,
-	chaos.FaultAbort:   2,
-	chaos.FaultHang:    3,
-	chaos.FaultTimeout: 4,
-	chaos.FaultReset:   5,
-	chaos.FaultClose:   6,
-	chaos.FaultRefuse:  7,
+var faultRank = map[Fault]int{
+	NoFault:      0,
+	FaultError:   1,
+	FaultAbort:   2,
+	FaultHang:    3,
+	FaultTimeout: 4,
+	FaultReset:   5,
+	FaultClose:   6,
+	FaultRefuse:  7,
 }
 
 // Merge adds the effect e to dst: delays add up, the fault of highest
 // precedence wins (of two equal faults the earlier strike), the longest
 // close delay wins, and filters of the same direction are chained, dst's
 // first.
-func Merge(dst *chaos.Effect, e chaos.Effect) {
+func Merge(dst *Effect, e Effect) {
 	dst.Delay += e.Delay
 	dst.ResponseDelay += e.ResponseDelay
 	dst.CloseDelay = max(dst.CloseDelay, e.CloseDelay)
 	switch re, rd := faultRank[e.Fault], faultRank[dst.Fault]; {
 	case re > rd:
 		dst.Fault, dst.After, dst.Error = e.Fault, e.After, e.Error
-	case re == rd && e.Fault != chaos.NoFault:
+	case re == rd && e.Fault != NoFault:
 		dst.After = min(dst.After, e.After)
 	}
 	dst.ToBackend = Chain(dst.ToBackend, e.ToBackend)
@@ -73,7 +71,7 @@ func Merge(dst *chaos.Effect, e chaos.Effect) {
 
 // Chain returns a filter that runs first, then second on first's output.
 // Either may be nil.
-func Chain(first, second chaos.Filter) chaos.Filter {
+func Chain(first, second Filter) Filter {
 	switch {
 	case first == nil:
 		return second
@@ -83,7 +81,7 @@ func Chain(first, second chaos.Filter) chaos.Filter {
 	return chained{first, second}
 }
 
-type chained struct{ first, second chaos.Filter }
+type chained struct{ first, second Filter }
 
 // errDownstreamDone ends the first filter's writes when the second has
 // stopped reading.

@@ -1,4 +1,4 @@
-package toxiproxy
+package chaos
 
 import (
 	"bytes"
@@ -9,13 +9,11 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
-
-	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
-type fixed chaos.Effect
+type fixed Effect
 
-func (f fixed) Effect(*chaos.Unit) chaos.Effect { return chaos.Effect(f) }
+func (f fixed) Effect(*Unit) Effect { return Effect(f) }
 
 // upper is a filter that upper-cases, tagged to see the order of a chain.
 type tagFilter struct{ tag string }
@@ -32,28 +30,28 @@ func (f tagFilter) Relay(_ context.Context, dst io.Writer, src io.Reader) error 
 func TestMerge(t *testing.T) {
 	tests := []struct {
 		name    string
-		effects []chaos.Effect
-		want    chaos.Effect
+		effects []Effect
+		want    Effect
 	}{
-		{"nothing", nil, chaos.Effect{}},
-		{"delays add", []chaos.Effect{{Delay: time.Second, ResponseDelay: 2}, {Delay: 2 * time.Second, ResponseDelay: 3}},
-			chaos.Effect{Delay: 3 * time.Second, ResponseDelay: 5}},
-		{"longest close delay", []chaos.Effect{{CloseDelay: time.Second}, {CloseDelay: 3 * time.Second}, {CloseDelay: 2 * time.Second}},
-			chaos.Effect{CloseDelay: 3 * time.Second}},
-		{"reset beats timeout", []chaos.Effect{{Fault: chaos.FaultTimeout, After: time.Second}, {Fault: chaos.FaultReset, After: 5 * time.Second}},
-			chaos.Effect{Fault: chaos.FaultReset, After: 5 * time.Second}},
-		{"reset stays over a later timeout", []chaos.Effect{{Fault: chaos.FaultReset, After: 5 * time.Second}, {Fault: chaos.FaultTimeout}},
-			chaos.Effect{Fault: chaos.FaultReset, After: 5 * time.Second}},
-		{"two resets strike at the earlier", []chaos.Effect{{Fault: chaos.FaultReset, After: 5 * time.Second}, {Fault: chaos.FaultReset, After: time.Second}},
-			chaos.Effect{Fault: chaos.FaultReset, After: time.Second}},
-		{"refuse beats all", []chaos.Effect{{Fault: chaos.FaultReset}, {Fault: chaos.FaultRefuse}, {Fault: chaos.FaultError}},
-			chaos.Effect{Fault: chaos.FaultRefuse}},
-		{"error keeps its spec", []chaos.Effect{{Fault: chaos.FaultError, Error: chaos.ErrorSpec{Status: 503}}},
-			chaos.Effect{Fault: chaos.FaultError, Error: chaos.ErrorSpec{Status: 503}}},
+		{"nothing", nil, Effect{}},
+		{"delays add", []Effect{{Delay: time.Second, ResponseDelay: 2}, {Delay: 2 * time.Second, ResponseDelay: 3}},
+			Effect{Delay: 3 * time.Second, ResponseDelay: 5}},
+		{"longest close delay", []Effect{{CloseDelay: time.Second}, {CloseDelay: 3 * time.Second}, {CloseDelay: 2 * time.Second}},
+			Effect{CloseDelay: 3 * time.Second}},
+		{"reset beats timeout", []Effect{{Fault: FaultTimeout, After: time.Second}, {Fault: FaultReset, After: 5 * time.Second}},
+			Effect{Fault: FaultReset, After: 5 * time.Second}},
+		{"reset stays over a later timeout", []Effect{{Fault: FaultReset, After: 5 * time.Second}, {Fault: FaultTimeout}},
+			Effect{Fault: FaultReset, After: 5 * time.Second}},
+		{"two resets strike at the earlier", []Effect{{Fault: FaultReset, After: 5 * time.Second}, {Fault: FaultReset, After: time.Second}},
+			Effect{Fault: FaultReset, After: time.Second}},
+		{"refuse beats all", []Effect{{Fault: FaultReset}, {Fault: FaultRefuse}, {Fault: FaultError}},
+			Effect{Fault: FaultRefuse}},
+		{"error keeps its spec", []Effect{{Fault: FaultError, Error: ErrorSpec{Status: 503}}},
+			Effect{Fault: FaultError, Error: ErrorSpec{Status: 503}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got chaos.Effect
+			var got Effect
 			for _, e := range tt.effects {
 				Merge(&got, e)
 			}
@@ -67,11 +65,11 @@ func TestMerge(t *testing.T) {
 }
 
 func TestMergeChainsFiltersInOrder(t *testing.T) {
-	var e chaos.Effect
-	Merge(&e, chaos.Effect{ToClient: tagFilter{"a"}})
-	Merge(&e, chaos.Effect{ToBackend: tagFilter{"x"}})
-	Merge(&e, chaos.Effect{ToClient: tagFilter{"b"}})
-	Merge(&e, chaos.Effect{ToClient: tagFilter{"c"}})
+	var e Effect
+	Merge(&e, Effect{ToClient: tagFilter{"a"}})
+	Merge(&e, Effect{ToBackend: tagFilter{"x"}})
+	Merge(&e, Effect{ToClient: tagFilter{"b"}})
+	Merge(&e, Effect{ToClient: tagFilter{"c"}})
 	var out bytes.Buffer
 	if err := e.ToClient.Relay(context.Background(), &out, strings.NewReader("data")); err != nil {
 		t.Fatal(err)
@@ -108,10 +106,10 @@ func TestChainErrors(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
 		name          string
-		first, second chaos.Filter
+		first, second Filter
 		want          error
 	}{
-		{"first fails", failing{chaos.ErrClose}, copying{}, chaos.ErrClose},
+		{"first fails", failing{ErrClose}, copying{}, ErrClose},
 		{"second fails", copying{}, failing{boom}, boom},
 		{"both copy", copying{}, copying{}, nil},
 	}
@@ -156,11 +154,11 @@ func TestCompositeDrawsEachMember(t *testing.T) {
 		{Name: "never", Behavior: fixed{Delay: time.Hour}, Probability: 0},
 		{Name: "half", Behavior: fixed{ResponseDelay: time.Millisecond}, Probability: 0.5},
 	}
-	mix, err := chaos.NewMix([]chaos.Entry{{Name: "toxics", Percent: 100, Behavior: c}})
+	mix, err := NewMix([]Entry{{Name: "toxics", Percent: 100, Behavior: c}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := chaos.NewSource(42)
+	src := NewSource(42)
 	const draws = 2000
 	half := 0
 	for range draws {
