@@ -96,7 +96,7 @@ func abort(client, backend net.Conn, ev chaos.Events) error {
 			ev.Relayed(chaos.ToBackend, int64(m))
 		}
 	}
-	if err != nil && err != io.EOF && !isClosedByPeer(err) {
+	if err != nil && !OrdinaryEnd(err) {
 		return err
 	}
 	reset(backend)

@@ -191,14 +191,14 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 	}
 	var err error
 	if f != nil {
-		err = f.Relay(ctx, &counter{w: dst, ev: p.ev, dir: dir}, &idleReader{p: p, dir: dir, c: src})
+		err = f.Relay(ctx, &Counter{W: dst, Events: p.ev, Dir: dir}, &idleReader{p: p, dir: dir, c: src})
 	} else {
 		err = p.copy(dir, dst, src)
 	}
 	if err != nil {
 		p.waiting[dirIndex(dir)].Store(true)
 		p.closeAll()
-		if isClosedByPeer(err) {
+		if OrdinaryEnd(err) {
 			return nil
 		}
 		return err
@@ -365,21 +365,6 @@ func (r *idleReader) Read(b []byte) (int, error) {
 	}
 }
 
-// counter reports bytes written through a filter.
-type counter struct {
-	w   io.Writer
-	ev  chaos.Events
-	dir chaos.Direction
-}
-
-func (c *counter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	if n > 0 {
-		c.ev.Relayed(c.dir, int64(n))
-	}
-	return n, err
-}
-
 func closeWrite(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
@@ -390,11 +375,4 @@ func closeWrite(c net.Conn) {
 
 func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// isClosedByPeer reports the ordinary ends of a connection in a chaos proxy:
-// resets, broken pipes and closes; they are events, not failures.
-func isClosedByPeer(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, chaos.ErrClose)
 }

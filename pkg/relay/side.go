@@ -75,7 +75,7 @@ func (s *side) read() (buf *[]byte, n int, err error) {
 // data holds none.
 func (s *side) readFD(fd uintptr) bool {
 	s.buf = bufs.Get().(*[]byte)
-	n, e := ReadNow(fd, *s.buf)
+	n, e := readNow(fd, *s.buf)
 	switch e {
 	case 0:
 		s.n = n
@@ -184,11 +184,11 @@ func (s *side) pumpFD(fd uintptr) bool {
 	return true
 }
 
-// ReadNow reads into p what fd has already received, without blocking and
+// readNow reads into p what fd has already received, without blocking and
 // without the runtime's bookkeeping, for a poller callback (which holds
 // the descriptor): n is 0 at end of stream, and errno is EAGAIN when
 // nothing has come.
-func ReadNow(fd uintptr, p []byte) (n int, errno syscall.Errno) {
+func readNow(fd uintptr, p []byte) (n int, errno syscall.Errno) {
 	for {
 		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		if e == 0 {

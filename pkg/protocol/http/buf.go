@@ -5,12 +5,9 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
@@ -251,17 +248,18 @@ func (b *inbuf) readConn() (int, error) {
 // buffered.
 func (b *inbuf) readReady(fd uintptr) bool {
 	b.grab()
-	n, e := relay.ReadNow(fd, b.buf[b.w:])
-	switch e {
-	case 0:
+	n, err := relay.ReadReady(fd, b.buf[b.w:])
+	switch err {
+	case nil:
 		b.n = n
-	case unix.EAGAIN:
+	case io.EOF:
+	case relay.ErrNotReady:
 		if b.r == b.w {
 			b.sd.release()
 		}
 		return false
 	default:
-		b.rerr = os.NewSyscallError("read", e)
+		b.rerr = err
 	}
 	return true
 }

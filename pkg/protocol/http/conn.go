@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/cpu"
@@ -590,23 +589,17 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
 // closedByPeer reports the ordinary ends of a connection in a chaos proxy.
 func closedByPeer(err error) bool {
-	return err == io.EOF || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, chaos.ErrClose) || err == errStopped || err == errDone
+	return err == errStopped || err == errDone || relay.OrdinaryEnd(err)
 }
 
-// flushWriter writes through to the connection at once, so that a filter's
-// timing (bandwidth, slicer) reaches the wire, and counts what it writes.
-type flushWriter struct {
-	w   *outbuf
-	cnt *counter
-}
+// flushing writes through to the connection at once, so that a filter's
+// timing (bandwidth, slicer) reaches the wire.
+type flushing struct{ *outbuf }
 
-func (f *flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	f.cnt.add(n)
+func (f flushing) Write(p []byte) (int, error) {
+	n, err := f.outbuf.Write(p)
 	if err == nil {
-		err = f.w.Flush()
+		err = f.Flush()
 	}
 	return n, err
 }
@@ -670,7 +663,7 @@ func (c *conn) bulkDown(n int64) (int64, error) {
 }
 
 // filtered relays head and body through a behavior's filter.
-func filtered(ctx context.Context, f chaos.Filter, w *flushWriter, head []byte, b *body) error {
+func filtered(ctx context.Context, f chaos.Filter, w io.Writer, head []byte, b *body) error {
 	src := io.MultiReader(bytes.NewReader(head), b)
 	if err := f.Relay(ctx, w, src); err != nil {
 		return err

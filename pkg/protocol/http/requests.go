@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // requests is the request loop: it reads requests from the client, draws a
@@ -281,7 +282,7 @@ func (c *conn) send(x *exchange) error {
 		c.reqBody.reset(&c.req.in, x.body, x.rq.length, false)
 		head := c.rewriteHost(x)
 		c.pendingReq = nil
-		err := filtered(c.ctx, f, &flushWriter{w: &c.req.out, cnt: &c.up}, head, &c.reqBody)
+		err := filtered(c.ctx, f, &relay.Counter{W: flushing{&c.req.out}, Events: c.s, Dir: chaos.ToBackend}, head, &c.reqBody)
 		c.up.flush()
 		return err
 	}

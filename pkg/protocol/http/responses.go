@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // responses is the response loop: for each queued exchange, in order, it
@@ -267,7 +268,7 @@ func (c *conn) relayResponse(x *exchange, h []byte, inPlace bool, kind bodyKind)
 		}
 		c.pendingResp = nil
 		c.respBody.reset(in, kind, c.rs.length, inject)
-		return filtered(c.ctx, e.ToClient, &flushWriter{w: &c.resp.out, cnt: &c.down}, h, &c.respBody)
+		return filtered(c.ctx, e.ToClient, &relay.Counter{W: flushing{&c.resp.out}, Events: c.s, Dir: chaos.ToClient}, h, &c.respBody)
 	}
 	if out := &c.resp.out; inPlace && kind == bodyLength && !inject && out.Buffered() == 0 &&
 		int64(in.Buffered()-len(h)) >= c.rs.length {

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
@@ -203,23 +201,13 @@ func (s *source) Read(p []byte) (int, error) {
 	}
 }
 
-// readNow reads what has arrived; EAGAIN when nothing has. read(2) without
-// the runtime's bookkeeping: the poller already holds the descriptor.
+// readNow reads what has arrived; relay.ErrNotReady when nothing has.
 func (s *source) readNow(p []byte) (int, error) {
-	n, e := relay.ReadNow(s.fd, p)
-	switch e {
-	case 0:
-		if n == 0 {
-			return 0, io.EOF
-		}
-		if s.c.idle > 0 {
-			s.c.last.Store(time.Now().UnixNano())
-		}
-		return n, nil
-	case unix.EAGAIN:
-		return 0, unix.EAGAIN
+	n, err := relay.ReadReady(s.fd, p)
+	if n > 0 && s.c.idle > 0 {
+		s.c.last.Store(time.Now().UnixNano())
 	}
-	return 0, os.NewSyscallError("read", e)
+	return n, err
 }
 
 // consumeWake reports, once, that the reader woke the waiting response side.
@@ -340,7 +328,7 @@ func (p *poller) check(fd uintptr) bool {
 	p.src.polling, p.src.fd = true, fd
 	_, err := (*p.r).Peek(1)
 	p.src.polling = false
-	if err == unix.EAGAIN {
+	if err == relay.ErrNotReady {
 		p.release()
 		return false
 	}
@@ -549,27 +537,9 @@ func (c *conn) toClient(w io.Writer, n int64) (int64, bool, error) {
 	return c.bulk(c.client, c.backend, n)
 }
 
-// counter reports the bytes a filter writes.
-type counter struct {
-	w   io.Writer
-	ev  chaos.Events
-	dir chaos.Direction
-}
-
-func (c *counter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	if n > 0 {
-		c.ev.Relayed(c.dir, int64(n))
-	}
-	return n, err
-}
-
-// normalEnd maps the ordinary ends of a connection in a chaos proxy
-// (closes, resets, broken pipes, a filter closing on purpose) to nil.
+// normalEnd maps the ordinary ends of a connection in a chaos proxy to nil.
 func normalEnd(err error) error {
-	if err == nil || err == io.EOF || errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, chaos.ErrClose) || errors.Is(err, errStopped) || errors.Is(err, errIdle) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrClosedPipe) {
+	if err == nil || errors.Is(err, errStopped) || errors.Is(err, errIdle) || relay.OrdinaryEnd(err) {
 		return nil
 	}
 	return err

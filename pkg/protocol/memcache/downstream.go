@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // The response side: backend → client.
@@ -212,7 +213,7 @@ func (c *conn) relayUnit(fx *effect, u unit) error {
 		pw.CloseWithError(err)
 		framed <- err
 	}()
-	ferr := fx.toClient.Relay(c.ctx, &counter{w: c.client, ev: c.s, dir: chaos.ToClient}, pr)
+	ferr := fx.toClient.Relay(c.ctx, &relay.Counter{W: c.client, Events: c.s, Dir: chaos.ToClient}, pr)
 	pr.CloseWithError(io.ErrClosedPipe)
 	if ferr != nil {
 		// The framer may wait for backend bytes that no longer matter.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // The reader's side: client → backend.
@@ -416,7 +417,7 @@ func (c *conn) filterRequest(f chaos.Filter, line []byte, r request, long bool) 
 	case r.data >= 0:
 		src = io.MultiReader(head, io.LimitReader(c.cr, r.data+2))
 	}
-	return f.Relay(c.ctx, &counter{w: c.backend, ev: c.s, dir: chaos.ToBackend}, src)
+	return f.Relay(c.ctx, &relay.Counter{W: c.backend, Events: c.s, Dir: chaos.ToBackend}, src)
 }
 
 // lineRest reads the rest of a line, through its "\n", from br.

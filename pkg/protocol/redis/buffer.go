@@ -3,13 +3,10 @@ package redis
 import (
 	"bufio"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
@@ -230,16 +227,12 @@ func (r *reader) readable(fd uintptr) bool {
 	if r.buf == nil {
 		r.acquire()
 	}
-	n, errno := relay.ReadNow(fd, r.buf[r.w:])
-	switch errno {
-	case 0:
-		if n == 0 {
-			r.rerr = io.EOF
-		} else {
-			r.w += n
-			r.arrived()
-		}
-	case unix.EAGAIN:
+	n, err := relay.ReadReady(fd, r.buf[r.w:])
+	switch err {
+	case nil:
+		r.w += n
+		r.arrived()
+	case relay.ErrNotReady:
 		if r.before != nil {
 			r.before.release()
 		}
@@ -249,7 +242,7 @@ func (r *reader) readable(fd uintptr) bool {
 		}
 		return false
 	default:
-		r.rerr = os.NewSyscallError("read", errno)
+		r.rerr = err
 	}
 	return true
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -100,7 +99,7 @@ type conn struct {
 	client, backend net.Conn
 	cr, br          *reader
 	cw, bw          *writer
-	toBackend       *counter
+	toBackend       *relay.Counter
 	reqDone         chan struct{} // closed when the request loop has returned
 
 	// request loop state
@@ -159,9 +158,9 @@ func newConn(ctx context.Context, p *Protocol, s chaos.Session, client, backend 
 	if s.IdleTimeout() > 0 {
 		last = &c.last
 	}
-	c.toBackend = &counter{w: backend, ev: s, dir: chaos.ToBackend, before: c.publish}
+	c.toBackend = &relay.Counter{W: backend, Events: s, Dir: chaos.ToBackend, Before: c.publish}
 	c.bw = newWriter(c.toBackend)
-	c.cw = newWriter(&counter{w: client, ev: s, dir: chaos.ToClient})
+	c.cw = newWriter(&relay.Counter{W: client, Events: s, Dir: chaos.ToClient})
 	c.cr = newConnReader(client, c.bw, p.maxBulk, maxInline, last)
 	c.hookRequests()
 	c.br = newConnReader(backend, c.cw, p.maxBulk, 0, last)
@@ -193,7 +192,7 @@ func (c *conn) run() error {
 	}
 	c.backend.Close()
 	c.putBuffers()
-	if err != nil && !isOrdinaryEnd(err) {
+	if err != nil && err != errStop && !relay.OrdinaryEnd(err) {
 		return err
 	}
 	return nil
@@ -225,7 +224,7 @@ func (c *conn) requests() {
 		}
 		switch {
 		case err == errStop:
-		case c.toBackend.failed.Load():
+		case c.toBackend.Failed():
 			// The backend stopped reading (it closed after QUIT, say): what
 			// it sent is still delivered, and the client's further requests
 			// go nowhere until it leaves.
@@ -917,7 +916,7 @@ head:
 	}
 	c.br.before = nil // the filter writes to the client itself
 	defer func() { c.br.before = c.cw }()
-	return t, c.filter(rec.filter, &counter{w: c.client, ev: c.s, dir: chaos.ToClient}, func(w io.Writer) error {
+	return t, c.filter(rec.filter, &relay.Counter{W: c.client, Events: c.s, Dir: chaos.ToClient}, func(w io.Writer) error {
 		return c.br.walk(w, 1, cor)
 	})
 }
@@ -1085,29 +1084,6 @@ func (c *conn) stopWatch() {
 	}
 }
 
-// counter reports the bytes written through it, after calling before.
-type counter struct {
-	w      io.Writer
-	ev     chaos.Events
-	dir    chaos.Direction
-	before func()
-	failed atomic.Bool
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	if c.before != nil {
-		c.before()
-	}
-	n, err := c.w.Write(p)
-	if n > 0 {
-		c.ev.Relayed(c.dir, int64(n))
-	}
-	if err != nil {
-		c.failed.Store(true)
-	}
-	return n, err
-}
-
 // resetConn closes c with a TCP RST instead of a FIN.
 func resetConn(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
@@ -1118,13 +1094,4 @@ func resetConn(c net.Conn) {
 
 func isTimeout(err error) bool {
 	return errors.Is(err, os.ErrDeadlineExceeded)
-}
-
-// isOrdinaryEnd reports the ends of a connection that are events in a
-// chaos proxy, not failures.
-func isOrdinaryEnd(err error) bool {
-	return err == errStop || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, chaos.ErrClose) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, io.ErrClosedPipe)
 }
