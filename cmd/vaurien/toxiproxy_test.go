@@ -64,26 +64,7 @@ func runInBackground(t *testing.T, addr string, args ...string) {
 }
 
 func echoBackend(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testenv.Echo(t).Addr
 }
 
 // Started with toxiproxy-server's flags, vaurien serves the Toxiproxy API

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -35,7 +36,8 @@ func init() {
 type lines struct{ errorLine string }
 
 // Serve relays one client connection: it reads a request line, draws a
-// behavior for it, and carries out the drawn effect in the protocol's terms.
+// behavior for it, and carries out the drawn effect step by step, in the
+// order chaos lays it out, in the protocol's terms.
 func (p lines) Serve(ctx context.Context, s chaos.Session) error {
 	backend, err := s.Dial(ctx)
 	if err != nil {
@@ -43,7 +45,17 @@ func (p lines) Serve(ctx context.Context, s chaos.Session) error {
 	}
 	defer backend.Close()
 	client := s.Client()
+	// The route's end closes both, which ends every read below.
+	stop := context.AfterFunc(ctx, func() { client.Close(); backend.Close() })
+	defer stop()
 	fromClient, fromBackend := bufio.NewReader(client), bufio.NewReader(backend)
+	var closeDelay time.Duration // the longest drawn: held when the backend closes
+	var strike *time.Timer       // a pending reset_peer
+	defer func() {
+		if strike != nil {
+			strike.Stop()
+		}
+	}()
 	for {
 		line, err := fromClient.ReadString('\n')
 		if err != nil {
@@ -52,39 +64,88 @@ func (p lines) Serve(ctx context.Context, s chaos.Session) error {
 		began := time.Now()
 		req := &chaos.Request{Command: strings.ToUpper(firstWord(line))}
 		e := s.Draw(req).Effect
-		if err := relay.Wait(ctx, e.Delay); err != nil {
-			return err
+		var fail, abort bool
+		var replyDelay time.Duration
+		steps := e.Steps()
+		for _, st := range steps.List() {
+			switch st.Kind {
+			case chaos.StepRefuse:
+				s.Refused("down")
+				return nil // the engine closes the client
+			case chaos.StepClose:
+				return relay.Wait(ctx, st.D)
+			case chaos.StepWait:
+				if err := relay.Wait(ctx, st.D); err != nil {
+					return err
+				}
+			case chaos.StepHang, chaos.StepTimeout:
+				if st.D > 0 {
+					t := time.AfterFunc(st.D, func() { client.Close() })
+					defer t.Stop()
+				}
+				io.Copy(io.Discard, fromClient) // swallow everything until the client leaves
+				return nil
+			case chaos.StepReset:
+				if st.D <= 0 {
+					reset(client)
+					return nil
+				}
+				if strike == nil {
+					strike = time.AfterFunc(st.D, func() { reset(client) })
+				}
+			case chaos.StepError:
+				fail = true
+			case chaos.StepAbort:
+				abort = true
+			case chaos.StepReplyDelay:
+				replyDelay = st.D
+			case chaos.StepCloseDelay:
+				closeDelay = max(closeDelay, st.D)
+			}
 		}
-		switch e.Fault {
-		case chaos.FaultError:
-			if _, err := io.WriteString(client, p.errorLine); err != nil {
+		// An error answers in place of the backend, in the protocol's
+		// terms: the stream filter the error behavior draws for raw
+		// routes (random bytes) is not for it.
+		answer, toClient := p.errorLine, chaos.Filter(nil)
+		if !fail {
+			toClient = e.ToClient
+			if err := send(ctx, s, chaos.ToBackend, e.ToBackend, backend, line); err != nil {
 				return err
 			}
-			s.Exchanged(req, time.Since(began))
-			continue
-		case chaos.FaultClose, chaos.FaultRefuse, chaos.FaultAbort, chaos.FaultReset:
-			return nil // the engine closes the client
-		case chaos.FaultHang, chaos.FaultTimeout:
-			io.Copy(io.Discard, fromClient)
-			return nil
+			if abort {
+				return nil // the answer never reaches the client
+			}
+			if answer, err = fromBackend.ReadString('\n'); err != nil {
+				return relay.Wait(ctx, closeDelay) // the backend left: slow_close holds the close
+			}
 		}
-		if _, err := io.WriteString(backend, line); err != nil {
+		if err := relay.Wait(ctx, replyDelay); err != nil {
 			return err
 		}
-		s.Relayed(chaos.ToBackend, int64(len(line)))
-		answer, err := fromBackend.ReadString('\n')
-		if err != nil {
+		if err := send(ctx, s, chaos.ToClient, toClient, client, answer); err != nil {
 			return err
 		}
-		if err := relay.Wait(ctx, e.ResponseDelay); err != nil {
-			return err
-		}
-		if _, err := io.WriteString(client, answer); err != nil {
-			return err
-		}
-		s.Relayed(chaos.ToClient, int64(len(answer)))
 		s.Exchanged(req, time.Since(began))
 	}
+}
+
+// send writes data to dst, through the behavior's filter for that
+// direction when it drew one, and reports what went out.
+func send(ctx context.Context, s chaos.Session, dir chaos.Direction, f chaos.Filter, dst io.Writer, data string) error {
+	w := &relay.Counter{W: dst, Events: s, Dir: dir}
+	if f == nil {
+		_, err := io.WriteString(w, data)
+		return err
+	}
+	return f.Relay(ctx, w, strings.NewReader(data))
+}
+
+// reset closes c with a TCP RST instead of a FIN.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 func firstWord(line string) string {

@@ -4,40 +4,26 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
 )
 
 // lineBackend answers every line with "you said: <line>".
 func lineBackend(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					fmt.Fprintf(c, "you said: %s\n", sc.Text())
-				}
-			})
+	return testenv.Serve(t, func(c net.Conn) {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			fmt.Fprintf(c, "you said: %s\n", sc.Text())
 		}
-	})
-	return ln.Addr().String()
+	}).Addr
 }
 
 // The custom protocol draws per request: with error limited to PING
@@ -83,4 +69,25 @@ func TestLinesProtocolFaultsPerRequest(t *testing.T) {
 	if st := s.Route("lines").Stats(); st.Requests != 4 || st.Faults != 2 {
 		t.Fatalf("%d requests and %d faults counted, want 4 and 2", st.Requests, st.Faults)
 	}
+}
+
+// TestLinesConformance: the lines protocol carries out every fault and
+// option as vaurien's own protocols do.
+func TestLinesConformance(t *testing.T) {
+	protocoltest.Conform(t, protocoltest.Client{Protocol: lines{errorLine: "ERROR injected\n"}, Backend: lineBackend(t),
+		Exchange: func(c net.Conn) (protocoltest.Answer, error) {
+			if _, err := io.WriteString(c, "PING\n"); err != nil {
+				return 0, err
+			}
+			line, err := bufio.NewReader(c).ReadString('\n')
+			switch {
+			case err != nil:
+				return 0, err
+			case line == "you said: PING\n":
+				return protocoltest.Answered, nil
+			case strings.HasPrefix(line, "ERROR "):
+				return protocoltest.ErrorReply, nil
+			}
+			return 0, io.ErrUnexpectedEOF
+		}})
 }

@@ -7,12 +7,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/app"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/config"
@@ -20,26 +20,7 @@ import (
 
 // echoServer answers every connection with what it gets.
 func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testenv.Echo(t).Addr
 }
 
 func echoes(t *testing.T, addr string) {

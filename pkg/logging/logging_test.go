@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/logging"
 	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
@@ -59,27 +60,7 @@ func (b *logBuffer) events(t *testing.T) []map[string]any {
 
 // backend answers every connection with echo until the test ends.
 func backend(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				io.Copy(c, c)
-			})
-		}
-	})
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return testenv.Echo(t).Addr
 }
 
 func deadAddr(t *testing.T) string {

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	_ "github.com/vaurien-go/vaurien/pkg/behavior"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/tcp"
@@ -27,28 +28,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // echoServer accepts connections and echoes them; when a client half-closes
 // it finishes echoing and half-closes back.
 func echoServer(t testing.TB) (addr string, stop func()) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-			})
-		}
-	})
-	stop = func() { ln.Close(); wg.Wait() }
-	t.Cleanup(stop)
-	return ln.Addr().String(), stop
+	b := testenv.Echo(t)
+	return b.Addr, b.Stop
 }
 
 func startServer(t testing.TB, cfgs ...proxy.RouteConfig) *proxy.Server {

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	toxiclient "github.com/Shopify/toxiproxy/v2/client"
 	"github.com/rs/zerolog"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/app"
 	"github.com/vaurien-go/vaurien/pkg/config"
 	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
@@ -92,46 +92,8 @@ func (e *env) toxic(p *toxiclient.Proxy, typ, stream string, toxicity float32, a
 	}
 }
 
-// backend is a TCP server run by the test; handle serves each connection.
-type backend struct {
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-}
-
 func newBackend(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &backend{ln: ln, conns: map[net.Conn]bool{}}
-	b.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.conns[c] = true
-			b.mu.Unlock()
-			b.wg.Go(func() {
-				defer c.Close()
-				handle(c)
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		b.mu.Lock()
-		for c := range b.conns {
-			c.Close()
-		}
-		b.mu.Unlock()
-		b.wg.Wait()
-	})
-	return ln.Addr().String()
+	return testenv.Serve(t, handle).Addr
 }
 
 // echo sends back what it gets.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 const benchRequest = "GET /api/v1/items/12345?expand=owner&limit=20 HTTP/1.1\r\n" +
@@ -377,7 +378,7 @@ func BenchmarkExchange(b *testing.B) {
 		{"http", func(b *testing.B) string { return startProxy(b, backend, proxyConfig{}).Addr }},
 		{"http-idle", func(b *testing.B) string { return startProxy(b, backend, proxyConfig{idle: time.Minute}).Addr }},
 		{"http-delay10", func(b *testing.B) string {
-			return startProxy(b, backend, proxyConfig{entries: []chaos.Entry{{Name: "delay", Percent: 10, Behavior: fixed(delay)}}}).Addr
+			return startProxy(b, backend, proxyConfig{entries: []chaos.Entry{{Name: "delay", Percent: 10, Behavior: &protocoltest.Fixed{E: delay}}}}).Addr
 		}},
 	} {
 		b.Run(tg.name, func(b *testing.B) {

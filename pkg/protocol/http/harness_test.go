@@ -1,7 +1,6 @@
 package httpproto
 
 import (
-	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
@@ -23,178 +22,41 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fixed is a test behavior that always gives the same effect.
-type fixed chaos.Effect
-
-func (f fixed) Effect(*chaos.Unit) chaos.Effect { return chaos.Effect(f) }
-
 // always returns a mix entry giving e to every request whose path is path
 // ("" for all).
 func always(e chaos.Effect, path string) chaos.Entry {
-	en := chaos.Entry{Name: "test", Percent: 100, Behavior: fixed(e)}
+	en := chaos.Entry{Name: "test", Percent: 100, Behavior: &protocoltest.Fixed{E: e}}
 	if path != "" {
 		en.Match = func(r *chaos.Request) bool { return r.Path == path }
 	}
 	return en
 }
 
-// testProxy serves the http protocol on a loopback listener with a fake
-// engine: each accepted connection gets a session and Serve, as pkg/proxy
-// would give it.
-type testProxy struct {
-	Addr    string
-	backend string
-	proto   chaos.Protocol
-	mix     *chaos.Mix
-	src     *chaos.Source
-	idle    time.Duration
-	record  bool
-	ln      net.Listener
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-
-	up, down, exchanged, refused, faults, conns atomic.Int64
-	active                                      atomic.Int64 // connections being served
-
-	mu       sync.Mutex
-	errs     []error
-	commands []string
-}
-
 type proxyConfig struct {
 	entries []chaos.Entry
 	options map[string]any
 	idle    time.Duration
-	record  bool // keep "METHOD path" of each exchange in commands
+	record  bool // keep "METHOD path" of each exchange (see Requests)
 }
 
-func startProxy(t testing.TB, backend string, cfg proxyConfig) *testProxy {
+// startProxy serves the http protocol, with its options, on a loopback
+// listener as the engine will.
+func startProxy(t testing.TB, backend string, cfg proxyConfig) *protocoltest.Proxy {
 	t.Helper()
 	proto, _, err := chaos.NewProtocol("http", cfg.options)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mix, err := chaos.NewMix(cfg.entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &testProxy{Addr: ln.Addr().String(), backend: backend, proto: proto, mix: mix,
-		src: chaos.NewSource(1), idle: cfg.idle, record: cfg.record, ln: ln, cancel: cancel}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.conns.Add(1)
-			p.active.Add(1)
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				defer p.active.Add(-1)
-				defer c.Close()
-				if err := proto.Serve(ctx, &session{p: p, client: c}); err != nil {
-					p.mu.Lock()
-					p.errs = append(p.errs, err)
-					p.mu.Unlock()
-				}
-			}()
-		}
-	}()
-	t.Cleanup(p.stop)
-	return p
+	return protocoltest.Start(t, protocoltest.Config{Protocol: proto, Backend: backend,
+		Mix: protocoltest.Mix(t, cfg.entries...), Idle: cfg.idle, CountOnly: !cfg.record})
 }
-
-// Commands returns "METHOD path" of each exchange so far (with record set).
-func (p *testProxy) Commands() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.commands...)
-}
-
-func (p *testProxy) stop() {
-	p.ln.Close()
-	p.cancel()
-	p.wg.Wait()
-}
-
-// Errors returns what Serve returned so far, other than nil.
-func (p *testProxy) Errors() []error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]error(nil), p.errs...)
-}
-
-// waitFor polls cond until it holds, failing the test after a generous bound.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
-}
-
-type session struct {
-	p      *testProxy
-	client net.Conn
-}
-
-func (s *session) Relayed(d chaos.Direction, n int64) {
-	if d == chaos.ToBackend {
-		s.p.up.Add(n)
-	} else {
-		s.p.down.Add(n)
-	}
-}
-
-func (s *session) Exchanged(req *chaos.Request, took time.Duration) {
-	s.p.exchanged.Add(1)
-	if !s.p.record {
-		return
-	}
-	s.p.mu.Lock()
-	s.p.commands = append(s.p.commands, req.Command+" "+req.Path)
-	s.p.mu.Unlock()
-}
-
-func (s *session) Refused(string)   { s.p.refused.Add(1) }
-func (s *session) Client() net.Conn { return s.client }
-func (s *session) Backend() string  { return s.p.backend }
-
-func (s *session) Dial(ctx context.Context) (net.Conn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	return d.DialContext(ctx, "tcp", s.p.backend)
-}
-
-func (s *session) Draw(req *chaos.Request) chaos.Drawn {
-	d := s.p.mix.Draw(s.p.src, req)
-	if d.Effect.Fault != chaos.NoFault {
-		s.p.faults.Add(1)
-	}
-	return d
-}
-
-func (s *session) IdleTimeout() time.Duration { return s.p.idle }
 
 // payload returns n deterministic pseudo-random bytes for seed.
 func payload(seed uint64, n int) []byte {

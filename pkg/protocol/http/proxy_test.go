@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 func client() *http.Client {
@@ -38,9 +39,9 @@ func get(t *testing.T, c *http.Client, url string) (*http.Response, []byte) {
 	return resp, body
 }
 
-func noErrors(t *testing.T, p *testProxy) {
+func noErrors(t *testing.T, p *protocoltest.Proxy) {
 	t.Helper()
-	p.stop()
+	p.Stop()
 	if errs := p.Errors(); len(errs) > 0 {
 		t.Errorf("Serve returned errors: %v", errs)
 	}
@@ -61,10 +62,10 @@ func TestKeepAliveOneBackendConnection(t *testing.T) {
 	if got := b.newConns.Load(); got != 1 {
 		t.Errorf("backend saw %d connections, want 1", got)
 	}
-	if got := p.conns.Load(); got != 1 {
+	if got := p.Conns.Load(); got != 1 {
 		t.Errorf("proxy saw %d connections, want 1", got)
 	}
-	if got := p.exchanged.Load(); got != n {
+	if got := p.Exchanges.Load(); got != n {
 		t.Errorf("Exchanged %d times, want %d", got, n)
 	}
 	c.CloseIdleConnections()
@@ -113,8 +114,8 @@ func TestBodiesByteExact(t *testing.T) {
 	}
 	c.CloseIdleConnections()
 	noErrors(t, p)
-	if p.up.Load() < 2*size || p.down.Load() < 2*size {
-		t.Errorf("relayed %d up, %d down; want over %d each", p.up.Load(), p.down.Load(), 2*size)
+	if p.ToBackend.Load() < 2*size || p.ToClient.Load() < 2*size {
+		t.Errorf("relayed %d up, %d down; want over %d each", p.ToBackend.Load(), p.ToClient.Load(), 2*size)
 	}
 }
 
@@ -189,7 +190,7 @@ func TestPipelining(t *testing.T) {
 	if resps[31].StatusCode != 204 || resps[32].StatusCode != 304 {
 		t.Errorf("statuses %d %d", resps[31].StatusCode, resps[32].StatusCode)
 	}
-	waitFor(t, "all exchanges", func() bool { return p.exchanged.Load() == int64(len(methods)) })
+	protocoltest.WaitFor(t, 10*time.Second, "all exchanges", func() bool { return p.Exchanges.Load() == int64(len(methods)) })
 	if b.newConns.Load() != 1 {
 		t.Errorf("backend saw %d connections", b.newConns.Load())
 	}
@@ -256,7 +257,7 @@ func TestPipelinedResponsesSplit(t *testing.T) {
 					t.Errorf("response %d: %d bytes %.20q..., want %d bytes %.20q...", i, len(bodies[i]), bodies[i], len(want[i]), want[i])
 				}
 			}
-			p.stop()
+			p.Stop()
 		})
 	}
 }
@@ -389,8 +390,8 @@ func TestErrorFault(t *testing.T) {
 	if got := b.hits.Load() - hitsBefore; got != 1 {
 		t.Errorf("the backend got %d requests, want 1", got)
 	}
-	if p.faults.Load() != 2 {
-		t.Errorf("%d faults drawn, want 2", p.faults.Load())
+	if p.Faults.Load() != 2 {
+		t.Errorf("%d faults drawn, want 2", p.Faults.Load())
 	}
 	noErrors(t, p)
 }
@@ -550,7 +551,7 @@ func TestAbort(t *testing.T) {
 	if _, err := http.ReadResponse(br, nil); err == nil {
 		t.Fatal("the aborted request got a response")
 	}
-	waitFor(t, "the backend to get the aborted request", func() bool { return b.hits.Load() == 2 })
+	protocoltest.WaitFor(t, 10*time.Second, "the backend to get the aborted request", func() bool { return b.hits.Load() == 2 })
 	noErrors(t, p)
 }
 
@@ -564,8 +565,8 @@ func TestCloseAndRefuse(t *testing.T) {
 			t.Errorf("%v: read %d, %v; want the connection closed", f, n, err)
 		}
 		noErrors(t, p)
-		if f == chaos.FaultRefuse && p.refused.Load() != 1 {
-			t.Errorf("Refused called %d times", p.refused.Load())
+		if f == chaos.FaultRefuse && p.Refusals.Load() != 1 {
+			t.Errorf("Refused called %d times", p.Refusals.Load())
 		}
 	}
 	if b.hits.Load() != 0 {
@@ -668,7 +669,7 @@ func TestIdleTimeout(t *testing.T) {
 	if took := time.Since(start); took < idle/2 {
 		t.Errorf("closed after %v, idle timeout %v", took, idle)
 	}
-	p.stop()
+	p.Stop()
 	for _, err := range p.Errors() {
 		if err != errIdle {
 			t.Errorf("Serve: %v", err)
@@ -683,7 +684,7 @@ func TestIdleTimeoutEitherWay(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	b := startGoBackend(t)
 	p := startProxy(t, b.Addr(), proxyConfig{idle: idle})
-	defer p.stop()
+	defer p.Stop()
 	for _, tc := range []struct {
 		name string
 		send func(c net.Conn) error
@@ -788,7 +789,7 @@ func TestFilters(t *testing.T) {
 func TestRequestFields(t *testing.T) {
 	b := startGoBackend(t)
 	e := chaos.Effect{Fault: chaos.FaultError, Error: chaos.ErrorSpec{Status: 500}}
-	en := chaos.Entry{Name: "test", Percent: 100, Behavior: fixed(e), Match: func(r *chaos.Request) bool {
+	en := chaos.Entry{Name: "test", Percent: 100, Behavior: &protocoltest.Fixed{E: e}, Match: func(r *chaos.Request) bool {
 		return r.Command == "POST" && r.Header("x-chaos") == "yes"
 	}}
 	p := startProxy(t, b.Addr(), proxyConfig{entries: []chaos.Entry{en}, record: true})
@@ -802,7 +803,7 @@ func TestRequestFields(t *testing.T) {
 	}
 	noErrors(t, p)
 	want := "[GET /hello POST /echo GET /sum POST /hello]"
-	if got := fmt.Sprint(p.Commands()); got != want {
+	if got := fmt.Sprint(p.Requests()); got != want {
 		t.Errorf("exchanges %s, want %s", got, want)
 	}
 }
@@ -1039,9 +1040,9 @@ func TestDelayInterruptedByShutdown(t *testing.T) {
 	b := startGoBackend(t)
 	p := startProxy(t, b.Addr(), proxyConfig{entries: []chaos.Entry{always(chaos.Effect{Delay: time.Hour}, "")}})
 	conn := dialSend(t, p.Addr, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "the request to be drawn", func() bool { return p.conns.Load() == 1 })
+	protocoltest.WaitFor(t, 10*time.Second, "the request to be drawn", func() bool { return p.Conns.Load() == 1 })
 	start := time.Now()
-	p.stop() // the route ends: the hour-long wait must not hold the connection
+	p.Stop() // the route ends: the hour-long wait must not hold the connection
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("shutdown took %v", took)
 	}
@@ -1055,10 +1056,10 @@ func TestClientResetEndsWait(t *testing.T) {
 	b := startGoBackend(t)
 	p := startProxy(t, b.Addr(), proxyConfig{})
 	conn := dialSend(t, p.Addr, "GET /wait?d=1h HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "the backend to get the request", func() bool { return b.hits.Load() == 1 })
+	protocoltest.WaitFor(t, 10*time.Second, "the backend to get the request", func() bool { return b.hits.Load() == 1 })
 	conn.(*net.TCPConn).SetLinger(0)
 	conn.Close()
 	// Serve returns without waiting for the hour-long answer.
-	waitFor(t, "Serve to return", func() bool { return p.active.Load() == 0 })
+	protocoltest.WaitFor(t, 10*time.Second, "Serve to return", func() bool { return p.Active.Load() == 0 })
 	noErrors(t, p)
 }

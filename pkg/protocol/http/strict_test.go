@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 // hidden is the request a smuggling attempt hides in a body: any backend
@@ -60,13 +62,13 @@ func TestRejectsAmbiguousFraming(t *testing.T) {
 			}
 			// The proxy dials one backend connection per client connection:
 			// once the backend has closed it, it has served all it got.
-			waitFor(t, "the connections to end", func() bool {
-				return p.active.Load() == 0 && b.newConns.Load() == 1 && b.closed.Load() == 1
+			protocoltest.WaitFor(t, 10*time.Second, "the connections to end", func() bool {
+				return p.Active.Load() == 0 && b.newConns.Load() == 1 && b.closed.Load() == 1
 			})
 			if h := b.hits.Load(); h != tc.hits {
 				t.Errorf("the backend served %d requests, want %d", h, tc.hits)
 			}
-			if r := p.refused.Load(); r != 1 {
+			if r := p.Refusals.Load(); r != 1 {
 				t.Errorf("%d refusals counted, want 1", r)
 			}
 			noErrors(t, p)
@@ -191,7 +193,7 @@ func TestMalformedChunkAfterResponse(t *testing.T) {
 	if body := <-got; body != "5\r\nhello\r\n-1\r\n" {
 		t.Errorf("the backend got the body %q, want the first chunk and the bad line, then the end", body)
 	}
-	if r := p.refused.Load(); r != 1 {
+	if r := p.Refusals.Load(); r != 1 {
 		t.Errorf("%d refusals counted, want 1", r)
 	}
 	noErrors(t, p)
@@ -221,7 +223,7 @@ func TestMalformedChunkWhileBackendWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
-	waitFor(t, "the backend to read the body", func() bool { return b.hits.Load() == 2 })
+	protocoltest.WaitFor(t, 10*time.Second, "the backend to read the body", func() bool { return b.hits.Load() == 2 })
 	io.WriteString(conn, "-1\r\n"+hidden)
 	resp, err = http.ReadResponse(br, nil)
 	if err != nil {
@@ -235,8 +237,8 @@ func TestMalformedChunkWhileBackendWaits(t *testing.T) {
 		t.Errorf("after the 400: %q, %v; want the end of the connection", rest, err)
 	}
 	conn.Close()
-	waitFor(t, "the connections to end", func() bool {
-		return p.active.Load() == 0 && b.newConns.Load() == 1 && b.closed.Load() == 1
+	protocoltest.WaitFor(t, 10*time.Second, "the connections to end", func() bool {
+		return p.Active.Load() == 0 && b.newConns.Load() == 1 && b.closed.Load() == 1
 	})
 	if h := b.hits.Load(); h != 2 {
 		t.Errorf("the backend served %d requests, want 2", h)

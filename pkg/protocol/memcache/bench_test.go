@@ -103,7 +103,7 @@ func BenchmarkPassThrough(b *testing.B) {
 	targets := []struct{ name, addr string }{
 		{"direct", mc.Addr},
 		{"iocopy", copyProxy(b, mc.Addr)},
-		{"memcache", p.addr},
+		{"memcache", p.Addr},
 	}
 	big := strings.Repeat("b", 1<<20)
 	setup.send("set big 0 0 1048576\r\n" + big + "\r\n")

@@ -137,13 +137,13 @@ func TestDifferential(t *testing.T) {
 			in += "\r\n"
 		}
 		want := script(t, direct.Addr, in)
-		drawn, exchanged := len(p.st.drawnList()), p.st.exchanged.Load()
+		drawn, exchanged := len(p.Drawn()), p.Exchanges.Load()
 		var got string
 		if seed%2 == 0 {
-			got = script(t, p.addr, in)
+			got = script(t, p.Addr, in)
 		} else {
 			// Small writes, so that the proxy reads requests in pieces.
-			got = chunkedScript(t, p.addr, in, rand.New(rand.NewPCG(seed, 8)))
+			got = chunkedScript(t, p.Addr, in, rand.New(rand.NewPCG(seed, 8)))
 		}
 		if got != want {
 			i := 0
@@ -153,14 +153,14 @@ func TestDifferential(t *testing.T) {
 			lo := max(0, i-200)
 			t.Fatalf("seed %d: answers differ at byte %d\nproxy:  %q\ndirect: %q", seed, i, got[lo:min(len(got), i+100)], want[lo:min(len(want), i+100)])
 		}
-		p.waitIdle(t)
-		d, ex := len(p.st.drawnList())-drawn, p.st.exchanged.Load()-exchanged
+		p.WaitServed(t)
+		d, ex := len(p.Drawn())-drawn, p.Exchanges.Load()-exchanged
 		if int64(d) != ex {
 			t.Errorf("seed %d: drew %d requests, reported %d exchanges", seed, d, ex)
 		}
 	}
-	if len(p.st.errs) > 0 {
-		t.Errorf("Serve returned %v", p.st.errs)
+	if len(p.Errors()) > 0 {
+		t.Errorf("Serve returned %v", p.Errors())
 	}
 }
 

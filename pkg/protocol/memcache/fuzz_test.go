@@ -121,7 +121,7 @@ func FuzzServe(f *testing.F) {
 			io.Copy(io.Discard, c)
 		}()
 		p := startProxy(t, bl.Addr().String(), r)
-		c, err := net.Dial("tcp", p.addr)
+		c, err := net.Dial("tcp", p.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,7 +137,7 @@ func FuzzServe(f *testing.F) {
 		c.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for p.active.Load() > 0 {
+		for p.Active.Load() > 0 {
 			select {
 			case <-ctx.Done():
 				t.Fatal("Serve did not return")
@@ -146,6 +146,6 @@ func FuzzServe(f *testing.F) {
 		}
 		bl.Close()
 		<-backendDone
-		p.stop()
+		p.Stop()
 	})
 }

@@ -3,20 +3,17 @@ package memcache
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 func TestMain(m *testing.M) {
@@ -51,153 +48,27 @@ func (r rules) and(o rules) rules {
 	return r
 }
 
-// stats counts what the sessions of a test proxy report.
-type stats struct {
-	up, down  atomic.Int64
-	exchanged atomic.Int64
-	refused   atomic.Int64
-	mu        sync.Mutex
-	counts    atomic.Bool // count only: no lists (benchmarks)
-	commands  []string    // commands in Exchanged order
-	drawn     []string    // commands in Draw order
-	errs      []error     // what Serve returned, when not nil
-}
+type proxyOption func(*protocoltest.Config)
 
-func (st *stats) commandList() []string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return slices.Clone(st.commands)
-}
-
-func (st *stats) drawnList() []string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return slices.Clone(st.drawn)
-}
-
-// session is a fake chaos.Session over an accepted test connection.
-type session struct {
-	client  net.Conn
-	backend string
-	mix     *chaos.Mix
-	src     *chaos.Source
-	idle    time.Duration
-	st      *stats
-}
-
-func (s *session) Client() net.Conn { return s.client }
-func (s *session) Backend() string  { return s.backend }
-func (s *session) Dial(ctx context.Context) (net.Conn, error) {
-	d := net.Dialer{Timeout: 2 * time.Second}
-	return d.DialContext(ctx, "tcp", s.backend)
-}
-func (s *session) Draw(req *chaos.Request) chaos.Drawn {
-	if !s.st.counts.Load() {
-		s.st.mu.Lock()
-		s.st.drawn = append(s.st.drawn, req.Command)
-		s.st.mu.Unlock()
-	}
-	return s.mix.Draw(s.src, req)
-}
-func (s *session) IdleTimeout() time.Duration { return s.idle }
-func (s *session) Relayed(d chaos.Direction, n int64) {
-	if d == chaos.ToBackend {
-		s.st.up.Add(n)
-	} else {
-		s.st.down.Add(n)
-	}
-}
-func (s *session) Exchanged(req *chaos.Request, took time.Duration) {
-	s.st.exchanged.Add(1)
-	if s.st.counts.Load() {
-		return
-	}
-	s.st.mu.Lock()
-	s.st.commands = append(s.st.commands, req.Command)
-	s.st.mu.Unlock()
-}
-func (s *session) Refused(string) { s.st.refused.Add(1) }
-
-// proxy is a test listener that serves each connection with the memcache
-// protocol and a fixed mix.
-type proxy struct {
-	addr   string
-	st     *stats
-	ln     net.Listener
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	active atomic.Int64
-}
-
-type proxyOption func(*session)
-
-func withIdle(d time.Duration) proxyOption { return func(s *session) { s.idle = d } }
+func withIdle(d time.Duration) proxyOption { return func(c *protocoltest.Config) { c.Idle = d } }
 
 // countOnly keeps the sessions from recording command lists, which would
 // allocate on every request of a benchmark.
-func countOnly(s *session) { s.st.counts.Store(true) }
+func countOnly(c *protocoltest.Config) { c.CountOnly = true }
 
-func startProxy(t testing.TB, backend string, r rules, opts ...proxyOption) *proxy {
+// startProxy serves the memcache protocol on a loopback listener, as the
+// engine will, with r drawn for every request.
+func startProxy(t testing.TB, backend string, r rules, opts ...proxyOption) *protocoltest.Proxy {
 	t.Helper()
 	var entries []chaos.Entry
 	if r != nil {
 		entries = append(entries, chaos.Entry{Name: "rules", Percent: 100, Behavior: r})
 	}
-	mix, err := chaos.NewMix(entries)
-	if err != nil {
-		t.Fatal(err)
+	cfg := protocoltest.Config{Protocol: New(), Backend: backend, Mix: protocoltest.Mix(t, entries...)}
+	for _, o := range opts {
+		o(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &proxy{addr: ln.Addr().String(), st: &stats{}, ln: ln, cancel: cancel}
-	src := chaos.NewSource(1)
-	proto := New()
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s := &session{client: c, backend: backend, mix: mix, src: src, st: p.st}
-			for _, o := range opts {
-				o(s)
-			}
-			p.active.Add(1)
-			p.wg.Go(func() {
-				defer p.active.Add(-1)
-				err := proto.Serve(ctx, s)
-				c.Close()
-				if err != nil {
-					p.st.mu.Lock()
-					p.st.errs = append(p.st.errs, err)
-					p.st.mu.Unlock()
-				}
-			})
-		}
-	})
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *proxy) stop() {
-	p.cancel()
-	p.ln.Close()
-	p.wg.Wait()
-}
-
-// waitIdle waits until every connection the proxy accepted is served.
-func (p *proxy) waitIdle(t testing.TB) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for p.active.Load() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still being served", p.active.Load())
-		}
-		<-time.After(5 * time.Millisecond)
-	}
+	return protocoltest.Start(t, cfg)
 }
 
 // dial opens a raw connection with a generous deadline.

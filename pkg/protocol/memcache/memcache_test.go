@@ -44,7 +44,7 @@ func randomValue(r *rand.Rand, n int) []byte {
 func TestGomemcachePassThrough(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	c := newClient(p.addr)
+	c := newClient(p.Addr)
 	r := rand.New(rand.NewPCG(1, 2))
 	requests := 0
 
@@ -158,18 +158,18 @@ func TestGomemcachePassThrough(t *testing.T) {
 		requests++
 	}
 	c.Close()
-	p.waitIdle(t)
-	if n := p.st.exchanged.Load(); n != int64(requests) {
+	p.WaitServed(t)
+	if n := p.Exchanges.Load(); n != int64(requests) {
 		t.Errorf("Exchanged reported %d times, want %d", n, requests)
 	}
-	if n := len(p.st.drawnList()); n != requests {
+	if n := len(p.Drawn()); n != requests {
 		t.Errorf("drew %d times, want %d", n, requests)
 	}
-	if len(p.st.errs) > 0 {
-		t.Errorf("Serve returned %v", p.st.errs)
+	if len(p.Errors()) > 0 {
+		t.Errorf("Serve returned %v", p.Errors())
 	}
-	if p.st.up.Load() < 5<<20 || p.st.down.Load() < 5<<20 {
-		t.Errorf("relayed %d bytes up and %d down, want at least 5 MiB each", p.st.up.Load(), p.st.down.Load())
+	if p.ToBackend.Load() < 5<<20 || p.ToClient.Load() < 5<<20 {
+		t.Errorf("relayed %d bytes up and %d down, want at least 5 MiB each", p.ToBackend.Load(), p.ToClient.Load())
 	}
 }
 
@@ -212,22 +212,22 @@ func TestClassicByteExact(t *testing.T) {
 	behind := testenv.Memcached(t)
 	p := startProxy(t, behind.Addr, nil)
 	want := script(t, direct.Addr, classicScript)
-	got := script(t, p.addr, classicScript)
+	got := script(t, p.Addr, classicScript)
 	if got != want {
 		t.Fatalf("through the proxy:\n%q\ndirect:\n%q", got, want)
 	}
-	p.waitIdle(t)
+	p.WaitServed(t)
 	// Every request line is drawn once; "hello" lines that memcached reads
 	// as commands are requests too.
-	requests := len(p.st.drawnList())
-	if n := p.st.exchanged.Load(); n != int64(requests) {
+	requests := len(p.Drawn())
+	if n := p.Exchanges.Load(); n != int64(requests) {
 		t.Errorf("Exchanged %d times for %d requests", n, requests)
 	}
-	if len(p.st.errs) > 0 {
-		t.Errorf("Serve returned %v", p.st.errs)
+	if len(p.Errors()) > 0 {
+		t.Errorf("Serve returned %v", p.Errors())
 	}
-	if p.st.up.Load() != int64(len(classicScript)) || p.st.down.Load() != int64(len(want)) {
-		t.Errorf("relayed %d up, %d down; want %d, %d", p.st.up.Load(), p.st.down.Load(), len(classicScript), len(want))
+	if p.ToBackend.Load() != int64(len(classicScript)) || p.ToClient.Load() != int64(len(want)) {
+		t.Errorf("relayed %d up, %d down; want %d, %d", p.ToBackend.Load(), p.ToClient.Load(), len(classicScript), len(want))
 	}
 }
 
@@ -265,7 +265,7 @@ func TestMetaByteExact(t *testing.T) {
 	behind := testenv.Memcached(t)
 	p := startProxy(t, behind.Addr, nil)
 	want := script(t, direct.Addr, metaScript)
-	got := script(t, p.addr, metaScript)
+	got := script(t, p.Addr, metaScript)
 	// me reports seconds since last access, which may tick between runs.
 	clean := func(s string) string {
 		i := strings.Index(s, "ME foo ")
@@ -278,12 +278,12 @@ func TestMetaByteExact(t *testing.T) {
 	if clean(got) != clean(want) {
 		t.Fatalf("through the proxy:\n%q\ndirect:\n%q", got, want)
 	}
-	p.waitIdle(t)
-	if n, d := p.st.exchanged.Load(), len(p.st.drawnList()); n != int64(d) {
+	p.WaitServed(t)
+	if n, d := p.Exchanges.Load(), len(p.Drawn()); n != int64(d) {
 		t.Errorf("Exchanged %d times for %d requests", n, d)
 	}
-	if len(p.st.errs) > 0 {
-		t.Errorf("Serve returned %v", p.st.errs)
+	if len(p.Errors()) > 0 {
+		t.Errorf("Serve returned %v", p.Errors())
 	}
 }
 
@@ -293,7 +293,7 @@ func TestMetaByteExact(t *testing.T) {
 func TestQuietAnswerWithoutMN(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("ms k 3 q", "abc"))
 	l.send(lines("mg k v q"))
 	l.expect("VA 3")
@@ -308,7 +308,7 @@ func TestQuietAnswerWithoutMN(t *testing.T) {
 	l.expect("NS")
 	l.send(lines("get k"))
 	l.expect("VALUE k 0 3", "abc", "END")
-	if n := p.st.exchanged.Load(); n != 6 {
+	if n := p.Exchanges.Load(); n != 6 {
 		t.Errorf("Exchanged %d times, want 6", n)
 	}
 }
@@ -318,7 +318,7 @@ func TestQuietAnswerWithoutMN(t *testing.T) {
 func TestStatsFraming(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("set a 0 0 1", "1"))
 	l.expect("STORED")
 	for _, cmd := range []string{"stats", "stats slabs", "stats items", "stats settings", "stats sizes", "stats conns", "stats detail dump"} {
@@ -355,7 +355,7 @@ func TestStatsFraming(t *testing.T) {
 func TestNoreplyThenNormal(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	var b strings.Builder
 	for i := range 200 {
 		fmt.Fprintf(&b, "set k%d 0 0 %d noreply\r\n%d\r\n", i, len(fmt.Sprint(i)), i)
@@ -364,7 +364,7 @@ func TestNoreplyThenNormal(t *testing.T) {
 	b.WriteString("get k7 k8 k199\r\n")
 	l.send(b.String())
 	l.expect("VALUE k7 0 2", "10", "VALUE k199 0 3", "199", "END")
-	if n := p.st.exchanged.Load(); n != 205 {
+	if n := p.Exchanges.Load(); n != 205 {
 		t.Errorf("Exchanged %d times, want 205", n)
 	}
 }
@@ -374,7 +374,7 @@ func TestNoreplyThenNormal(t *testing.T) {
 func TestPipelineDeep(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	c := dial(t, p.addr)
+	c := dial(t, p.Addr)
 	const n = 5000
 	var in, want strings.Builder
 	for i := range n {
@@ -394,8 +394,8 @@ func TestPipelineDeep(t *testing.T) {
 	if string(got) != want.String() {
 		t.Fatalf("pipeline answers differ (got %d bytes, want %d)", len(got), want.Len())
 	}
-	p.waitIdle(t)
-	if ex := p.st.exchanged.Load(); ex != 3*n+1 {
+	p.WaitServed(t)
+	if ex := p.Exchanges.Load(); ex != 3*n+1 {
 		t.Errorf("Exchanged %d times, want %d", ex, 3*n+1)
 	}
 }
@@ -405,7 +405,7 @@ func TestPipelineDeep(t *testing.T) {
 func TestLongGetLine(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("set k0 0 0 1", "a", "set k9999 0 0 1", "b"))
 	l.expect("STORED", "STORED")
 	var b strings.Builder
@@ -428,13 +428,13 @@ func TestLongGetLine(t *testing.T) {
 func TestLongLineGoesRaw(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("version"))
 	l.line()
 	l.send("set " + strings.Repeat("k", 3*bufSize))
 	l.closed(5 * time.Second)
 	l.c.Close()
-	p.waitIdle(t)
+	p.WaitServed(t)
 }
 
 // TestOverlongGetKeyLosesNothing: memcached answers a get that names a key
@@ -447,7 +447,7 @@ func TestOverlongGetKeyLosesNothing(t *testing.T) {
 	long := strings.Repeat("k", 251)
 	in := lines("set a 0 0 1", "1", "version", "get a "+long, "mg a v q", "gets a "+long+" b", "version")
 	for range 20 {
-		l := newLineReader(t, dial(t, p.addr))
+		l := newLineReader(t, dial(t, p.Addr))
 		l.send(in)
 		l.expect("STORED")
 		if v := l.line(); !strings.HasPrefix(v, "VERSION") {
@@ -465,7 +465,7 @@ func TestOverlongGetKeyLosesNothing(t *testing.T) {
 func TestTooLargeValueStreamed(t *testing.T) {
 	mc := testenv.Memcached(t) // items up to 16 MB
 	p := startProxy(t, mc.Addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	const n = 20 << 20
 	go func() {
 		io.WriteString(l.c, fmt.Sprintf("set big 0 0 %d\r\n", n))
@@ -498,7 +498,7 @@ func TestHugeClaimNotAllocated(t *testing.T) {
 		received <- n
 	}()
 	p := startProxy(t, ln.Addr().String(), nil)
-	c := dial(t, p.addr)
+	c := dial(t, p.Addr)
 	head := "set huge 0 0 2000000000\r\n"
 	payload := make([]byte, 8<<20)
 	var before, after runtime.MemStats
@@ -520,7 +520,7 @@ func TestHugeClaimNotAllocated(t *testing.T) {
 func TestBinaryProtocolRaw(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	c := dial(t, p.addr)
+	c := dial(t, p.Addr)
 	// Binary "version" request: magic 0x80, opcode 0x0b, 24-byte header.
 	req := make([]byte, 24)
 	req[0], req[1] = 0x80, 0x0b
@@ -539,12 +539,12 @@ func TestBinaryProtocolRaw(t *testing.T) {
 func TestQuit(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	got := script(t, p.addr, lines("set a 0 0 1", "x", "get a", "quit", "get a"))
+	got := script(t, p.Addr, lines("set a 0 0 1", "x", "get a", "quit", "get a"))
 	if want := lines("STORED", "VALUE a 0 1", "x", "END"); got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	p.waitIdle(t)
-	if got := p.st.commandList(); !slices.Equal(got, []string{"set", "get", "quit"}) {
+	p.WaitServed(t)
+	if got := p.Commands(); !slices.Equal(got, []string{"set", "get", "quit"}) {
 		t.Fatalf("exchanges %v", got)
 	}
 }
@@ -554,7 +554,7 @@ func TestQuit(t *testing.T) {
 func TestWatchGoesRaw(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("watch fetchers"))
 	l.expect("OK")
 	other := newLineReader(t, dial(t, mc.Addr))
@@ -569,9 +569,9 @@ func TestWatchGoesRaw(t *testing.T) {
 func TestCommandNames(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, nil)
-	script(t, p.addr, lines("get a", "gets a b", "set a 0 0 1", "x", "mg a v", "ms a 1 q", "x", "mn", "GET a", "stats items", "", "flush_all"))
+	script(t, p.Addr, lines("get a", "gets a b", "set a 0 0 1", "x", "mg a v", "ms a 1 q", "x", "mn", "GET a", "stats items", "", "flush_all"))
 	want := []string{"get", "gets", "set", "mg", "ms", "mn", "GET", "stats", "", "flush_all"}
-	if got := p.st.drawnList(); !slices.Equal(got, want) {
+	if got := p.Drawn(); !slices.Equal(got, want) {
 		t.Fatalf("drawn %q, want %q", got, want)
 	}
 }
@@ -581,7 +581,7 @@ func TestCommandNames(t *testing.T) {
 func TestErrorGomemcache(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: chaos.FaultError}, "gets"))
-	c := newClient(p.addr)
+	c := newClient(p.Addr)
 	defer c.Close()
 	if err := c.Set(&memcache.Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
@@ -605,7 +605,7 @@ func TestErrorRaw(t *testing.T) {
 	mc := testenv.Memcached(t)
 	custom := chaos.Effect{Fault: chaos.FaultError, Error: chaos.ErrorSpec{Message: "out of\r\nmemory"}}
 	p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: chaos.FaultError}, "get", "ms", "mg", "set").and(on(custom, "incr")))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	// The error reply stands in for the answer; the request never reaches
 	// memcached (the set is not stored), and the connection carries on.
 	l.send(lines("set k 0 0 1", "x", "add k 0 0 1", "y", "get k", "gets k"))
@@ -626,7 +626,7 @@ func TestErrorRaw(t *testing.T) {
 func TestErrorInject(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: chaos.FaultError, Error: chaos.ErrorSpec{Inject: true}}, "get", "mg", "delete", "incr"))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	value := bytes.Repeat([]byte("a"), 1000)
 	l.send(fmt.Sprintf("set k 0 0 %d\r\n%s\r\nset s 0 0 3\r\nabc\r\n", len(value), value))
 	l.expect("STORED", "STORED")
@@ -663,7 +663,7 @@ func TestDelays(t *testing.T) {
 	mc := testenv.Memcached(t)
 	const d = 150 * time.Millisecond
 	p := startProxy(t, mc.Addr, on(chaos.Effect{Delay: d}, "get").and(on(chaos.Effect{ResponseDelay: d}, "version")))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("set k 0 0 1", "x"))
 	l.expect("STORED")
 	for _, cmd := range []string{"get k", "version"} {
@@ -682,13 +682,13 @@ func TestDelays(t *testing.T) {
 func TestHang(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: chaos.FaultHang}, "get"))
-	c := dial(t, p.addr)
+	c := dial(t, p.Addr)
 	l := newLineReader(t, c)
 	l.send(lines("set k 0 0 1", "x", "get k", "version"))
 	l.expect("STORED")
 	l.silent(300 * time.Millisecond)
 	c.Close()
-	p.waitIdle(t)
+	p.WaitServed(t)
 	// The hung get and what followed never reached memcached.
 	direct := newLineReader(t, dial(t, mc.Addr))
 	direct.send(lines("stats"))
@@ -707,7 +707,7 @@ func TestTimeout(t *testing.T) {
 	mc := testenv.Memcached(t)
 	const after = 200 * time.Millisecond
 	p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: chaos.FaultTimeout, After: after}, "get"))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	start := time.Now()
 	l.send(lines("version", "get k"))
 	l.line()
@@ -720,12 +720,12 @@ func TestTimeout(t *testing.T) {
 func TestAbort(t *testing.T) {
 	mc := testenv.Memcached(t)
 	p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: chaos.FaultAbort}, "get", "gets"))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("set k 0 0 1", "x", "get k", "version"))
 	l.expect("STORED")
 	l.closed(5 * time.Second)
 	// gomemcache sees an error, not a value.
-	c := newClient(p.addr)
+	c := newClient(p.Addr)
 	defer c.Close()
 	if _, err := c.Get("k"); err == nil {
 		t.Fatal("get through abort succeeded")
@@ -748,7 +748,7 @@ func TestCloseFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := startProxy(t, mc.Addr, on(tc.e, "get"))
-			l := newLineReader(t, dial(t, p.addr))
+			l := newLineReader(t, dial(t, p.Addr))
 			l.send(lines("version"))
 			l.line()
 			start := time.Now()
@@ -763,9 +763,9 @@ func TestCloseFaults(t *testing.T) {
 			if tc.reset != errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("connection ended with %v; reset wanted: %v", err, tc.reset)
 			}
-			p.waitIdle(t)
-			if tc.refuse != (p.st.refused.Load() == 1) {
-				t.Fatalf("Refused called %d times", p.st.refused.Load())
+			p.WaitServed(t)
+			if tc.refuse != (p.Refusals.Load() == 1) {
+				t.Fatalf("Refused called %d times", p.Refusals.Load())
 			}
 		})
 	}
@@ -779,7 +779,7 @@ func TestRefuseBeforeDelay(t *testing.T) {
 	for _, f := range []chaos.Fault{chaos.FaultRefuse, chaos.FaultClose} {
 		t.Run(f.String(), func(t *testing.T) {
 			p := startProxy(t, mc.Addr, on(chaos.Effect{Fault: f, Delay: delay}, "get"))
-			l := newLineReader(t, dial(t, p.addr))
+			l := newLineReader(t, dial(t, p.Addr))
 			start := time.Now()
 			l.send(lines("get k"))
 			l.closed(delay)
@@ -794,7 +794,7 @@ func TestSlowClose(t *testing.T) {
 	mc := testenv.Memcached(t)
 	const d = 200 * time.Millisecond
 	p := startProxy(t, mc.Addr, on(chaos.Effect{CloseDelay: d}, "quit"))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	start := time.Now()
 	l.send(lines("quit"))
 	l.closed(5 * time.Second)
@@ -843,7 +843,7 @@ func TestFilters(t *testing.T) {
 	p := startProxy(t, mc.Addr, on(chaos.Effect{ToBackend: byteAtATime{&up}}, "set").
 		and(on(chaos.Effect{ToClient: byteAtATime{&down}}, "get")).
 		and(on(chaos.Effect{ToClient: limit(10)}, "gets")))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("set k 0 0 5", "hello", "get k", "version"))
 	l.expect("STORED", "VALUE k 0 5", "hello", "END")
 	if v := l.line(); !strings.HasPrefix(v, "VERSION") {
@@ -861,14 +861,14 @@ func TestFilters(t *testing.T) {
 	if n != 10 {
 		t.Fatalf("limit let %d bytes through, want 10", n)
 	}
-	p.waitIdle(t)
+	p.WaitServed(t)
 }
 
 func TestIdleTimeout(t *testing.T) {
 	mc := testenv.Memcached(t)
 	const idle = 200 * time.Millisecond
 	p := startProxy(t, mc.Addr, nil, withIdle(idle))
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	start := time.Now() // before the last byte the proxy moves
 	l.send(lines("version"))
 	l.line()
@@ -886,11 +886,11 @@ func TestBackendDown(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	p := startProxy(t, addr, nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.closed(5 * time.Second)
-	p.waitIdle(t)
-	if len(p.st.errs) != 1 {
-		t.Fatalf("Serve returned %v, want the dial error", p.st.errs)
+	p.WaitServed(t)
+	if len(p.Errors()) != 1 {
+		t.Fatalf("Serve returned %v, want the dial error", p.Errors())
 	}
 }
 
@@ -912,7 +912,7 @@ func TestBackendCloses(t *testing.T) {
 		c.Close()
 	}()
 	p := startProxy(t, ln.Addr().String(), nil)
-	c := dial(t, p.addr)
+	c := dial(t, p.Addr)
 	io.WriteString(c, lines("get k"))
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "VALUE k 0 10\r\nabc" {
@@ -953,7 +953,7 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 		p := startProxy(t, mc.Addr, nil, countOnly)
 		before := heap()
 		for range n {
-			l := newLineReader(t, dial(t, p.addr))
+			l := newLineReader(t, dial(t, p.Addr))
 			l.send(lines("version"))
 			l.line()
 		}
@@ -980,7 +980,7 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 		p := startProxy(t, ln.Addr().String(), nil, countOnly)
 		before := heap()
 		for range n {
-			dial(t, p.addr)
+			dial(t, p.Addr)
 		}
 		for range n {
 			c := <-accepted
@@ -1010,11 +1010,11 @@ func TestBackendClosesIdle(t *testing.T) {
 		c.Close()
 	}()
 	p := startProxy(t, ln.Addr().String(), nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("version"))
 	l.expect("VERSION 1.6.18")
 	l.closed(5 * time.Second)
-	p.waitIdle(t)
+	p.WaitServed(t)
 }
 
 // TestGarbageBackend: an answer that is not memcache closes the connection
@@ -1037,13 +1037,13 @@ func TestGarbageBackend(t *testing.T) {
 		c.Read(buf)
 	}()
 	p := startProxy(t, ln.Addr().String(), nil)
-	l := newLineReader(t, dial(t, p.addr))
+	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("get k"))
 	l.closed(5 * time.Second)
-	p.waitIdle(t)
+	p.WaitServed(t)
 	var fe *FramingError
-	if len(p.st.errs) != 1 || !errors.As(p.st.errs[0], &fe) {
-		t.Fatalf("Serve returned %v, want a FramingError", p.st.errs)
+	if len(p.Errors()) != 1 || !errors.As(p.Errors()[0], &fe) {
+		t.Fatalf("Serve returned %v, want a FramingError", p.Errors())
 	}
 }
 

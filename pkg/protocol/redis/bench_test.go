@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 // loopReader serves data over and over, so that a parser can be measured
@@ -199,15 +200,15 @@ func TestRedisBenchmark(t *testing.T) {
 	srv := testenv.Redis(t)
 	p := startProxy(t, srv.Addr, proxyConfig{})
 	proxied := runBenchmark(t, bin, p.Addr)
-	waitFor(t, 10*time.Second, "every request to be counted", func() bool {
-		return p.st.count("SET") == 100000 && p.st.count("GET") == 100000
+	protocoltest.WaitFor(t, 10*time.Second, "every request to be counted", func() bool {
+		return p.Count("SET") == 100000 && p.Count("GET") == 100000
 	})
 	baseline := runBenchmark(t, bin, copyProxy(t, srv.Addr))
 	for _, cmd := range []string{"SET", "GET"} {
 		t.Logf("%s: %.0f req/s through the redis protocol, %.0f through io.Copy (%.2fx)",
 			cmd, proxied[cmd], baseline[cmd], proxied[cmd]/baseline[cmd])
 	}
-	if errs := p.st.serveErrors(); len(errs) > 0 {
+	if errs := p.Errors(); len(errs) > 0 {
 		t.Fatalf("Serve returned %v", errs)
 	}
 }

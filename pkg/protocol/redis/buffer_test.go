@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 // newFixedReader reads src through a buffer of size bytes, never released.
@@ -67,7 +68,7 @@ func TestPipelinedDelaysOverlap(t *testing.T) {
 		"after":  {ResponseDelay: d},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: e}, "ECHO"))})
+			p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: e}, "ECHO"))})
 			rc := dialRaw(t, p.Addr)
 			var batch strings.Builder
 			for i := range n {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 func errorEffect(msg string) chaos.Effect {
@@ -70,17 +71,17 @@ func TestErrorMix(t *testing.T) {
 			const n = 2000
 			var runs [2][]int
 			for r := range runs {
-				fail := &fixed{e: errorEffect(loading)}
-				p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(10, fail, "GET", "SET")), seed: 42})
+				fail := &protocoltest.Fixed{E: errorEffect(loading)}
+				p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(10, fail, "GET", "SET")), seed: 42})
 				runs[r] = runMix(t, p.Addr, protocol, n)
-				if got := int64(len(runs[r])); got != fail.calls.Load() {
-					t.Fatalf("%d commands failed, the behavior was drawn %d times", got, fail.calls.Load())
+				if got := int64(len(runs[r])); got != fail.Calls() {
+					t.Fatalf("%d commands failed, the behavior was drawn %d times", got, fail.Calls())
 				}
 				if got := len(runs[r]); got < n*7/100 || got > n*13/100 {
 					t.Fatalf("%d of %d commands failed, want about 10%%", got, n)
 				}
-				waitFor(t, 5*time.Second, "every exchange to be counted", func() bool {
-					return p.st.count("GET")+p.st.count("SET") == n
+				protocoltest.WaitFor(t, 5*time.Second, "every exchange to be counted", func() bool {
+					return p.Count("GET")+p.Count("SET") == n
 				})
 			}
 			if fmt.Sprint(runs[0]) != fmt.Sprint(runs[1]) {
@@ -97,7 +98,7 @@ func TestErrorMessageOption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: errorEffect("")}, "SET")), proto: proto.(*Protocol)})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: errorEffect("")}, "SET")), proto: proto.(*Protocol)})
 	rc := dialRaw(t, p.Addr)
 	rc.write(command("SET", "k", "v") + command("GET", "k"))
 	rc.expect("-READONLY You can't write against a read only replica.\r\n")
@@ -111,7 +112,7 @@ func TestErrorInsideMulti(t *testing.T) {
 	ctx := context.Background()
 	for _, protocol := range []int{2, 3} {
 		t.Run(fmt.Sprintf("resp%d", protocol), func(t *testing.T) {
-			p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: errorEffect("")}, "INCR"))})
+			p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: errorEffect("")}, "INCR"))})
 			rdb := newClient(t, p.Addr, protocol)
 			key := fmt.Sprint("tx", protocol)
 			cmds, err := rdb.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
@@ -139,7 +140,7 @@ func TestErrorInsideMulti(t *testing.T) {
 		})
 	}
 	// EXEC itself drawing the error ends the transaction with DISCARD.
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: errorEffect("")}, "EXEC"))})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: errorEffect("")}, "EXEC"))})
 	rc := dialRaw(t, p.Addr)
 	rc.write(command("MULTI") + command("SET", "tx-exec", "1") + command("EXEC") + command("GET", "tx-exec") + command("EXEC"))
 	rc.expect("+OK\r\n")
@@ -157,7 +158,7 @@ func TestDelay(t *testing.T) {
 		"after":  {ResponseDelay: d},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: e}, "GET"))})
+			p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: e}, "GET"))})
 			rc := dialRaw(t, p.Addr)
 			rc.send("SET", "d", "1")
 			rc.expect("+OK\r\n")
@@ -176,7 +177,7 @@ func TestDelay(t *testing.T) {
 func TestResponseDelayIsPerRequest(t *testing.T) {
 	srv := testenv.Redis(t)
 	const d = time.Second // long: the bound on the PING must hold on a loaded machine
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{ResponseDelay: d}}, "GET"))})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{ResponseDelay: d}}, "GET"))})
 	rc := dialRaw(t, p.Addr)
 	start := time.Now()
 	rc.write(command("PING") + command("GET", "x"))
@@ -192,7 +193,7 @@ func TestResponseDelayIsPerRequest(t *testing.T) {
 
 func TestHang(t *testing.T) {
 	srv := testenv.Redis(t)
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{Fault: chaos.FaultHang}}, "GET"))})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{Fault: chaos.FaultHang}}, "GET"))})
 	rc := dialRaw(t, p.Addr)
 	rc.write(command("SET", "h", "1") + command("GET", "h") + command("SET", "h", "2"))
 	rc.expect("+OK\r\n")
@@ -203,7 +204,7 @@ func TestHang(t *testing.T) {
 	direct := dialRaw(t, srv.Addr)
 	direct.send("GET", "h")
 	direct.expect("$1\r\n1\r\n")
-	if got := p.st.count("GET"); got != 0 {
+	if got := p.Count("GET"); got != 0 {
 		t.Fatalf("the hung GET was counted as an exchange")
 	}
 }
@@ -211,7 +212,7 @@ func TestHang(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	srv := testenv.Redis(t)
 	const after = 200 * time.Millisecond
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{Fault: chaos.FaultTimeout, After: after}}, "GET"))})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{Fault: chaos.FaultTimeout, After: after}}, "GET"))})
 	rc := dialRaw(t, p.Addr)
 	start := time.Now()
 	rc.write(command("SET", "t", "1") + command("GET", "t"))
@@ -224,7 +225,7 @@ func TestTimeout(t *testing.T) {
 
 func TestAbort(t *testing.T) {
 	srv := testenv.Redis(t)
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{Fault: chaos.FaultAbort}}, "GET"))})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{Fault: chaos.FaultAbort}}, "GET"))})
 	rc := dialRaw(t, p.Addr)
 	rc.write(command("SET", "a", "1") + command("PING") + command("GET", "a"))
 	rc.expect("+OK\r\n")
@@ -238,7 +239,7 @@ func TestCloseAndRefuse(t *testing.T) {
 	srv := testenv.Redis(t)
 	for name, f := range map[string]chaos.Fault{"blackout": chaos.FaultClose, "down": chaos.FaultRefuse} {
 		t.Run(name, func(t *testing.T) {
-			p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{Fault: f}}, "GET"))})
+			p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{Fault: f}}, "GET"))})
 			rc := dialRaw(t, p.Addr)
 			rc.send("SET", "c", "1")
 			rc.expect("+OK\r\n")
@@ -250,7 +251,7 @@ func TestCloseAndRefuse(t *testing.T) {
 			if f == chaos.FaultRefuse {
 				want = 1
 			}
-			if got := p.st.refused.Load(); got != want {
+			if got := p.Refusals.Load(); got != want {
 				t.Fatalf("refused %d times, want %d", got, want)
 			}
 		})
@@ -260,7 +261,7 @@ func TestCloseAndRefuse(t *testing.T) {
 func TestReset(t *testing.T) {
 	srv := testenv.Redis(t)
 	t.Run("now", func(t *testing.T) {
-		p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{Fault: chaos.FaultReset}}, "GET"))})
+		p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{Fault: chaos.FaultReset}}, "GET"))})
 		rc := dialRaw(t, p.Addr)
 		rc.send("GET", "r")
 		if err := rc.expectClosed(); !errors.Is(err, syscall.ECONNRESET) {
@@ -269,7 +270,7 @@ func TestReset(t *testing.T) {
 	})
 	t.Run("after", func(t *testing.T) {
 		const after = 200 * time.Millisecond
-		p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{Fault: chaos.FaultReset, After: after}}, "GET"))})
+		p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{Fault: chaos.FaultReset, After: after}}, "GET"))})
 		rc := dialRaw(t, p.Addr)
 		start := time.Now()
 		rc.send("GET", "r")
@@ -290,7 +291,7 @@ func TestReset(t *testing.T) {
 func TestInject(t *testing.T) {
 	srv := testenv.Redis(t)
 	inject := chaos.Effect{Fault: chaos.FaultError, Error: chaos.ErrorSpec{Inject: true}}
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: inject}, "GET", "INCRBY", "PING", "HGETALL"))})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: inject}, "GET", "INCRBY", "PING", "HGETALL"))})
 	rdb := newClient(t, srv.Addr, 3)
 	ctx := context.Background()
 	small := "hello, world of values"
@@ -372,7 +373,7 @@ func TestFilters(t *testing.T) {
 		"to_client":  {ToClient: oneByte},
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: e}, "SET", "GET"))})
+			p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: e}, "SET", "GET"))})
 			rdb := newClient(t, p.Addr, 2)
 			ctx := context.Background()
 			key := "filtered-" + name
@@ -389,7 +390,7 @@ func TestFilters(t *testing.T) {
 		})
 	}
 	t.Run("limit", func(t *testing.T) {
-		p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{ToClient: limit(3)}}, "GET"))})
+		p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{ToClient: limit(3)}}, "GET"))})
 		rc := dialRaw(t, p.Addr)
 		rc.send("SET", "lim", "abcdef")
 		rc.expect("+OK\r\n")
@@ -423,14 +424,14 @@ func TestDialFailure(t *testing.T) {
 	p := startProxy(t, fmt.Sprintf("127.0.0.1:%d", port), proxyConfig{})
 	rc := dialRaw(t, p.Addr)
 	rc.expectClosed()
-	waitFor(t, 5*time.Second, "Serve to return the dial error", func() bool { return len(p.st.serveErrors()) == 1 })
+	protocoltest.WaitFor(t, 5*time.Second, "Serve to return the dial error", func() bool { return len(p.Errors()) == 1 })
 }
 
 // slow_close holds the client's end when the backend closes.
 func TestCloseDelay(t *testing.T) {
 	srv := testenv.Redis(t)
 	const hold = 200 * time.Millisecond
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, &fixed{e: chaos.Effect{CloseDelay: hold}}, "PING"))})
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, &protocoltest.Fixed{E: chaos.Effect{CloseDelay: hold}}, "PING"))})
 	rc := dialRaw(t, p.Addr)
 	rc.send("PING")
 	rc.expect("+PONG\r\n")

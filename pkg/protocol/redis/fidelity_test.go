@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 // A replica syncs through the proxy: SYNC and PSYNC answer an RDB payload
@@ -37,7 +38,7 @@ func TestReplicaSyncsThroughProxy(t *testing.T) {
 				"--save", "", "--appendonly", "no", "--protected-mode", "no",
 				"--replicaof", host, port, "--dir", t.TempDir())
 			r := newClient(t, replica.Addr, 2)
-			waitFor(t, 20*time.Second, "the replica's link to be up", func() bool {
+			protocoltest.WaitFor(t, 20*time.Second, "the replica's link to be up", func() bool {
 				info, _ := r.Info(ctx, "replication").Result()
 				return strings.Contains(info, "master_link_status:up")
 			})
@@ -49,7 +50,7 @@ func TestReplicaSyncsThroughProxy(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, 10*time.Second, "the stream's keys on the replica", func() bool {
+			protocoltest.WaitFor(t, 10*time.Second, "the stream's keys on the replica", func() bool {
 				got, _ := r.Get(ctx, "after99").Result()
 				return got == "99"
 			})
@@ -58,8 +59,8 @@ func TestReplicaSyncsThroughProxy(t *testing.T) {
 			}
 			// The proxy stays framed up to the switch: the handshake's
 			// commands are counted.
-			if p.st.count("REPLCONF") == 0 || p.st.count("PSYNC") != 1 {
-				t.Errorf("exchanges: REPLCONF %d, PSYNC %d; want some and 1", p.st.count("REPLCONF"), p.st.count("PSYNC"))
+			if p.Count("REPLCONF") == 0 || p.Count("PSYNC") != 1 {
+				t.Errorf("exchanges: REPLCONF %d, PSYNC %d; want some and 1", p.Count("REPLCONF"), p.Count("PSYNC"))
 			}
 		})
 	}
@@ -105,7 +106,7 @@ func TestSyncInsideMultiStaysFramed(t *testing.T) {
 	rc.expect("-ERR Command not allowed inside a transaction\r\n")
 	rc.expect("-EXECABORT Transaction discarded because of previous errors.\r\n")
 	rc.expect("+PONG\r\n")
-	waitFor(t, 5*time.Second, "PING to be counted as an exchange", func() bool { return p.st.count("PING") == 1 })
+	protocoltest.WaitFor(t, 5*time.Second, "PING to be counted as an exchange", func() bool { return p.Count("PING") == 1 })
 }
 
 // After HELLO 3, the UNSUBSCRIBE family answers a connection with no
@@ -128,8 +129,8 @@ func TestUnsubscribeAnswersWithPushes(t *testing.T) {
 		rc.expect(fmt.Sprintf(">3\r\n$%d\r\n%s\r\n$1\r\nb\r\n:0\r\n", len(kind), kind))
 		rc.expect("$5\r\nafter\r\n")
 	}
-	waitFor(t, 5*time.Second, "the exchanges to be counted", func() bool {
-		return p.st.count("UNSUBSCRIBE") == 2 && p.st.count("SUNSUBSCRIBE") == 2 && p.st.count("ECHO") == 3
+	protocoltest.WaitFor(t, 5*time.Second, "the exchanges to be counted", func() bool {
+		return p.Count("UNSUBSCRIBE") == 2 && p.Count("SUNSUBSCRIBE") == 2 && p.Count("ECHO") == 3
 	})
 
 	// A real RESP3 client: the connection stays usable.
@@ -153,8 +154,8 @@ func TestUnsubscribeAnswersWithPushes(t *testing.T) {
 // request, so a fault drawn by a later request lands in its place.
 func TestUnsubscribeRepliesStayMatched(t *testing.T) {
 	srv := testenv.Redis(t)
-	fail := &fixed{e: errorEffect("")}
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, fail, "GET"))})
+	fail := &protocoltest.Fixed{E: errorEffect("")}
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, fail, "GET"))})
 	for _, proto := range []string{"2", "3"} {
 		rc := dialRaw(t, p.Addr)
 		rc.send("HELLO", proto)
@@ -178,7 +179,7 @@ func TestUnsubscribeRepliesStayMatched(t *testing.T) {
 		other := dialRaw(t, srv.Addr)
 		other.send("SET", "tracked", "1")
 		other.expect("+OK\r\n")
-		waitFor(t, 5*time.Second, "the invalidation to be sent", func() bool {
+		protocoltest.WaitFor(t, 5*time.Second, "the invalidation to be sent", func() bool {
 			other.send("CLIENT", "INFO")
 			return strings.Contains(other.read(), "tot-mem") // a round trip after the SET
 		})

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,129 +10,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// fixed is a test behavior that always returns the same effect and counts
-// the draws it won.
-type fixed struct {
-	e     chaos.Effect
-	calls atomic.Int64
-}
-
-func (f *fixed) Effect(*chaos.Unit) chaos.Effect {
-	f.calls.Add(1)
-	return f.e
-}
-
-// entry builds a mix entry for a fixed effect; commands, when given, limit
-// it to those commands.
-func entry(percent float64, f *fixed, commands ...string) chaos.Entry {
-	e := chaos.Entry{Name: "test", Percent: percent, Behavior: f}
-	if len(commands) > 0 {
-		e.Match = func(r *chaos.Request) bool {
-			for _, c := range commands {
-				if r.Command == c {
-					return true
-				}
-			}
-			return false
-		}
-	}
-	return e
-}
-
-func mixOf(t testing.TB, entries ...chaos.Entry) *chaos.Mix {
-	t.Helper()
-	m, err := chaos.NewMix(entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// stats gathers the events of every session of a test proxy.
-type stats struct {
-	toBackend, toClient atomic.Int64
-	exchanged           atomic.Int64
-	refused             atomic.Int64
-	draws               atomic.Int64
-	mu                  sync.Mutex
-	commands            map[string]int // exchanges per command
-	errs                []error        // what Serve returned, when not nil
-}
-
-func (s *stats) count(cmd string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.commands[cmd]
-}
-
-func (s *stats) serveErrors() []error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]error(nil), s.errs...)
-}
-
-// session is the test's chaos.Session: it dials the real backend and draws
-// from a seeded mix.
-type session struct {
-	client  net.Conn
-	backend string
-	mix     *chaos.Mix
-	src     *chaos.Source
-	idle    time.Duration
-	st      *stats
-}
-
-func (s *session) Relayed(d chaos.Direction, n int64) {
-	if d == chaos.ToBackend {
-		s.st.toBackend.Add(n)
-	} else {
-		s.st.toClient.Add(n)
-	}
-}
-
-func (s *session) Exchanged(req *chaos.Request, took time.Duration) {
-	s.st.exchanged.Add(1)
-	s.st.mu.Lock()
-	s.st.commands[req.Command]++
-	s.st.mu.Unlock()
-}
-
-func (s *session) Refused(string) { s.st.refused.Add(1) }
-
-func (s *session) Client() net.Conn { return s.client }
-
-func (s *session) Backend() string { return s.backend }
-
-func (s *session) Dial(ctx context.Context) (net.Conn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	return d.DialContext(ctx, "tcp", s.backend)
-}
-
-func (s *session) Draw(req *chaos.Request) chaos.Drawn {
-	s.st.draws.Add(1)
-	return s.mix.Draw(s.src, req)
-}
-
-func (s *session) IdleTimeout() time.Duration { return s.idle }
-
-// proxy is a loopback listener that serves each connection with the redis
-// protocol, as the engine will.
-type proxy struct {
-	Addr string
-	st   *stats
 }
 
 type proxyConfig struct {
@@ -144,51 +31,15 @@ type proxyConfig struct {
 	listen net.Listener
 }
 
-func startProxy(t testing.TB, backend string, cfg proxyConfig) *proxy {
+// startProxy serves the redis protocol (New("", 0) unless cfg says) on a
+// loopback listener, as the engine will.
+func startProxy(t testing.TB, backend string, cfg proxyConfig) *protocoltest.Proxy {
 	t.Helper()
-	ln := cfg.listen
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if cfg.mix == nil {
-		cfg.mix = mixOf(t)
-	}
-	if cfg.seed == 0 {
-		cfg.seed = 1
-	}
 	if cfg.proto == nil {
 		cfg.proto = New("", 0)
 	}
-	st := &stats{commands: map[string]int{}}
-	src := chaos.NewSource(cfg.seed)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				s := &session{client: c, backend: backend, mix: cfg.mix, src: src, idle: cfg.idle, st: st}
-				if err := cfg.proto.Serve(ctx, s); err != nil {
-					st.mu.Lock()
-					st.errs = append(st.errs, err)
-					st.mu.Unlock()
-				}
-				c.Close()
-			})
-		}
-	})
-	t.Cleanup(func() {
-		cancel()
-		ln.Close()
-		wg.Wait()
-	})
-	return &proxy{Addr: ln.Addr().String(), st: st}
+	return protocoltest.Start(t, protocoltest.Config{Protocol: cfg.proto, Backend: backend,
+		Mix: cfg.mix, Seed: cfg.seed, Idle: cfg.idle, Listener: cfg.listen})
 }
 
 // copyProxy is the baseline of the benchmarks: a plain two-way io.Copy.
@@ -293,22 +144,6 @@ func bufCopyProxy(t testing.TB, backend string) string {
 		wg.Wait()
 	})
 	return ln.Addr().String()
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(within)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s", what)
-		case <-tick.C:
-		}
-	}
 }
 
 // rawClient speaks RESP by hand, to check exact bytes.

@@ -19,6 +19,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 // debugRedis starts a redis-server that allows DEBUG, whose DEBUG PROTOCOL
@@ -125,19 +126,19 @@ func TestPassThroughByteExact(t *testing.T) {
 			t.Errorf("the script's replies lack %q: the test does not cover it", want)
 		}
 	}
-	waitFor(t, 5*time.Second, "the exchange to be counted", func() bool { return p.st.count("ECHO") == 1 })
-	if got, want := p.st.toBackend.Load(), int64(len(script())); got != want {
+	protocoltest.WaitFor(t, 5*time.Second, "the exchange to be counted", func() bool { return p.Count("ECHO") == 1 })
+	if got, want := p.ToBackend.Load(), int64(len(script())); got != want {
 		t.Errorf("relayed %d bytes to the backend, want %d", got, want)
 	}
-	if got, want := p.st.toClient.Load(), int64(len(proxied)); got != want {
+	if got, want := p.ToClient.Load(), int64(len(proxied)); got != want {
 		t.Errorf("relayed %d bytes to the client, want %d", got, want)
 	}
 	// Every request but the two empty ones is one exchange, those whose
 	// reply CLIENT REPLY suppresses included.
-	if got, want := p.st.exchanged.Load(), int64(59); got != want {
+	if got, want := p.Exchanges.Load(), int64(59); got != want {
 		t.Errorf("%d exchanges, want %d", got, want)
 	}
-	if errs := p.st.serveErrors(); len(errs) > 0 {
+	if errs := p.Errors(); len(errs) > 0 {
 		t.Errorf("Serve returned %v", errs)
 	}
 }
@@ -176,8 +177,8 @@ func TestPipeline(t *testing.T) {
 					t.Fatalf("GET %d = %q", i, got)
 				}
 			}
-			waitFor(t, 5*time.Second, "every exchange to be counted", func() bool {
-				return p.st.count("SET") == n && p.st.count("GET") == n
+			protocoltest.WaitFor(t, 5*time.Second, "every exchange to be counted", func() bool {
+				return p.Count("SET") == n && p.Count("GET") == n
 			})
 		})
 	}
@@ -389,8 +390,8 @@ func TestPubSub(t *testing.T) {
 		ps.Close()
 		pps.Close()
 	}
-	if p.st.count("SUBSCRIBE") != 2 || p.st.count("PSUBSCRIBE") != 2 {
-		t.Errorf("SUBSCRIBE counted %d times, PSUBSCRIBE %d, want 2 each", p.st.count("SUBSCRIBE"), p.st.count("PSUBSCRIBE"))
+	if p.Count("SUBSCRIBE") != 2 || p.Count("PSUBSCRIBE") != 2 {
+		t.Errorf("SUBSCRIBE counted %d times, PSUBSCRIBE %d, want 2 each", p.Count("SUBSCRIBE"), p.Count("PSUBSCRIBE"))
 	}
 }
 
@@ -499,15 +500,15 @@ func TestPushWhileIdle(t *testing.T) {
 	if pushes != 1 || replies[0] != "+OK\r\n" || replies[1] != "$1\r\n2\r\n" {
 		t.Fatalf("got %d pushes and replies %q", pushes, replies)
 	}
-	waitFor(t, 5*time.Second, "the exchanges to be counted", func() bool { return p.st.count("GET") == 3 })
+	protocoltest.WaitFor(t, 5*time.Second, "the exchanges to be counted", func() bool { return p.Count("GET") == 3 })
 }
 
 func TestClientReply(t *testing.T) {
 	srv := testenv.Redis(t)
 	// Every SET draws an error: a SET whose reply is suppressed must still
 	// reach redis, or the client would read a reply it does not expect.
-	fail := &fixed{e: errorEffect("")}
-	p := startProxy(t, srv.Addr, proxyConfig{mix: mixOf(t, entry(100, fail, "SET"))})
+	fail := &protocoltest.Fixed{E: errorEffect("")}
+	p := startProxy(t, srv.Addr, proxyConfig{mix: protocoltest.Mix(t, protocoltest.Entry(100, fail, "SET"))})
 	rc := dialRaw(t, p.Addr)
 	rc.write(command("CLIENT", "REPLY", "OFF") + command("SET", "k", "1") + command("INCR", "k") +
 		command("client", "reply", "on") + command("GET", "k"))
@@ -525,7 +526,7 @@ func TestClientReply(t *testing.T) {
 	rc.expect("-" + DefaultErrorMessage + "\r\n")
 	rc.send("GET", "k")
 	rc.expect("$1\r\n6\r\n")
-	if got := fail.calls.Load(); got != 3 {
+	if got := fail.Calls(); got != 3 {
 		t.Errorf("the error behavior was drawn %d times, want 3", got)
 	}
 }
@@ -539,8 +540,8 @@ func TestInline(t *testing.T) {
 	rc.expect("+OK\r\n")
 	rc.expect("$1\r\nv\r\n")
 	rc.expect("*2\r\n$1\r\nv\r\n$-1\r\n")
-	waitFor(t, 5*time.Second, "the exchanges to be counted", func() bool {
-		return p.st.count("PING") == 1 && p.st.count("SET") == 1 && p.st.count("GET") == 1 && p.st.count("MGET") == 1
+	protocoltest.WaitFor(t, 5*time.Second, "the exchanges to be counted", func() bool {
+		return p.Count("PING") == 1 && p.Count("SET") == 1 && p.Count("GET") == 1 && p.Count("MGET") == 1
 	})
 }
 
@@ -627,7 +628,7 @@ func TestClientProtocolErrorFallsBack(t *testing.T) {
 			t.Errorf("after %.40q: got %q, want PONG then redis' error", bad, replies[1])
 		}
 	}
-	if got := p.st.count("PING"); got != 6 {
+	if got := p.Count("PING"); got != 6 {
 		t.Errorf("PING counted %d times, want 6", got)
 	}
 }
@@ -689,8 +690,8 @@ func TestBackendProtocolErrorCloses(t *testing.T) {
 			if grown := after.TotalAlloc - before.TotalAlloc; grown > 50<<20 {
 				t.Fatalf("allocated %d bytes for a claimed length", grown)
 			}
-			waitFor(t, 5*time.Second, "Serve to report the protocol error", func() bool {
-				errs := p.st.serveErrors()
+			protocoltest.WaitFor(t, 5*time.Second, "Serve to report the protocol error", func() bool {
+				errs := p.Errors()
 				return len(errs) == 1 && isProtocolError(errs[0])
 			})
 		})
@@ -721,7 +722,7 @@ func TestQuit(t *testing.T) {
 	if err := rc.expectClosed(); err != nil {
 		t.Fatalf("the connection ended with %v, want EOF", err)
 	}
-	if errs := p.st.serveErrors(); len(errs) > 0 {
+	if errs := p.Errors(); len(errs) > 0 {
 		t.Errorf("Serve returned %v", errs)
 	}
 }

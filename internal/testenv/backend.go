@@ -1,0 +1,78 @@
+package testenv
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// Backend is an in-process TCP server on 127.0.0.1 that runs a script on
+// each connection: the stand-in backend of tests that need no real server.
+type Backend struct {
+	Addr  string
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	once  sync.Once
+}
+
+// Serve starts a backend that runs handle on each accepted connection and
+// closes the connection when handle returns. It stops when the test ends.
+func Serve(t testing.TB, handle func(net.Conn)) *Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen for a test backend: %v", err)
+	}
+	b := &Backend{Addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]bool{}}
+	b.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.conns[c] = true
+			b.mu.Unlock()
+			b.wg.Go(func() {
+				defer func() {
+					b.mu.Lock()
+					delete(b.conns, c)
+					b.mu.Unlock()
+					c.Close()
+				}()
+				handle(c)
+			})
+		}
+	})
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// Echo starts a backend that sends back every byte it receives, and
+// half-closes once the client has.
+func Echo(t testing.TB) *Backend {
+	t.Helper()
+	return Serve(t, func(c net.Conn) {
+		io.Copy(c, c)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+	})
+}
+
+// Stop closes the listener and every open connection, and waits for the
+// scripts to return.
+func (b *Backend) Stop() {
+	b.once.Do(func() {
+		b.ln.Close()
+		b.mu.Lock()
+		for c := range b.conns {
+			c.Close()
+		}
+		b.mu.Unlock()
+		b.wg.Wait()
+	})
+}
