@@ -91,3 +91,29 @@ func TestReadmeSaysHowToInstall(t *testing.T) {
 		t.Errorf("the README does not say %q", want)
 	}
 }
+
+// TestOriginalProtocolOptionsLoadOnEveryProtocol: the options the original
+// documented for every protocol (reuse_socket, buffer, keep_alive) load in
+// an original .ini file's [protocol:NAME] section, an HCL protocol_options
+// block and the original's flags, for every protocol the original had.
+func TestOriginalProtocolOptionsLoadOnEveryProtocol(t *testing.T) {
+	for _, proto := range []string{"tcp", "http", "redis", "memcache", "mysql", "smtp"} {
+		t.Run(proto, func(t *testing.T) {
+			ini := writeFile(t, "old.ini", "[vaurien]\nproxy = localhost:8000\nbackend = localhost:9000\nprotocol = "+proto+
+				"\n\n[protocol:"+proto+"]\nkeep_alive = true\nreuse_socket = true\nbuffer = 4096\n")
+			hcl := writeFile(t, "new.hcl", "route \"r\" {\n  listen   = \"127.0.0.1:0\"\n  backend  = \"127.0.0.1:9\"\n  protocol = \""+proto+
+				"\"\n  protocol_options {\n    keep_alive   = true\n    reuse_socket = true\n    buffer       = 4096\n  }\n}\n")
+			var errb bytes.Buffer
+			if code := run(context.Background(), []string{"validate", ini, hcl}, &bytes.Buffer{}, &errb); code != 0 {
+				t.Fatalf("validate: exit %d:\n%s", code, errb.String())
+			}
+			l := newLegacyFlags(&errb)
+			if err := l.fs.Parse([]string{"--protocol", proto, "--protocol-" + proto + "-keep-alive", "true", "--protocol-" + proto + "-reuse-socket", "true"}); err != nil {
+				t.Fatalf("flags: %v", err)
+			}
+			if _, err := l.file(); err != nil {
+				t.Fatalf("flags: %v", err)
+			}
+		})
+	}
+}

@@ -56,7 +56,7 @@ func text(w io.Writer, es []entry) {
 		fmt.Fprintf(w, "    options:\n")
 		for _, o := range e.Options {
 			fmt.Fprintf(w, "      %s (%s, default %s)\n", o.Name, kindText(o), Default(o))
-			fmt.Fprintf(w, "%s\n", indent(wrap(o.Doc, 68), "          "))
+			fmt.Fprintf(w, "%s\n", indent(wrap(optionDoc(o), 68), "          "))
 		}
 	}
 }
@@ -99,7 +99,7 @@ func markdown(w io.Writer, title, intro string, es []entry) {
 		if len(e.Options) > 0 {
 			fmt.Fprintf(w, "| option | type | default | meaning |\n|---|---|---|---|\n")
 			for _, o := range e.Options {
-				fmt.Fprintf(w, "| `%s` | %s | `%s` | %s |\n", o.Name, kindText(o), Default(o), strings.ReplaceAll(o.Doc, "|", "\\|"))
+				fmt.Fprintf(w, "| `%s` | %s | `%s` | %s |\n", o.Name, kindText(o), Default(o), strings.ReplaceAll(optionDoc(o), "|", "\\|"))
 			}
 			fmt.Fprintln(w)
 		}
@@ -107,6 +107,15 @@ func markdown(w io.Writer, title, intro string, es []entry) {
 			fmt.Fprintf(w, "```hcl\n%s\n```\n\n", e.Example)
 		}
 	}
+}
+
+// optionDoc is an option's sentence, and for an option kept from the
+// original Vaurien that does nothing here, why.
+func optionDoc(o chaos.Option) string {
+	if o.NoEffect == "" {
+		return o.Doc
+	}
+	return fmt.Sprintf("%s. No effect here: %s; accepted so that the original Vaurien's configurations load.", o.Doc, o.NoEffect)
 }
 
 func kindText(o chaos.Option) string {

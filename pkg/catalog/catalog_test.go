@@ -223,3 +223,35 @@ func checkSection(t *testing.T, md, name string, opts chaos.Options, example str
 		t.Errorf("%s: the example is missing", name)
 	}
 }
+
+// TestProtocolsSayWhichOptionsHaveNoEffect: `vaurien protocols` and the
+// docs mark the options kept from the original that change nothing, and
+// say why.
+func TestProtocolsSayWhichOptionsHaveNoEffect(t *testing.T) {
+	var text, md bytes.Buffer
+	catalog.ProtocolsText(&text)
+	catalog.ProtocolsMarkdown(&md)
+	found := 0
+	for _, p := range chaos.Protocols() {
+		for _, o := range p.Options {
+			if o.NoEffect == "" {
+				continue
+			}
+			found++
+			head := fmt.Sprintf("%s (%s, default %s)", o.Name, o.Kind, catalog.Default(o))
+			if !strings.Contains(text.String(), head) {
+				t.Errorf("vaurien protocols lacks %q for %s", head, p.Name)
+			}
+			why := strings.Join(strings.Fields(o.NoEffect), " ")
+			if !strings.Contains(strings.Join(strings.Fields(text.String()), " "), "No effect here: "+why) {
+				t.Errorf("vaurien protocols does not say why %s's %s has no effect (%q)", p.Name, o.Name, why)
+			}
+			if !strings.Contains(md.String(), "No effect here: "+o.NoEffect) {
+				t.Errorf("docs/protocols.md does not say why %s's %s has no effect", p.Name, o.Name)
+			}
+		}
+	}
+	if found < 3*6 {
+		t.Errorf("%d options marked as without effect, want at least reuse_socket, buffer and keep_alive on the six protocols", found)
+	}
+}

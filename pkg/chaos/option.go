@@ -55,6 +55,9 @@ type Option struct {
 	Doc     string   // one sentence for users
 	Choices []string // for String options: the only accepted values, if set
 	Min     *float64 // for Int, Float and Duration (in seconds): the smallest accepted value, if set
+	// NoEffect, when set, says why the option changes nothing: it is
+	// accepted so that the original Vaurien's configurations keep loading.
+	NoEffect string
 }
 
 // Values are validated option values, keyed by option name, always holding

@@ -83,16 +83,12 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
-var options = chaos.Options{
+var options = append(chaos.Options{
 	{Name: "overwrite_host_header", Kind: chaos.Bool, Default: false,
 		Doc: "rewrite the Host header of every request with the backend address (host:port)"},
-	{Name: "reuse_socket", Kind: chaos.Bool, Default: false,
-		Doc: "accepted for compatibility with the original Vaurien; every client connection gets its own backend connection"},
-	{Name: "buffer", Kind: chaos.Int, Default: int64(8124),
-		Doc: "accepted for compatibility with the original Vaurien; messages are streamed whatever their size"},
-	{Name: "keep_alive", Kind: chaos.Bool, Default: false,
-		Doc: "accepted for compatibility with the original Vaurien; keep-alive follows what client and backend say"},
-}
+}, chaos.OriginalProtocolOptions(
+	"messages are streamed whatever their size",
+	"HTTP keep-alive follows what the client and the backend say, as HTTP/1.1 wants")...)
 
 func init() {
 	chaos.RegisterProtocol(chaos.ProtocolSpec{

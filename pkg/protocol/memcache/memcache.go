@@ -86,8 +86,9 @@ import (
 // sets none.
 const DefaultMessage = "vaurien injected fault"
 
-var buffer = chaos.Option{Name: "buffer", Kind: chaos.Int, Default: int64(8124),
-	Doc: "accepted for compatibility with the original Vaurien; the proxy sizes its own buffers"}
+var options = chaos.OriginalProtocolOptions(
+	"the proxy sizes its own buffers and streams large values",
+	"a client connection keeps its backend connection for as long as it lives")
 
 func init() {
 	chaos.RegisterProtocol(chaos.ProtocolSpec{
@@ -96,7 +97,7 @@ func init() {
 			"an error fault answers SERVER_ERROR, inject corrupts a returned value, and every " +
 			"answer is matched to its request in order, noreply and quiet (q) requests included. " +
 			"Behaviors can be limited to commands, named in lower case (get, set, mg...).",
-		Options: chaos.Options{buffer},
+		Options: options,
 		Example: "route \"cache\" {\n  listen   = \"0.0.0.0:11212\"\n  backend  = \"memcached:11211\"\n  protocol = \"memcache\"\n\n" +
 			"  behavior \"error\" {\n    percent = 5\n  }\n}",
 		New: func(chaos.Values) (chaos.Protocol, error) {

@@ -105,14 +105,14 @@ const DefaultMaxBulkLen = 512 << 20
 
 var one = 1.0
 
-var options = chaos.Options{
-	{Name: "buffer", Kind: chaos.Int, Default: int64(8124),
-		Doc: "accepted for compatibility with the original Vaurien; the framer sizes its own buffers and streams large values"},
+var options = append(chaos.Options{
 	{Name: "error_message", Kind: chaos.String, Default: DefaultErrorMessage,
 		Doc: "the RESP error line an error fault answers when its behavior sets no message, without the leading '-' (for example \"LOADING Redis is loading the dataset in memory\")"},
 	{Name: "max_bulk_len", Kind: chaos.Int, Default: int64(DefaultMaxBulkLen), Min: &one,
 		Doc: "the largest bulk string length accepted from either side, as redis' proto-max-bulk-len; a larger claimed length is a protocol error"},
-}
+}, chaos.OriginalProtocolOptions(
+	"the framer sizes its own buffers and streams large values",
+	"a client connection keeps its backend connection for as long as it lives, pipelines included")...)
 
 func init() {
 	chaos.RegisterProtocol(chaos.ProtocolSpec{

@@ -12,13 +12,18 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
+// Raw streams are relayed as they come: whatever the client and backend
+// send goes through at once, and a connection stays open until one of them
+// closes it.
 var (
-	reuseSocket = chaos.Option{Name: "reuse_socket", Kind: chaos.Bool, Default: false,
-		Doc: "accepted for compatibility with the original Vaurien; every client connection gets its own backend connection"}
-	buffer = chaos.Option{Name: "buffer", Kind: chaos.Int, Default: int64(8124),
-		Doc: "accepted for compatibility with the original Vaurien; the relay sizes its own buffers (and splices when it can)"}
-	keepAlive = chaos.Option{Name: "keep_alive", Kind: chaos.Bool, Default: false,
-		Doc: "accepted for compatibility with the original Vaurien; TCP keep-alive probes are always on for client and backend sockets"}
+	original = chaos.OriginalProtocolOptions(
+		"the relay sizes its own buffers, and splices when it can",
+		"a connection stays open until the client or the backend closes it, with TCP keep-alive probes on both sockets")
+	// The original forced keep_alive on for mysql and smtp and dropped the
+	// setting; it is accepted the same way.
+	forcedOn = chaos.OriginalProtocolOptions(
+		"the relay sizes its own buffers, and splices when it can",
+		"the original forced it on for this protocol; here a connection stays open until the client or the backend closes it")
 )
 
 func init() {
@@ -28,7 +33,7 @@ func init() {
 			"acts on the connection's byte streams. Connections that draw dummy (or a " +
 			"behavior with no effect) are relayed at full speed, bulk data with the " +
 			"kernel's zero-copy splice.",
-		Options: chaos.Options{reuseSocket, buffer, keepAlive},
+		Options: original,
 		Example: "route \"db\" {\n  listen   = \"127.0.0.1:3307\"\n  backend  = \"127.0.0.1:3306\"\n  protocol = \"tcp\"\n}",
 		New: func(v chaos.Values) (chaos.Protocol, error) {
 			return stream{}, nil
@@ -39,7 +44,7 @@ func init() {
 			Name: name,
 			Doc: "The original Vaurien's " + name + " protocol: a raw TCP relay with " +
 				"keep-alive forced on, drawn once per connection like tcp.",
-			Options: chaos.Options{reuseSocket, buffer},
+			Options: forcedOn,
 			Example: "route \"" + name + "\" {\n  listen   = \"127.0.0.1:9000\"\n  backend  = \"127.0.0.1:9001\"\n  protocol = \"" + name + "\"\n}",
 			New: func(chaos.Values) (chaos.Protocol, error) {
 				return stream{}, nil
