@@ -6,8 +6,10 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"image/png"
 	"net"
 	"os"
 	"os/exec"
@@ -157,4 +159,31 @@ func Redis(t testing.TB) *Server {
 // Memcached starts a throwaway memcached with 1 MB+ items allowed.
 func Memcached(t testing.TB) *Server {
 	return Start(t, "memcached", "-p", "{port}", "-l", "127.0.0.1", "-U", "0", "-m", "256", "-I", "16m", "-u", "root")
+}
+
+// CheckPicture fails the test unless data is a PNG that shows something:
+// many colours, and a good share of pixels that are not white. It tells a
+// rendered page from a blank or broken one.
+func CheckPicture(t testing.TB, data []byte) {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	seen := map[uint32]bool{}
+	ink, all := 0, 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			seen[(r>>8)<<16|(g>>8)<<8|bl>>8] = true
+			if r < 0xf000 || g < 0xf000 || bl < 0xf000 {
+				ink++
+			}
+			all++
+		}
+	}
+	if len(seen) < 50 || float64(ink) < 0.03*float64(all) {
+		t.Errorf("the picture looks blank: %d colours, %.1f%% of pixels not white", len(seen), 100*float64(ink)/float64(max(all, 1)))
+	}
 }

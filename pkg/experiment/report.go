@@ -13,7 +13,7 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
-// WriteReport writes results.json and report.md into dir,
+// WriteReport writes results.json, report.md and report.html into dir,
 // creating it if needed.
 func WriteReport(dir string, res *Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -29,6 +29,7 @@ func WriteReport(dir string, res *Result) error {
 	}{
 		{"results.json", append(js, '\n')},
 		{"report.md", []byte(Markdown(res))},
+		{"report.html", []byte(HTML(res))},
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, 0o644); err != nil {

@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/vaurien-go/vaurien/internal/testenv"
+)
+
+var updateScreenshot = flag.Bool("update", false, "write docs/experiment-report.png from the report of a real run")
+
+const showcaseExperiment = `
+experiment "cache-chaos" {
+  seed = 7
+  probe "app" {
+    http {
+      url    = "APP_URL"
+      status = [200]
+    }
+    interval    = "40ms"
+    concurrency = 2
+  }
+  steady_state {
+    duration = "2s"
+  }
+  step "slow" {
+    duration = "3s"
+    route "cache" {
+      behavior "delay" {
+        percent = 100
+        sleep   = "60ms"
+      }
+    }
+  }
+  step "flaky" {
+    duration = "2s"
+    route "cache" {
+      behavior "error" {
+        percent = 30
+      }
+    }
+  }
+  recovery = "2s"
+  slo "fast-while-slow" {
+    probe  = "app"
+    during = "slow"
+    p99    = "500ms"
+  }
+  slo "no-errors-while-flaky" {
+    probe      = "app"
+    during     = "flaky"
+    error_rate = 0.05
+  }
+  slo "steady" {
+    probe      = "app"
+    during     = "steady_state"
+    error_rate = 0.01
+    p95        = "50ms"
+  }
+  slo "recovers" {
+    probe            = "app"
+    recovered_within = "1s"
+  }
+}
+`
+
+// The HTML report of a real run renders in headless Chromium without a
+// console error, draws its fault bands, latency lines, error bars and SLO
+// verdicts, and is not a blank page.
+func TestExperimentReportRenders(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium")
+	s := newStack(t, false)
+	report := filepath.Join(s.dir, "report")
+	r := runner(t, s.experimentFile(t, showcaseExperiment), "--config", s.config, "--report", report)
+	if code, _ := r.wait(60 * time.Second); code != 1 {
+		t.Fatalf("exit status %d, want 1 (the flaky step breaks its SLO):\n%s", code, r.output())
+	}
+
+	shot, problems, counts := render(t, chromium, filepath.Join(report, "report.html"))
+	if len(problems) > 0 {
+		t.Errorf("the console reported:\n%s", strings.Join(problems, "\n"))
+	}
+	for sel, min := range map[string]int{"rect.fault": 2, "polyline.latency": 3, "rect.errors": 1, "g.slo": 4} {
+		if counts[sel] < min {
+			t.Errorf("the timeline has %d %s, want at least %d", counts[sel], sel, min)
+		}
+	}
+	testenv.CheckPicture(t, shot)
+	if *updateScreenshot {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "experiment-report.png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// render opens a page in headless Chromium and returns a PNG of the whole
+// page, what the console reported as errors, and how many elements match
+// each selector of interest.
+func render(t *testing.T, chromium, path string) ([]byte, []string, map[string]int) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1100, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var problems []string
+	chromedp.ListenTarget(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError || e.Type == runtime.APITypeWarning {
+				problems = append(problems, fmt.Sprintf("console.%s: %v", e.Type, e.Args))
+			}
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "exception: "+e.ExceptionDetails.Text)
+		case *log.EventEntryAdded:
+			if e.Entry.Level == log.LevelError || e.Entry.Level == log.LevelWarning {
+				problems = append(problems, fmt.Sprintf("log %s: %s %s", e.Entry.Level, e.Entry.Text, e.Entry.URL))
+			}
+		}
+	})
+	var shot []byte
+	counts := map[string]int{}
+	sels := []string{"rect.fault", "polyline.latency", "rect.errors", "g.slo"}
+	n := make([]int, len(sels))
+	actions := []chromedp.Action{log.Enable(), runtime.Enable(), chromedp.Navigate("file://" + path), chromedp.WaitVisible("svg", chromedp.ByQuery)}
+	for i, sel := range sels {
+		actions = append(actions, chromedp.Evaluate(fmt.Sprintf("document.querySelectorAll(%q).length", sel), &n[i]))
+	}
+	actions = append(actions, chromedp.FullScreenshot(&shot, 100))
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		t.Fatalf("render %s in chromium: %v", path, err)
+	}
+	for i, sel := range sels {
+		counts[sel] = n[i]
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return shot, problems, counts
+}
