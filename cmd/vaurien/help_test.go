@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHelpShowsSubcommandsFirst: --help, -h and help list the subcommands,
@@ -115,5 +116,60 @@ func TestOriginalProtocolOptionsLoadOnEveryProtocol(t *testing.T) {
 				t.Fatalf("flags: %v", err)
 			}
 		})
+	}
+}
+
+// TestConfigINIWinsOverFlagsHCLDoesNot: with --config old.ini the file's
+// values win over the flags, as in the original, which read its file after
+// its command line, and the flags fill in what the file leaves out; with an
+// .hcl file the flags override its default route.
+func TestConfigINIWinsOverFlagsHCLDoesNot(t *testing.T) {
+	ini := writeFile(t, "old.ini", "[vaurien]\nproxy = 127.0.0.1:7001\nbackend = 127.0.0.1:7101\nbehavior = 50:delay\n\n[behavior:delay]\nsleep = 0.3\n")
+	flags := []string{"--proxy", "127.0.0.1:7002", "--backend", "127.0.0.1:7102", "--timeout", "5",
+		"--behavior-delay-sleep", "2", "--behavior-delay-before", "false", "--http", "--http-port", "7200"}
+	l := newLegacyFlags(&bytes.Buffer{})
+	if err := l.fs.Parse(append([]string{"--config", ini}, flags...)); err != nil {
+		t.Fatal(err)
+	}
+	f, err := l.file()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.DefaultRoute()
+	if r.Listen != "127.0.0.1:7001" || r.Backend != "127.0.0.1:7101" {
+		t.Errorf("ini: route listens on %s to %s, want the file's 127.0.0.1:7001 to 127.0.0.1:7101", r.Listen, r.Backend)
+	}
+	if len(r.Behaviors) != 1 || r.Behaviors[0].Options.Duration("sleep") != 300*time.Millisecond {
+		t.Errorf("ini: mix %+v, want the file's delay with sleep 0.3", r.Behaviors)
+	}
+	if len(r.Behaviors) == 1 && r.Behaviors[0].Options.Bool("before") {
+		t.Errorf("ini: --behavior-delay-before false, which the file does not set, was not applied")
+	}
+	if r.Timeout != 5*time.Second || f.Admin.Listen != "localhost:7200" {
+		t.Errorf("ini: timeout %v, admin %q; want the flags' 5s and localhost:7200 where the file is silent", r.Timeout, f.Admin.Listen)
+	}
+
+	hcl := writeFile(t, "new.hcl", "route \"default\" {\n  listen  = \"127.0.0.1:7001\"\n  backend = \"127.0.0.1:7101\"\n}\n")
+	l = newLegacyFlags(&bytes.Buffer{})
+	if err := l.fs.Parse(append([]string{"--config", hcl}, flags...)); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = l.file(); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.DefaultRoute(); r.Listen != "127.0.0.1:7002" || r.Backend != "127.0.0.1:7102" || r.Timeout != 5*time.Second {
+		t.Errorf("hcl: route %s to %s, timeout %v; want the flags' 127.0.0.1:7002 to 127.0.0.1:7102, 5s", r.Listen, r.Backend, r.Timeout)
+	}
+
+	// A bad flag value under an .ini file names the command line, not a line of the file.
+	l = newLegacyFlags(&bytes.Buffer{})
+	if err := l.fs.Parse([]string{"--config", ini, "--timeout", "soon"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.file()
+	var errb bytes.Buffer
+	printConfigError(&errb, ini, err)
+	if !strings.HasPrefix(errb.String(), "command line: error: Invalid timeout") {
+		t.Errorf("bad --timeout under an .ini file: %q", errb.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -142,10 +143,19 @@ func (l *legacyFlags) set(name string) bool {
 	return found
 }
 
-// file builds the configuration: from --config when given, with the flags
-// that were set on the command line overriding its default route; else from
-// the flags alone, as one route named "default".
+// file builds the configuration: from an original .ini file under the
+// flags (the file's values win, as in the original, which read its file
+// after its command line); from a vaurien .hcl file with the flags that
+// were set on the command line overriding its default route; else from the
+// flags alone, as one route named "default".
 func (l *legacyFlags) file() (*config.File, error) {
+	if strings.EqualFold(filepath.Ext(l.config), ".ini") {
+		f, err := config.LoadINIUnder(l.config, l.iniUnder())
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
 	var f *config.File
 	if l.config != "" {
 		var err error
@@ -208,6 +218,31 @@ func (l *legacyFlags) file() (*config.File, error) {
 		f.Admin.Listen = net.JoinHostPort(l.httpHost, strconv.Itoa(l.httpPort))
 	}
 	return f, nil
+}
+
+// iniUnder is what was set on the command line, as the sections and keys
+// of an original .ini file.
+func (l *legacyFlags) iniUnder() map[string]map[string]string {
+	main := map[string]string{}
+	for flagName, key := range map[string]string{
+		"proxy": "proxy", "backend": "backend", "protocol": "protocol", "behavior": "behavior",
+		"timeout": "timeout", "seed": "seed", "http-host": "http_host", "http-port": "http_port",
+	} {
+		if f := l.fs.Lookup(flagName); f != nil && l.set(flagName) {
+			main[key] = f.Value.String()
+		}
+	}
+	if l.http {
+		main["http"] = "true"
+	}
+	under := map[string]map[string]string{"vaurien": main}
+	for name, opts := range l.behaviorOpts {
+		under["behavior:"+name] = opts
+	}
+	for name, opts := range l.protocolOpts {
+		under["protocol:"+name] = opts
+	}
+	return under
 }
 
 func (l *legacyFlags) behaviors() ([]config.Behavior, error) {

@@ -19,7 +19,10 @@ func DiagnosticLines(path string, err error) []string {
 	out := make([]string, 0, len(diags))
 	for _, d := range diags {
 		where := path
-		if d.Subject != nil {
+		switch {
+		case d.Subject != nil && d.Subject.Start.Line == 0: // not in a file: the command line
+			where = d.Subject.Filename
+		case d.Subject != nil:
 			where = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
 		}
 		sev := "error"

@@ -83,10 +83,33 @@ func (s *iniSection) lookup(key string) (iniEntry, bool) {
 // and ignored; a [behavior:NAME] section with a callable (a Python class)
 // is an error.
 func ParseINI(src []byte, filename string) (*File, error) {
+	return parseINI(src, filename, nil)
+}
+
+// CommandLine is the file name of diagnostics about values given on the
+// command line rather than in a file.
+const CommandLine = "command line"
+
+// LoadINIUnder reads an original Vaurien .ini file over settings given
+// before it, on the original's command line. The original read its file
+// after its command line, so a value the file sets wins, and under's values
+// count where the file is silent. under maps a section name ("vaurien",
+// "behavior:delay", "protocol:redis") to keys and values written as in the
+// file.
+func LoadINIUnder(path string, under map[string]map[string]string) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parseINI(src, path, under)
+}
+
+func parseINI(src []byte, filename string, under map[string]map[string]string) (*File, error) {
 	sections, diags := scanINI(src, filename)
 	if diags.HasErrors() {
 		return nil, finish(diags)
 	}
+	sections = placeUnder(sections, under)
 	d := &decoder{}
 	f := newFile(filename)
 	d.ini(sections, f)
@@ -185,6 +208,28 @@ func scanINI(src []byte, filename string) ([]*iniSection, hcl.Diagnostics) {
 		last = &cur.entries[len(cur.entries)-1]
 	}
 	return sections, diags
+}
+
+// placeUnder puts under's values first in their sections, so that the
+// file's own entries, read after them, win.
+func placeUnder(sections []*iniSection, under map[string]map[string]string) []*iniSection {
+	rng := hcl.Range{Filename: CommandLine}
+	for _, name := range slices.Sorted(maps.Keys(under)) {
+		if len(under[name]) == 0 {
+			continue
+		}
+		var entries []iniEntry
+		for _, k := range slices.Sorted(maps.Keys(under[name])) {
+			entries = append(entries, iniEntry{key: k, value: under[name][k], keyRng: rng, valueRng: rng})
+		}
+		i := slices.IndexFunc(sections, func(s *iniSection) bool { return s.name == name })
+		if i < 0 {
+			sections = append(sections, &iniSection{name: name, rng: rng})
+			i = len(sections) - 1
+		}
+		sections[i].entries = append(entries, sections[i].entries...)
+	}
+	return sections
 }
 
 // stripINIComment removes a ";" comment that follows white space.
