@@ -28,8 +28,9 @@ const usage = `vaurien — a chaos TCP proxy
 
 Usage:
   vaurien                          run ./vaurien.hcl (or $VAURIEN_CONFIG)
-  vaurien run [-c FILE] [--log-level L] [--log-format F] [--toxiproxy ADDR]
-                                   run the routes of FILE (.hcl, or an original .ini)
+  vaurien run [-c FILE] [--log-level L] [--log-format F] [--toxiproxy ADDR] [--no-watch]
+                                   run the routes of FILE (.hcl, or an original .ini),
+                                   reloading when it changes
   vaurien validate FILE...         check files; diagnostics on stderr, exit 1 if any is invalid
   vaurien behaviors                list the behaviors with their options
   vaurien protocols                list the protocols with their options
@@ -59,7 +60,7 @@ func main() {
 // run is main without the exit, so that tests can drive the CLI.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return runFile(ctx, defaultConfig(), "", "", stderr)
+		return runFile(ctx, defaultConfig(), "", "", false, stderr)
 	}
 	if isToxiproxyMode(args) {
 		return toxiproxyServer(ctx, args, stdout, stderr)
@@ -123,6 +124,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	level := fs.String("log-level", os.Getenv("VAURIEN_LOG_LEVEL"), "override the file's log level: debug, info, warn, error")
 	format := fs.String("log-format", os.Getenv("VAURIEN_LOG_FORMAT"), "override the file's log format: json, console")
 	toxi := fs.String("toxiproxy", os.Getenv("VAURIEN_TOXIPROXY"), "serve the Toxiproxy-compatible API on this address (overrides the file's toxiproxy block)")
+	noWatch := fs.Bool("no-watch", false, "do not reload when the file changes (as watch = false in the file); SIGHUP and POST /reload still do")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -130,10 +132,10 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vaurien run: unexpected argument %q (use -c FILE)\n", fs.Arg(0))
 		return 2
 	}
-	return runFileToxiproxy(ctx, *path, *level, *format, *toxi, stderr)
+	return runFileToxiproxy(ctx, *path, *level, *format, *toxi, *noWatch, stderr)
 }
 
-func runFile(ctx context.Context, path, level, format string, stderr io.Writer) int {
+func runFile(ctx context.Context, path, level, format string, noWatch bool, stderr io.Writer) int {
 	f, err := config.Load(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stderr, missingConfig, path)
@@ -143,6 +145,7 @@ func runFile(ctx context.Context, path, level, format string, stderr io.Writer) 
 		printConfigError(stderr, path, err)
 		return 1
 	}
+	f.Watch = f.Watch && !noWatch
 	return serve(ctx, f, level, format, "-", stderr)
 }
 

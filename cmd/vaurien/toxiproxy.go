@@ -124,9 +124,9 @@ func toxiproxyLogLevel() string {
 
 // runFileToxiproxy is runFile with the Toxiproxy API's address of
 // "vaurien run --toxiproxy ADDR", which wins over the file's.
-func runFileToxiproxy(ctx context.Context, path, level, format, toxi string, stderr io.Writer) int {
+func runFileToxiproxy(ctx context.Context, path, level, format, toxi string, noWatch bool, stderr io.Writer) int {
 	if toxi == "" {
-		return runFile(ctx, path, level, format, stderr)
+		return runFile(ctx, path, level, format, noWatch, stderr)
 	}
 	if _, p, err := net.SplitHostPort(toxi); err != nil || p == "" {
 		fmt.Fprintf(stderr, "vaurien run: --toxiproxy %q: want host:port, such as 127.0.0.1:8474\n", toxi)
@@ -138,5 +138,6 @@ func runFileToxiproxy(ctx context.Context, path, level, format, toxi string, std
 		return 1
 	}
 	f.Toxiproxy.Listen = toxi
+	f.Watch = f.Watch && !noWatch
 	return serve(ctx, f, level, format, "-", stderr)
 }

@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,11 +45,21 @@ type App struct {
 	toxi      *toxiproxy.Server // the Toxiproxy-compatible API, nil when off
 	toxiToken bool              // whether its mutating calls need a token
 	reloads   []reloadObserver  // told the result of every reload
+	loaded    []loadObserver    // told of every configuration put in force
 	exps      experiments       // experiment runs, in-process and remote
 }
 
 // reloadObserver is an observer that also counts config reloads.
 type reloadObserver interface{ Reloaded(ok bool) }
+
+// loadObserver is an observer that records the configuration in force.
+type loadObserver interface{ ConfigLoaded(sum [sha256.Size]byte) }
+
+func (a *App) inForce(f *config.File) {
+	for _, l := range a.loaded {
+		l.ConfigLoaded(f.SHA256)
+	}
+}
 
 func (a *App) reloaded(ok bool) {
 	for _, r := range a.reloads {
@@ -72,6 +83,9 @@ func New(f *config.File, log zerolog.Logger, observers ...proxy.Observer) *App {
 	for _, o := range observers {
 		if r, ok := o.(reloadObserver); ok {
 			a.reloads = append(a.reloads, r)
+		}
+		if l, ok := o.(loadObserver); ok {
+			a.loaded = append(a.loaded, l)
 		}
 	}
 	a.exps = a.newExperiments(observers)
@@ -132,6 +146,7 @@ func (a *App) Start() error {
 		return err
 	}
 	a.state = stateRunning
+	a.inForce(a.file)
 	for _, r := range a.server.Routes() {
 		cfg := r.Config()
 		a.log.Info().Str(logging.FieldRoute, r.Name()).Str(logging.FieldListen, r.Addr()).
@@ -282,6 +297,7 @@ func (a *App) Reload() error {
 		a.log.Warn().Str("file", f.Path).Msg("admin block changed: restart vaurien to apply it")
 	}
 	a.file = f
+	a.inForce(f)
 	// Routes now follow the file again: a pending timed revert would bring
 	// back a mix from the previous file.
 	a.overrides.stopAll()
@@ -321,8 +337,16 @@ func (a *App) Run(ctx context.Context) error {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	w := a.watch()
+	defer w.close()
 	for {
 		select {
+		case <-w.changed():
+			a.reloadIfChanged()
+			continue
+		case err := <-w.errors():
+			a.log.Warn().Err(err).Str("file", a.File().Path).Msg("config watch")
+			continue
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				_ = a.Reload() // logged; the running config stays

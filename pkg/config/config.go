@@ -40,6 +40,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,7 +81,11 @@ type File struct {
 	Log       Log           // logging
 	Seed      uint64        // seed of the behavior draws; 0 means time-based
 	Drain     time.Duration // how long a graceful shutdown waits for connections
-	Routes    []Route       // in file order
+	// Watch makes the running process reload when the file changes. Like
+	// the admin block, it is read at start only.
+	Watch  bool
+	SHA256 [sha256.Size]byte // of the file's bytes, as Load read them
+	Routes []Route           // in file order
 	// Experiments act on the file's routes; see Experiment.
 	Experiments []Experiment
 }
@@ -142,10 +147,16 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	parse := Parse
 	if strings.EqualFold(filepath.Ext(path), ".ini") {
-		return ParseINI(src, path)
+		parse = ParseINI
 	}
-	return Parse(src, path)
+	f, err := parse(src, path)
+	if err != nil {
+		return nil, err
+	}
+	f.SHA256 = sha256.Sum256(src)
+	return f, nil
 }
 
 // DefaultRoute returns the route marked default, else the only route, else
@@ -169,5 +180,6 @@ func newFile(path string) *File {
 		Admin: Admin{Listen: DefaultAdminListen},
 		Log:   Log{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Drain: DefaultDrain,
+		Watch: true,
 	}
 }

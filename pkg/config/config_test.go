@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -39,6 +40,7 @@ func TestLoadValid(t *testing.T) {
 				Log:       Log{Level: "debug", Format: "console"},
 				Seed:      42,
 				Drain:     30 * time.Second,
+				Watch:     true,
 				Routes: []Route{
 					{
 						Name:            "cache",
@@ -80,6 +82,7 @@ func TestLoadValid(t *testing.T) {
 				Admin: Admin{Listen: "127.0.0.1:8080"},
 				Log:   Log{Level: "info", Format: "json"},
 				Drain: 10 * time.Second,
+				Watch: true,
 				Routes: []Route{{
 					Name:            "only",
 					Listen:          "127.0.0.1:0",
@@ -96,6 +99,7 @@ func TestLoadValid(t *testing.T) {
 				Admin: Admin{Listen: "127.0.0.1:8080"},
 				Log:   Log{Level: "info", Format: "json"},
 				Drain: 10 * time.Second,
+				Watch: true,
 				Routes: []Route{
 					{
 						Name:            "a",
@@ -135,12 +139,14 @@ func TestLoadValid(t *testing.T) {
 }
 
 // assertFile compares files route by route, so that a failure shows where.
+// The hash of the bytes read is left out: TestLoadHashesTheBytes checks it.
 func assertFile(t *testing.T, got, want *File) {
 	t.Helper()
-	if reflect.DeepEqual(got, want) {
+	g, w := *got, *want
+	g.SHA256, w.SHA256 = [32]byte{}, [32]byte{}
+	if reflect.DeepEqual(&g, &w) {
 		return
 	}
-	g, w := *got, *want
 	g.Routes, w.Routes = nil, nil
 	if !reflect.DeepEqual(g, w) {
 		t.Errorf("file settings:\n got %+v\nwant %+v", g, w)
@@ -529,7 +535,7 @@ func TestParseEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &File{Path: "empty.hcl", Admin: Admin{Listen: DefaultAdminListen}, Log: Log{Level: "info", Format: "json"}, Drain: DefaultDrain}
+	want := &File{Path: "empty.hcl", Admin: Admin{Listen: DefaultAdminListen}, Log: Log{Level: "info", Format: "json"}, Drain: DefaultDrain, Watch: true}
 	assertFile(t, f, want)
 	if f.DefaultRoute() != nil {
 		t.Error("an empty file has a default route")
@@ -548,5 +554,32 @@ func TestMatchBlock(t *testing.T) {
 	}
 	if want := (chaos.MatchSpec{Commands: []string{"GET"}}); !reflect.DeepEqual(b[1].Match, want) {
 		t.Fatalf("match = %+v, want %+v", b[1].Match, want)
+	}
+}
+
+func TestLoadHashesTheBytes(t *testing.T) {
+	dir := t.TempDir()
+	for _, src := range []string{"", "watch = false\n", "watch = true\n", "drain = \"1s\"\n"} {
+		path := filepath.Join(dir, "v.hcl")
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sha256.Sum256([]byte(src)); f.SHA256 != want {
+			t.Errorf("Load(%q).SHA256 = %x, want %x", src, f.SHA256, want)
+		}
+		if want := src != "watch = false\n"; f.Watch != want {
+			t.Errorf("Load(%q).Watch = %v, want %v", src, f.Watch, want)
+		}
+	}
+}
+
+func TestWatchMustBeABool(t *testing.T) {
+	_, err := Parse([]byte("watch = \"no\"\n"), "w.hcl")
+	if err == nil || !strings.Contains(err.Error(), "w.hcl:1,9") || !strings.Contains(err.Error(), `"watch"`) {
+		t.Fatalf("Parse(watch = \"no\") = %v, want an error at w.hcl:1,9 about watch", err)
 	}
 }

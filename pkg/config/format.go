@@ -29,6 +29,9 @@ func Format(f *File) []byte {
 	if f.Drain != DefaultDrain {
 		body.SetAttributeRaw("drain", valueTokens(f.Drain))
 	}
+	if !f.Watch {
+		body.SetAttributeValue("watch", cty.False)
+	}
 	if len(body.Attributes()) > 0 {
 		body.AppendNewline()
 	}

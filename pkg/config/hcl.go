@@ -28,6 +28,7 @@ type rawFile struct {
 	Log       *rawLog        `hcl:"log,block"`
 	Seed      hcl.Expression `hcl:"seed,optional"`
 	Drain     hcl.Expression `hcl:"drain,optional"`
+	Watch     hcl.Expression `hcl:"watch,optional"`
 	Routes    []rawRoute     `hcl:"route,block"`
 	// Experiments are decoded after the routes they act on.
 	Experiments []rawExperiment `hcl:"experiment,block"`
@@ -125,6 +126,9 @@ func (d *decoder) file(raw *rawFile, f *File) {
 	}
 	if v, st := d.duration(raw.Drain, "drain"); st == present {
 		f.Drain = v
+	}
+	if v, st := d.boolean(raw.Watch, "watch"); st == present {
+		f.Watch = v
 	}
 
 	listeners := []listener{{addr: f.Admin.Listen, owner: "the admin API"}}

@@ -26,6 +26,7 @@ func TestParseINIValid(t *testing.T) {
 				Admin: Admin{Listen: "0.0.0.0:8081"},
 				Log:   Log{Level: "warn", Format: "json"},
 				Drain: DefaultDrain,
+				Watch: true,
 				Routes: []Route{{
 					Name:            "default",
 					Listen:          "0.0.0.0:8000",
@@ -48,6 +49,7 @@ func TestParseINIValid(t *testing.T) {
 				Admin: Admin{}, // http is off: no admin API, as in the original
 				Log:   Log{Level: "info", Format: "json"},
 				Drain: DefaultDrain,
+				Watch: true,
 				Routes: []Route{{
 					Name:            "default",
 					Listen:          "0.0.0.0:8181",

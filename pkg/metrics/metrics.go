@@ -8,6 +8,8 @@
 package metrics
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"net"
 	"net/http"
 	"sync"
@@ -69,6 +71,8 @@ type Metrics struct {
 	faults     *prometheus.CounterVec
 	mix        *prometheus.GaugeVec
 	reloads    *prometheus.CounterVec
+	loadedAt   prometheus.Gauge
+	hash       prometheus.Gauge
 	exp        experiments
 
 	handler http.Handler
@@ -136,6 +140,14 @@ func New(reg *prometheus.Registry) *Metrics {
 			Namespace: Namespace, Name: "config_reloads_total",
 			Help: "Configuration reloads, by result (success, failure).",
 		}, []string{LabelResult}),
+		loadedAt: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration in force was loaded (at start or by a reload), in seconds since the epoch.",
+		}),
+		hash: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "config_hash",
+			Help: "The configuration file in force: the first 48 bits of its SHA-256, as a number (0 when started from flags).",
+		}),
 		exp:       newExperiments(),
 		names:     map[string]int{},
 		protocols: map[routeProtocol]int{},
@@ -154,7 +166,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		m.reloads.WithLabelValues(r) // both results show from the start
 	}
 	reg.MustRegister(m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.requests,
-		m.duration, m.faults, m.mix, m.reloads, m.exp.running, m.exp.sloOK, build,
+		m.duration, m.faults, m.mix, m.reloads, m.loadedAt, m.hash, m.exp.running, m.exp.sloOK, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -183,6 +195,23 @@ func (m *Metrics) Reloaded(ok bool) {
 		r = ResultSuccess
 	}
 	m.reloads.WithLabelValues(r).Inc()
+}
+
+// ConfigLoaded records the configuration now in force, by the SHA-256 of
+// its file's bytes. Replicas that read the same file show the same
+// vaurien_config_hash, so a fleet's convergence is one count_values away.
+func (m *Metrics) ConfigLoaded(sum [sha256.Size]byte) {
+	m.loadedAt.SetToCurrentTime()
+	m.hash.Set(float64(HashPrefix(sum)))
+}
+
+// HashPrefix is the value of vaurien_config_hash for a file's SHA-256: its
+// first 48 bits, which a float64 holds exactly. It is the number that
+// printf '%d' 0x$(sha256sum FILE | cut -c1-12) prints.
+func HashPrefix(sum [sha256.Size]byte) uint64 {
+	var b [8]byte
+	copy(b[2:], sum[:6])
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // Route creates the route's series (every behavior's fault counter and mix

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -366,6 +367,8 @@ func TestLabelsAreBounded(t *testing.T) {
 	}
 	m.Reloaded(true)
 	m.Reloaded(false)
+	before := time.Now()
+	m.ConfigLoaded(sha256.Sum256([]byte("route {}")))
 
 	allowed := map[string][]string{
 		"route":     {"a", "b"},
@@ -376,17 +379,19 @@ func TestLabelsAreBounded(t *testing.T) {
 		"result":    {"success", "failure"},
 	}
 	wantLabels := map[string][]string{
-		"vaurien_connections_accepted_total": {"route"},
-		"vaurien_connections_active":         {"route"},
-		"vaurien_connections_refused_total":  {"reason", "route"},
-		"vaurien_backend_dial_errors_total":  {"route"},
-		"vaurien_relayed_bytes_total":        {"direction", "route"},
-		"vaurien_requests_total":             {"protocol", "route"},
-		"vaurien_request_duration_seconds":   {"protocol", "route"},
-		"vaurien_faults_injected_total":      {"behavior", "route"},
-		"vaurien_mix_weight_ratio":           {"behavior", "route"},
-		"vaurien_config_reloads_total":       {"result"},
-		"vaurien_build_info":                 {"goversion", "revision", "version"},
+		"vaurien_connections_accepted_total":                   {"route"},
+		"vaurien_connections_active":                           {"route"},
+		"vaurien_connections_refused_total":                    {"reason", "route"},
+		"vaurien_backend_dial_errors_total":                    {"route"},
+		"vaurien_relayed_bytes_total":                          {"direction", "route"},
+		"vaurien_requests_total":                               {"protocol", "route"},
+		"vaurien_request_duration_seconds":                     {"protocol", "route"},
+		"vaurien_faults_injected_total":                        {"behavior", "route"},
+		"vaurien_mix_weight_ratio":                             {"behavior", "route"},
+		"vaurien_config_reloads_total":                         {"result"},
+		"vaurien_config_hash":                                  nil,
+		"vaurien_config_last_reload_success_timestamp_seconds": nil,
+		"vaurien_build_info":                                   {"goversion", "revision", "version"},
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -428,6 +433,12 @@ func TestLabelsAreBounded(t *testing.T) {
 	}
 	if got := sample(t, reg, "vaurien_build_info", labels{"version": version.Version, "goversion": version.GoVersion()}); got != 1 {
 		t.Errorf("build info = %v, want 1", got)
+	}
+	if got, want := sample(t, reg, "vaurien_config_hash", nil), float64(0xf9764b3220f7); got != want {
+		t.Errorf("config hash = %v, want %v (sha256sum of the bytes begins f9764b3220f7)", got, want)
+	}
+	if got := sample(t, reg, "vaurien_config_last_reload_success_timestamp_seconds", nil); got < float64(before.Unix()) || got > float64(time.Now().Unix()+1) {
+		t.Errorf("last reload success = %v, want between %d and now", got, before.Unix())
 	}
 	for r, want := range map[string]float64{"success": 1, "failure": 1} {
 		if got := sample(t, reg, "vaurien_config_reloads_total", labels{"result": r}); got != want {
