@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"net"
 	"strings"
 	"time"
 
@@ -87,11 +86,11 @@ func (p lines) Serve(ctx context.Context, s chaos.Session) error {
 				return nil
 			case chaos.StepReset:
 				if st.D <= 0 {
-					reset(client)
+					relay.Reset(client)
 					return nil
 				}
 				if strike == nil {
-					strike = time.AfterFunc(st.D, func() { reset(client) })
+					strike = time.AfterFunc(st.D, func() { relay.Reset(client) })
 				}
 			case chaos.StepError:
 				fail = true
@@ -138,14 +137,6 @@ func send(ctx context.Context, s chaos.Session, dir chaos.Direction, f chaos.Fil
 		return err
 	}
 	return f.Relay(ctx, w, strings.NewReader(data))
-}
-
-// reset closes c with a TCP RST instead of a FIN.
-func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	c.Close()
 }
 
 func firstWord(line string) string {

@@ -32,7 +32,7 @@ func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
 			return hang(ctx, client)
 		case chaos.StepReset:
 			if st.D <= 0 {
-				reset(client)
+				Reset(client)
 				return nil
 			}
 			strike = st
@@ -99,7 +99,7 @@ func abort(client, backend net.Conn, ev chaos.Events) error {
 	if err != nil && !OrdinaryEnd(err) {
 		return err
 	}
-	reset(backend)
+	Reset(backend)
 	return nil
 }
 
@@ -148,15 +148,15 @@ func resetAfter(ctx context.Context, s chaos.Session, client, backend net.Conn, 
 	case err := <-result:
 		return err
 	case <-t.C:
-		reset(client)
+		Reset(client)
 		backend.Close()
 	}
 	<-result
 	return nil
 }
 
-// reset closes c with a TCP RST instead of a FIN.
-func reset(c net.Conn) {
+// Reset closes c with a TCP RST instead of a FIN (reset_peer, abort).
+func Reset(c net.Conn) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}

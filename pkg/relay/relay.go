@@ -211,7 +211,7 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 	}
 	// A finished direction never moves a byte again: it counts as idle.
 	p.waiting[dirIndex(dir)].Store(true)
-	closeWrite(dst)
+	CloseWrite(dst)
 	return nil
 }
 
@@ -365,7 +365,9 @@ func (r *idleReader) Read(b []byte) (int, error) {
 	}
 }
 
-func closeWrite(c net.Conn) {
+// CloseWrite half-closes c: the peer reads the end of the stream and may
+// still send. A connection that cannot half-close is closed.
+func CloseWrite(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 		return

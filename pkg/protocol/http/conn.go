@@ -485,10 +485,7 @@ func (c *conn) abort(end int32) {
 func (c *conn) reset() {
 	c.ending.CompareAndSwap(endRunning, endFault)
 	c.closeStop()
-	if tc, ok := c.client.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	c.client.Close()
+	relay.Reset(c.client)
 	c.backend.Close()
 }
 
@@ -507,7 +504,7 @@ func (c *conn) finish() {
 	if !c.ending.CompareAndSwap(endRunning, endFinish) {
 		return
 	}
-	closeWrite(c.client)
+	relay.CloseWrite(c.client)
 	c.stopClientReads(time.Now().Add(linger).UnixNano())
 	c.closeStop()
 }
@@ -575,14 +572,6 @@ func (c *conn) flushRaw(dst net.Conn, dir chaos.Direction, pending []byte, r *in
 		c.s.Relayed(dir, n)
 	}
 	return true
-}
-
-func closeWrite(c net.Conn) {
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-		return
-	}
-	c.Close()
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

@@ -201,7 +201,7 @@ func skipBlank(head []byte) int {
 // clientDone passes the client's end of stream on to the backend.
 func (c *conn) clientDone() {
 	if c.req.out.Flush() == nil {
-		closeWrite(c.backend)
+		relay.CloseWrite(c.backend)
 	}
 }
 

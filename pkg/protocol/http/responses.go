@@ -3,7 +3,6 @@ package httpproto
 import (
 	"errors"
 	"io"
-	"net"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/relay"
@@ -141,9 +140,7 @@ func (c *conn) respond(x *exchange) error {
 		case <-c.stopc:
 			return errStopped
 		}
-		if tc, ok := c.backend.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
+		relay.Reset(c.backend)
 		c.abort(endFault)
 		return errStopped
 	}

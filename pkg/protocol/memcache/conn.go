@@ -464,14 +464,6 @@ func (c *conn) closeBoth() {
 	})
 }
 
-// reset closes nc with a TCP RST instead of a FIN.
-func reset(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	nc.Close()
-}
-
 // strike runs fn after d unless the connection ends first.
 func (c *conn) strike(d time.Duration, fn func()) {
 	c.strikes.Go(func() {

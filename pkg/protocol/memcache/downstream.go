@@ -82,7 +82,7 @@ func (c *conn) writeLoop() (drained, raw bool, err error) {
 			c.hanging = true
 		case opAbort:
 			c.flushClient()
-			reset(c.backend)
+			relay.Reset(c.backend)
 			return false, false, nil
 		case opRaw:
 			if err := c.flushClient(); err != nil {

@@ -253,12 +253,12 @@ func (c *conn) affect(line []byte, r request, long bool, e *chaos.Effect) (stop 
 			}
 		case chaos.StepReset:
 			if st.D <= 0 {
-				reset(c.client)
+				relay.Reset(c.client)
 				c.closeBoth()
 				return true, nil
 			}
 			c.strike(st.D, func() {
-				reset(c.client)
+				relay.Reset(c.client)
 				c.closeBoth()
 			})
 		case chaos.StepHang, chaos.StepTimeout:

@@ -304,20 +304,8 @@ func (b *writer) Flush() error {
 	if b.n == 0 {
 		return nil
 	}
-	n, err := b.w.Write(b.buf[:b.n])
-	if n < b.n && err == nil {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		if n > 0 && n < b.n {
-			copy(b.buf, b.buf[n:b.n])
-		}
-		b.n -= n
-		b.err = err
-		return err
-	}
-	b.n = 0
-	return nil
+	b.n, b.err = relay.WriteBuffered(b.w, b.buf[:b.n])
+	return b.err
 }
 
 // Write buffers p; what does not fit is flushed, and a large p meeting an

@@ -423,13 +423,13 @@ func (c *conn) carryOut(rec *record, e *chaos.Effect, k kind, complete bool) err
 			return errStop
 		case chaos.StepReset:
 			if st.D <= 0 {
-				resetConn(c.client)
+				relay.Reset(c.client)
 				c.closeAll()
 				return errStop
 			}
 			if c.resetTimer == nil {
 				c.resetTimer = time.AfterFunc(st.D, func() {
-					resetConn(c.client)
+					relay.Reset(c.client)
 					c.closeAll()
 				})
 			}
@@ -694,7 +694,7 @@ func (c *conn) replies() error {
 			return c.hang(rec)
 		case actAbort:
 			c.cw.Flush()
-			resetConn(c.backend)
+			relay.Reset(c.backend)
 			c.closeAll()
 			return nil
 		}
@@ -1082,14 +1082,6 @@ func (c *conn) stopWatch() {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
-}
-
-// resetConn closes c with a TCP RST instead of a FIN.
-func resetConn(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	c.Close()
 }
 
 func isTimeout(err error) bool {
