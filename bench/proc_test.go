@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/metrics"
 	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
@@ -49,7 +50,7 @@ const (
 func TestMain(m *testing.M) {
 	role := os.Getenv(roleEnv)
 	if role == "" {
-		goleak.VerifyTestMain(m)
+		goleak.VerifyTestMain(testenv.WithSkipSummary(m))
 		return
 	}
 	runChild(role)

@@ -62,7 +62,7 @@ var alertWindows = strings.NewReplacer(
 	"[5m]", "[5s]",
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.WithSkipSummary(m)) }
 
 // TestPrometheusRunsEveryQuery points a real Prometheus, configured from
 // this folder's files, at a running vaurien with traffic and faults on

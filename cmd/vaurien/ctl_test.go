@@ -25,7 +25,7 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/vaurientest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.WithSkipSummary(m)) }
 
 func namedBackend(t *testing.T, name string) string {
 	t.Helper()

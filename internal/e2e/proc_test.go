@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build vaurien:", err)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := testenv.WithSkipSummary(m).Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -99,7 +99,7 @@ func (v *vaurien) waitLog(s string, within time.Duration) {
 	deadline := time.Now().Add(within)
 	for !strings.Contains(v.output(), s) {
 		if time.Now().After(deadline) {
-			v.t.Fatalf("vaurien never logged %q", s)
+			v.t.Fatalf("vaurien did not log %q within %v", s, within)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -2,6 +2,9 @@
 // (redis-server, memcached, nginx, prometheus) on 127.0.0.1 and decides what
 // happens when one is missing: the test skips with a clear message, unless
 // VAURIEN_REQUIRE_SERVERS=1 (set by CI) turns the skip into a failure.
+// A package whose TestMain goes through WithSkipSummary also prints one
+// line naming the tests it skipped and what to install, where a user
+// running go test without -v sees it.
 package testenv
 
 import (
@@ -35,12 +38,22 @@ func LookPath(t testing.TB, name string) string {
 			return filepath.Join(dir, name)
 		}
 	}
-	msg := fmt.Sprintf("%s is not installed; install it (Debian: apt-get install %s) to run this test", name, debianPackage(name))
+	Missing(t, name, "is not installed", "apt-get install "+debianPackage(name)+" (Debian)")
+	return ""
+}
+
+// Missing skips the test for want of need (a server binary, a Docker
+// engine), or fails it under VAURIEN_REQUIRE_SERVERS=1. why says what is
+// wrong with it, install how to get it. The skip is counted for the
+// package's summary line (WithSkipSummary).
+func Missing(t testing.TB, need, why, install string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s %s; to run this test: %s", need, why, install)
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatal(msg + " (" + RequireEnv + "=1 requires it)")
 	}
+	skipped.add(t.Name(), need, install)
 	t.Skip(msg)
-	return ""
 }
 
 func debianPackage(name string) string {
@@ -109,9 +122,9 @@ func (s *Server) start() {
 		for sc.Scan() {
 		}
 	}()
-	if err := WaitListening(s.Addr, 10*time.Second); err != nil {
+	if err := WaitListening(s.Addr, startTimeout); err != nil {
 		s.Stop()
-		s.t.Fatalf("%s did not start listening: %v", s.args[0], err)
+		s.t.Fatalf("start %s: %v", s.args[0], err)
 	}
 }
 
@@ -132,7 +145,12 @@ func (s *Server) Restart() {
 	s.start()
 }
 
-// WaitListening polls until addr accepts a TCP connection.
+// startTimeout bounds a server's start, sized for a loaded two-core
+// machine where several packages' tests start servers at once.
+const startTimeout = 30 * time.Second
+
+// WaitListening polls until addr accepts a TCP connection; its error says
+// how long it waited, and the last dial's error.
 func WaitListening(addr string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -145,7 +163,7 @@ func WaitListening(addr string, within time.Duration) error {
 		}
 		select {
 		case <-ctx.Done():
-			return err
+			return fmt.Errorf("nothing accepted connections on %s within %v (last dial: %w)", addr, within, err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/vaurientest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.WithSkipSummary(m)) }
 
 var validReply = regexp.MustCompile(`^(\$-1|\$[0-9]+|\+[ -~]*)\r\n$`)
 

@@ -22,7 +22,7 @@ import (
 func TestMain(m *testing.M) {
 	// go-redis probes a dead server from a goroutine that notices the
 	// client's Close only after its current one-second pause.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
+	goleak.VerifyTestMain(testenv.WithSkipSummary(m), goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
 }
 
 func TestPercentile(t *testing.T) {

@@ -21,12 +21,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(testenv.WithSkipSummary(m))
 }
 
 // always returns a mix entry giving e to every request whose path is path

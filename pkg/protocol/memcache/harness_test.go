@@ -12,12 +12,13 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(testenv.WithSkipSummary(m))
 }
 
 // rules is a test behavior giving each command a fixed effect; "*" is for
