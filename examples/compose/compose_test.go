@@ -58,7 +58,7 @@ func TestComposeStack(t *testing.T) {
 	logs := &appLogs{t: t, id: app, vaurien: vaurien}
 
 	// Every route carries the app's calls, and none fails.
-	logs.waitClean(backends, 0, 30*time.Second)
+	logs.waitClean(backends, 0, time.Minute)
 	t.Logf("clean traffic on every route at %v", time.Since(start).Round(time.Millisecond))
 
 	// A fault switched on from the host: every Redis call fails, the
@@ -66,7 +66,7 @@ func TestComposeStack(t *testing.T) {
 	before := faultsInjected(t, admin, "redis")
 	mark := logs.count()
 	adminCall(t, http.MethodPut, admin+"/routes/redis/mix", `{"behaviors":[{"name":"error","percent":100}]}`)
-	errLine := logs.wait("redis errors", mark, 20*time.Second, func(l line) bool {
+	errLine := logs.wait("redis errors", mark, 45*time.Second, func(l line) bool {
 		return l.Backend == "redis" && l.Errors > 0 && l.OK == 0
 	})
 	t.Logf("with 100%% error on the redis route the app sees: %s", errLine.LastError)
@@ -82,13 +82,13 @@ func TestComposeStack(t *testing.T) {
 	// Reset: the route's mix is the file's again and the errors stop.
 	mark = logs.count()
 	adminCall(t, http.MethodPost, admin+"/routes/redis/reset", "")
-	logs.waitClean([]string{"redis"}, mark, 20*time.Second)
+	logs.waitClean([]string{"redis"}, mark, 45*time.Second)
 	t.Logf("redis clean again at %v", time.Since(start).Round(time.Millisecond))
 
-	dockertest.WaitHealthy(t, vaurien, 45*time.Second)
+	dockertest.WaitHealthy(t, vaurien, 90*time.Second)
 	t.Logf("vaurien healthy at %v", time.Since(start).Round(time.Millisecond))
 
-	waitScraped(t, prometheus, 60*time.Second)
+	waitScraped(t, prometheus, 90*time.Second)
 	t.Logf("prometheus scraped vaurien at %v", time.Since(start).Round(time.Millisecond))
 
 	took := dockertest.Stop(t, vaurien)

@@ -1,12 +1,10 @@
 package dockertest
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
 )
@@ -16,9 +14,7 @@ import (
 // Without either the test skips, or fails under VAURIEN_REQUIRE_SERVERS=1.
 func ComposeCommand(t testing.TB) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := command(ctx, "", nil, "docker", "compose", "version"); err == nil {
+	if _, err := command(quickTimeout, "", nil, "docker", "compose", "version"); err == nil {
 		return []string{"docker", "compose"}
 	}
 	return []string{testenv.LookPath(t, "docker-compose")}
@@ -79,14 +75,10 @@ func (p *Project) Container(service string) string {
 
 func (p *Project) down() {
 	if p.t.Failed() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		out, _ := command(ctx, p.dir, p.env, p.cmd[0], append(p.cmd[1:], "--project-name", p.Name, "--file", "docker-compose.yml", "logs", "--no-color", "--tail", "40")...)
-		cancel()
+		out, _ := command(quickTimeout, p.dir, p.env, p.cmd[0], append(p.cmd[1:], "--project-name", p.Name, "--file", "docker-compose.yml", "logs", "--no-color", "--tail", "40")...)
 		p.t.Logf("the last lines of each service of compose project %s:\n%s", p.Name, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out, err := command(ctx, p.dir, p.env, p.cmd[0], append(p.cmd[1:], "--project-name", p.Name, "--file", "docker-compose.yml", "down", "--volumes", "--remove-orphans", "--timeout", "10")...)
+	out, err := command(downTimeout, p.dir, p.env, p.cmd[0], append(p.cmd[1:], "--project-name", p.Name, "--file", "docker-compose.yml", "down", "--volumes", "--remove-orphans", "--timeout", "10")...)
 	if err != nil {
 		p.t.Errorf("tear down compose project %s: %v\n%s", p.Name, err, out)
 	}

@@ -22,50 +22,77 @@ import (
 	"github.com/vaurien-go/vaurien/internal/testenv"
 )
 
-// commandTimeout bounds every docker or go command a helper runs, so that
-// a wedged engine fails the test rather than hanging it.
-const commandTimeout = 3 * time.Minute
+// Time limits of the commands the helpers run, sized for a loaded two-core
+// machine (a cold static build of vaurien there has taken over three
+// minutes while other packages' tests ran). A limit only has to turn a
+// wedged engine or tool into a failure that says which command hung and
+// for how long.
+const (
+	// runTimeout bounds a command Run runs: builds, compose up.
+	runTimeout = 15 * time.Minute
+	// quickTimeout bounds the engine's quick calls: info, inspect, logs, rm.
+	quickTimeout = 2 * time.Minute
+	// downTimeout bounds the tear-down of a compose project.
+	downTimeout = 5 * time.Minute
+	// deadlineMargin is left before the test binary's own -timeout, so
+	// that a command that hangs fails with its own message rather than
+	// the binary's panic.
+	deadlineMargin = time.Minute
+)
 
 // Require skips the test when no Docker engine answers (`docker info`
 // fails), or fails it under VAURIEN_REQUIRE_SERVERS=1.
 func Require(t testing.TB) {
 	t.Helper()
 	testenv.LookPath(t, "docker")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := command(ctx, "", nil, "docker", "info", "--format", "{{.ServerVersion}}")
+	out, err := command(quickTimeout, "", nil, "docker", "info", "--format", "{{.ServerVersion}}")
 	if err == nil && strings.TrimSpace(out) != "" {
 		return
 	}
-	msg := fmt.Sprintf("no Docker engine is running (docker info: %v: %s); start one to run this test", err, firstLine(out))
-	if os.Getenv(testenv.RequireEnv) == "1" {
-		t.Fatal(msg + " (" + testenv.RequireEnv + "=1 requires it)")
-	}
-	t.Skip(msg)
+	testenv.Missing(t, "a Docker engine", fmt.Sprintf("is not running (%v: %s)", err, firstLine(out)),
+		"start one (Debian: apt-get install docker.io, then dockerd)")
 }
 
 // Run runs a command and returns its standard output, failing the test
 // with the command's whole output when it fails. dir is the working
-// directory ("" for the current one), env extra variables.
+// directory ("" for the current one), env extra variables. The command
+// gets runTimeout, or less when the test's deadline is nearer.
 func Run(t testing.TB, dir string, env []string, name string, args ...string) string {
 	t.Helper()
-	out, err := command(context.Background(), dir, env, name, args...)
+	out, err := command(timeoutFor(t, runTimeout), dir, env, name, args...)
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		t.Fatalf("%v\n%s", err, out)
 	}
 	return out
 }
 
-// command runs name with args; its output is stdout, with stderr appended
-// when the command fails.
-// Without a deadline of its own, ctx gets commandTimeout.
-func command(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, commandTimeout)
-		defer cancel()
+// timeoutFor returns d, cut short to end deadlineMargin before the test's
+// deadline (go test -timeout) when that comes first.
+func timeoutFor(t testing.TB, d time.Duration) time.Duration {
+	tt, ok := t.(interface{ Deadline() (time.Time, bool) })
+	if !ok {
+		return d
 	}
+	deadline, ok := tt.Deadline()
+	if !ok {
+		return d
+	}
+	if left := time.Until(deadline) - deadlineMargin; left < d {
+		return max(left, 10*time.Second)
+	}
+	return d
+}
+
+// command runs name with args, killing it after timeout. Its output is
+// stdout, with stderr appended when the command fails; its error names the
+// command, and says when it was killed for running longer than timeout.
+func command(timeout time.Duration, dir string, env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	// A killed command's children (go build's compilers, say) may hold
+	// its output open: stop waiting for them soon after.
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Dir = dir
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
@@ -73,10 +100,16 @@ func command(ctx context.Context, dir string, env []string, name string, args ..
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	if err != nil {
-		return stdout.String() + stderr.String(), err
+	if err == nil {
+		return stdout.String(), nil
 	}
-	return stdout.String(), nil
+	line := strings.Join(append([]string{name}, args...), " ")
+	if ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("%s: timed out: still running after %v, its limit, so it was killed (%w)", line, timeout, err)
+	} else {
+		err = fmt.Errorf("%s: %w", line, err)
+	}
+	return stdout.String() + stderr.String(), err
 }
 
 func firstLine(s string) string {
@@ -122,7 +155,7 @@ func Build(t testing.TB, dir, dockerfile, tag string) {
 	Run(t, dir, nil, "docker", "build", "--quiet", "--force-rm", "-f", filepath.Join(dir, dockerfile), "-t", tag, dir)
 	if img := InspectImage(t, tag); old != "" && img != nil && img.ID != old {
 		// Fails, harmlessly, while a container or another tag uses it.
-		_, _ = command(context.Background(), "", nil, "docker", "image", "rm", old)
+		_, _ = command(quickTimeout, "", nil, "docker", "image", "rm", old)
 	}
 }
 
@@ -222,12 +255,12 @@ type Image struct {
 // with that tag.
 func InspectImage(t testing.TB, tag string) *Image {
 	t.Helper()
-	out, err := command(context.Background(), "", nil, "docker", "image", "inspect", tag)
+	out, err := command(quickTimeout, "", nil, "docker", "image", "inspect", tag)
 	if err != nil {
 		if strings.Contains(strings.ToLower(out), "no such image") {
 			return nil
 		}
-		t.Fatalf("docker image inspect %s: %v\n%s", tag, err, out)
+		t.Fatalf("%v\n%s", err, out)
 	}
 	var imgs []Image
 	if err := json.Unmarshal([]byte(out), &imgs); err != nil || len(imgs) != 1 {
@@ -301,10 +334,12 @@ func healthStatus(c Container) string {
 // Logs returns a container's output, stdout and stderr together.
 func Logs(t testing.TB, id string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), quickTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "docker", "logs", id).CombinedOutput()
-	if err != nil {
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Logf("docker logs %s: timed out: still running after %v, so it was killed", id, quickTimeout)
+	} else if err != nil {
 		t.Logf("docker logs %s: %v", id, err)
 	}
 	return string(out)
@@ -345,8 +380,8 @@ func RunContainer(t testing.TB, args ...string) string {
 	t.Helper()
 	id := strings.TrimSpace(Run(t, "", nil, "docker", append([]string{"run", "-d"}, args...)...))
 	t.Cleanup(func() {
-		if out, err := command(context.Background(), "", nil, "docker", "rm", "-f", "-v", id); err != nil {
-			t.Logf("docker rm %s: %v: %s", id, err, out)
+		if out, err := command(quickTimeout, "", nil, "docker", "rm", "-f", "-v", id); err != nil {
+			t.Logf("%v: %s", err, out)
 		}
 	})
 	return id

@@ -49,7 +49,7 @@ func TestStandIns(t *testing.T) {
 			// The published port accepts before the server in the
 			// container listens: retry the protocol check itself.
 			var err error
-			dockertest.Eventually(20*time.Second, 200*time.Millisecond, func() bool {
+			dockertest.Eventually(time.Minute, 200*time.Millisecond, func() bool {
 				err = c.check(addr)
 				return err == nil
 			})
