@@ -22,7 +22,8 @@ COPY --from=build /out/vaurien /vaurien
 COPY deploy/docker/vaurien.hcl /etc/vaurien/vaurien.hcl
 ENV VAURIEN_CONFIG=/etc/vaurien/vaurien.hcl
 USER 65532:65532
-EXPOSE 8080
+# the demo route, the admin API, the Toxiproxy-compatible API
+EXPOSE 8000 8080 8474
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/vaurien", "healthcheck"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/vaurien"]

@@ -1,10 +1,17 @@
-# The image's default configuration: the demo route, and the admin API on
+# The image's default configuration: the demo route of the repository's
+# vaurien.hcl, vaurien's admin API, and the Toxiproxy-compatible API on
+# Toxiproxy's port, so that the image stands in for Toxiproxy's where a
+# compose file or a test harness talks to port 8474. Everything listens on
 # every interface of the container. Mount your own file over
 # /etc/vaurien/vaurien.hcl.
 
 admin {
   listen = "0.0.0.0:8080"
   token  = env("VAURIEN_ADMIN_TOKEN", "")
+}
+
+toxiproxy {
+  listen = "0.0.0.0:8474"
 }
 
 # docker stop sends SIGTERM and kills 10s later: drain for less, so that
@@ -17,8 +24,9 @@ log {
 }
 
 route "demo" {
-  listen  = "0.0.0.0:8000"
-  backend = "demo:http"
+  listen   = "0.0.0.0:8000"
+  backend  = "demo:http"
+  protocol = "http"
 
   behavior "delay" {
     percent = 50

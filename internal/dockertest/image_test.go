@@ -3,6 +3,7 @@ package dockertest_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/internal/dockertest"
+	"github.com/vaurien-go/vaurien/pkg/config"
+	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
 )
 
 // maxImageSize is the appliance's size budget.
@@ -27,6 +30,56 @@ func TestDockerfileFinalStagesIdentical(t *testing.T) {
 		if !slices.Equal(full, pre) {
 			t.Errorf("%s: the final stages of Dockerfile and Dockerfile.prebuilt differ:\nDockerfile:\n%s\nDockerfile.prebuilt:\n%s",
 				dir, strings.Join(full, "\n"), strings.Join(pre, "\n"))
+		}
+	}
+}
+
+// TestImageDefaultConfig keeps the image's default configuration the
+// repository's demo, reachable from outside the container: the same demo
+// route as vaurien.hcl (same backend, protocol and mix), the
+// Toxiproxy-compatible API on Toxiproxy's port, everything on every
+// interface, and every port it listens on EXPOSEd by the image.
+func TestImageDefaultConfig(t *testing.T) {
+	root := dockertest.ModuleRoot(t)
+	repo, err := config.Load(filepath.Join(root, "vaurien.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	image, err := config.Load(filepath.Join(root, "deploy", "docker", "vaurien.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(repo.Routes) != 1 || len(image.Routes) != 1 {
+		t.Fatalf("want one demo route in each file; vaurien.hcl has %d routes, the image's file %d", len(repo.Routes), len(image.Routes))
+	}
+	r, i := repo.Routes[0], image.Routes[0]
+	if i.Name != r.Name || i.Backend != r.Backend || i.Protocol != r.Protocol || fmt.Sprint(i.Behaviors) != fmt.Sprint(r.Behaviors) {
+		t.Errorf("the image's demo route differs from vaurien.hcl's:\nimage:       %s %s %s %v\nvaurien.hcl: %s %s %s %v",
+			i.Name, i.Backend, i.Protocol, i.Behaviors, r.Name, r.Backend, r.Protocol, r.Behaviors)
+	}
+	if _, port, _ := net.SplitHostPort(r.Listen); i.Listen != "0.0.0.0:"+port {
+		t.Errorf("the image's demo route listens on %s, want 0.0.0.0:%s (vaurien.hcl's port, on every interface)", i.Listen, port)
+	}
+	if image.Toxiproxy.Listen != "0.0.0.0:8474" {
+		t.Errorf("the image's Toxiproxy API listens on %q, want Toxiproxy's 0.0.0.0:8474", image.Toxiproxy.Listen)
+	}
+
+	var exposed []string
+	for _, l := range dockertest.FinalStage(t, filepath.Join(root, "Dockerfile")) {
+		if rest, ok := strings.CutPrefix(l, "EXPOSE "); ok {
+			exposed = append(exposed, strings.Fields(rest)...)
+		}
+	}
+	for _, addr := range []string{image.Admin.Listen, image.Toxiproxy.Listen, i.Listen} {
+		if addr == "" {
+			continue // reported above
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		if host != "0.0.0.0" {
+			t.Errorf("the image's default configuration listens on %s, which is unreachable through a published port; want 0.0.0.0", addr)
+		}
+		if !slices.Contains(exposed, port) {
+			t.Errorf("the image listens on port %s but EXPOSEs only %v", port, exposed)
 		}
 	}
 }
@@ -52,8 +105,10 @@ func TestVaurienImage(t *testing.T) {
 	if img.Config.User != "65532:65532" {
 		t.Errorf("image user %q, want the non-root 65532:65532", img.Config.User)
 	}
-	if _, ok := img.Config.ExposedPorts["8080/tcp"]; !ok {
-		t.Errorf("image exposes %v, want the admin port 8080/tcp", img.Config.ExposedPorts)
+	for _, port := range []string{"8000/tcp", "8080/tcp", "8474/tcp"} {
+		if _, ok := img.Config.ExposedPorts[port]; !ok {
+			t.Errorf("image exposes %v, want %s (the demo route, the admin API and the Toxiproxy API)", img.Config.ExposedPorts, port)
+		}
 	}
 	if hc := img.Config.Healthcheck; hc == nil || !slices.Equal(hc.Test, []string{"CMD", "/vaurien", "healthcheck"}) {
 		t.Errorf("image healthcheck %+v, want vaurien healthcheck", hc)
@@ -69,13 +124,14 @@ func TestVaurienImage(t *testing.T) {
 
 	publishAdmin, admin := dockertest.Publish(t, 8080)
 	publishDemo, demo := dockertest.Publish(t, 8000)
-	id := dockertest.RunContainer(t, "-p", publishAdmin, "-p", publishDemo, tag)
-	dockertest.WaitHealthy(t, id, 45*time.Second)
+	publishToxiproxy, toxiproxy := dockertest.Publish(t, 8474)
+	id := dockertest.RunContainer(t, "-p", publishAdmin, "-p", publishDemo, "-p", publishToxiproxy, tag)
+	dockertest.WaitHealthy(t, id, 90*time.Second)
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	var body string
 	var err error
-	ok := dockertest.Eventually(10*time.Second, 200*time.Millisecond, func() bool {
+	ok := dockertest.Eventually(30*time.Second, 200*time.Millisecond, func() bool {
 		body, err = get(client, "http://"+demo+"/")
 		return err == nil
 	})
@@ -87,6 +143,12 @@ func TestVaurienImage(t *testing.T) {
 	}
 	if _, err := get(client, "http://"+admin+"/healthz"); err != nil {
 		t.Errorf("admin API from the host: %v", err)
+	}
+	if route, err := get(client, "http://"+admin+"/routes/demo"); err != nil || !strings.Contains(route, `"protocol":"http"`) {
+		t.Errorf("the demo route, as the admin API shows it: %v %s; want protocol http, as in vaurien.hcl", err, route)
+	}
+	if v, err := get(client, "http://"+toxiproxy+"/version"); err != nil || !strings.Contains(v, version) {
+		t.Errorf("Toxiproxy API from the host: GET /version: %v %s; want vaurien's version %s", err, v, version)
 	}
 
 	took := dockertest.Stop(t, id)
