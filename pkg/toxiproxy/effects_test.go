@@ -150,8 +150,10 @@ func TestResetPeer(t *testing.T) {
 	if _, err := p.UpdateToxic("reset_peer_downstream", 1, toxiclient.Attributes{"timeout": 300}); err != nil {
 		t.Fatal(err)
 	}
-	c = dial(t, p.Listen)
+	// The timeout runs from the proxy's accept, which comes before the
+	// dial returns: time from before the dial.
 	start := time.Now()
+	c = dial(t, p.Listen)
 	roundTrip(t, c, "works until the timeout")
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = c.Read(make([]byte, 10))
