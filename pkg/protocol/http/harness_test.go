@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -237,34 +236,10 @@ func startGoBackend(t testing.TB, configure ...func(*http.Server)) *goBackend {
 // rawBackend serves each connection with handle, for backends that
 // misbehave in ways no real server library allows.
 func rawBackend(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return testenv.Serve(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		handle(c)
+	}).Addr
 }
 
 func (b *goBackend) Addr() string { return b.Listener.Addr().String() }

@@ -896,22 +896,12 @@ func TestBackendDown(t *testing.T) {
 
 // TestBackendCloses: a backend that goes away mid-answer closes the client.
 func TestBackendCloses(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	b := testenv.Serve(t, func(c net.Conn) {
 		buf := make([]byte, 100)
 		c.Read(buf)
 		io.WriteString(c, "VALUE k 0 10\r\nabc")
-		c.Close()
-	}()
-	p := startProxy(t, ln.Addr().String(), nil)
+	})
+	p := startProxy(t, b.Addr, nil)
 	c := dial(t, p.Addr)
 	io.WriteString(c, lines("get k"))
 	got, err := io.ReadAll(c)
@@ -994,22 +984,12 @@ func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
 // pending (memcached's idle_timeout, a restart) closes the client's at once,
 // without waiting for its next request.
 func TestBackendClosesIdle(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	b := testenv.Serve(t, func(c net.Conn) {
 		buf := make([]byte, 100)
 		c.Read(buf)
 		io.WriteString(c, "VERSION 1.6.18\r\n")
-		c.Close()
-	}()
-	p := startProxy(t, ln.Addr().String(), nil)
+	})
+	p := startProxy(t, b.Addr, nil)
 	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("version"))
 	l.expect("VERSION 1.6.18")
@@ -1020,23 +1000,13 @@ func TestBackendClosesIdle(t *testing.T) {
 // TestGarbageBackend: an answer that is not memcache closes the connection
 // with a framing error.
 func TestGarbageBackend(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	b := testenv.Serve(t, func(c net.Conn) {
 		buf := make([]byte, 100)
 		c.Read(buf)
 		io.WriteString(c, "VALUE k 0 lots\r\n")
 		c.Read(buf)
-	}()
-	p := startProxy(t, ln.Addr().String(), nil)
+	})
+	p := startProxy(t, b.Addr, nil)
 	l := newLineReader(t, dial(t, p.Addr))
 	l.send(lines("get k"))
 	l.closed(5 * time.Second)
