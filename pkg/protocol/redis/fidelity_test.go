@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -188,4 +189,37 @@ func TestUnsubscribeRepliesStayMatched(t *testing.T) {
 		rc.expect(unsub)
 		rc.expect("-" + DefaultErrorMessage + "\r\n")
 	}
+}
+
+// An inline SYNC, as redis' own tests attach to the replication stream:
+// the RDB's length line after keep-alive newlines, the RDB without a CRLF
+// after it, then the commands the master runs.
+func TestInlineSyncStreams(t *testing.T) {
+	srv := testenv.Start(t, "redis-server", "--port", "{port}", "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "no",
+		"--repl-diskless-sync", "no", "--repl-ping-replica-period", "3600", "--dir", t.TempDir())
+	p := startProxy(t, srv.Addr, proxyConfig{})
+	rc := dialRaw(t, p.Addr)
+	rc.write("SYNC\r\n")
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line := "\n"
+	for line == "\n" {
+		var err error
+		if line, err = rc.r.ReadString('\n'); err != nil {
+			t.Fatalf("read the RDB's length: %v", err)
+		}
+	}
+	var n int
+	if _, err := fmt.Sscanf(line, "$%d\r\n", &n); err != nil {
+		t.Fatalf("length line %q: %v", line, err)
+	}
+	rdb := make([]byte, n)
+	if _, err := io.ReadFull(rc.r, rdb); err != nil || !strings.HasPrefix(string(rdb), "REDIS") {
+		t.Fatalf("read the RDB (%d bytes): %.10q, %v", n, rdb, err)
+	}
+	m := dialRaw(t, srv.Addr)
+	m.send("SET", "streamed", "v")
+	m.expect("+OK\r\n")
+	rc.expect(command("SELECT", "0"))
+	rc.expect(command("SET", "streamed", "v"))
 }
