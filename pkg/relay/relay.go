@@ -1,8 +1,9 @@
 // Package relay moves bytes between a client and a backend connection: raw
-// both-way relaying with half-close, idle timeout and byte accounting that
-// keeps Linux's zero-copy splice path, and the carrying out of a drawn
-// behavior's Effect over a whole connection (what the tcp protocol, and any
-// protocol that falls back to a raw stream, does).
+// both-way relaying with half-close, idle timeout, a lingering close and
+// byte accounting that keeps Linux's zero-copy splice path, and the
+// carrying out of a drawn behavior's Effect over a whole connection (what
+// the tcp protocol, and any protocol that falls back to a raw stream,
+// does).
 package relay
 
 import (
@@ -79,7 +80,19 @@ type pair struct {
 	// Per direction, indexed like conns by the direction's source: what
 	// waits for and moves its bytes, in the pair's one allocation.
 	sides [2]side
+	// The lingering close: what is known of the connection's end (the
+	// linger bits), and the timer that closes it LingerTime after the
+	// backend has gone and the client was sent all it said.
+	ended  atomic.Uint32
+	linger *time.Timer
 }
+
+// The linger bits of a pair's ended.
+const (
+	backendGone   = 1 << iota // a write to the backend failed, or reading it met a reset
+	sentAll                   // the client was sent every byte of the backend, and a FIN
+	lingerStarted             // the lingering close's timer runs
+)
 
 func newPair(s chaos.Session, client, backend net.Conn) *pair {
 	p := &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, backend}}
@@ -135,6 +148,7 @@ func run(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chao
 	wg.Go(func() { p.errs[dirIndex(chaos.ToBackend)] = p.pump(ctx, chaos.ToBackend, backend, client, e) })
 	p.errs[dirIndex(chaos.ToClient)] = p.pump(ctx, chaos.ToClient, client, backend, e)
 	wg.Wait()
+	p.stopLinger()
 	return p.result()
 }
 
@@ -172,6 +186,7 @@ func (p *pair) half(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 	if p.cancel != nil {
 		p.cancel()
 	}
+	p.stopLinger()
 	p.conns[1].Close()
 	p.done(p.result())
 }
@@ -195,6 +210,22 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 	} else {
 		err = p.copy(dir, dst, src)
 	}
+	wrote := err != nil && isWriteError(err)
+	switch {
+	case err == nil:
+	case dir == chaos.ToBackend && wrote:
+		// The backend has gone, perhaps after an answer still on its way
+		// to the client (an error before it closed): the client is not
+		// closed under what it still sends, which would make the kernel
+		// reset the connection and lose that answer.
+		p.startLinger(backendGone)
+		err = p.drain(dir, src)
+	case dir == chaos.ToClient && !wrote && errors.Is(err, syscall.ECONNRESET):
+		// The backend reset the connection after its last words: they
+		// end the client's stream as a close would.
+		p.ended.Or(backendGone)
+		err = nil
+	}
 	if err != nil {
 		p.waiting[dirIndex(dir)].Store(true)
 		p.closeAll()
@@ -212,7 +243,83 @@ func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn,
 	// A finished direction never moves a byte again: it counts as idle.
 	p.waiting[dirIndex(dir)].Store(true)
 	CloseWrite(dst)
+	if dir == chaos.ToClient {
+		p.startLinger(sentAll)
+	}
 	return nil
+}
+
+// LingerTime bounds a lingering close. When the backend has gone while
+// the client still sends, the client's input is read and dropped rather
+// than left unread, since closing a socket with unread input makes the
+// kernel send a reset, which destroys what the client has not read yet:
+// the backend's last words. Once the client has been sent everything, and
+// a FIN, the connection closes when the client does, or LingerTime later.
+const LingerTime = 2 * time.Second
+
+// startLinger records what is known of the end, and arms the lingering
+// close once the backend has gone and the client has been sent all it
+// said.
+func (p *pair) startLinger(known uint32) {
+	for {
+		old := p.ended.Load()
+		now := old | known
+		if now&(backendGone|sentAll) == backendGone|sentAll {
+			now |= lingerStarted
+		}
+		if p.ended.CompareAndSwap(old, now) {
+			if now&lingerStarted != 0 && old&lingerStarted == 0 {
+				p.linger = time.AfterFunc(LingerTime, p.closeAll)
+			}
+			return
+		}
+	}
+}
+
+// stopLinger disarms the lingering close of a relay that has ended.
+func (p *pair) stopLinger() {
+	if p.linger != nil {
+		p.linger.Stop()
+	}
+}
+
+// drain reads and drops what src sends until it ends, or until the
+// lingering close or the idle timeout closes the connection.
+func (p *pair) drain(dir chaos.Direction, src net.Conn) error {
+	buf := bufs.Get().(*[]byte)
+	defer bufs.Put(buf)
+	for {
+		if p.idle > 0 {
+			src.SetReadDeadline(time.Now().Add(p.idle))
+		}
+		_, err := src.Read(*buf)
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			return nil
+		case isTimeout(err):
+			if p.bothIdle(dir) {
+				return ErrIdleTimeout
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// writeError is a failed write to a relay's destination, as opposed to a
+// failed read of its source.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// isWriteError reports whether err is a *writeError. It is a function of
+// its own so that the target errors.As needs is allocated only for a
+// relay that failed.
+func isWriteError(err error) bool {
+	var w *writeError
+	return errors.As(err, &w)
 }
 
 // copy moves src to dst. Small messages (a request, a reply) are read in
@@ -250,7 +357,7 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 				_, err = dst.Write((*buf)[:n])
 				bufs.Put(buf)
 				if err != nil {
-					return err
+					return &writeError{err}
 				}
 				p.ev.Relayed(dir, int64(n))
 				bulk = n == smallMessage

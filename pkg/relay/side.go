@@ -126,8 +126,8 @@ func (s *side) pollFD(fd uintptr) bool {
 
 // splice moves up to n bytes, which the caller knows in has queued, to
 // out through a pipe, and returns how many went out; 0 and no error is
-// end of stream. ok is false when no pipe could be had: the caller copies
-// instead.
+// end of stream. A failure to write to out is a *writeError. ok is false
+// when no pipe could be had: the caller copies instead.
 func (s *side) splice(n int) (moved int, ok bool, err error) {
 	p, _ := pipes.Get().(*pipe)
 	if p == nil {
@@ -140,6 +140,12 @@ func (s *side) splice(n int) (moved int, ok bool, err error) {
 		s.op = opPump
 		err = s.out.Write(s.call)
 		moved = queued - p.data
+		if err == nil {
+			err = s.err
+		}
+		if err != nil {
+			err = &writeError{err}
+		}
 	}
 	if err == nil {
 		err = s.err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -946,14 +947,18 @@ func (c *conn) writeError(msg string) error {
 }
 
 // backendEnded handles the end of the reply stream. When the backend
-// closed, the client gets every byte it sent and then a FIN (held by
-// slow_close), and the connection lasts until the client leaves, as a raw
-// relay's half-close would. Bytes that are not RESP close both sides.
+// closed (or reset the connection), the client gets every byte it sent
+// and then a FIN (held by slow_close): the connection then lasts until the
+// client leaves, at most relay.LingerTime, while what the client still
+// sends is read and dropped (a lingering close: the client's socket is not
+// closed under unread input, which would make the kernel reset it and
+// lose the backend's last words). Bytes that are not RESP close both
+// sides.
 func (c *conn) backendEnded(err error) error {
 	if c.closing.Load() {
 		return nil
 	}
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
+	if err == io.EOF || err == io.ErrUnexpectedEOF || errors.Is(err, syscall.ECONNRESET) {
 		if c.cw.Flush() != nil {
 			return nil
 		}
@@ -965,6 +970,8 @@ func (c *conn) backendEnded(err error) error {
 		}
 		c.br.put()
 		c.cw.put()
+		linger := time.AfterFunc(relay.LingerTime, c.closeAll)
+		defer linger.Stop()
 		// Records still come until the client leaves: drop them, so that
 		// the request loop never waits for room.
 		for {
@@ -995,13 +1002,12 @@ func (c *conn) switchRaw(rec *record) error {
 	if rec.exchange {
 		c.exchanged(rec)
 	}
-	if _, err := c.bw.Write(c.cr.bytes()); err != nil {
-		return err
-	}
+	// A backend that has gone fails the write of the client's bytes; the
+	// raw relay then still brings its last words to the client, with a
+	// lingering close.
+	c.bw.Write(c.cr.bytes())
+	c.bw.Flush()
 	if _, err := c.cw.Write(c.br.bytes()); err != nil {
-		return err
-	}
-	if err := c.bw.Flush(); err != nil {
 		return err
 	}
 	if err := c.cw.Flush(); err != nil {
