@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/config"
 )
 
 // TestHelpShowsSubcommandsFirst: --help, -h and help list the subcommands,
@@ -171,5 +174,74 @@ func TestConfigINIWinsOverFlagsHCLDoesNot(t *testing.T) {
 	printConfigError(&errb, ini, err)
 	if !strings.HasPrefix(errb.String(), "command line: error: Invalid timeout") {
 		t.Errorf("bad --timeout under an .ini file: %q", errb.String())
+	}
+}
+
+// TestConvertKeepsEnvironmentVariables: vaurien convert writes ${NAME} as
+// env("NAME") and ${NAME:-default} as env("NAME", "default"), never the
+// variable's current value, and does not need it set; the HCL it writes
+// reads back to what the .ini file gives.
+func TestConvertKeepsEnvironmentVariables(t *testing.T) {
+	ini := writeFile(t, "old.ini", `[vaurien]
+proxy = 127.0.0.1:${VT_PROXY_PORT:-8000}
+backend = redis.local:${VT_REDIS_PORT}
+timeout = ${VT_TIMEOUT}
+protocol = redis
+behavior = 20:delay
+
+[behavior:delay]
+sleep = ${VT_SLEEP:-0.5}
+
+[protocol:redis]
+keep_alive = ${VT_KEEP_ALIVE}
+`)
+	for _, name := range []string{"VT_PROXY_PORT", "VT_REDIS_PORT", "VT_TIMEOUT", "VT_SLEEP", "VT_KEEP_ALIVE"} {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"convert", ini}, &out, &errb); code != 0 {
+		t.Fatalf("convert with the variables unset: exit %d:\n%s", code, errb.String())
+	}
+	for _, want := range []string{
+		`listen          = "127.0.0.1:${env("VT_PROXY_PORT", "8000")}"`,
+		`backend         = "redis.local:${env("VT_REDIS_PORT")}"`,
+		`timeout         = env("VT_TIMEOUT")`,
+		`sleep   = env("VT_SLEEP", "0.5")`,
+		`keep_alive = tobool(env("VT_KEEP_ALIVE"))`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("convert output lacks %s:\n%s", want, out.String())
+		}
+	}
+
+	t.Setenv("VT_REDIS_PORT", "7777")
+	t.Setenv("VT_TIMEOUT", "3")
+	t.Setenv("VT_KEEP_ALIVE", "true")
+	out.Reset()
+	if code := run(context.Background(), []string{"convert", ini}, &out, &errb); code != 0 || strings.Contains(out.String(), "7777") {
+		t.Fatalf("convert with the variables set wrote their values (exit %d):\n%s", code, out.String())
+	}
+	hcl := writeFile(t, "new.hcl", out.String())
+	fromINI, err := config.Load(ini)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromHCL, err := config.Load(hcl)
+	if err != nil {
+		t.Fatalf("the converted file does not load: %v\n%s", err, out.String())
+	}
+	a, b := fromINI.Routes[0], fromHCL.Routes[0]
+	if a.Listen != "127.0.0.1:8000" || a.Backend != "redis.local:7777" || a.Listen != b.Listen || a.Backend != b.Backend ||
+		a.Timeout != b.Timeout || b.Timeout != 3*time.Second ||
+		fmt.Sprint(a.ProtocolOptions) != fmt.Sprint(b.ProtocolOptions) || fmt.Sprint(a.Behaviors) != fmt.Sprint(b.Behaviors) {
+		t.Errorf("the .ini file gives %+v\nits conversion gives %+v", a, b)
+	}
+
+	// Where HCL needs the value itself, convert says so.
+	bad := writeFile(t, "bad.ini", "[vaurien]\nprotocol = ${VT_PROTOCOL}\n")
+	errb.Reset()
+	if code := run(context.Background(), []string{"convert", bad}, &bytes.Buffer{}, &errb); code != 1 || !strings.Contains(errb.String(), "bad.ini:2:12: error: Environment variable cannot be converted") {
+		t.Errorf("convert of protocol = ${VT_PROTOCOL}: exit %d: %s", code, errb.String())
 	}
 }

@@ -208,12 +208,12 @@ func convertCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vaurien convert: give one original Vaurien .ini file")
 		return 2
 	}
-	f, err := config.Load(args[0])
+	out, err := config.ConvertINI(args[0])
 	if err != nil {
 		printConfigError(stderr, args[0], err)
 		return 1
 	}
-	stdout.Write(config.Format(f))
+	stdout.Write(out)
 	return 0
 }
 

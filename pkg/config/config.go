@@ -32,7 +32,8 @@
 // Experiment). Their steps are checked against the routes they act on.
 //
 // Expressions may call env("NAME"), an error when NAME is unset, and
-// env("NAME", "default").
+// env("NAME", "default"), and tobool() and tonumber() to turn such a string
+// into a bool or a number option.
 //
 // Decoding is two-phase, as in Packer: a behavior block keeps its body aside
 // until its label has been looked up in the registry, then the body is
@@ -88,6 +89,10 @@ type File struct {
 	Routes []Route           // in file order
 	// Experiments act on the file's routes; see Experiment.
 	Experiments []Experiment
+
+	// exprs holds, for a converted .ini file, the HCL expressions Format
+	// writes instead of values the file took from the environment.
+	exprs map[string]string
 }
 
 // Admin configures the admin HTTP API.

@@ -11,6 +11,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
@@ -41,7 +42,12 @@ var envFunc = function.New(&function.Spec{
 })
 
 func evalContext() *hcl.EvalContext {
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc}}
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		"env": envFunc,
+		// env() gives strings; these turn one into a bool or number option.
+		"tobool":   stdlib.MakeToFunc(cty.Bool),
+		"tonumber": stdlib.MakeToFunc(cty.Number),
+	}}
 }
 
 // state tells an attribute that was left out (or set to null, which HCL
@@ -59,6 +65,9 @@ const (
 type decoder struct {
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
+	// exprs, set when converting an .ini file, collects the env() expressions
+	// that stand for values read through ${NAME}, by Format's paths.
+	exprs map[string]string
 }
 
 func (d *decoder) add(diags ...*hcl.Diagnostic) { d.diags = append(d.diags, diags...) }

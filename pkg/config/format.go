@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
@@ -19,11 +21,14 @@ import (
 // Format renders a configuration as HCL that Parse reads back to the same
 // File. Route settings and options left at their defaults are omitted, so a
 // converted .ini file shows only what it sets. Values are written as they
-// are: a token read through env() is written out in clear.
+// are: a token read through env() is written out in clear; only ConvertINI
+// keeps an .ini file's ${NAME} as env("NAME").
 func Format(f *File) []byte {
 	out := hclwrite.NewEmptyFile()
 	body := out.Body()
-	if f.Seed != 0 {
+	if x, ok := f.exprs["seed"]; ok {
+		body.SetAttributeRaw("seed", exprTokens(x))
+	} else if f.Seed != 0 {
 		body.SetAttributeRaw("seed", numberTokens(strconv.FormatUint(f.Seed, 10)))
 	}
 	if f.Drain != DefaultDrain {
@@ -37,7 +42,11 @@ func Format(f *File) []byte {
 	}
 
 	admin := body.AppendNewBlock("admin", nil).Body()
-	admin.SetAttributeValue("listen", cty.StringVal(f.Admin.Listen))
+	if x, ok := f.exprs["admin.listen"]; ok {
+		admin.SetAttributeRaw("listen", exprTokens(x))
+	} else {
+		admin.SetAttributeValue("listen", cty.StringVal(f.Admin.Listen))
+	}
 	if f.Admin.Token != "" {
 		admin.SetAttributeValue("token", cty.StringVal(f.Admin.Token))
 	}
@@ -58,14 +67,21 @@ func Format(f *File) []byte {
 
 	for _, r := range f.Routes {
 		body.AppendNewline()
-		formatRoute(body.AppendNewBlock("route", []string{r.Name}).Body(), &r)
+		formatRoute(body.AppendNewBlock("route", []string{r.Name}).Body(), &r, f.exprs)
 	}
 	return hclwrite.Format(out.Bytes())
 }
 
-func formatRoute(body *hclwrite.Body, r *Route) {
+// formatRoute writes a route; exprs replaces values a converted .ini file
+// took from the environment.
+func formatRoute(body *hclwrite.Body, r *Route, exprs map[string]string) {
 	body.SetAttributeValue("listen", cty.StringVal(r.Listen))
 	body.SetAttributeValue("backend", cty.StringVal(r.Backend))
+	for attr, path := range map[string]string{"listen": "route.listen", "backend": "route.backend"} {
+		if x, ok := exprs[path]; ok {
+			body.SetAttributeRaw(attr, exprTokens(x))
+		}
+	}
 	// The default protocol is left implied, as a file would usually say it.
 	if r.Protocol != DefaultProtocol && r.Protocol != "" {
 		body.SetAttributeValue("protocol", cty.StringVal(r.Protocol))
@@ -75,6 +91,11 @@ func formatRoute(body *hclwrite.Body, r *Route) {
 	}
 	if r.ConnectTimeout != DefaultConnectTimeout {
 		body.SetAttributeRaw("connect_timeout", valueTokens(r.ConnectTimeout))
+	}
+	if x, ok := exprs["route.timeout"]; ok {
+		// The original bounded the dial with its one timeout.
+		body.SetAttributeRaw("timeout", exprTokens(x))
+		body.SetAttributeRaw("connect_timeout", exprTokens(x))
 	}
 	if r.MaxConnections != 0 {
 		body.SetAttributeRaw("max_connections", numberTokens(strconv.Itoa(r.MaxConnections)))
@@ -87,10 +108,14 @@ func formatRoute(body *hclwrite.Body, r *Route) {
 	if spec, ok := chaos.LookupProtocol(r.Protocol); ok {
 		decl = spec.Options
 	}
-	if names := setOptions(decl, r.ProtocolOptions); len(names) > 0 {
+	if names := withExprs(setOptions(decl, r.ProtocolOptions), decl, exprs, "protocol."+r.Protocol+"."); len(names) > 0 {
 		body.AppendNewline()
 		opts := body.AppendNewBlock("protocol_options", nil).Body()
 		for _, n := range names {
+			if x, ok := exprs["protocol."+r.Protocol+"."+n]; ok {
+				opts.SetAttributeRaw(n, exprTokens(x))
+				continue
+			}
 			opts.SetAttributeRaw(n, valueTokens(r.ProtocolOptions[n]))
 		}
 	}
@@ -103,7 +128,11 @@ func formatRoute(body *hclwrite.Body, r *Route) {
 		if spec, ok := chaos.LookupBehavior(b.Name); ok {
 			decl = spec.Options
 		}
-		for _, n := range setOptions(decl, b.Options) {
+		for _, n := range withExprs(setOptions(decl, b.Options), decl, exprs, "behavior."+b.Name+".") {
+			if x, ok := exprs["behavior."+b.Name+"."+n]; ok {
+				bb.SetAttributeRaw(n, exprTokens(x))
+				continue
+			}
 			bb.SetAttributeRaw(n, valueTokens(b.Options[n]))
 		}
 		if !b.Match.IsZero() {
@@ -128,6 +157,26 @@ func formatMatch(body *hclwrite.Body, m chaos.MatchSpec) {
 		}
 		body.SetAttributeValue("header", cty.MapVal(h))
 	}
+}
+
+// withExprs adds to names the declared options that exprs holds under
+// prefix, in declaration order.
+func withExprs(names []string, decl chaos.Options, exprs map[string]string, prefix string) []string {
+	for _, o := range decl {
+		if _, ok := exprs[prefix+o.Name]; ok && !slices.Contains(names, o.Name) {
+			names = append(names, o.Name)
+		}
+	}
+	return names
+}
+
+// exprTokens are the tokens of an HCL expression written as text.
+func exprTokens(x string) hclwrite.Tokens {
+	f, diags := hclwrite.ParseConfig([]byte("x = "+x+"\n"), "", hcl.InitialPos)
+	if diags.HasErrors() {
+		panic(fmt.Sprintf("config: expression %q does not parse: %s", x, diags))
+	}
+	return f.Body().GetAttribute("x").Expr().BuildTokens(nil)
 }
 
 // setOptions lists the options worth writing: those that differ from their

@@ -105,18 +105,41 @@ func LoadINIUnder(path string, under map[string]map[string]string) (*File, error
 }
 
 func parseINI(src []byte, filename string, under map[string]map[string]string) (*File, error) {
+	return decodeINI(src, filename, under, &decoder{})
+}
+
+func decodeINI(src []byte, filename string, under map[string]map[string]string, d *decoder) (*File, error) {
 	sections, diags := scanINI(src, filename)
 	if diags.HasErrors() {
 		return nil, finish(diags)
 	}
 	sections = placeUnder(sections, under)
-	d := &decoder{}
 	f := newFile(filename)
 	d.ini(sections, f)
 	if err := finish(d.diags); err != nil {
 		return nil, err
 	}
+	f.exprs = d.exprs
 	return f, nil
+}
+
+// ConvertINI reads an original Vaurien .ini file and renders it as HCL, as
+// `vaurien convert` prints it. A value taken from the environment stays
+// there: ${NAME} becomes env("NAME"), ${NAME:-default} env("NAME",
+// "default"), inside a string template when the value has more around it,
+// and an unset variable is no error. Such values are kept where HCL takes
+// an expression: proxy, backend, timeout, seed, http_host, http_port and
+// the options of [behavior:NAME] and [protocol:NAME] sections.
+func ConvertINI(path string) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	f, err := decodeINI(src, path, nil, &decoder{exprs: map[string]string{}})
+	if err != nil {
+		return nil, err
+	}
+	return Format(f), nil
 }
 
 // scanINI splits src into sections the way Python 2's RawConfigParser did:
@@ -242,11 +265,15 @@ func stripINIComment(v string) string {
 	return strings.TrimRight(v, " \t")
 }
 
-var iniEnvVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// iniEnvVar matches ${NAME}, as the original expanded it, and the shell's
+// ${NAME:-default}, which the original did not know.
+var iniEnvVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
 
 // text returns an entry's value as the original converted it: quotes
 // stripped, ${NAME} replaced by the environment variable (unset is an
-// error, as in the original), continuation lines joined by commas.
+// error, as in the original, unless a default is given), continuation
+// lines joined by commas. When converting, a variable that is unset
+// leaves the value unread (false) without an error: Format writes env().
 func (d *decoder) text(e iniEntry) (string, bool) {
 	v := strings.TrimSpace(e.value)
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
@@ -254,13 +281,20 @@ func (d *decoder) text(e iniEntry) (string, bool) {
 	}
 	ok := true
 	v = iniEnvVar.ReplaceAllStringFunc(v, func(m string) string {
-		name := m[2 : len(m)-1]
+		sub := iniEnvVar.FindStringSubmatch(m)
+		name, def, hasDef := sub[1], sub[2], strings.Contains(m, ":-")
 		val, set := os.LookupEnv(name)
-		if !set {
-			ok = false
-			d.errorf(e.valueRng, "Unset environment variable", "The value of %q refers to ${%s}, but the environment variable %s is not set. Set it, or write the value in the file.", e.key, name, name)
+		switch {
+		case set:
+			return val
+		case hasDef:
+			return def
 		}
-		return val
+		ok = false
+		if d.exprs == nil {
+			d.errorf(e.valueRng, "Unset environment variable", "The value of %q refers to ${%s}, but the environment variable %s is not set. Set it, give a default as ${%s:-default}, or write the value in the file.", e.key, name, name, name)
+		}
+		return ""
 	})
 	lines := strings.Split(v, "\n")
 	lines = slices.DeleteFunc(lines, func(s string) bool { return strings.TrimSpace(s) == "" })
@@ -268,6 +302,74 @@ func (d *decoder) text(e iniEntry) (string, bool) {
 		lines[i] = strings.TrimRight(strings.TrimSpace(lines[i]), ",")
 	}
 	return strings.Join(lines, ","), ok
+}
+
+// envExpr returns the HCL expression that keeps an entry's ${NAME}
+// references: env("NAME") alone, or a string template around them.
+func envExpr(e iniEntry) (string, bool) {
+	v := strings.TrimSpace(e.value)
+	locs := iniEnvVar.FindAllStringSubmatchIndex(v, -1)
+	if len(locs) == 0 || (len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"') {
+		return "", false
+	}
+	call := func(l []int) string {
+		args := strconv.Quote(v[l[2]:l[3]])
+		if l[4] >= 0 {
+			args += ", " + strconv.Quote(v[l[4]:l[5]])
+		}
+		return "env(" + args + ")"
+	}
+	if len(locs) == 1 && locs[0][0] == 0 && locs[0][1] == len(v) {
+		return call(locs[0]), true
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	at := 0
+	for _, l := range locs {
+		lit := strconv.Quote(v[at:l[0]])
+		lit = strings.ReplaceAll(lit[1:len(lit)-1], "${", "$${")
+		b.WriteString(lit + "${" + call(l) + "}")
+		at = l[1]
+	}
+	lit := strconv.Quote(v[at:])
+	b.WriteString(strings.ReplaceAll(lit[1:len(lit)-1], "${", "$${"))
+	b.WriteByte('"')
+	return b.String(), true
+}
+
+// keepEnv records, when converting, that the value at path comes from the
+// environment, and reports whether it does.
+// kind is the value's type: env() gives a string, which tobool() or
+// tonumber() turns into a bool or a number.
+func (d *decoder) keepEnv(path string, e iniEntry, kind chaos.Kind) bool {
+	if d.exprs == nil {
+		return false
+	}
+	x, ok := envExpr(e)
+	if !ok {
+		return false
+	}
+	switch kind {
+	case chaos.Bool:
+		x = "tobool(" + x + ")"
+	case chaos.Int, chaos.Float:
+		x = "tonumber(" + x + ")"
+	}
+	d.exprs[path] = x
+	return true
+}
+
+// noEnv refuses, when converting, a ${NAME} where HCL needs the value
+// itself (a block label, a switch that adds a block).
+func (d *decoder) noEnv(e iniEntry) bool {
+	if d.exprs == nil {
+		return false
+	}
+	if _, ok := envExpr(e); ok {
+		d.errorf(e.valueRng, "Environment variable cannot be converted", "The value of %q comes from the environment, but in HCL it decides the file's shape and must be written out. Write the value in the .ini file, then convert it.", e.key)
+		return true
+	}
+	return false
 }
 
 // iniBool reads the spellings of a boolean that Python's ConfigParser knew.
@@ -325,6 +427,15 @@ func (d *decoder) ini(sections []*iniSection, f *File) {
 	get := func(key string) (string, iniEntry, bool) {
 		e, ok := main.lookup(key)
 		if !ok {
+			return "", e, false
+		}
+		// Converting, a value from the environment is kept as env() where
+		// HCL takes an expression (Format's path), refused elsewhere.
+		if path, kept := iniEnvPaths[key]; kept {
+			if path != "" && d.keepEnv(path, e, iniEnvKinds[key]) {
+				return "", e, false
+			}
+		} else if d.noEnv(e) {
 			return "", e, false
 		}
 		v, ok := d.text(e)
@@ -427,6 +538,16 @@ func (d *decoder) ini(sections []*iniSection, f *File) {
 	}
 }
 
+// iniEnvPaths are the [vaurien] keys whose ${NAME} a conversion keeps, with
+// the value's path in Format; http_host and http_port make admin.listen
+// together (iniAdmin).
+var iniEnvPaths = map[string]string{
+	"proxy": "route.listen", "backend": "route.backend", "timeout": "route.timeout", "seed": "seed",
+	"http_host": "", "http_port": "",
+}
+
+var iniEnvKinds = map[string]chaos.Kind{"seed": chaos.Int}
+
 // iniAdmin maps the original's --http switch: its host and port become the
 // admin API's address when it is on.
 func (d *decoder) iniAdmin(get func(string) (string, iniEntry, bool), f *File) {
@@ -440,7 +561,8 @@ func (d *decoder) iniAdmin(get func(string) (string, iniEntry, bool), f *File) {
 		on = b
 	}
 	host, port := iniHTTPHost, iniHTTPPort
-	if v, _, ok := get("http_host"); ok {
+	v, he, ok := get("http_host")
+	if ok {
 		host = v
 	}
 	v, e, ok := get("http_port")
@@ -450,6 +572,16 @@ func (d *decoder) iniAdmin(get func(string) (string, iniEntry, bool), f *File) {
 	if !on {
 		// As in the original, the admin API runs only with http = true.
 		f.Admin.Listen = ""
+		return
+	}
+	rawHost, rawPort := iniHTTPHost, iniHTTPPort
+	if he.key != "" {
+		rawHost = strings.TrimSpace(he.value)
+	}
+	if e.key != "" {
+		rawPort = strings.TrimSpace(e.value)
+	}
+	if d.keepEnv("admin.listen", iniEntry{value: rawHost + ":" + rawPort}, chaos.String) {
 		return
 	}
 	addr := net.JoinHostPort(host, port)
@@ -513,6 +645,9 @@ func (d *decoder) iniOptions(s *iniSection, kind, owner string, decl chaos.Optio
 				detail += fmt.Sprintf(" Its options are %s.", quoteList(decl.Names(), "and"))
 			}
 			d.errorf(e.keyRng, "Unknown "+kind+" option", "%s", detail)
+			continue
+		}
+		if d.keepEnv(kind+"."+owner+"."+o.Name, e, o.Kind) {
 			continue
 		}
 		text, ok := d.text(e)
