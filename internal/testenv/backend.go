@@ -4,18 +4,20 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
 // Backend is an in-process TCP server on 127.0.0.1 that runs a script on
 // each connection: the stand-in backend of tests that need no real server.
 type Backend struct {
-	Addr  string
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-	once  sync.Once
+	Addr     string
+	Accepted atomic.Int64 // connections accepted so far
+	ln       net.Listener
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]bool
+	once     sync.Once
 }
 
 // Serve starts a backend that runs handle on each accepted connection and
@@ -33,6 +35,7 @@ func Serve(t testing.TB, handle func(net.Conn)) *Backend {
 			if err != nil {
 				return
 			}
+			b.Accepted.Add(1)
 			b.mu.Lock()
 			b.conns[c] = true
 			b.mu.Unlock()

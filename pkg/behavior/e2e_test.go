@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/tcp"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
@@ -30,64 +31,21 @@ import (
 const slack = time.Second
 
 // e2eBackend is a loopback server that runs a handler per connection and
-// records when each connection was accepted.
+// records when each connection began to be served.
 type e2eBackend struct {
-	addr     string
-	count    atomic.Int64   // connections accepted
-	accepted chan time.Time // accept times, while there is room
-	mu       sync.Mutex     // guards conns and stopped
-	conns    map[net.Conn]struct{}
-	stopped  bool
+	*testenv.Backend
+	accepted chan time.Time // start times, while there is room
 }
 
 func startBackend(t *testing.T, handle func(c *net.TCPConn)) *e2eBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &e2eBackend{addr: ln.Addr().String(), accepted: make(chan time.Time, 64), conns: map[net.Conn]struct{}{}}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			at := time.Now()
-			b.count.Add(1)
-			select {
-			case b.accepted <- at:
-			default:
-			}
-			b.mu.Lock()
-			if b.stopped {
-				b.mu.Unlock()
-				c.Close()
-				continue
-			}
-			b.conns[c] = struct{}{}
-			b.mu.Unlock()
-			wg.Go(func() {
-				defer func() {
-					b.mu.Lock()
-					delete(b.conns, c)
-					b.mu.Unlock()
-					c.Close()
-				}()
-				handle(c.(*net.TCPConn))
-			})
+	b := &e2eBackend{accepted: make(chan time.Time, 64)}
+	b.Backend = testenv.Serve(t, func(c net.Conn) {
+		select {
+		case b.accepted <- time.Now():
+		default:
 		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		b.mu.Lock()
-		b.stopped = true
-		for c := range b.conns {
-			c.Close()
-		}
-		b.mu.Unlock()
-		wg.Wait()
+		handle(c.(*net.TCPConn))
 	})
 	return b
 }
@@ -326,8 +284,8 @@ func TestE2EDelayBefore(t *testing.T) {
 	t.Parallel()
 	const sleep = 300 * time.Millisecond
 	b := startBackend(t, answer([]byte("pong\n"), nil))
-	plain := startRoute(t, b.addr, nil, nil, 0)
-	delayed := startRoute(t, b.addr, only(t, "delay", map[string]any{"sleep": sleep}), nil, 0)
+	plain := startRoute(t, b.Addr, nil, nil, 0)
+	delayed := startRoute(t, b.Addr, only(t, "delay", map[string]any{"sleep": sleep}), nil, 0)
 
 	start := time.Now()
 	if err := ping(dial(t, plain.Addr())); err != nil {
@@ -364,7 +322,7 @@ func TestE2EDelayAfter(t *testing.T) {
 	const sleep = 600 * time.Millisecond
 	got := make(chan arrival, 1)
 	b := startBackend(t, answer([]byte("pong\n"), got))
-	r := startRoute(t, b.addr, only(t, "delay", map[string]any{"sleep": sleep, "before": false}), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "delay", map[string]any{"sleep": sleep, "before": false}), nil, 0)
 
 	start := time.Now()
 	if err := ping(dial(t, r.Addr())); err != nil {
@@ -388,7 +346,7 @@ func TestE2EDelayJitter(t *testing.T) {
 		n      = 16
 	)
 	b := startBackend(t, answer([]byte("pong\n"), nil))
-	r := startRoute(t, b.addr, only(t, "delay", map[string]any{"sleep": sleep, "jitter": jitter}), nil, 1)
+	r := startRoute(t, b.Addr, only(t, "delay", map[string]any{"sleep": sleep, "jitter": jitter}), nil, 1)
 
 	took := make([]time.Duration, n)
 	var wg sync.WaitGroup
@@ -439,7 +397,7 @@ func TestE2EErrorCounts(t *testing.T) {
 	}
 	b := startBackend(t, answer([]byte("pong\n"), nil))
 	for _, tt := range tests {
-		r := startRoute(t, b.addr, only(t, tt.behavior, tt.opts), nil, 0)
+		r := startRoute(t, b.Addr, only(t, tt.behavior, tt.opts), nil, 0)
 		got := ""
 		for range tt.want {
 			out, err := request(dial(t, r.Addr()))
@@ -468,7 +426,7 @@ func TestE2EErrorReplaces(t *testing.T) {
 	reply := payload(64<<10, 1)
 	got := make(chan arrival, 1)
 	b := startBackend(t, answer(reply, got))
-	r := startRoute(t, b.addr, only(t, "error", nil), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "error", nil), nil, 0)
 
 	out, err := request(dial(t, r.Addr()))
 	if err != nil {
@@ -486,7 +444,7 @@ func TestE2EErrorInject(t *testing.T) {
 	t.Parallel()
 	reply := payload(4096, 2)
 	b := startBackend(t, answer(reply, nil))
-	r := startRoute(t, b.addr, only(t, "error", map[string]any{"inject": true}), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "error", map[string]any{"inject": true}), nil, 0)
 
 	out, err := request(dial(t, r.Addr()))
 	if err != nil {
@@ -500,7 +458,7 @@ func TestE2EErrorInject(t *testing.T) {
 func TestE2EBlackout(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, echo)
-	r := startRoute(t, b.addr, only(t, "blackout", nil), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "blackout", nil), nil, 0)
 
 	start := time.Now()
 	c := dial(t, r.Addr())
@@ -510,7 +468,7 @@ func TestE2EBlackout(t *testing.T) {
 	if took := time.Since(start); took > slack {
 		t.Errorf("the close came after %v, want it at once", took)
 	}
-	if n := b.count.Load(); n != 0 {
+	if n := b.Accepted.Load(); n != 0 {
 		t.Errorf("the backend saw %d connections, want none", n)
 	}
 }
@@ -519,7 +477,7 @@ func TestE2EHang(t *testing.T) {
 	t.Parallel()
 	const bound = 500 * time.Millisecond
 	b := startBackend(t, echo)
-	r := startRoute(t, b.addr, only(t, "hang", nil), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "hang", nil), nil, 0)
 
 	c := dial(t, r.Addr())
 	if _, err := c.Write([]byte("ping\n")); err != nil {
@@ -529,7 +487,7 @@ func TestE2EHang(t *testing.T) {
 	if n, err := c.Read(make([]byte, 64)); n != 0 || !isTimeout(err) {
 		t.Errorf("read %d bytes, %v; want no answer and the connection open after %v", n, err, bound)
 	}
-	if n := b.count.Load(); n != 0 {
+	if n := b.Accepted.Load(); n != 0 {
 		t.Errorf("the backend saw %d connections, want none", n)
 	}
 }
@@ -538,7 +496,7 @@ func TestE2EAbort(t *testing.T) {
 	t.Parallel()
 	got := make(chan arrival, 1)
 	b := startBackend(t, answer([]byte("pong\n"), got))
-	r := startRoute(t, b.addr, only(t, "abort", nil), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "abort", nil), nil, 0)
 
 	c := dial(t, r.Addr())
 	if _, err := c.Write([]byte("ping\n")); err != nil {
@@ -565,7 +523,7 @@ func TestE2EBandwidth(t *testing.T) {
 	const rate = 1 << 20
 	data := payload(5*rate, 4)
 	b := startBackend(t, send(data, false))
-	r := startRoute(t, b.addr, only(t, "bandwidth", map[string]any{"rate": rate}), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "bandwidth", map[string]any{"rate": rate}), nil, 0)
 
 	start := time.Now()
 	out, err := io.ReadAll(dial(t, r.Addr()))
@@ -584,7 +542,7 @@ func TestE2ESlicer(t *testing.T) {
 	const avg = 64
 	data := payload(16<<10, 5)
 	b := startBackend(t, send(data, false))
-	r := startRoute(t, b.addr, only(t, "slicer",
+	r := startRoute(t, b.Addr, only(t, "slicer",
 		map[string]any{"average_size": avg, "size_variation": 16, "delay": "1ms"}), nil, 0)
 
 	c := dial(t, r.Addr())
@@ -619,7 +577,7 @@ func TestE2ELimitData(t *testing.T) {
 		t.Parallel()
 		data := payload(10000, 6)
 		b := startBackend(t, send(data, true))
-		r := startRoute(t, b.addr, only(t, "limit_data", map[string]any{"bytes": limit}), nil, 0)
+		r := startRoute(t, b.Addr, only(t, "limit_data", map[string]any{"bytes": limit}), nil, 0)
 		out, err := io.ReadAll(dial(t, r.Addr()))
 		if err != nil || !bytes.Equal(out, data[:limit]) {
 			t.Errorf("client got %d bytes, %v; want the first %d then a close", len(out), err, limit)
@@ -632,7 +590,7 @@ func TestE2ELimitData(t *testing.T) {
 			n, _ := io.Copy(io.Discard, c)
 			got <- n
 		})
-		r := startRoute(t, b.addr, only(t, "limit_data", map[string]any{"bytes": limit, "direction": "to_backend"}), nil, 0)
+		r := startRoute(t, b.Addr, only(t, "limit_data", map[string]any{"bytes": limit, "direction": "to_backend"}), nil, 0)
 		c := dial(t, r.Addr())
 		c.Write(payload(10000, 7)) // cut off by the route: the error is expected
 		readsClose(t, c)
@@ -648,7 +606,7 @@ func TestE2EResetPeer(t *testing.T) {
 		t.Parallel()
 		const timeout = 300 * time.Millisecond
 		b := startBackend(t, echo)
-		r := startRoute(t, b.addr, only(t, "reset_peer", map[string]any{"timeout": timeout}), nil, 0)
+		r := startRoute(t, b.Addr, only(t, "reset_peer", map[string]any{"timeout": timeout}), nil, 0)
 		start := time.Now()
 		c := dial(t, r.Addr())
 		// Until the reset, traffic flows.
@@ -670,7 +628,7 @@ func TestE2EResetPeer(t *testing.T) {
 	t.Run("at once", func(t *testing.T) {
 		t.Parallel()
 		b := startBackend(t, echo)
-		r := startRoute(t, b.addr, only(t, "reset_peer", nil), nil, 0)
+		r := startRoute(t, b.Addr, only(t, "reset_peer", nil), nil, 0)
 		// The RST may beat the dial's own checks: then the dial reports it.
 		c, err := dialConn(r.Addr())
 		if err == nil {
@@ -680,7 +638,7 @@ func TestE2EResetPeer(t *testing.T) {
 		if !errors.Is(err, syscall.ECONNRESET) {
 			t.Errorf("client saw %v, want ECONNRESET", err)
 		}
-		if n := b.count.Load(); n != 0 {
+		if n := b.Accepted.Load(); n != 0 {
 			t.Errorf("the backend saw %d connections, want none", n)
 		}
 	})
@@ -693,7 +651,7 @@ func TestE2ETimeout(t *testing.T) {
 		c.Write([]byte("hello\n"))
 		echo(c)
 	})
-	r := startRoute(t, b.addr, only(t, "timeout", map[string]any{"timeout": timeout}), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "timeout", map[string]any{"timeout": timeout}), nil, 0)
 
 	start := time.Now()
 	c := dial(t, r.Addr())
@@ -708,7 +666,7 @@ func TestE2ETimeout(t *testing.T) {
 	if took < timeout || took > timeout+slack {
 		t.Errorf("the close came %v after connecting, want %v", took, timeout)
 	}
-	if n := b.count.Load(); n != 1 {
+	if n := b.Accepted.Load(); n != 1 {
 		t.Errorf("the backend saw %d connections, want 1", n)
 	}
 }
@@ -722,7 +680,7 @@ func TestE2ESlowClose(t *testing.T) {
 		closed <- time.Now() // taken before the close, so it is a lower bound
 		c.Close()
 	})
-	r := startRoute(t, b.addr, only(t, "slow_close", map[string]any{"delay": delay}), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "slow_close", map[string]any{"delay": delay}), nil, 0)
 
 	c := dial(t, r.Addr())
 	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
@@ -745,7 +703,7 @@ func TestE2ESlowClose(t *testing.T) {
 func TestE2EDown(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, echo)
-	r := startRoute(t, b.addr, nil, nil, 0)
+	r := startRoute(t, b.Addr, nil, nil, 0)
 
 	live := dial(t, r.Addr())
 	echoes := func(what string) {
@@ -774,7 +732,7 @@ func TestE2EDown(t *testing.T) {
 	if s := r.Stats(); s.Refused != tries {
 		t.Errorf("Stats().Refused = %d, want %d", s.Refused, tries)
 	}
-	if n := b.count.Load(); n != 1 {
+	if n := b.Accepted.Load(); n != 1 {
 		t.Errorf("the backend saw %d connections, want only the live one", n)
 	}
 	echoes("while down")
@@ -794,7 +752,7 @@ func TestE2ECorrupt(t *testing.T) {
 	const p = 0.05
 	data := payload(200_000, 8)
 	b := startBackend(t, send(data, false))
-	r := startRoute(t, b.addr, only(t, "corrupt", map[string]any{"probability": p}), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "corrupt", map[string]any{"probability": p}), nil, 0)
 
 	out, err := io.ReadAll(dial(t, r.Addr()))
 	if err != nil || len(out) != len(data) {
@@ -816,7 +774,7 @@ func TestE2ESlowOpen(t *testing.T) {
 	t.Parallel()
 	const delay = 400 * time.Millisecond
 	b := startBackend(t, echo)
-	r := startRoute(t, b.addr, only(t, "slow_open", map[string]any{"delay": delay}), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "slow_open", map[string]any{"delay": delay}), nil, 0)
 
 	start := time.Now()
 	c := dial(t, r.Addr())
@@ -885,7 +843,7 @@ func TestE2EMixShares(t *testing.T) {
 	// outcome repeatable; over 3000 draws one standard deviation is under
 	// one point, so ± 3 holds for nearly every seed.
 	mix := mixOf(t, share(t, "blackout", 20, nil), share(t, "down", 30, nil))
-	r := startRoute(t, b.addr, mix, rec, 20240601)
+	r := startRoute(t, b.Addr, mix, rec, 20240601)
 	counts := tally(t, r, rec, n)
 	for name, want := range map[string]float64{"blackout": 20, "down": 30, "dummy": 50} {
 		if got := 100 * float64(counts[name]) / n; got < want-3 || got > want+3 {
@@ -895,7 +853,7 @@ func TestE2EMixShares(t *testing.T) {
 	if s := r.Stats(); s.Refused != int64(counts["down"]) || s.Accepted != n {
 		t.Errorf("Stats() = %+v, want %d accepted, %d refused", s, n, counts["down"])
 	}
-	if got := b.count.Load(); got != int64(counts["dummy"]) {
+	if got := b.Accepted.Load(); got != int64(counts["dummy"]) {
 		t.Errorf("the backend saw %d connections, want the %d dummy ones", got, counts["dummy"])
 	}
 	t.Logf("%v", counts)
@@ -909,7 +867,7 @@ func TestE2ESeededSequence(t *testing.T) {
 	run := func(seed uint64) []string {
 		rec := &recorder{}
 		mix := mixOf(t, share(t, "blackout", 20, nil), share(t, "down", 30, nil))
-		r := startRoute(t, b.addr, mix, rec, seed)
+		r := startRoute(t, b.Addr, mix, rec, seed)
 		seq := make([]string, 0, n)
 		for i := range n {
 			before := rec.len()
@@ -946,7 +904,7 @@ func TestE2EZeroPercent(t *testing.T) {
 	const n = 1000
 	rec := &recorder{}
 	b := startBackend(t, echo)
-	r := startRoute(t, b.addr, mixOf(t, share(t, "reset_peer", 0, nil)), rec, 0)
+	r := startRoute(t, b.Addr, mixOf(t, share(t, "reset_peer", 0, nil)), rec, 0)
 	const workers = 8
 	var wg sync.WaitGroup
 	var clean atomic.Int64
