@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,7 @@ import (
 const ctlUsage = `vaurien ctl — drive a running vaurien through its admin API
 
 Usage:
-  vaurien ctl [--admin ADDR] [--token TOKEN] [--json] COMMAND [ARGS]
+  vaurien ctl [--admin ADDR ...] [--token TOKEN] [--json] COMMAND [ARGS]
 
 Commands:
   routes                          list the routes with their mixes and counters
@@ -46,7 +47,11 @@ Commands:
   stop NAME                       stop a running experiment; it rolls back
 
 Flags (anywhere on the line):
-  --admin ADDR     admin API address; default $VAURIEN_ADMIN, else 127.0.0.1:8080
+  --admin ADDR     admin API address; default $VAURIEN_ADMIN, else 127.0.0.1:8080.
+                   Several replicas: repeat it, or separate addresses by commas,
+                   or give dns:NAME:PORT for every address NAME resolves to
+                   (a headless Service). Every replica acts at once; the answer
+                   is reported per replica, and ctl exits 1 naming any that failed
   --token TOKEN    admin token for changes; default $VAURIEN_ADMIN_TOKEN
   --json           print the API's JSON instead of tables
 `
@@ -55,12 +60,13 @@ Flags (anywhere on the line):
 const ctlTimeout = 30 * time.Second
 
 type ctlFlags struct {
-	admin, token string
-	json         bool
-	opts         []string
-	percent      float64
-	duration     string
-	fs           *flag.FlagSet
+	admins   []string
+	token    string
+	json     bool
+	opts     []string
+	percent  float64
+	duration string
+	fs       *flag.FlagSet
 }
 
 func (f *ctlFlags) set(name string) bool {
@@ -73,7 +79,10 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := &ctlFlags{fs: flag.NewFlagSet("vaurien ctl", flag.ContinueOnError)}
 	fs := f.fs
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.admin, "admin", os.Getenv("VAURIEN_ADMIN"), "admin API address")
+	fs.Func("admin", "admin API address (repeatable, comma-separated, or dns:NAME:PORT)", func(s string) error {
+		f.admins = append(f.admins, s)
+		return nil
+	})
 	fs.StringVar(&f.token, "token", os.Getenv("VAURIEN_ADMIN_TOKEN"), "admin token")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.Func("opt", "behavior option KEY=VALUE (repeatable)", func(s string) error {
@@ -94,13 +103,21 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vaurien ctl: give a command\n\n%s", ctlUsage)
 		return 2
 	}
-	if f.admin == "" {
-		f.admin = config.DefaultAdminListen
+	if len(f.admins) == 0 {
+		f.admins = []string{cmp.Or(os.Getenv("VAURIEN_ADMIN"), config.DefaultAdminListen)}
 	}
-	c := client.New(dialAddr(f.admin), client.WithToken(f.token))
-	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
 	defer cancel()
+	addrs, err := client.ResolveAddrs(ctx, f.admins, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien ctl: %v\n", err)
+		return 2
+	}
+	for i, a := range addrs {
+		addrs[i] = dialAddr(a)
+	}
+	fleet := client.NewFleet(addrs, client.WithToken(f.token))
+	defer fleet.Close()
 
 	cmd, rest := pos[0], pos[1:]
 	if cmd != "set" && (len(f.opts) > 0 || f.set("percent") || f.set("for")) {
@@ -122,73 +139,131 @@ func ctlCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	var out any // what the API answered, printed as a table or JSON
-	switch cmd {
-	case "routes":
-		out, err = c.Routes(ctx)
-	case "show":
-		out, err = c.Route(ctx, rest[0])
-	case "set":
-		var mix client.Mix
-		var d time.Duration
+	var mix client.Mix
+	var d time.Duration
+	if cmd == "set" {
 		if mix, d, err = f.mix(rest[1]); err != nil {
 			fmt.Fprintf(stderr, "vaurien ctl set: %v\n", err)
 			return 2
 		}
-		out, err = c.SetMix(ctx, rest[0], mix, d)
-	case "reset":
-		if len(rest) == 1 {
-			out, err = c.ResetRoute(ctx, rest[0])
-		} else {
-			out, err = c.ResetAll(ctx)
-		}
-	case "backend":
-		out, err = c.SetRouteBackend(ctx, rest[0], rest[1])
-	case "disable":
-		out, err = c.DisableRoute(ctx, rest[0])
-	case "enable":
-		out, err = c.EnableRoute(ctx, rest[0])
-	case "reload":
-		out, err = c.Reload(ctx)
-	case "experiments":
-		out, err = c.Experiments(ctx)
-	case "experiment":
-		out, err = c.Experiment(ctx, rest[0])
-	case "start":
-		out, err = c.StartExperiment(ctx, rest[0])
-	case "stop":
-		out, err = c.StopExperiment(ctx, rest[0])
 	}
-	if err != nil {
-		var apiErr *client.Error
-		if errors.As(err, &apiErr) {
-			fmt.Fprintf(stderr, "vaurien ctl %s: %s (HTTP %d)\n", cmd, apiErr.Message, apiErr.Status)
-		} else {
-			fmt.Fprintf(stderr, "vaurien ctl %s: %v\n", cmd, err)
+	call := func(ctx context.Context, c *client.Client) (out any, err error) {
+		switch cmd {
+		case "routes":
+			out, err = c.Routes(ctx)
+		case "show":
+			out, err = c.Route(ctx, rest[0])
+		case "set":
+			out, err = c.SetMix(ctx, rest[0], mix, d)
+		case "reset":
+			if len(rest) == 1 {
+				out, err = c.ResetRoute(ctx, rest[0])
+			} else {
+				out, err = c.ResetAll(ctx)
+			}
+		case "backend":
+			out, err = c.SetRouteBackend(ctx, rest[0], rest[1])
+		case "disable":
+			out, err = c.DisableRoute(ctx, rest[0])
+		case "enable":
+			out, err = c.EnableRoute(ctx, rest[0])
+		case "reload":
+			out, err = c.Reload(ctx)
+		case "experiments":
+			out, err = c.Experiments(ctx)
+		case "experiment":
+			out, err = c.Experiment(ctx, rest[0])
+		case "start":
+			out, err = c.StartExperiment(ctx, rest[0])
+		case "stop":
+			out, err = c.StopExperiment(ctx, rest[0])
 		}
+		return out, err
+	}
+	if len(fleet.Clients()) > 1 {
+		return ctlFleet(ctx, fleet, cmd, call, f.json, stdout, stderr)
+	}
+	out, err := call(ctx, fleet.Clients()[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien ctl %s: %s\n", cmd, apiMessage(err))
 		return 1
 	}
 	if f.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		switch v := out.(type) {
-		case []client.Route:
-			out = map[string]any{"routes": v}
-		case []client.Experiment:
-			out = map[string]any{"experiments": v}
-		}
-		enc.Encode(out)
+		printJSON(stdout, out)
 		return 0
 	}
+	printAnswer(stdout, out)
+	return 0
+}
+
+// apiMessage is the server's message of a refused call, with its status,
+// or the error itself.
+func apiMessage(err error) string {
+	var apiErr *client.Error
+	if errors.As(err, &apiErr) {
+		return fmt.Sprintf("%s (HTTP %d)", apiErr.Message, apiErr.Status)
+	}
+	return err.Error()
+}
+
+func printJSON(w io.Writer, out any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
 	switch v := out.(type) {
 	case []client.Route:
-		printRoutes(stdout, v)
-	case *client.Route:
-		printRoute(stdout, v)
+		out = map[string]any{"routes": v}
 	case []client.Experiment:
-		printExperiments(stdout, v)
+		out = map[string]any{"experiments": v}
+	}
+	enc.Encode(out)
+}
+
+func printAnswer(w io.Writer, out any) {
+	switch v := out.(type) {
+	case []client.Route:
+		printRoutes(w, v)
+	case *client.Route:
+		printRoute(w, v)
+	case []client.Experiment:
+		printExperiments(w, v)
 	case *client.ExperimentStatus:
-		printExperiment(stdout, v)
+		printExperiment(w, v)
+	}
+}
+
+// ctlFleet runs a command on every replica at once and reports each
+// replica's answer under its address; it exits 1 naming the replicas that
+// failed, after the others have acted.
+func ctlFleet(ctx context.Context, fleet *client.Fleet, cmd string, call func(context.Context, *client.Client) (any, error), asJSON bool, stdout, stderr io.Writer) int {
+	rs := client.Each(ctx, fleet, call)
+	if asJSON {
+		type replica struct {
+			Admin  string `json:"admin"`
+			Answer any    `json:"answer,omitempty"`
+			Error  string `json:"error,omitempty"`
+		}
+		out := make([]replica, len(rs))
+		for i, r := range rs {
+			out[i] = replica{Admin: r.Addr, Answer: r.Value}
+			if r.Err != nil {
+				out[i].Error = apiMessage(r.Err)
+			}
+		}
+		printJSON(stdout, map[string]any{"replicas": out})
+	} else {
+		for _, r := range rs {
+			if r.Err != nil {
+				fmt.Fprintf(stdout, "== %s: failed: %s\n", r.Addr, apiMessage(r.Err))
+				continue
+			}
+			fmt.Fprintf(stdout, "== %s: ok\n", r.Addr)
+			printAnswer(stdout, r.Value)
+		}
+	}
+	var ferr *client.FleetError
+	if errors.As(client.Failed("ctl "+cmd, rs), &ferr) {
+		fmt.Fprintf(stderr, "vaurien ctl %s: failed on %d of %d replicas: %s\n", cmd, len(ferr.Failed), ferr.Of, strings.Join(ferr.Failed, ", "))
+		return 1
 	}
 	return 0
 }
