@@ -10,6 +10,8 @@ admin {
   token  = env("VAURIEN_ADMIN_TOKEN", "")
 }
 
+# TOXIPROXY_AUTH_TOKEN, when set on the container, is the token its
+# mutating calls need, as with Toxiproxy's image.
 toxiproxy {
   listen = "0.0.0.0:8474"
 }
