@@ -330,13 +330,16 @@ func (a *App) Shutdown(ctx context.Context) {
 // reloading on SIGHUP. Shutdown drains for the file's drain period; a second
 // signal stops at once.
 func (a *App) Run(ctx context.Context) error {
+	// Signals are caught before "vaurien started" is logged: whoever waits
+	// for that line may signal at once, and Go's default would kill the
+	// process without a drain.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	if err := a.Start(); err != nil {
 		return err
 	}
 	a.log.Info().Int(logging.FieldCount, len(a.server.Routes())).Msg("vaurien started")
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
 	w := a.watch()
 	defer w.close()
 	for {
