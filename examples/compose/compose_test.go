@@ -44,7 +44,7 @@ func TestComposeStack(t *testing.T) {
 
 	ports := map[string]int{}
 	var env []string
-	for _, name := range []string{"VAURIEN_ADMIN_PORT", "VAURIEN_WEB_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT"} {
+	for _, name := range []string{"VAURIEN_ADMIN_PORT", "VAURIEN_WEB_PORT", "APP_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT"} {
 		ports[name] = testenv.FreePort(t)
 		env = append(env, fmt.Sprintf("%s=%d", name, ports[name]))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -488,5 +489,103 @@ func TestExperimentInvalidFile(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", c.want, out)
 			}
 		})
+	}
+}
+
+// issueExample is the experiment of the README, as written: it probes an
+// app on 127.0.0.1:9000 and slows a route named cache.
+const issueExample = `
+experiment "cache-slow" {
+  seed = 7
+
+  probe "app" {
+    http {
+      url    = "http://127.0.0.1:9000/"
+      status = [200]
+    }
+    interval = "100ms"
+  }
+
+  steady_state {
+    duration = "3s"
+  }
+
+  step "slow" {
+    duration = "5s"
+    route "cache" {
+      behavior "delay" {
+        percent = 100
+        sleep   = "200ms"
+      }
+    }
+  }
+
+  recovery = "5s"
+
+  slo "fast-while-slow" {
+    probe  = "app"
+    during = "slow"      # a step's name, "steady_state" or "recovery"
+    p99    = "100ms"
+  }
+  slo "no-errors" {
+    probe      = "app"
+    during     = "steady_state"
+    error_rate = 0.01
+  }
+}
+`
+
+// The README's example runs as written: its app on port 9000 reads redis
+// through the cache route; the 200 ms delay breaks the 100 ms p99 budget
+// (exit 1) while the steady state has no errors.
+func TestExperimentREADMEExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), strings.TrimSpace(issueExample)) {
+		t.Fatal("the README's experiment is not the one this test runs")
+	}
+	s := newStack(t, false)
+	app := "127.0.0.1:9000"
+	if !dialOK(app) {
+		// Put the app on the example's port.
+		ln, err := net.Listen("tcp", app)
+		if err != nil {
+			t.Skipf("port 9000 is taken: %v", err)
+		}
+		target := strings.TrimSuffix(strings.TrimPrefix(s.appURL, "http://"), "/")
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					b, err := net.Dial("tcp", target)
+					if err != nil {
+						return
+					}
+					defer b.Close()
+					go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite() }()
+					io.Copy(c, b)
+				}()
+			}
+		}()
+		t.Cleanup(func() { ln.Close() })
+	} else {
+		t.Skip("something already listens on 127.0.0.1:9000")
+	}
+	file := filepath.Join(s.dir, "cache-slow.hcl")
+	writeConfig(t, file, issueExample)
+	report := filepath.Join(s.dir, "report")
+	r := runner(t, file, "--config", s.config, "--report", report)
+	if code, _ := r.wait(60 * time.Second); code != 1 {
+		t.Fatalf("exit status %d, want 1:\n%s", code, r.output())
+	}
+	res := readResult(t, report)
+	if res.Seed != 7 || len(res.SLOs) != 2 || res.SLOs[0].OK || !res.SLOs[1].OK {
+		t.Errorf("result: seed %d, SLOs %+v", res.Seed, res.SLOs)
 	}
 }

@@ -17,6 +17,11 @@
 //	HTTP_URL        URL fetched with GET          (default http://vaurien:8000/)
 //	INTERVAL        pause between two calls       (default 200ms)
 //	TIMEOUT         timeout of one call           (default 1s)
+//	LISTEN          serve GET / on this address   (default: off)
+//
+// With LISTEN set, GET / makes one Redis and one memcached round trip and
+// answers 200 "ok", or 503 with the first error: the endpoint a chaos
+// experiment's probe checks (experiment.hcl).
 package main
 
 import (
@@ -60,6 +65,7 @@ type config struct {
 	Interval      time.Duration
 	Timeout       time.Duration
 	Report        time.Duration
+	Listen        string // GET / checks the cache backends; "" for off
 }
 
 func configFromEnv(getenv func(string) string) (config, error) {
@@ -71,7 +77,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		Timeout:       time.Second,
 		Report:        time.Second,
 	}
-	for name, dst := range map[string]*string{"REDIS_ADDR": &cfg.RedisAddr, "MEMCACHED_ADDR": &cfg.MemcachedAddr, "HTTP_URL": &cfg.HTTPURL} {
+	for name, dst := range map[string]*string{"REDIS_ADDR": &cfg.RedisAddr, "MEMCACHED_ADDR": &cfg.MemcachedAddr, "HTTP_URL": &cfg.HTTPURL, "LISTEN": &cfg.Listen} {
 		if v := getenv(name); v != "" {
 			*dst = v
 		}
@@ -118,6 +124,9 @@ func run(ctx context.Context, cfg config, out io.Writer) {
 		{name: "web", call: func(ctx context.Context, n int) error { return callHTTP(ctx, hc, cfg.HTTPURL) }},
 	}
 	var wg sync.WaitGroup
+	if cfg.Listen != "" {
+		serve(ctx, &wg, cfg, rdb, mc, out)
+	}
 	for _, p := range probes {
 		wg.Add(1)
 		go func() {
@@ -127,6 +136,42 @@ func run(ctx context.Context, cfg config, out io.Writer) {
 	}
 	report(ctx, cfg.Report, probes, out)
 	wg.Wait()
+}
+
+// serve answers GET / with one Redis and one memcached round trip until
+// ctx ends.
+func serve(ctx context.Context, wg *sync.WaitGroup, cfg config, rdb *redis.Client, mc *memcache.Client, out io.Writer) {
+	var n sync.Mutex
+	calls := 0
+	srv := &http.Server{Addr: cfg.Listen, ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Lock()
+		calls++
+		i := calls
+		n.Unlock()
+		cctx, cancel := context.WithTimeout(r.Context(), cfg.Timeout)
+		defer cancel()
+		err := callRedis(cctx, rdb, i)
+		if err == nil {
+			err = callMemcached(mc, i)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(out, "{\"error\":%q}\n", "serve "+cfg.Listen+": "+err.Error())
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		srv.Close()
+	}()
 }
 
 // quiet is a go-redis logger that drops everything.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -68,9 +69,9 @@ func TestConfigFromEnv(t *testing.T) {
 		want    config
 		wantErr string
 	}{
-		{"defaults", nil, config{"vaurien:6379", "vaurien:11211", "http://vaurien:8000/", 200 * time.Millisecond, time.Second, time.Second}, ""},
-		{"overrides", map[string]string{"REDIS_ADDR": "r:1", "MEMCACHED_ADDR": "m:2", "HTTP_URL": "http://h/", "INTERVAL": "1s", "TIMEOUT": "3s"},
-			config{"r:1", "m:2", "http://h/", time.Second, 3 * time.Second, time.Second}, ""},
+		{"defaults", nil, config{"vaurien:6379", "vaurien:11211", "http://vaurien:8000/", 200 * time.Millisecond, time.Second, time.Second, ""}, ""},
+		{"overrides", map[string]string{"REDIS_ADDR": "r:1", "MEMCACHED_ADDR": "m:2", "HTTP_URL": "http://h/", "INTERVAL": "1s", "TIMEOUT": "3s", "LISTEN": ":9000"},
+			config{"r:1", "m:2", "http://h/", time.Second, 3 * time.Second, time.Second, ":9000"}, ""},
 		{"bad interval", map[string]string{"INTERVAL": "fast"}, config{}, `INTERVAL="fast"`},
 		{"zero timeout", map[string]string{"TIMEOUT": "0s"}, config{}, `TIMEOUT="0s"`},
 	}
@@ -195,5 +196,42 @@ func TestRunReportsErrors(t *testing.T) {
 		if !ok || l.TotalErrors == 0 || !strings.Contains(l.LastError, want) {
 			t.Errorf("%s: want errors mentioning %q, got %+v", backend, want, l)
 		}
+	}
+}
+
+// GET / makes a Redis and a memcached round trip: 200 when both work,
+// 503 naming the one that failed.
+func TestCheckEndpoint(t *testing.T) {
+	rd := testenv.Redis(t)
+	mc := testenv.Memcached(t)
+	for _, c := range []struct {
+		name, memcached string
+		status          int
+		body            string
+	}{
+		{"both up", mc.Addr, http.StatusOK, "ok\n"},
+		{"memcached down", "127.0.0.1:1", http.StatusServiceUnavailable, "memcached set:"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+			cfg := config{RedisAddr: rd.Addr, MemcachedAddr: c.memcached, HTTPURL: "http://127.0.0.1:1/",
+				Interval: time.Second, Timeout: time.Second, Report: time.Second, Listen: listen}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); run(ctx, cfg, io.Discard) }()
+			defer func() { cancel(); <-done }()
+			if err := testenv.WaitListening(listen, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Get("http://" + listen + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status || !strings.Contains(string(body), c.body) {
+				t.Errorf("GET /: %d %q, want %d with %q", resp.StatusCode, body, c.status, c.body)
+			}
+		})
 	}
 }
