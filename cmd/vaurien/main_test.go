@@ -65,7 +65,7 @@ func TestValidateAcceptsTheDefaultConfig(t *testing.T) {
 func TestBehaviorsAndProtocolsList(t *testing.T) {
 	var out bytes.Buffer
 	run(context.Background(), []string{"behaviors"}, &out, io.Discard)
-	for _, want := range []string{"dummy", "delay", "sleep (duration, default \"1s\")", "error", "inject", "warmup", "blackout", "hang", "abort", "transient", "agitate"} {
+	for _, want := range []string{"dummy", "delay", "sleep (duration, from 0s to 100000h0m0s, default \"1s\")", "error", "inject", "warmup", "blackout", "hang", "abort", "transient", "agitate"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("vaurien behaviors does not mention %q", want)
 		}

@@ -289,3 +289,64 @@ func TestBackendThatIsVaurienItselfIsRefusedEverywhere(t *testing.T) {
 	s.writeFile(routeBlock("file", s.route, s.route, ""))
 	s.checkRejected(t, []rejected{{name: "reload: the file's route to itself", method: "POST", url: s.adminURL("/reload"), status: 422, message: "Backend is vaurien itself"}}, s.route, q1)
 }
+
+// A number out of its option's declared range is refused with the range,
+// the same way through every door: HCL, the original's flags, the admin
+// API and the Toxiproxy API; nothing overflows into a value that means
+// something else.
+func TestNumbersOutOfRangeAreRefusedEverywhere(t *testing.T) {
+	const sleepRange = "out of range; want from 0s to 100000h0m0s"
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, value string }{
+		{"seconds", "1e12"},
+		{"a duration string", `"9999999h"`},
+		{"a duration string over the range", `"100001h"`},
+		{"a negative duration", `"-1s"`},
+	} {
+		t.Run("validate: "+tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "range.hcl")
+			file := routeBlock("a", "127.0.0.1:16400", "127.0.0.1:6379", "  behavior \"delay\" {\n    percent = 10\n    sleep   = "+tc.value+"\n  }\n")
+			if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(binary, "validate", "-c", path).CombinedOutput()
+			want := sleepRange
+			if tc.value == `"-1s"` {
+				want = "out of range; want from 0s"
+			}
+			if err == nil || !strings.Contains(string(out), want) {
+				t.Errorf("validate sleep = %s: %v\n%s\nwant a failure with %q", tc.value, err, out, want)
+			}
+		})
+	}
+	t.Run("flags", func(t *testing.T) {
+		out, err := exec.Command(binary, "--proxy", "127.0.0.1:0", "--backend", "127.0.0.1:6379",
+			"--behavior", "100:delay", "--behavior-delay-sleep", "1e12").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), `"1e12" is `+sleepRange) {
+			t.Errorf("--behavior-delay-sleep 1e12: %v\n%s", err, out)
+		}
+	})
+
+	s := startAPIStack(t)
+	q1 := freeAddr(t)
+	s.must("POST", s.toxiURL("/proxies"), fmt.Sprintf(`{"name":"q1","listen":%q,"upstream":%q}`, q1, s.echo), 201)
+	s.must("POST", s.toxiURL("/proxies/q1/toxics"), `{"name":"slow","type":"latency","attributes":{"latency":1}}`, 200)
+	mix := func(opts string) string {
+		return `{"behaviors":[{"name":"delay","percent":10,"options":` + opts + `}]}`
+	}
+	s.checkRejected(t, []rejected{
+		{name: "admin: sleep in seconds", method: "PUT", url: s.adminURL("/routes/file/mix"), body: mix(`{"sleep":1e12}`), status: 400, message: "1e+12 seconds is " + sleepRange},
+		{name: "admin: sleep as a string", method: "PUT", url: s.adminURL("/routes/file/mix"), body: mix(`{"sleep":"9999999h"}`), status: 400, message: `"9999999h" is ` + sleepRange},
+		{name: "admin: jitter over the range", method: "PUT", url: s.adminURL("/routes/file/mix"), body: mix(`{"jitter":"100001h"}`), status: 400, message: "100001h0m0s is " + sleepRange},
+		{name: "admin: probability over 1", method: "PUT", url: s.adminURL("/routes/file/mix"), body: `{"behaviors":[{"name":"corrupt","percent":10,"options":{"probability":2}}]}`, status: 400, message: "2 is out of range; want from 0 to 1"},
+		{name: "admin: status outside 400–599", method: "PUT", url: s.adminURL("/routes/file/mix"), body: `{"behaviors":[{"name":"error","percent":10,"options":{"status":[503,200]}}]}`, status: 400, message: "200 is out of range; want from 400 to 599"},
+		{name: "admin: slicer average_size 0", method: "PUT", url: s.adminURL("/routes/file/mix"), body: `{"behaviors":[{"name":"slicer","percent":10,"options":{"average_size":0}}]}`, status: 400, message: "0 is out of range; want from 1 to 32768"},
+		{name: "original: PUT /behavior sleep in seconds", method: "PUT", url: s.adminURL("/behavior"), body: `{"name":"delay","sleep":1e12}`, status: 400, message: "out of range"},
+		{name: "toxiproxy: latency that would overflow", method: "POST", url: s.toxiURL("/proxies/q1/toxics"), body: `{"type":"latency","attributes":{"latency":9223372036855}}`, status: 400, message: `attribute "latency" is 9223372036855, out of range; want from 0 to 360000000000`},
+		{name: "toxiproxy: update to a latency that would overflow", method: "POST", url: s.toxiURL("/proxies/q1/toxics/slow"), body: `{"attributes":{"latency":9223372036855}}`, status: 400, message: "out of range"},
+		{name: "toxiproxy: toxicity above 1", method: "POST", url: s.toxiURL("/proxies/q1/toxics"), body: `{"type":"latency","toxicity":1.5}`, status: 400, message: "toxicity 1.5 is out of range; want from 0 to 1"},
+		{name: "toxiproxy: update toxicity below 0", method: "PATCH", url: s.toxiURL("/proxies/q1/toxics/slow"), body: `{"toxicity":-1}`, status: 400, message: "toxicity -1 is out of range"},
+		{name: "toxiproxy: slicer average_size 0", method: "POST", url: s.toxiURL("/proxies/q1/toxics"), body: `{"type":"slicer","attributes":{"average_size":0}}`, status: 400, message: `attribute "average_size" is 0; it must be at least 1`},
+		{name: "toxiproxy: a bad type is a 400 even when the name is taken", method: "POST", url: s.toxiURL("/proxies/q1/toxics"), body: `{"name":"slow","type":"latency","attributes":{"latency":"1"}}`, status: 400, message: "bad request body"},
+	}, s.route, q1)
+}

@@ -19,7 +19,7 @@ func init() {
 			"unit is one request, the drawn request (to_backend) and its response " +
 			"(to_client) are limited.",
 		Options: chaos.Options{
-			{Name: "rate", Kind: chaos.Int, Default: int64(1 << 20), Min: minOf(0),
+			{Name: "rate", Kind: chaos.Int, Default: int64(1 << 20), Min: minOf(0), Max: chaos.Range(chaos.MaxInt),
 				Doc: "bytes per second; 0 stops all data"},
 			directionOption("which data is limited: to_client (the answers), to_backend (the requests) or both, each at rate"),
 		},

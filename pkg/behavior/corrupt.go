@@ -20,7 +20,7 @@ func init() {
 			"protocol-aware routes, where the unit is one request, the drawn request " +
 			"(to_backend) or its response (to_client) is.",
 		Options: chaos.Options{
-			{Name: "probability", Kind: chaos.Float, Default: 0.01, Min: minOf(0),
+			{Name: "probability", Kind: chaos.Float, Default: 0.01, Min: minOf(0), Max: minOf(1),
 				Doc: "chance that each byte is changed, from 0 to 1"},
 			directionOption("which data is corrupted: to_client (the answers), to_backend (the requests) or both"),
 		},

@@ -18,11 +18,11 @@ func init() {
 			"protocol-aware routes. jitter spreads each wait uniformly over " +
 			"sleep ± jitter (never below zero).",
 		Options: chaos.Options{
-			{Name: "sleep", Kind: chaos.Duration, Default: time.Second, Min: &zero,
+			{Name: "sleep", Kind: chaos.Duration, Default: time.Second, Min: &zero, Max: chaos.Range(chaos.MaxDuration.Seconds()),
 				Doc: "how long to wait (a duration such as \"500ms\", or seconds)"},
 			{Name: "before", Kind: chaos.Bool, Default: true,
 				Doc: "wait before the request reaches the backend (true) or before the answer reaches the client (false)"},
-			{Name: "jitter", Kind: chaos.Duration, Default: time.Duration(0), Min: &zero,
+			{Name: "jitter", Kind: chaos.Duration, Default: time.Duration(0), Min: &zero, Max: chaos.Range(chaos.MaxDuration.Seconds()),
 				Doc: "random spread added to or taken from sleep on each draw"},
 		},
 		Example: "behavior \"delay\" {\n  percent = 20\n  sleep   = \"500ms\"\n  jitter  = \"100ms\"\n  before  = true\n}",

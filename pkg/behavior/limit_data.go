@@ -18,7 +18,7 @@ func init() {
 			"covers the drawn request (to_backend) or its response (to_client), so a large " +
 			"response is cut short.",
 		Options: chaos.Options{
-			{Name: "bytes", Kind: chaos.Int, Default: int64(0), Min: minOf(0),
+			{Name: "bytes", Kind: chaos.Int, Default: int64(0), Min: minOf(0), Max: chaos.Range(chaos.MaxInt),
 				Doc: "how many bytes are relayed before the connection is closed"},
 			directionOption("which data is counted: to_client (the answers), to_backend (the requests) or both, each on its own"),
 		},

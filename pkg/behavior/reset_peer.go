@@ -17,7 +17,7 @@ func init() {
 			"one request, the connection that carries the drawn request is reset timeout " +
 			"after the request arrives.",
 		Options: chaos.Options{
-			{Name: "timeout", Kind: chaos.Duration, Default: time.Duration(0), Min: minOf(0),
+			{Name: "timeout", Kind: chaos.Duration, Default: time.Duration(0), Min: minOf(0), Max: chaos.Range(chaos.MaxDuration.Seconds()),
 				Doc: "when the reset strikes (a duration such as \"2s\", or seconds); 0 is at once"},
 		},
 		Example: `behavior "reset_peer" {

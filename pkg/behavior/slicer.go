@@ -21,11 +21,11 @@ func init() {
 			"protocol-aware routes, where the unit is one request, the drawn request " +
 			"(to_backend) and its response (to_client) are sliced.",
 		Options: chaos.Options{
-			{Name: "average_size", Kind: chaos.Int, Default: int64(64), Min: minOf(1),
+			{Name: "average_size", Kind: chaos.Int, Default: int64(64), Min: minOf(1), Max: minOf(bufSize),
 				Doc: "average size of a piece, in bytes"},
-			{Name: "size_variation", Kind: chaos.Int, Default: int64(0), Min: minOf(0),
+			{Name: "size_variation", Kind: chaos.Int, Default: int64(0), Min: minOf(0), Max: minOf(bufSize),
 				Doc: "how far a piece's size may stray from average_size, in bytes; less than average_size"},
-			{Name: "delay", Kind: chaos.Duration, Default: time.Duration(0), Min: minOf(0),
+			{Name: "delay", Kind: chaos.Duration, Default: time.Duration(0), Min: minOf(0), Max: chaos.Range(chaos.MaxDuration.Seconds()),
 				Doc: "pause between two pieces of the same chunk (a duration such as \"10ms\", or seconds)"},
 			directionOption("which data is sliced: to_client (the answers), to_backend (the requests) or both"),
 		},
@@ -50,9 +50,6 @@ func newSlicer(v chaos.Values) (chaos.Behavior, error) {
 		avg:   v.Int("average_size"),
 		vary:  v.Int("size_variation"),
 		delay: v.Duration("delay"),
-	}
-	if s.avg < 1 || s.avg > bufSize {
-		return nil, fmt.Errorf("option \"average_size\": %d is outside 1..%d", s.avg, bufSize)
 	}
 	if s.vary < 0 || s.vary >= s.avg {
 		return nil, fmt.Errorf("option \"size_variation\": %d must be at least 0 and less than average_size (%d)", s.vary, s.avg)

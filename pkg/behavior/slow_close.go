@@ -15,7 +15,7 @@ func init() {
 			"the backend's close (FIN) is held. On protocol-aware routes, where the unit is " +
 			"one request, the close that follows the drawn request's answer is held.",
 		Options: chaos.Options{
-			{Name: "delay", Kind: chaos.Duration, Default: time.Second, Min: minOf(0),
+			{Name: "delay", Kind: chaos.Duration, Default: time.Second, Min: minOf(0), Max: chaos.Range(chaos.MaxDuration.Seconds()),
 				Doc: "how long the close is held (a duration such as \"500ms\", or seconds)"},
 		},
 		Example: `behavior "slow_close" {

@@ -15,7 +15,7 @@ func init() {
 			"routes, where the unit is one request, the drawn request waits delay before it " +
 			"is forwarded.",
 		Options: chaos.Options{
-			{Name: "delay", Kind: chaos.Duration, Default: time.Second, Min: minOf(0),
+			{Name: "delay", Kind: chaos.Duration, Default: time.Second, Min: minOf(0), Max: chaos.Range(chaos.MaxDuration.Seconds()),
 				Doc: "how long the opening is held (a duration such as \"2s\", or seconds)"},
 		},
 		Example: `behavior "slow_open" {

@@ -85,19 +85,8 @@ func checkDefaultAccepted(t *testing.T, o chaos.Option) {
 			t.Errorf("option %q: default %q is not one of its choices %v", o.Name, s, o.Choices)
 		}
 	}
-	if o.Min != nil {
-		var f float64
-		switch d := o.Default.(type) {
-		case int64:
-			f = float64(d)
-		case float64:
-			f = d
-		case time.Duration:
-			f = d.Seconds()
-		}
-		if f < *o.Min {
-			t.Errorf("option %q: default %v is below its minimum %v", o.Name, o.Default, *o.Min)
-		}
+	if _, err := o.Convert(o.Default); err != nil {
+		t.Errorf("option %q: default %v is not accepted: %v", o.Name, o.Default, err)
 	}
 }
 

@@ -15,7 +15,7 @@ func init() {
 			"read and dropped. On protocol-aware routes, where the unit is one request, the " +
 			"drawn request gets no answer and its connection is closed after timeout.",
 		Options: chaos.Options{
-			{Name: "timeout", Kind: chaos.Duration, Default: time.Duration(0), Min: minOf(0),
+			{Name: "timeout", Kind: chaos.Duration, Default: time.Duration(0), Min: minOf(0), Max: chaos.Range(chaos.MaxDuration.Seconds()),
 				Doc: "when the connection is closed (a duration such as \"10s\", or seconds); 0 never closes it"},
 		},
 		Example: `behavior "timeout" {

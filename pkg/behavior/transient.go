@@ -16,7 +16,7 @@ func init() {
 			"first agitate requests get the protocol's error reply. It takes all of error's " +
 			"options, and its count starts again whenever the route's mix is set.",
 		Options: slices.Concat(chaos.Options{
-			{Name: "agitate", Kind: chaos.Int, Default: int64(1), Min: minOf(0),
+			{Name: "agitate", Kind: chaos.Int, Default: int64(1), Min: minOf(0), Max: chaos.Range(chaos.MaxInt),
 				Doc: "number of draws that fail before the behavior recovers"},
 		}, errorOptions),
 		Example: `behavior "transient" {

@@ -122,6 +122,9 @@ func kindText(o chaos.Option) string {
 	if len(o.Choices) > 0 {
 		return "one of " + strings.Join(o.Choices, ", ")
 	}
+	if r := o.Range(); r != "" {
+		return o.Kind.String() + ", " + r
+	}
 	return o.Kind.String()
 }
 

@@ -238,7 +238,11 @@ func TestProtocolsSayWhichOptionsHaveNoEffect(t *testing.T) {
 				continue
 			}
 			found++
-			head := fmt.Sprintf("%s (%s, default %s)", o.Name, o.Kind, catalog.Default(o))
+			kind := o.Kind.String()
+			if r := o.Range(); r != "" {
+				kind += ", " + r
+			}
+			head := fmt.Sprintf("%s (%s, default %s)", o.Name, kind, catalog.Default(o))
 			if !strings.Contains(text.String(), head) {
 				t.Errorf("vaurien protocols lacks %q for %s", head, p.Name)
 			}
@@ -253,5 +257,37 @@ func TestProtocolsSayWhichOptionsHaveNoEffect(t *testing.T) {
 	}
 	if found < 3*6 {
 		t.Errorf("%d options marked as without effect, want at least reuse_socket, buffer and keep_alive on the six protocols", found)
+	}
+}
+
+// TestEveryNumberHasARange: each numeric option of every built-in behavior
+// and protocol declares its range, within the bounds that keep its
+// conversions from overflowing, and its default lies in it. The range is
+// what HCL, flags, .ini files and both APIs check, and what the docs show.
+func TestEveryNumberHasARange(t *testing.T) {
+	var all []chaos.Option
+	for _, s := range chaos.Behaviors() {
+		all = append(all, s.Options...)
+	}
+	for _, s := range chaos.Protocols() {
+		all = append(all, s.Options...)
+	}
+	for _, o := range all {
+		switch o.Kind {
+		case chaos.Int, chaos.Ints, chaos.Float, chaos.Duration:
+		default:
+			continue
+		}
+		limit := float64(chaos.MaxInt)
+		if o.Kind == chaos.Duration {
+			limit = chaos.MaxDuration.Seconds()
+		}
+		if o.Min == nil || o.Max == nil || *o.Min > *o.Max || *o.Max > limit || *o.Min < -limit {
+			t.Errorf("option %q (%s) declares no range within ±%g", o.Name, o.Kind, limit)
+			continue
+		}
+		if _, err := o.Convert(o.Default); err != nil {
+			t.Errorf("option %q: default out of its range: %v", o.Name, err)
+		}
 	}
 }

@@ -1,8 +1,10 @@
 package chaos
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -54,11 +56,26 @@ type Option struct {
 	Default any      // a value of the Go type that Kind names
 	Doc     string   // one sentence for users
 	Choices []string // for String options: the only accepted values, if set
-	Min     *float64 // for Int, Float and Duration (in seconds): the smallest accepted value, if set
+	// Min and Max bound Int, Float and Duration (in seconds) values, and
+	// each element of Ints: the range every way in (HCL, flags, .ini, the
+	// APIs) accepts, and that error messages and docs state.
+	Min, Max *float64
 	// NoEffect, when set, says why the option changes nothing: it is
 	// accepted so that the original Vaurien's configurations keep loading.
 	NoEffect string
 }
+
+// Range returns a pointer to f, for Option.Min and Option.Max.
+func Range(f float64) *float64 { return &f }
+
+// MaxDuration is the longest duration an option may declare: far beyond
+// any fault worth injecting, far below what a time.Duration holds, so that
+// a value in range converts without overflow from seconds or milliseconds.
+const MaxDuration = 100000 * time.Hour
+
+// MaxInt is the largest integer an option may declare: the largest that a
+// JSON number (a float64) carries exactly.
+const MaxInt = 1 << 53
 
 // Values are validated option values, keyed by option name, always holding
 // every declared option (defaults filled in).
@@ -121,6 +138,9 @@ func (o Option) convert(v any) (any, error) {
 			return d, nil
 		}
 		if f, ok := number(v); ok {
+			if math.Abs(f*float64(time.Second)) >= math.MaxInt64 {
+				return nil, o.outOfRange(fmt.Sprintf("%g seconds", f))
+			}
 			return secondsToDuration(f), nil
 		}
 		if s, ok := v.(string); ok {
@@ -194,6 +214,9 @@ func (o Option) Parse(s string) (any, error) {
 		out = f
 	case Duration:
 		d, err := ParseDuration(s)
+		if errors.Is(err, errDurationRange) {
+			return nil, o.outOfRange(strconv.Quote(s))
+		}
 		if err != nil {
 			return nil, o.badText(s)
 		}
@@ -230,18 +253,32 @@ func (o Option) Parse(s string) (any, error) {
 // ParseDuration reads a Go duration ("500ms") or a plain number of seconds
 // ("2", "0.2"), the original Vaurien's unit.
 func ParseDuration(s string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f*float64(time.Second)) >= math.MaxInt64 {
+	if f, err := strconv.ParseFloat(s, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return 0, fmt.Errorf("duration %q out of range", s)
+		}
+		if math.Abs(f*float64(time.Second)) >= math.MaxInt64 {
+			return 0, fmt.Errorf("duration %q %w", s, errDurationRange)
 		}
 		return secondsToDuration(f), nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
+		if strings.Contains(err.Error(), "invalid duration") && durationShape.MatchString(s) {
+			// Well formed, but more than a time.Duration holds.
+			return 0, fmt.Errorf("duration %q %w", s, errDurationRange)
+		}
 		return 0, fmt.Errorf("invalid duration %q: want a Go duration such as \"500ms\" or a number of seconds", s)
 	}
 	return d, nil
 }
+
+// errDurationRange is a duration longer than a time.Duration holds.
+var errDurationRange = errors.New("out of range")
+
+// durationShape matches what time.ParseDuration reads, so that an
+// overflow can be told from a typo.
+var durationShape = regexp.MustCompile(`^[-+]?(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))*$`)
 
 func secondsToDuration(f float64) time.Duration {
 	ns := f * float64(time.Second)
@@ -260,21 +297,63 @@ func (o Option) check(v any) error {
 			return fmt.Errorf("option %q: %q is not one of %s", o.Name, s, strings.Join(o.Choices, ", "))
 		}
 	}
-	if o.Min != nil {
-		var f float64
-		switch x := v.(type) {
-		case int64:
-			f = float64(x)
-		case float64:
-			f = x
-		case time.Duration:
-			f = x.Seconds()
+	if o.Min == nil && o.Max == nil {
+		return nil
+	}
+	var vals []float64
+	switch x := v.(type) {
+	case int64:
+		vals = []float64{float64(x)}
+	case float64:
+		vals = []float64{x}
+	case time.Duration:
+		vals = []float64{x.Seconds()}
+	case []int64:
+		for _, e := range x {
+			vals = append(vals, float64(e))
 		}
-		if f < *o.Min {
-			return fmt.Errorf("option %q: %v is below the minimum %v", o.Name, v, *o.Min)
+	}
+	for i, f := range vals {
+		if o.Min != nil && f < *o.Min || o.Max != nil && f > *o.Max {
+			shown := fmt.Sprint(v)
+			if l, ok := v.([]int64); ok {
+				shown = fmt.Sprint(l[i])
+			}
+			return o.outOfRange(shown)
 		}
 	}
 	return nil
+}
+
+func (o Option) outOfRange(shown string) error {
+	want := o.Range()
+	if want == "" {
+		want = o.Expect()
+	}
+	return fmt.Errorf("option %q: %s is out of range; want %s", o.Name, shown, want)
+}
+
+// Range describes the accepted values of a bounded option ("from 0s to
+// 24h0m0s", "at least 1"), or "" for one without bounds.
+func (o Option) Range() string {
+	text := func(f float64) string {
+		switch o.Kind {
+		case Duration:
+			return secondsToDuration(f).String()
+		case Int, Ints:
+			return strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	switch {
+	case o.Min != nil && o.Max != nil:
+		return "from " + text(*o.Min) + " to " + text(*o.Max)
+	case o.Min != nil:
+		return "at least " + text(*o.Min)
+	case o.Max != nil:
+		return "at most " + text(*o.Max)
+	}
+	return ""
 }
 
 func (o Option) wrongType(v any) error {
@@ -285,8 +364,16 @@ func (o Option) badText(s string) error {
 	return fmt.Errorf("option %q: want %s, got %q", o.Name, o.Expect(), s)
 }
 
-// Expect describes the accepted values, for error messages.
+// Expect describes the accepted values, for error messages, with the
+// range of a bounded option.
 func (o Option) Expect() string {
+	if r := o.Range(); r != "" {
+		return o.expect() + " " + r
+	}
+	return o.expect()
+}
+
+func (o Option) expect() string {
 	switch o.Kind {
 	case Duration:
 		return "a duration (a string such as \"500ms\" or a number of seconds)"

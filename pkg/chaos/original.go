@@ -10,7 +10,7 @@ func OriginalProtocolOptions(buffer, keepAlive string) Options {
 		{Name: "reuse_socket", Kind: Bool, Default: false,
 			Doc:      "the original's reuse of one backend socket across client connections",
 			NoEffect: "every client connection gets a backend connection of its own"},
-		{Name: "buffer", Kind: Int, Default: int64(8124),
+		{Name: "buffer", Kind: Int, Default: int64(8124), Min: Range(0), Max: Range(1 << 31),
 			Doc:      "the original's read size, in bytes",
 			NoEffect: buffer},
 		{Name: "keep_alive", Kind: Bool, Default: false,

@@ -179,7 +179,7 @@ var invalidCases = []struct {
 	{"unknown_option.hcl", "7:5", `has no option named "slep". Did you mean "sleep"? Its options are "before" and "sleep", besides "percent".`},
 	{"unknown_option_none.hcl", "7:5", `The behavior "test_abort" has no option named "sleep". It takes no options`},
 	{"wrong_option_type.hcl", "7:15", `The behavior "test_delay" option "before" takes a bool (true or false); got string "yes".`},
-	{"bad_option_duration.hcl", "7:15", `option "sleep" takes a duration (a string such as "500ms" or a number of seconds); got "forever".`},
+	{"bad_option_duration.hcl", "7:15", `option "sleep" takes a duration (a string such as "500ms" or a number of seconds) at least 0s; got "forever".`},
 	{"bad_option_choice.hcl", "7:15", `option "mode" does not accept this value: "html" is not one of page, bytes.`},
 	{"percent_range.hcl", "6:15", "Invalid percent: The percent of a behavior is its share of the draws, from 0 to 100; got 150."},
 	{"percent_negative.hcl", "6:15", "from 0 to 100; got -1."},
@@ -210,7 +210,7 @@ var invalidCases = []struct {
 	{"bad_duration.hcl", "4:13", `Invalid duration: The argument "timeout" takes a duration`},
 	{"negative_duration.hcl", "1:9", `The argument "drain" must not be negative.`},
 	{"protocol_option_unknown.hcl", "7:5", `Unknown protocol option: The protocol "test_proto" has no option named "bufer". Did you mean "buffer"?`},
-	{"protocol_option_type.hcl", "7:14", `The protocol "test_proto" option "buffer" takes an integer; got number 10.5.`},
+	{"protocol_option_type.hcl", "7:14", `The protocol "test_proto" option "buffer" takes an integer at least 0; got number 10.5.`},
 	{"duplicate_admin.hcl", "5:1", "Duplicate admin block"},
 	{"bad_seed.hcl", "1:8", "Invalid seed"},
 	{"route_name.hcl", "1:7", `Invalid route name: The route name "my route"`},
@@ -377,7 +377,7 @@ func TestBadValues(t *testing.T) {
 		{"int option below min", route(`behavior "test_error" {
   percent = 1
   warmup = -3
-}`), "6:12", "is below the minimum 0"},
+}`), "6:12", "-3 is out of range; want at least 0"},
 		{"protocol options without protocol", route(`protocol_options {
   buffer = 1
 }`), "4:1", `Route "r" uses the default protocol "tcp", which this build does not register`},

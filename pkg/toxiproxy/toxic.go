@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -113,9 +114,37 @@ func cloneAttrs(a any) any {
 	return a
 }
 
-// checkAttrs refuses negative numbers: Toxiproxy would read them as zero or
-// as nonsense, vaurien says so instead.
-func checkAttrs(a any) error {
+// attrRange ties a numeric attribute to the vaurien option it maps onto,
+// whose declared range bounds it: per is how many of the option's units
+// (seconds, bytes, bytes a second) one unit of the attribute makes. An
+// attribute with noMax takes any size, as Toxiproxy takes it, and vaurien
+// fits it to what it can do.
+type attrRange struct {
+	behavior, option string
+	per              float64
+	noMax            bool
+}
+
+// attrRanges are keyed by toxic type and attribute name.
+var attrRanges = map[string]attrRange{
+	typeLatency + ".latency":       {"delay", "sleep", 1e-3, false},
+	typeLatency + ".jitter":        {"delay", "jitter", 1e-3, false},
+	typeBandwidth + ".rate":        {"bandwidth", "rate", 1000, false},
+	typeSlowClose + ".delay":       {"slow_close", "delay", 1e-3, false},
+	typeTimeout + ".timeout":       {"timeout", "timeout", 1e-3, false},
+	typeResetPeer + ".timeout":     {"reset_peer", "timeout", 1e-3, false},
+	typeSlicer + ".average_size":   {"slicer", "average_size", 1, true},
+	typeSlicer + ".size_variation": {"slicer", "size_variation", 1, true},
+	typeSlicer + ".delay":          {"slicer", "delay", 1e-6, false},
+	typeLimitData + ".bytes":       {"limit_data", "bytes", 1, false},
+}
+
+// checkAttrs refuses numbers outside the declared range of the vaurien
+// option each maps onto, with the range in the attribute's own unit: a
+// negative number, which Toxiproxy would read as zero or as nonsense, and
+// one so large that its conversion would overflow (a latency of 2^63 ns
+// would delay nothing).
+func checkAttrs(typ string, a any) error {
 	var vals map[string]int64
 	switch x := a.(type) {
 	case *latencyAttrs:
@@ -134,8 +163,20 @@ func checkAttrs(a any) error {
 		vals = map[string]int64{"bytes": x.Bytes}
 	}
 	for _, name := range []string{"latency", "jitter", "rate", "delay", "timeout", "average_size", "size_variation", "bytes"} {
-		if v, ok := vals[name]; ok && v < 0 {
-			return fmt.Errorf("attribute %q is %d; it must not be negative", name, v)
+		v, ok := vals[name]
+		if !ok {
+			continue
+		}
+		r := attrRanges[typ+"."+name]
+		spec, _ := chaos.LookupBehavior(r.behavior)
+		o, _ := spec.Options.Lookup(r.option)
+		lo := int64(math.Ceil(*o.Min / r.per))
+		hi := int64(math.Floor(*o.Max / r.per))
+		switch {
+		case r.noMax && v < lo:
+			return fmt.Errorf("attribute %q is %d; it must be at least %d", name, v, lo)
+		case !r.noMax && (v < lo || v > hi):
+			return fmt.Errorf("attribute %q is %d, out of range; want from %d to %d", name, v, lo, hi)
 		}
 	}
 	return nil
@@ -207,15 +248,14 @@ type toxicUpdate struct {
 }
 
 // decodeAttrs reads attributes into a, keeping the fields the JSON leaves
-// out.
-func decodeAttrs(raw json.RawMessage, a any) error {
-	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil
+// out, and checks them all, those left out included.
+func decodeAttrs(typ string, raw json.RawMessage, a any) error {
+	if len(bytes.TrimSpace(raw)) != 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		if err := json.Unmarshal(raw, a); err != nil {
+			return err
+		}
 	}
-	if err := json.Unmarshal(raw, a); err != nil {
-		return err
-	}
-	return checkAttrs(a)
+	return checkAttrs(typ, a)
 }
 
 // newToxic validates a creation body and builds the toxic, checking in
@@ -244,11 +284,16 @@ func newToxic(body []byte, exists func(name string) bool) (*toxic, error) {
 	if t.attrs = newAttrs(t.typ); t.attrs == nil {
 		return nil, errInvalidToxicType
 	}
+	// The body is checked whole before the name: a toxic that could not be
+	// created is a 400 whether or not its name is taken.
+	if err := decodeAttrs(t.typ, in.Attributes, t.attrs); err != nil {
+		return nil, badBody(err)
+	}
+	if err := checkToxicity(t.toxicity); err != nil {
+		return nil, err
+	}
 	if exists(t.name) {
 		return nil, errToxicExists
-	}
-	if err := decodeAttrs(in.Attributes, t.attrs); err != nil {
-		return nil, badBody(err)
 	}
 	return t, t.build()
 }
@@ -264,10 +309,21 @@ func (t *toxic) updated(body []byte) (*toxic, error) {
 	if in.Toxicity != nil {
 		n.toxicity = *in.Toxicity
 	}
-	if err := decodeAttrs(in.Attributes, n.attrs); err != nil {
+	if err := decodeAttrs(n.typ, in.Attributes, n.attrs); err != nil {
 		return nil, badBody(err)
 	}
+	if err := checkToxicity(n.toxicity); err != nil {
+		return nil, err
+	}
 	return &n, n.build()
+}
+
+// checkToxicity refuses a chance that is not one: below 0 or above 1.
+func checkToxicity(f float32) error {
+	if !(f >= 0 && f <= 1) {
+		return badBody(fmt.Errorf("toxicity %g is out of range; want from 0 to 1", f))
+	}
+	return nil
 }
 
 // build gives the toxic a new id and its vaurien behavior.

@@ -42,7 +42,19 @@ func TestNewToxic(t *testing.T) {
 		{"bad stream", `{"type":"latency","stream":"sideways"}`, false, "stream was invalid", 400},
 		{"unknown type", `{"type":"nope"}`, false, "invalid toxic type", 400},
 		{"missing type", `{}`, false, "invalid toxic type", 400},
-		{"name taken", `{"type":"latency","attributes":{"latency":"bad"}}`, true, "toxic already exists", 409},
+		{"name taken", `{"type":"latency","attributes":{"latency":5}}`, true, "toxic already exists", 409},
+		{"bad type before a taken name", `{"type":"latency","attributes":{"latency":"bad"}}`, true, "cannot unmarshal string", 400},
+		{"latency that would overflow", `{"type":"latency","attributes":{"latency":9223372036855}}`, false, `attribute "latency" is 9223372036855, out of range; want from 0 to 360000000000`, 400},
+		{"jitter that would overflow", `{"type":"latency","attributes":{"jitter":9223372036854775807}}`, false, `attribute "jitter" is 9223372036854775807, out of range`, 400},
+		{"negative timeout", `{"type":"timeout","attributes":{"timeout":-1}}`, false, `attribute "timeout" is -1, out of range; want from 0 to 360000000000`, 400},
+		{"slicer delay in µs", `{"type":"slicer","attributes":{"average_size":1,"delay":360000000000001}}`, false, `attribute "delay" is 360000000000001, out of range; want from 0 to 360000000000000`, 400},
+		{"bandwidth in KB/s", `{"type":"bandwidth","attributes":{"rate":9007199254741}}`, false, `attribute "rate" is 9007199254741, out of range; want from 0 to 9007199254740`, 400},
+		{"slicer average_size 0", `{"type":"slicer","attributes":{"average_size":0}}`, false, `attribute "average_size" is 0; it must be at least 1`, 400},
+		{"slicer without attributes", `{"type":"slicer"}`, false, `attribute "average_size" is 0; it must be at least 1`, 400},
+		{"slicer average_size over a buffer, fitted", `{"type":"slicer","attributes":{"average_size":1000000}}`, false,
+			`{"attributes":{"average_size":1000000,"size_variation":0,"delay":0},"name":"slicer_downstream","type":"slicer","stream":"downstream","toxicity":1}`, 0},
+		{"toxicity above 1", `{"type":"latency","toxicity":1.5}`, false, "toxicity 1.5 is out of range; want from 0 to 1", 400},
+		{"toxicity below 0", `{"type":"latency","toxicity":-0.1}`, false, "toxicity -0.1 is out of range; want from 0 to 1", 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

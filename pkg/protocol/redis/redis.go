@@ -108,7 +108,7 @@ var one = 1.0
 var options = append(chaos.Options{
 	{Name: "error_message", Kind: chaos.String, Default: DefaultErrorMessage,
 		Doc: "the RESP error line an error fault answers when its behavior sets no message, without the leading '-' (for example \"LOADING Redis is loading the dataset in memory\")"},
-	{Name: "max_bulk_len", Kind: chaos.Int, Default: int64(DefaultMaxBulkLen), Min: &one,
+	{Name: "max_bulk_len", Kind: chaos.Int, Default: int64(DefaultMaxBulkLen), Min: &one, Max: chaos.Range(chaos.MaxInt),
 		Doc: "the largest bulk string length accepted from either side, as redis' proto-max-bulk-len; a larger claimed length is a protocol error"},
 }, chaos.OriginalProtocolOptions(
 	"the framer sizes its own buffers and streams large values",
