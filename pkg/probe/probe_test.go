@@ -1,6 +1,8 @@
 package probe
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"math"
 	"net"
@@ -132,4 +134,16 @@ func TestNewRejects(t *testing.T) {
 			t.Errorf("%s %v: error %v, want %q", c.kind, c.opts, err, c.want)
 		}
 	}
+}
+
+// FuzzReadReply: whatever a server under test answers, reading its reply
+// ends without a panic.
+func FuzzReadReply(f *testing.F) {
+	for _, s := range []string{"+PONG\r\n", "-ERR x\r\n", ":1\r\n", "$-1\r\n", "$3\r\nabc\r\n",
+		"*2\r\n$1\r\na\r\n-ERR in array\r\n", "*-1\r\n", "$99999999999\r\n", "*9999999\r\n", "?\r\n", "\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = readReply(bufio.NewReader(bytes.NewReader(b)), 0)
+	})
 }
