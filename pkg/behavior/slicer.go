@@ -84,6 +84,11 @@ func (f *slicerFilter) Relay(ctx context.Context, dst io.Writer, src io.Reader) 
 		for off := 0; off < n; {
 			if off > 0 {
 				if err := wait(ctx, f.cfg.delay); err != nil {
+					// Cut short (the mix changed): the rest of the chunk
+					// goes on whole, not lost.
+					if werr := write(dst, buf[off:n]); werr != nil {
+						return werr
+					}
 					return err
 				}
 			}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,7 +94,11 @@ type ErrorSpec struct {
 // A Filter relays one direction of a connection itself, changing the bytes
 // or their timing (bandwidth, slicer, corrupt, limit_data...). It returns
 // when src ends (nil), on a write error, or with ErrClose to end the
-// connection. Waits must select on ctx.
+// connection. Waits must select on ctx. On a tcp connection the route's mix
+// may change while the filter runs: src then gives end of stream at the
+// next read, and ctx is canceled with the cause ErrMixChanged; the filter
+// should write what it holds and return, and the connection goes on with
+// its next draw.
 type Filter interface {
 	Relay(ctx context.Context, dst io.Writer, src io.Reader) error
 }
@@ -108,6 +113,11 @@ func (f FilterFunc) Relay(ctx context.Context, dst io.Writer, src io.Reader) err
 
 // ErrClose is returned by a Filter that ends the connection on purpose.
 var ErrClose = errors.New("connection closed by behavior")
+
+// ErrMixChanged is the cause (context.Cause) of the end of a filter's
+// context when the route's mix changed and the connection goes on under
+// its next draw, as opposed to the connection ending.
+var ErrMixChanged = errors.New("the route's mix changed")
 
 // Effect is what one drawn behavior does to one unit of traffic. The zero
 // Effect changes nothing and is relayed at full speed.
@@ -223,6 +233,25 @@ type Detacher interface {
 	// the connection's accounting. The engine still closes the client
 	// when the route stops, which must end whatever still relays.
 	Detach() (done func(error))
+}
+
+// Follower is implemented by sessions whose route's mix can change while
+// the connection is open. A protocol that draws once per connection (tcp)
+// uses it so that its live connections follow each change: the connection
+// loads the change counter at every read, which is all a connection whose
+// mix never changes pays, and draws again when it moved.
+type Follower interface {
+	// Follow makes the engine call changed after each change of the
+	// route's mix, for as long as the connection lives, from the goroutine
+	// that made the change: changed must return quickly and never block.
+	// It returns the route's change counter, which only grows and moves
+	// once the new mix is in force, before changed is called.
+	Follow(changed func()) *atomic.Uint64
+	// Redraw draws from the route's live mix, as Draw does, and returns
+	// the mix's version: the value the change counter has, or will have
+	// in a moment, for it. The counter being above the version of a draw
+	// means that the mix changed since.
+	Redraw() (Drawn, uint64)
 }
 
 // Protocol serves client connections of a route: it draws from the mix

@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +67,39 @@ func NewMix(entries []Entry) (*Mix, error) {
 
 // Entries returns the mix's entries in order.
 func (m *Mix) Entries() []Entry { return m.entries }
+
+// Same reports whether o draws exactly as m: the same behaviors with the
+// same shares, options and matches, in the same order. Setting a mix that
+// is the same as the live one is no change for the connections already
+// open. An entry whose behavior is a Continuer may differ in options.
+func (m *Mix) Same(o *Mix) bool {
+	if m == o {
+		return true
+	}
+	if m == nil || o == nil || len(m.entries) != len(o.entries) {
+		return false
+	}
+	for i := range m.entries {
+		a, b := &m.entries[i], &o.entries[i]
+		if a.Name != b.Name || a.Percent != b.Percent || !reflect.DeepEqual(a.MatchSpec, b.MatchSpec) {
+			return false
+		}
+		if c, ok := b.Behavior.(Continuer); ok && c.Continues(a.Behavior) {
+			continue
+		}
+		if !reflect.DeepEqual(a.Options, b.Options) {
+			return false
+		}
+	}
+	return true
+}
+
+// Continuer is a behavior that carries its own changes to the connections
+// that drew its predecessor, such as the Toxiproxy API's toxics: replacing
+// the predecessor by it is no change of the mix for them.
+type Continuer interface {
+	Continues(prev Behavior) bool
+}
 
 // Weights returns each behavior's percent, dummy's included, for reporting.
 func (m *Mix) Weights() map[string]float64 {

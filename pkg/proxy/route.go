@@ -41,6 +41,7 @@ type plan struct {
 	mix      *chaos.Mix
 	protocol chaos.Protocol
 	backend  string
+	version  uint64 // of mix: the route's count of mix changes when it came in force
 }
 
 // Stats are a route's counters since it started.
@@ -65,9 +66,17 @@ type Route struct {
 	mu       sync.Mutex
 	ln       net.Listener
 	addr     string // the bound address, reused when a disabled route is enabled
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]*session
 	disabled bool
 	stopped  bool
+
+	// mixMu orders the changes of the mix, so that the change counter only
+	// grows and connections hear of the changes in turn.
+	mixMu sync.Mutex
+	// changes counts the changes of the mix (see chaos.Follower); it moves
+	// once the plan that carries the new mix is stored, so that it is never
+	// ahead of the plan.
+	changes atomic.Uint64
 
 	ctx    context.Context // ends when live connections must stop
 	cancel context.CancelFunc
@@ -109,7 +118,7 @@ func newRoute(cfg RouteConfig, obs Observer) (*Route, error) {
 		name:   cfg.Name,
 		obs:    obs.Route(cfg.Name, cfg.Protocol),
 		source: chaos.SourceFor(cfg.Seed, cfg.Name),
-		conns:  map[net.Conn]struct{}{},
+		conns:  map[net.Conn]*session{},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.plan.Store(p)
@@ -213,16 +222,44 @@ func (r *Route) Config() RouteConfig {
 func (r *Route) Mix() *chaos.Mix { return r.plan.Load().mix }
 
 // SetMix replaces the live mix: new connections and every next draw of live
-// connections use it.
+// connections use it, and connections that draw once (tcp) draw again at
+// their next read, unless m is the same as the live mix.
 func (r *Route) SetMix(m *chaos.Mix) {
+	r.mixMu.Lock()
+	defer r.mixMu.Unlock()
+	version := r.changes.Load()
+	changed := !m.Same(r.plan.Load().mix)
+	if changed {
+		version++
+	}
 	for {
 		old := r.plan.Load()
 		p := *old
-		p.mix = m
+		p.mix, p.version = m, version
 		if r.plan.CompareAndSwap(old, &p) {
-			r.obs.MixChanged(m)
-			return
+			break
 		}
+	}
+	r.obs.MixChanged(m)
+	if changed {
+		r.changes.Store(version)
+		r.tellFollowers()
+	}
+}
+
+// tellFollowers calls the change hook of every live connection that
+// follows the mix.
+func (r *Route) tellFollowers() {
+	r.mu.Lock()
+	hooks := make([]func(), 0, len(r.conns))
+	for _, s := range r.conns {
+		if s.changed != nil {
+			hooks = append(hooks, s.changed)
+		}
+	}
+	r.mu.Unlock()
+	for _, h := range hooks {
+		h()
 	}
 }
 
@@ -300,8 +337,19 @@ func (r *Route) update(cfg RouteConfig) error {
 	if err != nil {
 		return err
 	}
+	r.mixMu.Lock()
+	defer r.mixMu.Unlock()
+	p.version = r.changes.Load()
+	changed := !p.mix.Same(r.plan.Load().mix)
+	if changed {
+		p.version++
+	}
 	r.plan.Store(p)
 	r.obs.MixChanged(p.mix)
+	if changed {
+		r.changes.Store(p.version)
+		r.tellFollowers()
+	}
 	return nil
 }
 
@@ -366,13 +414,13 @@ func (r *Route) acceptLoop(ln net.Listener) {
 	}
 }
 
-func (r *Route) track(c net.Conn) bool {
+func (r *Route) track(s *session) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.disabled || r.ctx.Err() != nil {
 		return false
 	}
-	r.conns[c] = struct{}{}
+	r.conns[s.client] = s
 	return true
 }
 
@@ -401,14 +449,15 @@ func (r *Route) serve(c net.Conn) {
 		r.release(c)
 		return
 	}
-	if !r.track(c) {
+	s := &session{route: r, client: c, protocol: p, in: in}
+	if !r.track(s) {
 		selfloop.ForgetAccepted(in)
 		r.release(c)
 		return
 	}
 	n = r.accepted.Add(1)
 	r.obs.Accepted(c.RemoteAddr())
-	s := &session{route: r, client: c, protocol: p, start: time.Now(), shard: uint32(n), in: in}
+	s.start, s.shard = time.Now(), uint32(n)
 	err := p.protocol.Serve(r.ctx, s)
 	if !s.detached {
 		s.end(err)
@@ -430,6 +479,7 @@ type session struct {
 	start    time.Time
 	detached bool
 	shard    uint32 // of the route's hot counters
+	changed  func() // the Follow hook; guarded by the route's mu
 	// The client connection and the backend ones, as selfloop recorded
 	// them.
 	in  selfloop.Pair
@@ -483,12 +533,31 @@ func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 }
 
 func (s *session) Draw(req *chaos.Request) chaos.Drawn {
-	d := s.route.plan.Load().mix.Draw(s.route.source, req)
+	return s.draw(s.route.plan.Load().mix, req)
+}
+
+func (s *session) draw(m *chaos.Mix, req *chaos.Request) chaos.Drawn {
+	d := m.Draw(s.route.source, req)
 	if !d.Effect.IsZero() {
 		s.route.faults.Add(1)
 		s.route.obs.Injected(d.Name)
 	}
 	return d
+}
+
+// Follow implements chaos.Follower.
+func (s *session) Follow(changed func()) *atomic.Uint64 {
+	r := s.route
+	r.mu.Lock()
+	s.changed = changed
+	r.mu.Unlock()
+	return &r.changes
+}
+
+// Redraw implements chaos.Follower.
+func (s *session) Redraw() (chaos.Drawn, uint64) {
+	p := s.route.plan.Load()
+	return s.draw(p.mix, nil), p.version
 }
 
 func (s *session) Relayed(d chaos.Direction, n int64) {

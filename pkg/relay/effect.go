@@ -4,34 +4,53 @@ import (
 	"context"
 	"io"
 	"net"
-	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
-// Serve carries out one drawn effect over a whole connection: the unit of
-// a draw on a tcp route. It dials the backend itself, because some faults
-// (down, blackout, hang, slow_open) act before there is one.
-func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
-	e := &d.Effect
+// Serve draws a behavior for a whole connection, the unit of a draw on a
+// tcp route, and carries out its effect. It dials the backend itself,
+// because some faults (down, blackout, hang, slow_open) act before there is
+// one. When the session is a chaos.Follower, the connection follows the
+// changes of the route's mix from then on (see follow.go).
+func Serve(ctx context.Context, s chaos.Session) error {
 	client := s.Client()
-	steps := e.Steps()
+	p := newPair(s, client)
+	e := p.first(s)
+	// Until the backend is dialed, a change of the mix ends what the first
+	// draw does (its wait, or hang) and the next draw takes over once
+	// connected.
+	switched := false
 	var strike chaos.Step // the fault that acts once the backend is dialed
+	steps := e.Steps()
+walk:
 	for _, st := range steps.List() {
 		switch st.Kind {
 		case chaos.StepRefuse:
+			p.finish()
 			s.Refused("down")
 			return nil
 		case chaos.StepClose:
+			p.finish()
 			return Wait(ctx, st.D)
 		case chaos.StepWait:
-			if err := Wait(ctx, st.D); err != nil {
+			if err := p.wait(ctx, chaos.ToBackend, st.D); err == errSwitch {
+				switched = true
+				break walk
+			} else if err != nil {
+				p.finish()
 				return err
 			}
 		case chaos.StepHang:
-			return hang(ctx, client)
+			if err := p.hang(ctx); err != errSwitch {
+				p.finish()
+				return err
+			}
+			switched = true
+			break walk
 		case chaos.StepReset:
 			if st.D <= 0 {
+				p.finish()
 				Reset(client)
 				return nil
 			}
@@ -40,50 +59,50 @@ func Serve(ctx context.Context, s chaos.Session, d chaos.Drawn) error {
 			strike = st
 		}
 		// An error on a stream is its filter's random bytes; the reply and
-		// close delays are the relay's (see pair.pump).
+		// close delays, a timeout's drop and a reset's relay are the
+		// pair's (see pair.stage and pair.pump).
 	}
 	backend, err := s.Dial(ctx)
 	if err != nil {
+		p.finish()
 		return err
 	}
-	switch strike.Kind {
-	case chaos.StepAbort:
+	if !p.bind(backend) {
+		p.finish()
+		return nil
+	}
+	if !switched && strike.Kind == chaos.StepAbort {
+		p.finish()
 		defer backend.Close()
 		return abort(client, backend, s)
-	case chaos.StepTimeout:
-		defer backend.Close()
-		return timeout(ctx, client, backend, strike.D)
-	case chaos.StepReset:
-		defer backend.Close()
-		return resetAfter(ctx, s, client, backend, e, strike.D)
 	}
-	// The delay is over by now: with nothing else to do, the relay is a
-	// pass-through one, the cheapest.
-	rest := *e
-	rest.Delay = 0
-	var relayed *chaos.Effect // nil: pass-through
-	if !rest.IsZero() {
-		relayed = onHeap(rest)
+	if !switched {
+		p.armFirst(&e)
 	}
 	if d, ok := s.(chaos.Detacher); ok {
-		detach(ctx, s, client, backend, relayed, d.Detach())
+		p.detach(ctx, d.Detach())
 		return nil
 	}
 	defer backend.Close()
-	return run(ctx, s, client, backend, relayed)
+	return p.run(ctx)
 }
 
-// onHeap moves an effect that a relay's goroutines share to the heap, so
-// that a pass-through connection's drawn effect stays on the stack.
-func onHeap(e chaos.Effect) *chaos.Effect { return &e }
-
-// hang reads and drops what the client sends and never answers, until the
-// client leaves or the route shuts down.
-func hang(ctx context.Context, client net.Conn) error {
-	stop := context.AfterFunc(ctx, func() { client.Close() })
+// hang reads what the client sends and drops it, never answering, until
+// the client leaves, the route shuts down (errors), or the mix changes
+// (errSwitch: the bytes read since are the next draw's).
+func (p *pair) hang(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { p.conns[0].Close() })
 	defer stop()
-	io.Copy(io.Discard, client)
-	return nil
+	buf := getStageBuf()
+	defer putStageBuf(buf)
+	r := reader{p: p, dir: chaos.ToBackend, src: p.conns[0]}
+	for {
+		if _, err := r.Read(*buf); r.switched {
+			return errSwitch
+		} else if err != nil {
+			return nil
+		}
+	}
 }
 
 // abort forwards the client's first bytes to the backend and drops the
@@ -96,62 +115,10 @@ func abort(client, backend net.Conn, ev chaos.Events) error {
 			ev.Relayed(chaos.ToBackend, int64(m))
 		}
 	}
-	if err != nil && !OrdinaryEnd(err) {
+	if err != nil && err != io.EOF && !OrdinaryEnd(err) {
 		return err
 	}
 	Reset(backend)
-	return nil
-}
-
-// timeout stops all data: both directions are read and dropped, and the
-// connection closes after after, or stays open until a side leaves when
-// it is 0.
-func timeout(ctx context.Context, client, backend net.Conn, after time.Duration) error {
-	done := make(chan struct{}, 2)
-	drop := func(c net.Conn) {
-		io.Copy(io.Discard, c)
-		done <- struct{}{}
-	}
-	go drop(backend)
-	go drop(client)
-	var expired <-chan time.Time
-	if after > 0 {
-		t := time.NewTimer(after)
-		defer t.Stop()
-		expired = t.C
-	}
-	finished := 0
-	select {
-	case <-done:
-		finished++
-	case <-expired:
-	case <-ctx.Done():
-	}
-	client.Close()
-	backend.Close()
-	for ; finished < 2; finished++ {
-		<-done
-	}
-	return nil
-}
-
-// resetAfter relays as the rest of the effect says, then after after
-// closes the client with a TCP RST.
-func resetAfter(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect, after time.Duration) error {
-	rest := *e
-	rest.Fault, rest.After = chaos.NoFault, 0
-	result := make(chan error, 1)
-	go func() { result <- run(ctx, s, client, backend, &rest) }()
-	t := time.NewTimer(after)
-	defer t.Stop()
-	select {
-	case err := <-result:
-		return err
-	case <-t.C:
-		Reset(client)
-		backend.Close()
-	}
-	<-result
 	return nil
 }
 

@@ -3,7 +3,9 @@
 // byte accounting that keeps Linux's zero-copy splice path, and the
 // carrying out of a drawn behavior's Effect over a whole connection (what
 // the tcp protocol, and any protocol that falls back to a raw stream,
-// does).
+// does). A connection that draws
+// once follows the changes of its route's mix: at its next read it carries
+// out the draw the change gave it (see follow.go).
 package relay
 
 import (
@@ -58,7 +60,10 @@ func (w *Timer) Wait(ctx context.Context, d time.Duration) error {
 // ended, propagating half-close. It returns the first error that was not a
 // normal end of stream.
 func Raw(ctx context.Context, s chaos.Session, client, backend net.Conn) error {
-	return run(ctx, s, client, backend, nil)
+	p := newPair(s, client)
+	p.changes = &still
+	p.bind(backend)
+	return p.run(ctx)
 }
 
 // ErrIdleTimeout ends a connection that moved no byte for the idle
@@ -70,9 +75,8 @@ type pair struct {
 	idle    time.Duration
 	waiting [2]atomic.Bool // per direction: read timed out with nothing moved
 	once    sync.Once
-	conns   [2]net.Conn
-	cancel  context.CancelFunc // ends the filters' waits; nil without filters
-	errs    [2]error           // each direction's, indexed by dirIndex
+	conns   [2]net.Conn // the backend is set, under live.mu, once dialed
+	errs    [2]error    // each direction's, indexed by dirIndex
 	// For a detached relay: the directions still running and what to call
 	// when both have ended.
 	left atomic.Int32
@@ -80,6 +84,15 @@ type pair struct {
 	// Per direction, indexed like conns by the direction's source: what
 	// waits for and moves its bytes, in the pair's one allocation.
 	sides [2]side
+	// Following the route's mix: the route's change counter, loaded at
+	// every read (still, for connections that never follow); per
+	// direction the version of the draw it carries out, and the bytes it
+	// read just as a change came, which the next draw relays; and the
+	// draw in force.
+	changes *atomic.Uint64
+	known   [2]uint64
+	pend    [2][]byte
+	live    live
 	// The lingering close: what is known of the connection's end (the
 	// linger bits), and the timer that closes it LingerTime after the
 	// backend has gone and the client was sent all it said.
@@ -94,16 +107,31 @@ const (
 	lingerStarted             // the lingering close's timer runs
 )
 
-func newPair(s chaos.Session, client, backend net.Conn) *pair {
-	p := &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, backend}}
-	c, b := rawConn(client), rawConn(backend)
+// still is the change counter of connections whose mix never changes.
+var still atomic.Uint64
+
+func newPair(s chaos.Session, client net.Conn) *pair {
+	return &pair{ev: s, idle: s.IdleTimeout(), conns: [2]net.Conn{client, nil}}
+}
+
+// bind gives the pair its backend. It reports false, and closes backend,
+// when the connection was closed meanwhile.
+func (p *pair) bind(backend net.Conn) bool {
+	c, b := rawConn(p.conns[0]), rawConn(backend)
 	if c != nil {
 		p.sides[0].bind(c, b)
 	}
 	if b != nil {
 		p.sides[1].bind(b, c)
 	}
-	return p
+	p.live.mu.Lock()
+	defer p.live.mu.Unlock()
+	if p.live.closed {
+		backend.Close()
+		return false
+	}
+	p.conns[1] = backend
+	return true
 }
 
 func dirIndex(d chaos.Direction) int {
@@ -113,14 +141,20 @@ func dirIndex(d chaos.Direction) int {
 	return 1
 }
 
-// closeAll unblocks both directions after one failed.
+// closeAll unblocks both directions after one failed: it closes both
+// connections and ends every wait.
 func (p *pair) closeAll() {
 	p.once.Do(func() {
-		if p.cancel != nil {
-			p.cancel()
-		}
+		l := &p.live
+		l.mu.Lock()
+		l.closed = true
+		l.wakeAll(errClosed)
+		backend := p.conns[1]
+		l.mu.Unlock()
 		p.conns[0].Close()
-		p.conns[1].Close()
+		if backend != nil {
+			backend.Close()
+		}
 	})
 }
 
@@ -134,21 +168,17 @@ func (p *pair) bothIdle(dir chaos.Direction) bool {
 
 func (p *pair) active(dir chaos.Direction) { p.waiting[dirIndex(dir)].Store(false) }
 
-// run relays both ways; e, when set, supplies filters, a response delay and
-// a close delay.
-func run(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect) error {
-	p := newPair(s, client, backend)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	p.cancel = cancel
+// run relays both ways until both directions have ended.
+func (p *pair) run(ctx context.Context) error {
 	// The route shutting down ends blocked reads too, not only waits.
 	stop := context.AfterFunc(ctx, p.closeAll)
 	defer stop()
 	var wg sync.WaitGroup
-	wg.Go(func() { p.errs[dirIndex(chaos.ToBackend)] = p.pump(ctx, chaos.ToBackend, backend, client, e) })
-	p.errs[dirIndex(chaos.ToClient)] = p.pump(ctx, chaos.ToClient, client, backend, e)
+	wg.Go(func() { p.errs[dirIndex(chaos.ToBackend)] = p.pump(ctx, chaos.ToBackend) })
+	p.errs[dirIndex(chaos.ToClient)] = p.pump(ctx, chaos.ToClient)
 	wg.Wait()
 	p.stopLinger()
+	p.finish()
 	return p.result()
 }
 
@@ -163,90 +193,78 @@ func (p *pair) result() error {
 
 // detach relays both ways in goroutines of its own and returns at once;
 // done gets run's result when both directions have ended. The engine ends
-// a detached relay by closing the client, so a pass-through relay, which
-// never waits on ctx, needs no cancelable context of its own.
-func detach(ctx context.Context, s chaos.Session, client, backend net.Conn, e *chaos.Effect, done func(error)) {
-	p := newPair(s, client, backend)
+// a detached relay by closing the client.
+func (p *pair) detach(ctx context.Context, done func(error)) {
 	p.done = done
-	if e != nil {
-		ctx, p.cancel = context.WithCancel(ctx)
-	}
 	p.left.Store(2)
-	go p.half(ctx, chaos.ToBackend, backend, client, e)
-	go p.half(ctx, chaos.ToClient, client, backend, e)
+	go p.half(ctx, chaos.ToBackend)
+	go p.half(ctx, chaos.ToClient)
 }
 
 // half runs one direction of a detached relay; the last one to end closes
 // the backend and reports.
-func (p *pair) half(ctx context.Context, dir chaos.Direction, dst, src net.Conn, e *chaos.Effect) {
-	p.errs[dirIndex(dir)] = p.pump(ctx, dir, dst, src, e)
+func (p *pair) half(ctx context.Context, dir chaos.Direction) {
+	p.errs[dirIndex(dir)] = p.pump(ctx, dir)
 	if p.left.Add(-1) != 0 {
 		return
 	}
-	if p.cancel != nil {
-		p.cancel()
-	}
+	p.finish()
 	p.stopLinger()
 	p.conns[1].Close()
 	p.done(p.result())
 }
 
-// pump relays src to dst in one direction. On src's end it half-closes dst
-// (after the effect's close delay); on an error it closes both connections.
-func (p *pair) pump(ctx context.Context, dir chaos.Direction, dst, src net.Conn, e *chaos.Effect) error {
-	var f chaos.Filter
-	if e != nil {
-		f = e.Filter(dir)
-		if dir == chaos.ToClient && e.ResponseDelay > 0 {
-			if err := Wait(ctx, e.ResponseDelay); err != nil {
+// pump relays one direction, from the source of dir to the other side,
+// carrying out the draw in force and, when the mix changes, the next one.
+// On the source's end it half-closes the destination (after the draw's
+// close delay); on an error it closes both connections.
+func (p *pair) pump(ctx context.Context, dir chaos.Direction) error {
+	i := dirIndex(dir)
+	src, dst := p.conns[i], p.conns[1-i]
+	for {
+		e, redrawn := p.current(i)
+		err := p.stage(ctx, dir, dst, src, &e, redrawn)
+		if err == errSwitch {
+			continue
+		}
+		wrote := err != nil && isWriteError(err)
+		switch {
+		case err == nil:
+		case dir == chaos.ToBackend && wrote:
+			// The backend has gone, perhaps after an answer still on its
+			// way to the client (an error before it closed): the client is
+			// not closed under what it still sends, which would make the
+			// kernel reset the connection and lose that answer.
+			p.startLinger(backendGone)
+			err = p.drain(dir, src)
+		case dir == chaos.ToClient && !wrote && errors.Is(err, syscall.ECONNRESET):
+			// The backend reset the connection after its last words: they
+			// end the client's stream as a close would.
+			p.ended.Or(backendGone)
+			err = nil
+		}
+		if err != nil {
+			p.waiting[i].Store(true)
+			p.closeAll()
+			if OrdinaryEnd(err) {
+				return nil
+			}
+			return err
+		}
+		if dir == chaos.ToClient && e.CloseDelay > 0 {
+			if err := Wait(ctx, e.CloseDelay); err != nil {
 				p.closeAll()
 				return err
 			}
 		}
-	}
-	var err error
-	if f != nil {
-		err = f.Relay(ctx, &Counter{W: dst, Events: p.ev, Dir: dir}, &idleReader{p: p, dir: dir, c: src})
-	} else {
-		err = p.copy(dir, dst, src)
-	}
-	wrote := err != nil && isWriteError(err)
-	switch {
-	case err == nil:
-	case dir == chaos.ToBackend && wrote:
-		// The backend has gone, perhaps after an answer still on its way
-		// to the client (an error before it closed): the client is not
-		// closed under what it still sends, which would make the kernel
-		// reset the connection and lose that answer.
-		p.startLinger(backendGone)
-		err = p.drain(dir, src)
-	case dir == chaos.ToClient && !wrote && errors.Is(err, syscall.ECONNRESET):
-		// The backend reset the connection after its last words: they
-		// end the client's stream as a close would.
-		p.ended.Or(backendGone)
-		err = nil
-	}
-	if err != nil {
-		p.waiting[dirIndex(dir)].Store(true)
-		p.closeAll()
-		if OrdinaryEnd(err) {
-			return nil
+		// A finished direction never moves a byte again: it counts as idle.
+		p.waiting[i].Store(true)
+		CloseWrite(dst)
+		if dir == chaos.ToClient {
+			p.startLinger(sentAll)
 		}
-		return err
+		return nil
 	}
-	if e != nil && dir == chaos.ToClient && e.CloseDelay > 0 {
-		if err := Wait(ctx, e.CloseDelay); err != nil {
-			p.closeAll()
-			return err
-		}
-	}
-	// A finished direction never moves a byte again: it counts as idle.
-	p.waiting[dirIndex(dir)].Store(true)
-	CloseWrite(dst)
-	if dir == chaos.ToClient {
-		p.startLinger(sentAll)
-	}
-	return nil
 }
 
 // LingerTime bounds a lingering close. When the backend has gone while
@@ -333,8 +351,17 @@ func isWriteError(err error) bool {
 // splice is bounded by chunk so that byte counters move while a long
 // transfer is still running.
 func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
-	w := &p.sides[dirIndex(dir)]
+	i := dirIndex(dir)
+	w := &p.sides[i]
 	bulk := w.in == nil
+	if pend := p.pend[i]; len(pend) > 0 {
+		// Read as the previous draw ended: this draw relays it.
+		p.pend[i] = pend[:0]
+		if _, err := dst.Write(pend); err != nil {
+			return &writeError{err}
+		}
+		p.ev.Relayed(dir, int64(len(pend)))
+	}
 	for {
 		if p.idle > 0 {
 			src.SetReadDeadline(time.Now().Add(p.idle))
@@ -354,6 +381,12 @@ func (p *pair) copy(dir chaos.Direction, dst, src net.Conn) error {
 					return nil // end of stream
 				}
 				p.active(dir)
+				if p.changes.Load() > p.known[i] {
+					// The mix changed: the next draw relays these bytes.
+					p.pend[i] = append(p.pend[i], (*buf)[:n]...)
+					bufs.Put(buf)
+					return errSwitch
+				}
 				_, err = dst.Write((*buf)[:n])
 				bufs.Put(buf)
 				if err != nil {
@@ -394,6 +427,9 @@ func (p *pair) bulk(dir chaos.Direction, dst, src net.Conn) (more, end bool, err
 			return false, true, nil
 		}
 		p.active(dir)
+		if p.changes.Load() > p.known[dirIndex(dir)] {
+			return false, false, errSwitch // the next draw moves them
+		}
 		limit = min(avail, chunk)
 		more = avail >= smallMessage
 		if w.out != nil {
@@ -405,6 +441,9 @@ func (p *pair) bulk(dir chaos.Direction, dst, src net.Conn) (more, end bool, err
 			}
 		}
 	} else {
+		if p.changes.Load() > p.known[dirIndex(dir)] {
+			return false, false, errSwitch
+		}
 		more = true
 	}
 	// A *net.TCPConn reading from an *io.LimitedReader over a
@@ -443,33 +482,6 @@ func rawConn(c net.Conn) syscall.RawConn {
 		return nil
 	}
 	return rc
-}
-
-// idleReader gives filters the same idle rule as the splice path.
-type idleReader struct {
-	p   *pair
-	dir chaos.Direction
-	c   net.Conn
-}
-
-func (r *idleReader) Read(b []byte) (int, error) {
-	for {
-		if r.p.idle > 0 {
-			r.c.SetReadDeadline(time.Now().Add(r.p.idle))
-		}
-		n, err := r.c.Read(b)
-		if n > 0 {
-			r.p.active(r.dir)
-			return n, nil
-		}
-		if err != nil && isTimeout(err) {
-			if r.p.bothIdle(r.dir) {
-				return 0, ErrIdleTimeout
-			}
-			continue
-		}
-		return n, err
-	}
 }
 
 // CloseWrite half-closes c: the peer reads the end of the stream and may

@@ -311,3 +311,43 @@ func TestTimeoutRemovedInTime(t *testing.T) {
 	}
 	roundTrip(t, c, "after")
 }
+
+// A route of the file, with a connection opened before any toxic: the
+// first toxic reaches that connection, and a reset through the API gives
+// it back its full speed, with the bytes the toxic held delivered.
+func TestToxicsReachConnectionsOpenedBeforeTheFirstToxic(t *testing.T) {
+	upstream := echo(t)
+	e := start(t, `route "file" {
+  listen  = "127.0.0.1:0"
+  backend = "`+upstream+`"
+}`, false)
+	rt, err := e.app.Route("file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, rt.Addr())
+	base := roundTrip(t, c, "before")
+	p, err := e.client.Proxy("file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.toxic(p, "latency", "downstream", 1, toxiclient.Attributes{"latency": 300})
+	if took := roundTrip(t, c, "during"); took < 300*time.Millisecond || took > base+2*time.Second {
+		t.Errorf("latency 300ms on a connection opened before the toxic: took %v", took)
+	}
+	e.toxic(p, "bandwidth", "downstream", 1, toxiclient.Attributes{"rate": 0})
+	if _, err := c.Write([]byte("held")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.ResetState(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "held" {
+		t.Fatalf("after the reset: %q, %v; want the held bytes", got, err)
+	}
+	if took := roundTrip(t, c, "after"); took > base+250*time.Millisecond {
+		t.Errorf("after the reset: took %v (before: %v)", took, base)
+	}
+}

@@ -112,6 +112,14 @@ type toxicsBehavior struct {
 	set *toxicSet
 }
 
+// Continues makes the change from one set of a proxy's toxics to the next
+// no change of the route's mix for the connections already open: their
+// live filters follow the toxics themselves.
+func (b *toxicsBehavior) Continues(prev chaos.Behavior) bool {
+	p, ok := prev.(*toxicsBehavior)
+	return ok && p.hub == b.hub
+}
+
 // Effect stacks the toxics. A request of a protocol-aware route gets the
 // set's chaos.Composite. A stream connection gets live filters that follow the
 // toxics as they change, and a TCP reset when a reset_peer toxic is drawn
@@ -191,7 +199,18 @@ type liveFilter struct {
 	conn *connState
 }
 
-func (f *liveFilter) Relay(ctx context.Context, dst io.Writer, src io.Reader) error {
+func (f *liveFilter) Relay(parent context.Context, dst io.Writer, src io.Reader) error {
+	// A mix set in place of the toxics empties the hub before it reaches
+	// the connection: the chains drain through the toxics' own switch, and
+	// src then ends, so that change must not cut them short.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	defer cancel(nil)
+	stop := context.AfterFunc(parent, func() {
+		if cause := context.Cause(parent); cause != chaos.ErrMixChanged {
+			cancel(cause)
+		}
+	})
+	defer stop()
 	in := &switchReader{src: src}
 	for {
 		set := f.hub.load()

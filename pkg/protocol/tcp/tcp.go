@@ -56,5 +56,5 @@ func init() {
 type stream struct{}
 
 func (stream) Serve(ctx context.Context, s chaos.Session) error {
-	return relay.Serve(ctx, s, s.Draw(nil))
+	return relay.Serve(ctx, s)
 }
