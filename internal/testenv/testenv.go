@@ -1,10 +1,10 @@
 // Package testenv starts the real servers that vaurien's tests run against
-// (redis-server, memcached, nginx, prometheus) on 127.0.0.1 and decides what
-// happens when one is missing: the test skips with a clear message, unless
-// VAURIEN_REQUIRE_SERVERS=1 (set by CI) turns the skip into a failure.
-// A package whose TestMain goes through WithSkipSummary also prints one
-// line naming the tests it skipped and what to install, where a user
-// running go test without -v sees it.
+// (redis-server, memcached, nginx, prometheus, PostgreSQL) on 127.0.0.1 and
+// decides what happens when one is missing: the test skips with a clear
+// message, unless VAURIEN_REQUIRE_SERVERS=1 (set by CI) turns the skip into
+// a failure. A package whose TestMain goes through WithSkipSummary also
+// prints one line naming the tests it skipped and what to install, where a
+// user running go test without -v sees it.
 package testenv
 
 import (
@@ -16,8 +16,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -33,7 +36,11 @@ func LookPath(t testing.TB, name string) string {
 	if err == nil {
 		return p
 	}
-	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+	// Debian keeps PostgreSQL's server programs out of PATH, one
+	// directory per major version: the newest wins.
+	pg, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.Reverse(pg)
+	for _, dir := range append([]string{"/usr/sbin", "/usr/local/sbin", "/sbin"}, pg...) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			return filepath.Join(dir, name)
 		}
@@ -68,6 +75,8 @@ func debianPackage(name string) string {
 		return "prometheus"
 	case "docker":
 		return "docker.io"
+	case "initdb", "postgres":
+		return "postgresql"
 	}
 	return name
 }
@@ -89,6 +98,10 @@ type Server struct {
 	cmd  *exec.Cmd
 	args []string
 	t    testing.TB
+	// As whom the server runs (nil: this process's user), and the signal
+	// that stops it (nil: kill).
+	cred *syscall.Credential
+	quit os.Signal
 }
 
 // Start runs a server binary with args (where "{port}" is replaced by a free
@@ -112,6 +125,9 @@ func Start(t testing.TB, binary string, args ...string) *Server {
 func (s *Server) start() {
 	s.t.Helper()
 	s.cmd = exec.Command(s.args[0], s.args[1:]...)
+	if s.cred != nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	}
 	out, _ := s.cmd.StdoutPipe()
 	s.cmd.Stderr = s.cmd.Stdout
 	if err := s.cmd.Start(); err != nil {
@@ -128,13 +144,29 @@ func (s *Server) start() {
 	}
 }
 
-// Stop kills the server and waits for it to exit.
+// Stop stops the server and waits for it to exit.
 func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	if s.quit == nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+		return
+	}
+	_ = s.cmd.Process.Signal(s.quit)
+	done := make(chan struct{})
+	go func() {
+		_ = s.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
 	s.cmd = nil
 }
 
@@ -203,5 +235,87 @@ func CheckPicture(t testing.TB, data []byte) {
 	}
 	if len(seen) < 50 || float64(ink) < 0.03*float64(all) {
 		t.Errorf("the picture looks blank: %d colours, %.1f%% of pixels not white", len(seen), 100*float64(ink)/float64(max(all, 1)))
+	}
+}
+
+// Postgres starts a throwaway PostgreSQL server on 127.0.0.1 with a fresh
+// cluster in a temporary directory: user postgres, database postgres, trust
+// authentication, no fsync. PostgreSQL refuses to run as root, so under
+// root it runs as the postgres user of Debian's package. Connect with
+// "postgres://postgres@ADDR/postgres?sslmode=disable".
+func Postgres(t testing.TB) *Server {
+	t.Helper()
+	initdb, postgres := LookPath(t, "initdb"), LookPath(t, "postgres")
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("PostgreSQL refuses to run as root and there is no postgres user to run it as: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	// Not t.TempDir: its parent is closed to other users.
+	dir, err := os.MkdirTemp("", "vaurien-postgres-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(dir, "data")
+	cmd := exec.Command(initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	port := FreePort(t)
+	s := &Server{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		args: []string{postgres, "-D", data, "-k", dir, "-p", strconv.Itoa(port),
+			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"},
+		t: t, cred: cred, quit: syscall.SIGINT, // a fast shutdown
+	}
+	s.start()
+	t.Cleanup(s.Stop)
+	if err := postgresReady(s.Addr, 30*time.Second); err != nil {
+		t.Fatalf("PostgreSQL did not become ready: %v", err)
+	}
+	return s
+}
+
+// postgresReady polls until PostgreSQL, which listens before it is ready,
+// answers a startup message with an authentication request instead of an
+// error ("the database system is starting up").
+func postgresReady(addr string, within time.Duration) error {
+	startup := []byte("\x00\x00\x00\x00\x00\x03\x00\x00user\x00postgres\x00database\x00postgres\x00\x00")
+	startup[3] = byte(len(startup))
+	deadline := time.Now().Add(within)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(time.Second))
+			kind := make([]byte, 1)
+			if _, err = c.Write(startup); err == nil {
+				_, err = c.Read(kind)
+			}
+			c.Close()
+			if err == nil && kind[0] == 'R' {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("answered %q to a startup message", kind)
+			}
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -3,8 +3,10 @@
 // process on free ports of 127.0.0.1, with its admin API, and stops when
 // the test ends. Nothing is read from or written to disk.
 //
-// A complete test, putting a proxy between the code under test and a
-// Redis server and turning errors on for part of it:
+// A complete test, putting a proxy between a go-redis client and a Redis
+// server and turning errors on for part of it. The client keeps a pool of
+// connections, opened before the fault: a change of a route's mix reaches
+// the connections already open, at their next read.
 //
 //	func TestCacheSurvivesRedisErrors(t *testing.T) {
 //		p := vaurientest.Start(t, `
@@ -12,22 +14,25 @@
 //			  listen  = "127.0.0.1:0"
 //			  backend = "127.0.0.1:6379"
 //			}`)
-//		cache := NewCache(p.Addr("cache")) // the code under test, through vaurien
-//
+//		rdb := redis.NewClient(&redis.Options{Addr: p.Addr("cache")}) // through vaurien
+//		defer rdb.Close()
 //		ctx := t.Context()
+//		if err := rdb.Set(ctx, "key", "value", 0).Err(); err != nil { // opens a pooled connection
+//			t.Fatal(err)
+//		}
 //		err := p.Client.WithBehavior(ctx, "cache", client.Behavior{Name: "error"}, func() error {
-//			_, err := cache.Get(ctx, "key")
-//			if err == nil {
-//				return errors.New("a Redis error did not reach the caller")
+//			// redis.Nil is Redis's answer for a missing key, not the fault.
+//			if _, err := rdb.Get(ctx, "key").Result(); err == nil || errors.Is(err, redis.Nil) {
+//				return fmt.Errorf("the injected error did not reach the caller: %v", err)
 //			}
 //			return nil
 //		})
 //		if err != nil {
 //			t.Fatal(err)
 //		}
-//		// The error behavior is off again here.
-//		if _, err := cache.Get(ctx, "key"); err != nil {
-//			t.Fatal(err)
+//		// The error behavior is off again here, for the same pool.
+//		if v, err := rdb.Get(ctx, "key").Result(); err != nil || v != "value" {
+//			t.Fatalf("after WithBehavior: %q, %v", v, err)
 //		}
 //	}
 //

@@ -2,7 +2,8 @@
 // the original Vaurien served as TCP with keep-alive forced on. On these
 // routes the mix is drawn once per connection and the whole connection is
 // the unit a behavior acts on; a dummy connection's bulk data is spliced by
-// the kernel.
+// the kernel. When the route's mix changes, open connections draw again
+// and carry the new draw out from their next read (package relay).
 package tcp
 
 import (
@@ -32,7 +33,8 @@ func init() {
 		Doc: "Raw TCP relay, the default. One draw per connection: the drawn behavior " +
 			"acts on the connection's byte streams. Connections that draw dummy (or a " +
 			"behavior with no effect) are relayed at full speed, bulk data with the " +
-			"kernel's zero-copy splice.",
+			"kernel's zero-copy splice. When the route's mix changes, every open " +
+			"connection draws again and carries the new draw out from its next read.",
 		Options: original,
 		Example: "route \"db\" {\n  listen   = \"127.0.0.1:3307\"\n  backend  = \"127.0.0.1:3306\"\n  protocol = \"tcp\"\n}",
 		New: func(v chaos.Values) (chaos.Protocol, error) {
@@ -43,7 +45,8 @@ func init() {
 		chaos.RegisterProtocol(chaos.ProtocolSpec{
 			Name: name,
 			Doc: "The original Vaurien's " + name + " protocol: a raw TCP relay with " +
-				"keep-alive forced on, drawn once per connection like tcp.",
+				"keep-alive forced on, drawn once per connection like tcp, and again " +
+				"at each change of the route's mix.",
 			Options: forcedOn,
 			Example: "route \"" + name + "\" {\n  listen   = \"127.0.0.1:9000\"\n  backend  = \"127.0.0.1:9001\"\n  protocol = \"" + name + "\"\n}",
 			New: func(chaos.Values) (chaos.Protocol, error) {
