@@ -7,6 +7,7 @@ package behavior_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -281,5 +282,43 @@ func TestLiveSameMixIsNoChange(t *testing.T) {
 	r.SetMix(only(t, "delay", opts))
 	if took := timed(t, c); took >= sleep {
 		t.Errorf("after the same mix was set again a request took %v, want no delay", took)
+	}
+}
+
+// A reload reaches open connections when it changes the route's mix, and
+// only then.
+func TestLiveReloadReachesOpenConnectionsWhenTheMixChanges(t *testing.T) {
+	t.Parallel()
+	const sleep = 400 * time.Millisecond
+	b := startBackend(t, answer([]byte("pong\n"), nil))
+	s := proxy.New(nil, time.Second)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	reload := func(m *chaos.Mix) {
+		t.Helper()
+		err := s.Apply([]proxy.RouteConfig{{Name: "r", Listen: "127.0.0.1:0", Backend: b.addr, Protocol: "tcp", Mix: m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload(nil)
+	c := warm(t, s.Route("r"))
+	delay := map[string]any{"sleep": sleep}
+	for i, step := range []struct {
+		mix     *chaos.Mix
+		delayed bool
+	}{
+		{empty(t), false},                   // the same file again
+		{only(t, "delay", delay), true},     // a new mix
+		{only(t, "delay", delay), true},     // the same again: the draw stays
+		{only(t, "slow_close", nil), false}, // another mix, drawn again
+	} {
+		reload(step.mix)
+		if took := timed(t, c); (took >= sleep) != step.delayed {
+			t.Errorf("reload %d: a request took %v, want delayed %v", i, took, step.delayed)
+		}
 	}
 }
