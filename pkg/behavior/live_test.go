@@ -58,7 +58,7 @@ func TestLiveDelayHoldsEachChunkUntilTheMixEmpties(t *testing.T) {
 	const sleep = 400 * time.Millisecond
 	b := startBackend(t, answer([]byte("pong\n"), nil))
 	for _, before := range []bool{true, false} {
-		r := startRoute(t, b.addr, nil, nil, 0)
+		r := startRoute(t, b.Addr, nil, nil, 0)
 		c := warm(t, r)
 		r.SetMix(only(t, "delay", map[string]any{"sleep": sleep, "before": before}))
 		for i := range 2 {
@@ -76,7 +76,7 @@ func TestLiveDelayHoldsEachChunkUntilTheMixEmpties(t *testing.T) {
 func TestLiveErrorStrikesTheNextAnswer(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, answer([]byte("pong\n"), nil))
-	r := startRoute(t, b.addr, nil, nil, 0)
+	r := startRoute(t, b.Addr, nil, nil, 0)
 	c := warm(t, r)
 	r.SetMix(only(t, "error", nil))
 	if _, err := c.Write([]byte("ping\n")); err != nil {
@@ -106,7 +106,7 @@ func TestLiveFaultsAtTheNextRead(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.behavior, func(t *testing.T) {
 			t.Parallel()
-			r := startRoute(t, b.addr, nil, nil, 0)
+			r := startRoute(t, b.Addr, nil, nil, 0)
 			c := dial(t, r.Addr())
 			echoes(t, c, "hello")
 			r.SetMix(only(t, tc.behavior, tc.opts))
@@ -138,7 +138,7 @@ func TestLiveHangHoldsAndResumes(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, answer([]byte("pong\n"), nil))
 	for _, behavior := range []string{"hang", "timeout"} {
-		r := startRoute(t, b.addr, nil, nil, 0)
+		r := startRoute(t, b.Addr, nil, nil, 0)
 		c := warm(t, r)
 		r.SetMix(only(t, behavior, nil))
 		if _, err := c.Write([]byte("ping\n")); err != nil {
@@ -171,7 +171,7 @@ func TestLiveTimedFaultsCountFromTheChange(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.behavior, func(t *testing.T) {
 			t.Parallel()
-			r := startRoute(t, b.addr, nil, nil, 0)
+			r := startRoute(t, b.Addr, nil, nil, 0)
 			c := dial(t, r.Addr())
 			echoes(t, c, "hello")
 			time.Sleep(timeout) // the connection is older than the timeout
@@ -190,7 +190,7 @@ func TestLiveTimedFaultsCountFromTheChange(t *testing.T) {
 	}
 	t.Run("a change in time", func(t *testing.T) {
 		t.Parallel()
-		r := startRoute(t, b.addr, nil, nil, 0)
+		r := startRoute(t, b.Addr, nil, nil, 0)
 		c := dial(t, r.Addr())
 		echoes(t, c, "hello")
 		r.SetMix(only(t, "reset_peer", map[string]any{"timeout": timeout}))
@@ -206,7 +206,7 @@ func TestLiveFiltersTakeTheNextChunk(t *testing.T) {
 	t.Run("slicer", func(t *testing.T) {
 		t.Parallel()
 		const delay = 100 * time.Millisecond
-		r := startRoute(t, b.addr, nil, nil, 0)
+		r := startRoute(t, b.Addr, nil, nil, 0)
 		c := warm(t, r)
 		r.SetMix(only(t, "slicer", map[string]any{"average_size": 1, "delay": delay}))
 		// "pong\n" in five pieces: four pauses.
@@ -220,7 +220,7 @@ func TestLiveFiltersTakeTheNextChunk(t *testing.T) {
 	})
 	t.Run("bandwidth 0", func(t *testing.T) {
 		t.Parallel()
-		r := startRoute(t, b.addr, nil, nil, 0)
+		r := startRoute(t, b.Addr, nil, nil, 0)
 		c := warm(t, r)
 		r.SetMix(only(t, "bandwidth", map[string]any{"rate": 0}))
 		if _, err := c.Write([]byte("ping\n")); err != nil {
@@ -235,7 +235,7 @@ func TestLiveFiltersTakeTheNextChunk(t *testing.T) {
 	})
 	t.Run("corrupt", func(t *testing.T) {
 		t.Parallel()
-		r := startRoute(t, b.addr, nil, nil, 0)
+		r := startRoute(t, b.Addr, nil, nil, 0)
 		c := warm(t, r)
 		r.SetMix(only(t, "corrupt", map[string]any{"probability": 1.0}))
 		if err := ping(c); err == nil {
@@ -251,7 +251,7 @@ func TestLiveFiltersTakeTheNextChunk(t *testing.T) {
 func TestLiveDownLeavesOpenConnectionsAlone(t *testing.T) {
 	t.Parallel()
 	b := startBackend(t, answer([]byte("pong\n"), nil))
-	r := startRoute(t, b.addr, nil, nil, 0)
+	r := startRoute(t, b.Addr, nil, nil, 0)
 	c := warm(t, r)
 	r.SetMix(only(t, "down", nil))
 	if err := ping(c); err != nil {
@@ -270,7 +270,7 @@ func TestLiveSameMixIsNoChange(t *testing.T) {
 	const sleep = 300 * time.Millisecond
 	b := startBackend(t, answer([]byte("pong\n"), nil))
 	opts := map[string]any{"sleep": sleep}
-	r := startRoute(t, b.addr, only(t, "delay", opts), nil, 0)
+	r := startRoute(t, b.Addr, only(t, "delay", opts), nil, 0)
 	start := time.Now() // the delay runs from the accept
 	c := dial(t, r.Addr())
 	if err := ping(c); err != nil {
@@ -299,7 +299,7 @@ func TestLiveReloadReachesOpenConnectionsWhenTheMixChanges(t *testing.T) {
 	})
 	reload := func(m *chaos.Mix) {
 		t.Helper()
-		err := s.Apply([]proxy.RouteConfig{{Name: "r", Listen: "127.0.0.1:0", Backend: b.addr, Protocol: "tcp", Mix: m}})
+		err := s.Apply([]proxy.RouteConfig{{Name: "r", Listen: "127.0.0.1:0", Backend: b.Addr, Protocol: "tcp", Mix: m}})
 		if err != nil {
 			t.Fatal(err)
 		}
