@@ -26,7 +26,8 @@ func buildMix(entries []mixEntry) (*chaos.Mix, error) {
 		if e.Percent == nil {
 			return nil, badRequest(fmt.Sprintf(`behavior %q: the "percent" key is required: its share of the draws, from 0 to 100`, e.Name))
 		}
-		entry, err := chaos.NewEntry(e.Name, *e.Percent, e.Options, e.Match)
+		// Adding 0 turns -0 into 0, which is what it means.
+		entry, err := chaos.NewEntry(e.Name, *e.Percent+0, e.Options, e.Match)
 		if err != nil {
 			return nil, badRequest(err.Error())
 		}

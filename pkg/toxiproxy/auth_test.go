@@ -154,3 +154,29 @@ func TestWarnsWhenOpenBeyondLoopback(t *testing.T) {
 		}
 	}
 }
+
+// A body over the limit is a 413, as on the admin API; /populate refuses
+// a list that names a proxy twice. Neither changes anything.
+func TestBodyLimitAndDuplicatePopulate(t *testing.T) {
+	url, _ := startWith(t, "toxiproxy {}", "127.0.0.1:0")
+	up := echo(t)
+	big := `{"name":"p","upstream":"` + strings.Repeat("x", 2<<20) + `"}`
+	_, before, _ := request(t, "GET", url+"/proxies", "", "")
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		want               string
+	}{
+		{"POST", "/proxies", big, 413, "request body too large"},
+		{"POST", "/populate", "[" + big + "]", 413, "request body too large"},
+		{"POST", "/populate", fmt.Sprintf(`[{"name":"d","listen":"127.0.0.1:0","upstream":%q},{"name":"d","listen":"127.0.0.1:0","upstream":%[1]q}]`, up), 400, `proxy \"d\" is listed twice`},
+	} {
+		code, body, _ := request(t, tc.method, url+tc.path, tc.body, "")
+		if code != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: %d %.200s; want %d with %q", tc.method, tc.path, code, body, tc.status, tc.want)
+		}
+	}
+	if _, after, _ := request(t, "GET", url+"/proxies", "", ""); after != before {
+		t.Errorf("refused calls changed the proxies: %s", after)
+	}
+}

@@ -249,12 +249,25 @@ type ProxySpec struct {
 
 func (p ProxySpec) enabled() bool { return p.Enabled == nil || *p.Enabled }
 
+// uniqueNames refuses a list that names a proxy twice: the API would
+// create one and list two.
+func uniqueNames(specs []ProxySpec) error {
+	seen := map[string]bool{}
+	for _, p := range specs {
+		if seen[p.Name] {
+			return badBody(fmt.Errorf("proxy %q is listed twice", p.Name))
+		}
+		seen[p.Name] = true
+	}
+	return nil
+}
+
 // ReadProxies reads and checks a JSON proxy list, as Toxiproxy does
 // before it creates any of them.
 func ReadProxies(r io.Reader) ([]ProxySpec, error) {
 	var specs []ProxySpec
 	if err := json.NewDecoder(r).Decode(&specs); err != nil {
-		return nil, badBody(err)
+		return nil, bodyError(err)
 	}
 	for i, p := range specs {
 		if p.Name == "" {
@@ -475,9 +488,18 @@ func writeError(w http.ResponseWriter, err error) {
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, badBody(err)
+		return nil, bodyError(err)
 	}
 	return b, nil
+}
+
+// bodyError is a body that could not be read: 413 when it is over the
+// limit, as vaurien's admin API answers, else a bad body.
+func bodyError(err error) *apiError {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return &apiError{fmt.Sprintf("request body too large: the limit is %d bytes", bodyLimit), http.StatusRequestEntityTooLarge}
+	}
+	return badBody(err)
 }
 
 // route finds the proxy named in the path.
@@ -572,6 +594,9 @@ func (s *Server) handlePopulate(w http.ResponseWriter, r *http.Request) {
 		Proxies []proxyView `json:"proxies"`
 	}
 	specs, err := ReadProxies(r.Body)
+	if err == nil {
+		err = uniqueNames(specs)
+	}
 	if err != nil {
 		ae := asAPIError(err)
 		writeJSON(w, ae.Status, answer{apiError: ae})
