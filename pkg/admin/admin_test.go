@@ -333,3 +333,12 @@ func TestHealthReadinessVersionOpenAPI(t *testing.T) {
 		t.Fatalf("/metrics without a handler: %d %s", code, body)
 	}
 }
+
+// A percent of -0 is 0: the answer does not echo "-0".
+func TestNegativeZeroPercentReadsAsZero(t *testing.T) {
+	e := startEnv(t, "")
+	code, body := e.call(t, http.MethodPut, "/routes/web/mix", `{"behaviors": [{"name": "error", "percent": -0}]}`)
+	if code != http.StatusOK || strings.Contains(body, "-0") || !strings.Contains(body, `"percent":0`) {
+		t.Fatalf("PUT mix with percent -0: %d %s; want 200 with percent 0", code, body)
+	}
+}
