@@ -260,6 +260,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"unknown route reset", "POST", "/routes/nope/reset", ``, 404, "no route"},
 		{"unknown route disable", "POST", "/routes/nope/disable", ``, 404, "no route"},
 		{"body over the limit", "PUT", "/routes/web/mix", big, 413, "larger than 65536 bytes"},
+		{"duplicate key", "PUT", "/routes/web/mix", `{"behaviors": [], "behaviors": [{"name": "error", "percent": 100}]}`, 400, `the key "behaviors" appears twice`},
+		{"duplicate nested key", "PUT", "/routes/web/mix", `{"behaviors": [{"name": "delay", "percent": 5, "percent": 100}]}`, 400, `the key "percent" appears twice`},
+		{"duplicate option", "PUT", "/routes/web/mix", `{"behaviors": [{"name": "delay", "percent": 5, "options": {"sleep": "1ms", "sleep": "1h"}}]}`, 400, `the key "sleep" appears twice`},
+		{"duplicate backend", "PUT", "/routes/web/backend", `{"backend": "127.0.0.1:1", "backend": "127.0.0.1:2"}`, 400, `the key "backend" appears twice`},
 		{"unknown endpoint", "GET", "/nope", ``, 404, "no endpoint GET /nope"},
 		{"wrong method", "DELETE", "/routes/web", ``, 405, "not allowed"},
 	}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,7 +88,16 @@ func decodeJSON(c *echo.Context, v any) error {
 }
 
 func decodeReader(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return err // the body limit's 413, or the client went away
+	}
+	if key, ok := duplicateKey(body); ok {
+		// encoding/json keeps the last of two equal keys; a person who wrote
+		// both meant one of them, and the API cannot tell which.
+		return badRequest(fmt.Sprintf("invalid JSON body: the key %q appears twice in one object", key))
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -166,4 +176,50 @@ func (jsonSerializer) Serialize(c *echo.Context, v any, indent string) error {
 		enc.SetIndent("", indent)
 	}
 	return enc.Encode(v)
+}
+
+// duplicateKey reports the first key that appears twice in one object of a
+// JSON document. A document that is not valid JSON has none: decoding it
+// reports the syntax error.
+func duplicateKey(doc []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	type object struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	var stack []*object
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *object
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.expectKey {
+			if key, ok := tok.(string); ok {
+				if top.keys[key] {
+					return key, true
+				}
+				top.keys[key] = true
+				top.expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &object{keys: map[string]bool{}, expectKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &object{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the object that holds it, if any, expects a key.
+		if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+			stack[len(stack)-1].expectKey = true
+		}
+	}
 }
