@@ -180,3 +180,31 @@ func TestBodyLimitAndDuplicatePopulate(t *testing.T) {
 		t.Errorf("refused calls changed the proxies: %s", after)
 	}
 }
+
+// Toxiproxy accepts attributes a toxic type does not have and drops them;
+// vaurien accepts them too, for its clients' sake, but says so in the log.
+func TestUnknownToxicAttributesAcceptedAndLogged(t *testing.T) {
+	url, logs := startWith(t, "toxiproxy {}", "127.0.0.1:0")
+	up := echo(t)
+	if code, body, _ := request(t, "POST", url+"/proxies", fmt.Sprintf(`{"name":"u","listen":"127.0.0.1:0","upstream":%q}`, up), ""); code != 201 {
+		t.Fatalf("create proxy: %d %s", code, body)
+	}
+	const warning = "unknown toxic attributes ignored"
+	code, body, _ := request(t, "POST", url+"/proxies/u/toxics", `{"name":"lat","type":"latency","attributes":{"latency":5,"jitter":0,"colour":"red"}}`, "")
+	if code != 200 || !strings.Contains(body, `"latency":5`) {
+		t.Fatalf("a toxic with an unknown attribute: %d %s; want 200 as Toxiproxy answers", code, body)
+	}
+	if !strings.Contains(logs.String(), warning) || !strings.Contains(logs.String(), `"ignored":["colour"]`) {
+		t.Errorf("the ignored attribute is not in the log:\n%s", logs)
+	}
+	before := strings.Count(logs.String(), warning)
+	if code, body, _ := request(t, "POST", url+"/proxies/u/toxics/lat", `{"attributes":{"latency":7}}`, ""); code != 200 {
+		t.Fatalf("update: %d %s", code, body)
+	}
+	if after := strings.Count(logs.String(), warning); after != before {
+		t.Errorf("an update with known attributes only warned:\n%s", logs)
+	}
+	if code, _, _ := request(t, "POST", url+"/proxies/u/toxics/lat", `{"attributes":{"latency":7,"shape":1}}`, ""); code != 200 || !strings.Contains(logs.String(), `"ignored":["shape"]`) {
+		t.Errorf("an update's unknown attribute: %d, log:\n%s", code, logs)
+	}
+}

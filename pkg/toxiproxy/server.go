@@ -847,6 +847,7 @@ func (s *Server) handleToxicCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info().Str("proxy", name).Str("toxic", t.name).Str("type", t.typ).Str("stream", t.stream).Msg("Toxiproxy API: toxic added")
+	s.warnIgnored(name, t, body)
 	writeJSON(w, http.StatusOK, t)
 }
 
@@ -882,6 +883,7 @@ func (s *Server) handleToxicUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info().Str("proxy", name).Str("toxic", t.name).Msg("Toxiproxy API: toxic updated")
+	s.warnIgnored(name, t, body)
 	writeJSON(w, http.StatusOK, t)
 }
 
@@ -906,4 +908,10 @@ func (s *Server) handleToxicDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info().Str("proxy", name).Str("toxic", r.PathValue("toxic")).Msg("Toxiproxy API: toxic removed")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) warnIgnored(proxy string, t *toxic, body []byte) {
+	if ignored := ignoredAttrs(t.typ, body); len(ignored) > 0 {
+		s.log.Warn().Str("proxy", proxy).Str("toxic", t.name).Str("type", t.typ).Strs("ignored", ignored).Msg("Toxiproxy API: unknown toxic attributes ignored")
+	}
 }

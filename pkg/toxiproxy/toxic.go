@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -245,6 +247,32 @@ type toxicInput struct {
 type toxicUpdate struct {
 	Toxicity   *float32        `json:"toxicity"`
 	Attributes json.RawMessage `json:"attributes"`
+}
+
+// ignoredAttrs lists the attributes of a toxic body that its type does not
+// have. Toxiproxy accepts and drops them, so its clients may send them; they
+// are accepted here too, but said in the log rather than dropped silently.
+func ignoredAttrs(typ string, body []byte) []string {
+	var in struct {
+		Attributes map[string]json.RawMessage `json:"attributes"`
+	}
+	a := newAttrs(typ)
+	if a == nil || json.Unmarshal(body, &in) != nil {
+		return nil
+	}
+	known := map[string]bool{}
+	rt := reflect.TypeOf(a).Elem()
+	for i := range rt.NumField() {
+		known[strings.Split(rt.Field(i).Tag.Get("json"), ",")[0]] = true
+	}
+	var ignored []string
+	for k := range in.Attributes {
+		if !known[k] {
+			ignored = append(ignored, k)
+		}
+	}
+	slices.Sort(ignored)
+	return ignored
 }
 
 // decodeAttrs reads attributes into a, keeping the fields the JSON leaves
