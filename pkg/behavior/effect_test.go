@@ -107,6 +107,8 @@ func TestInvalidOptions(t *testing.T) {
 		{"error", map[string]any{"headers": []string{"no colon"}}},
 		{"error", map[string]any{"headers": []string{": empty name"}}},
 		{"error", map[string]any{"headers": []string{"Bad Name: v"}}},
+		{"error", map[string]any{"code": "40 P01"}},
+		{"transient", map[string]any{"code": "dead-lock"}},
 		{"transient", map[string]any{"agitate": -1}},
 		{"transient", map[string]any{"status": []int64{99}}},
 	}

@@ -30,6 +30,8 @@ var errorOptions = chaos.Options{
 		Doc: "error text sent to the client (one line); empty lets the protocol choose"},
 	{Name: "headers", Kind: chaos.Strings, Default: []string{},
 		Doc: "extra headers for HTTP error responses, each written \"Name: value\""},
+	{Name: "code", Kind: chaos.String, Default: "",
+		Doc: "on database routes, the error to answer: a preset such as deadlock or serialization, or the database's own code (a SQLSTATE such as 40P01 on postgres); empty takes the route's error_code (see docs/protocols.md)"},
 }
 
 func init() {
@@ -89,12 +91,29 @@ func newFailing(v chaos.Values, agitate int64) (*failing, error) {
 	if strings.ContainsAny(b.spec.Message, "\r\n") {
 		return nil, fmt.Errorf("option \"message\": %q spans several lines; it must be one line", b.spec.Message)
 	}
+	b.spec.Code = v.String("code")
+	if !validCode(b.spec.Code) {
+		return nil, fmt.Errorf("option \"code\": %q is not an error code; want a preset name such as \"deadlock\" or a code such as \"40P01\" (letters, digits and _)", b.spec.Code)
+	}
 	headers, err := parseHeaders(v.Strings("headers"))
 	if err != nil {
 		return nil, err
 	}
 	b.spec.Headers = headers
 	return b, nil
+}
+
+// validCode reports whether s can name a database error: protocols look it
+// up among their presets or read it as their own code, and neither has room
+// for spaces or punctuation.
+func validCode(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return len(s) <= 64
 }
 
 // parseHeaders reads "Name: value" entries into a map keyed by canonical

@@ -88,6 +88,8 @@ func TestErrorSpec(t *testing.T) {
 			chaos.ErrorSpec{Status: 418, Message: "I'm a teapot"}},
 		{map[string]any{"headers": []string{"retry-after: 5", "X-Chaos:yes", "X-Empty:"}},
 			chaos.ErrorSpec{Headers: map[string]string{"Retry-After": "5", "X-Chaos": "yes", "X-Empty": ""}}},
+		{map[string]any{"code": "40P01"}, chaos.ErrorSpec{Code: "40P01"}},
+		{map[string]any{"code": "deadlock", "message": "stuck"}, chaos.ErrorSpec{Code: "deadlock", Message: "stuck"}},
 	}
 	for _, name := range []string{"error", "transient"} {
 		for _, tt := range tests {

@@ -85,9 +85,13 @@ func (f Fault) String() string {
 // own terms: an HTTP response, a RESP error, a memcache SERVER_ERROR, or on a
 // raw stream random bytes.
 type ErrorSpec struct {
-	Inject  bool              // corrupt the real answer instead of replacing it
-	Status  int               // HTTP status; 0 lets the protocol choose
-	Message string            // the error text; "" lets the protocol choose
+	Inject  bool   // corrupt the real answer instead of replacing it
+	Status  int    // HTTP status; 0 lets the protocol choose
+	Message string // the error text; "" lets the protocol choose
+	// Code names a database error: a preset (deadlock, serialization...)
+	// or the database's own code (a SQLSTATE, an error number); "" lets
+	// the protocol choose.
+	Code    string
 	Headers map[string]string // extra HTTP response headers
 }
 
@@ -161,9 +165,12 @@ func (e *Effect) SetFilter(d Direction, f Filter) {
 // and its Header func are valid until Exchanged returns: protocols recycle
 // them, so neither the engine nor an observer may keep one.
 type Request struct {
-	Command string                   // Redis or memcache command, HTTP method; upper case for Redis and HTTP
+	Command string                   // Redis or memcache command, HTTP method, SQL statement keyword; upper case for Redis, HTTP and SQL
 	Path    string                   // HTTP path
 	Header  func(name string) string // HTTP header lookup; nil elsewhere
+	// On database routes: the statement's text, and the database and user
+	// the client named when it connected.
+	SQL, Database, User string
 }
 
 // Unit is one draw: a connection on tcp, a request on protocol-aware routes.

@@ -8,18 +8,24 @@ import (
 
 // MatchSpec limits a behavior to matching requests on protocol-aware
 // routes. Every field that is set must match; within a list, any entry
-// may. Names compare case-insensitively; paths and header values are globs
-// where * matches any run of characters (slashes included) and ? one.
+// may. Names compare case-insensitively; paths, header values, SQL text,
+// databases and users are globs where * matches any run of characters
+// (slashes and line breaks included) and ? one. SQL globs ignore case, as
+// SQL keywords do; database and user names are compared as sent.
 type MatchSpec struct {
-	Methods  []string          `json:"method,omitempty"`  // HTTP methods
-	Paths    []string          `json:"path,omitempty"`    // HTTP path globs, e.g. "/api/*"
-	Headers  map[string]string `json:"header,omitempty"`  // HTTP header name → value glob
-	Commands []string          `json:"command,omitempty"` // Redis or memcache command names
+	Methods   []string          `json:"method,omitempty"`   // HTTP methods
+	Paths     []string          `json:"path,omitempty"`     // HTTP path globs, e.g. "/api/*"
+	Headers   map[string]string `json:"header,omitempty"`   // HTTP header name → value glob
+	Commands  []string          `json:"command,omitempty"`  // Redis or memcache command names, SQL statement keywords
+	SQL       []string          `json:"sql,omitempty"`      // SQL text globs, e.g. "*FROM orders*"
+	Databases []string          `json:"database,omitempty"` // database name globs (postgres)
+	Users     []string          `json:"user,omitempty"`     // user name globs (postgres)
 }
 
 // IsZero reports whether the spec matches every request.
 func (m MatchSpec) IsZero() bool {
-	return len(m.Methods) == 0 && len(m.Paths) == 0 && len(m.Headers) == 0 && len(m.Commands) == 0
+	return len(m.Methods) == 0 && len(m.Paths) == 0 && len(m.Headers) == 0 && len(m.Commands) == 0 &&
+		len(m.SQL) == 0 && len(m.Databases) == 0 && len(m.Users) == 0
 }
 
 // String renders the spec for logs and listings.
@@ -33,6 +39,9 @@ func (m MatchSpec) String() string {
 	add("method", m.Methods)
 	add("path", m.Paths)
 	add("command", m.Commands)
+	add("sql", m.SQL)
+	add("database", m.Databases)
+	add("user", m.Users)
 	names := make([]string, 0, len(m.Headers))
 	for n := range m.Headers {
 		names = append(names, n)
@@ -77,7 +86,16 @@ func (m MatchSpec) Matcher() (func(*Request) bool, error) {
 		if len(spec.Commands) > 0 && !anyFold(spec.Commands, r.Command) {
 			return false
 		}
-		if len(spec.Paths) > 0 && !anyGlob(spec.Paths, r.Path) {
+		if len(spec.Paths) > 0 && !anyGlob(spec.Paths, r.Path, false) {
+			return false
+		}
+		if len(spec.SQL) > 0 && !anyGlob(spec.SQL, r.SQL, true) {
+			return false
+		}
+		if len(spec.Databases) > 0 && !anyGlob(spec.Databases, r.Database, false) {
+			return false
+		}
+		if len(spec.Users) > 0 && !anyGlob(spec.Users, r.User, false) {
 			return false
 		}
 		for name, want := range spec.Headers {
@@ -98,9 +116,9 @@ func anyFold(names []string, s string) bool {
 	return false
 }
 
-func anyGlob(globs []string, s string) bool {
+func anyGlob(globs []string, s string, fold bool) bool {
 	for _, g := range globs {
-		if Glob(g, s) {
+		if glob(g, s, fold) {
 			return true
 		}
 	}
@@ -109,14 +127,19 @@ func anyGlob(globs []string, s string) bool {
 
 // Glob reports whether s matches pattern, where * matches any run of
 // characters (slashes included) and ? exactly one.
-func Glob(pattern, s string) bool {
+func Glob(pattern, s string) bool { return glob(pattern, s, false) }
+
+// GlobFold is Glob with ASCII letters compared regardless of case.
+func GlobFold(pattern, s string) bool { return glob(pattern, s, true) }
+
+func glob(pattern, s string, fold bool) bool {
 	// Iterative matching with backtracking to the last star: linear in
 	// practice and never recursive, whatever the input.
 	p, i := 0, 0
 	star, mark := -1, 0
 	for i < len(s) {
 		switch {
-		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i] || fold && lower(pattern[p]) == lower(s[i])):
 			p++
 			i++
 		case p < len(pattern) && pattern[p] == '*':
@@ -134,4 +157,11 @@ func Glob(pattern, s string) bool {
 		p++
 	}
 	return p == len(pattern)
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }

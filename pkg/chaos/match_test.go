@@ -25,6 +25,7 @@ func TestGlob(t *testing.T) {
 		{"*a*b*c", "xxaxxcxxb", false},
 		{"exact", "exact", true},
 		{"exact", "exactly", false},
+		{"*FROM orders*", "select * from orders", false},
 	}
 	for _, tt := range tests {
 		if got := chaos.Glob(tt.pattern, tt.s); got != tt.want {
@@ -40,6 +41,7 @@ func TestMatcher(t *testing.T) {
 	post := &chaos.Request{Command: "POST", Path: "/api/orders", Header: hdr(map[string]string{"X-Tenant": "acme"})}
 	get := &chaos.Request{Command: "GET", Path: "/api/orders"}
 	set := &chaos.Request{Command: "SET"}
+	update := &chaos.Request{Command: "UPDATE", SQL: "update Orders\nset paid = true", Database: "shop", User: "app"}
 	tests := []struct {
 		name string
 		spec chaos.MatchSpec
@@ -55,6 +57,12 @@ func TestMatcher(t *testing.T) {
 		{"redis command", chaos.MatchSpec{Commands: []string{"get", "set"}}, set, true},
 		{"redis other command", chaos.MatchSpec{Commands: []string{"GET"}}, set, false},
 		{"tcp never matches", chaos.MatchSpec{Commands: []string{"GET"}}, nil, false},
+		{"sql keyword", chaos.MatchSpec{Commands: []string{"update"}}, update, true},
+		{"sql glob ignores case", chaos.MatchSpec{SQL: []string{"*ORDERS*SET*"}}, update, true},
+		{"sql glob misses", chaos.MatchSpec{SQL: []string{"*FROM orders*"}}, update, false},
+		{"database and user", chaos.MatchSpec{Databases: []string{"sh*"}, Users: []string{"app"}}, update, true},
+		{"other user", chaos.MatchSpec{Users: []string{"APP"}}, update, false},
+		{"other database", chaos.MatchSpec{Databases: []string{"billing"}}, update, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,6 +81,23 @@ func TestMatcher(t *testing.T) {
 	for _, bad := range []chaos.MatchSpec{{Paths: []string{"api/*"}}, {Headers: map[string]string{"": "x"}}, {Commands: []string{" "}}} {
 		if _, err := bad.Matcher(); err == nil {
 			t.Errorf("Matcher(%+v) accepted an invalid spec", bad)
+		}
+	}
+}
+
+func TestGlobFold(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*FROM orders*", "select * from ORDERS where id = 1", true},
+		{"select ?", "SELECT 1", true},
+		{"*[*", "a[", true},
+		{"abc", "abd", false},
+		{"@", "`", false}, // letters only: '@' and '`' differ by the case bit
+	} {
+		if got := chaos.GlobFold(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("GlobFold(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
 		}
 	}
 }

@@ -555,6 +555,10 @@ func TestMatchBlock(t *testing.T) {
 	if want := (chaos.MatchSpec{Commands: []string{"GET"}}); !reflect.DeepEqual(b[1].Match, want) {
 		t.Fatalf("match = %+v, want %+v", b[1].Match, want)
 	}
+	want = chaos.MatchSpec{Commands: []string{"UPDATE"}, SQL: []string{"*orders*"}, Databases: []string{"shop"}, Users: []string{"app", "batch"}}
+	if !reflect.DeepEqual(b[2].Match, want) {
+		t.Fatalf("match = %+v, want %+v", b[2].Match, want)
+	}
 }
 
 func TestLoadHashesTheBytes(t *testing.T) {

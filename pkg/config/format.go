@@ -145,7 +145,8 @@ func formatMatch(body *hclwrite.Body, m chaos.MatchSpec) {
 	for _, l := range []struct {
 		name string
 		list []string
-	}{{"method", m.Methods}, {"path", m.Paths}, {"command", m.Commands}} {
+	}{{"method", m.Methods}, {"path", m.Paths}, {"command", m.Commands},
+		{"sql", m.SQL}, {"database", m.Databases}, {"user", m.Users}} {
 		if len(l.list) > 0 {
 			body.SetAttributeRaw(l.name, valueTokens(l.list))
 		}

@@ -428,6 +428,7 @@ func (d *decoder) match(blocks hcl.Blocks) (chaos.MatchSpec, bool) {
 	b := blocks[0]
 	content, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "method"}, {Name: "path"}, {Name: "header"}, {Name: "command"},
+		{Name: "sql"}, {Name: "database"}, {Name: "user"},
 	}})
 	d.add(diags...)
 	if diags.HasErrors() {
@@ -467,6 +468,12 @@ func (d *decoder) match(blocks hcl.Blocks) (chaos.MatchSpec, bool) {
 			m.Paths = list
 		case "command":
 			m.Commands = list
+		case "sql":
+			m.SQL = list
+		case "database":
+			m.Databases = list
+		case "user":
+			m.Users = list
 		}
 	}
 	if _, err := m.Matcher(); ok && err != nil {

@@ -17,4 +17,13 @@ route "api" {
       command = "GET"
     }
   }
+  behavior "test_delay" {
+    percent = 0
+    match {
+      command  = ["UPDATE"]
+      sql      = "*orders*"
+      database = "shop"
+      user     = ["app", "batch"]
+    }
+  }
 }
