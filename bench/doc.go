@@ -1,9 +1,10 @@
 // Package bench measures vaurien against a direct connection, against a
-// minimal io.Copy proxy (the yardstick of what a Go data path can reach)
-// and, when a toxiproxy-server binary is given, against Toxiproxy. Each
-// proxy runs in a process of its own (this test binary re-executed with
-// VAURIEN_BENCH_ROLE, or the Toxiproxy server) so that its CPU time, system
-// calls and allocations can be charged to it alone.
+// minimal io.Copy proxy (the yardstick of what a Go data path can reach),
+// against HAProxy when it is installed and, when a toxiproxy-server binary
+// is given, against Toxiproxy. Each proxy runs in a process of its own
+// (this test binary re-executed with VAURIEN_BENCH_ROLE, or the HAProxy or
+// Toxiproxy server) so that its CPU time, system calls and allocations can
+// be charged to it alone.
 //
 // The suite (BenchmarkSuite) runs every workload of issue 9 — streams,
 // redis-benchmark, wrk, a memcached load, connection churn and thousands of

@@ -67,10 +67,17 @@ func idleWorkload(b *testing.B, cfg config, rep *report) {
 	if cfg.toxiproxy != "" {
 		kinds = append(kinds, "toxiproxy")
 	}
+	if cfg.haproxy != "" {
+		kinds = append(kinds, "haproxy")
+	}
 	rows := measureIdle(b, cfg, kinds, func(b *testing.B, kind string) (*child, string, exchanger) {
-		if kind == "toxiproxy" {
+		switch kind {
+		case "toxiproxy":
 			tp := startToxiproxy(b, cfg.toxiproxy)
 			return tp.proc, tp.proxy(b, echo.addr), echo64k
+		case "haproxy":
+			h := startHAProxy(b, cfg.haproxy, echo.addr)
+			return h, h.addr, echo64k
 		}
 		c := startChild(b, kind, echo.addr)
 		return c, c.addr, echo64k

@@ -27,7 +27,7 @@ func mixLatencyWorkload(b *testing.B, cfg config, rep *report) {
 	start := time.Now()
 	load := loadAvg()
 	srv := testenv.Redis(b)
-	targets := proxies(b, srv.Addr, nil,
+	targets := proxies(b, srv.Addr, others{},
 		vaurienRoute{"vaurien-redis", "redis", ""},
 		vaurienRoute{"vaurien-redis-mix", "redis", cfg.faultMix})
 	var mu sync.Mutex

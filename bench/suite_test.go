@@ -22,6 +22,7 @@ type config struct {
 	idleConns      int
 	faultMix       string
 	toxiproxy      string
+	haproxy        string // the haproxy binary; "" when not installed
 	syscalls       string // how system calls are counted: "perf", "io" or "off"
 	syscallsNote   string // why perf is not used
 }
@@ -41,6 +42,7 @@ func loadConfig() config {
 		idleConns:      int(envInt("BENCH_IDLE_CONNS", 3300)),
 		faultMix:       envString("BENCH_FAULT_MIX", defaultFaultMix),
 		toxiproxy:      os.Getenv("TOXIPROXY_SERVER"),
+		haproxy:        haproxyBin(),
 		syscalls:       envString("BENCH_SYSCALLS", "perf"),
 	}
 	if c.syscalls == "perf" {
@@ -75,8 +77,8 @@ func envString(name, def string) string {
 // BenchmarkSuite is issue 9's comparison: every workload runs directly,
 // through the yardstick, through vaurien routes (tcp, the protocol-aware
 // route of the backend's protocol, and that route with an active fault
-// mix) and, when TOXIPROXY_SERVER names a toxiproxy-server binary, through
-// Toxiproxy, interleaved round-robin over BENCH_ROUNDS rounds. It prints
+// mix), through HAProxy when it is installed and, when TOXIPROXY_SERVER
+// names a toxiproxy-server binary, through Toxiproxy, interleaved round-robin over BENCH_ROUNDS rounds. It prints
 // the medians and ratios and, when BENCH_REPORT names a file, writes them
 // there as Markdown. bench/run.sh runs it; see bench/README.md.
 func BenchmarkSuite(b *testing.B) {
@@ -108,16 +110,30 @@ type vaurienRoute struct {
 	name, protocol, mix string
 }
 
+// others are the proxies that are not vaurien's to compare with: a
+// Toxiproxy server (nil when TOXIPROXY_SERVER is not set) and the haproxy
+// binary ("" when not installed).
+type others struct {
+	tp      *toxiproxy
+	haproxy string
+}
+
+// others starts Toxiproxy when it is given.
+func (c config) others(b *testing.B) others {
+	return others{tp: startToxiproxy(b, c.toxiproxy), haproxy: c.haproxy}
+}
+
 // proxies starts, in front of backend, the yardstick, the given vaurien
-// routes (each in a process of its own) and a Toxiproxy proxy when tp is
-// set, and returns the direct target followed by theirs.
-func proxies(b *testing.B, backend string, tp *toxiproxy, routes ...vaurienRoute) []*target {
-	return proxiesEach(b, func() string { return backend }, tp, routes...)
+// routes (each in a process of its own), a Toxiproxy proxy when o.tp is set
+// and an HAProxy process when o.haproxy is, and returns the direct target
+// followed by theirs.
+func proxies(b *testing.B, backend string, o others, routes ...vaurienRoute) []*target {
+	return proxiesEach(b, func() string { return backend }, o, routes...)
 }
 
 // proxiesEach is proxies with a backend of its own for each target, from
 // newBackend.
-func proxiesEach(b *testing.B, newBackend func() string, tp *toxiproxy, routes ...vaurienRoute) []*target {
+func proxiesEach(b *testing.B, newBackend func() string, o others, routes ...vaurienRoute) []*target {
 	targets := []*target{{name: "direct", addr: newBackend()}}
 	backend := newBackend()
 	y := startChild(b, "yardstick", backend)
@@ -127,8 +143,12 @@ func proxiesEach(b *testing.B, newBackend func() string, tp *toxiproxy, routes .
 		v.name = r.name
 		targets = append(targets, &target{name: r.name, addr: v.addr, proc: v})
 	}
-	if tp != nil {
-		targets = append(targets, &target{name: "toxiproxy", addr: tp.proxy(b, newBackend()), proc: tp.proc})
+	if o.tp != nil {
+		targets = append(targets, &target{name: "toxiproxy", addr: o.tp.proxy(b, newBackend()), proc: o.tp.proc})
+	}
+	if o.haproxy != "" {
+		h := startHAProxy(b, o.haproxy, newBackend())
+		targets = append(targets, &target{name: "haproxy", addr: h.addr, proc: h})
 	}
 	return targets
 }

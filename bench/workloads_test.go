@@ -24,7 +24,7 @@ func streamWorkload(b *testing.B, cfg config, rep *report, streams int) {
 	start := time.Now()
 	load := loadAvg()
 	backend := sink(b)
-	targets := proxies(b, backend, startToxiproxy(b, cfg.toxiproxy), vaurienRoute{"vaurien", "tcp", ""})
+	targets := proxies(b, backend, cfg.others(b), vaurienRoute{"vaurien", "tcp", ""})
 	per := cfg.streamBytes / int64(streams)
 	mb := float64(per*int64(streams)) / 1e6
 	rows := summarize(interleave(b, cfg, targets, func(b *testing.B, t *target) outcome {
@@ -70,7 +70,7 @@ func redisWorkload(b *testing.B, cfg config, rep *report, pipeline int) {
 	load := loadAvg()
 	tool := testenv.LookPath(b, "redis-benchmark")
 	srv := testenv.Redis(b)
-	targets := proxies(b, srv.Addr, startToxiproxy(b, cfg.toxiproxy),
+	targets := proxies(b, srv.Addr, cfg.others(b),
 		vaurienRoute{"vaurien", "tcp", ""},
 		vaurienRoute{"vaurien-redis", "redis", ""},
 		vaurienRoute{"vaurien-redis-mix", "redis", cfg.faultMix})
@@ -136,7 +136,7 @@ func httpWorkload(b *testing.B, cfg config, rep *report) {
 	load := loadAvg()
 	tool := testenv.LookPath(b, "wrk")
 	backend, server := httpBackend(b)
-	targets := proxies(b, backend, startToxiproxy(b, cfg.toxiproxy),
+	targets := proxies(b, backend, cfg.others(b),
 		vaurienRoute{"vaurien", "tcp", ""},
 		vaurienRoute{"vaurien-http", "http", ""},
 		vaurienRoute{"vaurien-http-mix", "http", cfg.faultMix})
@@ -194,7 +194,7 @@ func memcacheWorkload(b *testing.B, cfg config, rep *report) {
 	start := time.Now()
 	load := loadAvg()
 	srv := testenv.Memcached(b)
-	targets := proxies(b, srv.Addr, startToxiproxy(b, cfg.toxiproxy),
+	targets := proxies(b, srv.Addr, cfg.others(b),
 		vaurienRoute{"vaurien", "tcp", ""},
 		vaurienRoute{"vaurien-memcache", "memcache", ""},
 		vaurienRoute{"vaurien-memcache-mix", "memcache", cfg.faultMix})
@@ -275,7 +275,7 @@ func churnWorkload(b *testing.B, cfg config, rep *report) {
 	// to its backend wait in TIME_WAIT on its side once closed, and on a
 	// shared backend port the next target's connects would search past
 	// tens of thousands of them, charging whoever comes later.
-	targets := proxiesEach(b, func() string { return startEcho(b).addr }, startToxiproxy(b, cfg.toxiproxy),
+	targets := proxiesEach(b, func() string { return startEcho(b).addr }, cfg.others(b),
 		vaurienRoute{"vaurien", "tcp", ""},
 		vaurienRoute{"vaurien-mix", "tcp", cfg.faultMix})
 	const clients = 4
