@@ -394,6 +394,7 @@ func RouteConfigs(f *config.File, demoAddr string) ([]proxy.RouteConfig, error) 
 			Protocol: r.Protocol, ProtocolOptions: r.ProtocolOptions,
 			Mix: mix, Seed: f.Seed,
 			IdleTimeout: r.Timeout, DialTimeout: r.ConnectTimeout, MaxConnections: r.MaxConnections,
+			TLS: r.TLS, BackendTLS: r.BackendTLS,
 		})
 	}
 	return out, nil

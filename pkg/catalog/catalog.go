@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/probe"
+	"github.com/vaurien-go/vaurien/pkg/tlsroute"
 )
 
 // entry is what behaviors and protocols have in common for rendering.
@@ -69,6 +70,21 @@ func BehaviorsMarkdown(w io.Writer) {
 // ProtocolsMarkdown writes docs/protocols.md.
 func ProtocolsMarkdown(w io.Writer) {
 	markdown(w, "Protocols", "A route's `protocol` says how vaurien frames its traffic. Protocol options go in the route's `protocol_options` block.", protocols())
+}
+
+// TLSMarkdown writes docs/tls.md: the options of a route's tls and
+// backend_tls blocks, and the behaviors that act on the handshake.
+func TLSMarkdown(w io.Writer) {
+	var handshake []string
+	for _, b := range chaos.Behaviors() {
+		if b.Handshake {
+			handshake = append(handshake, "`"+b.Name+"`")
+		}
+	}
+	markdown(w, "TLS", "A route terminates TLS on its listener with a `tls` block and originates TLS to its backend with a `backend_tls` block; the two combine independently, and a route with neither relays as before (spliced on tcp). Both sides offer TLS 1.2 at least, and http routes offer ALPN `http/1.1`. The behaviors "+strings.Join(handshake, ", ")+" act on the handshakes of a route with a `tls` block, drawn once per connection as it is accepted (see [behaviors](behaviors.md)).", []entry{
+		{"tls", "Terminates TLS on the route's listener, with a certificate loaded from files (and loaded again when they change) or generated at start with a CA of its own.", "tls {\n  generate = true\n  names    = [\"localhost\", \"vaurien\"]\n  ca_out   = \"/shared/vaurien-ca.pem\"\n}", tlsroute.ServerOptions},
+		{"backend_tls", "Originates TLS to the route's backend, verifying its certificate, and presents a client certificate when one is given (mTLS).", "backend_tls {\n  server_name = \"redis.internal\"\n  ca          = \"/etc/vaurien/redis-ca.pem\"\n  cert        = \"/etc/vaurien/client.pem\"\n  key         = \"/etc/vaurien/client.key\"\n}", tlsroute.BackendOptions},
+	})
 }
 
 // ProbesMarkdown writes docs/probes.md: the probe kinds of experiments and

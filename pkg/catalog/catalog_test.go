@@ -15,7 +15,7 @@ import (
 	_ "github.com/vaurien-go/vaurien/pkg/plugins/standard"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/behaviors.md, docs/protocols.md and docs/probes.md from the declarations")
+var update = flag.Bool("update", false, "rewrite docs/behaviors.md, docs/protocols.md, docs/probes.md and docs/tls.md from the declarations")
 
 // TestDocsUpToDate keeps the reference pages under docs/ equal to what the
 // declarations in the code render, so that they never drift apart.
@@ -27,6 +27,7 @@ func TestDocsUpToDate(t *testing.T) {
 		{"docs/behaviors.md", catalog.BehaviorsMarkdown},
 		{"docs/protocols.md", catalog.ProtocolsMarkdown},
 		{"docs/probes.md", catalog.ProbesMarkdown},
+		{"docs/tls.md", catalog.TLSMarkdown},
 	}
 	for _, d := range docs {
 		var want bytes.Buffer

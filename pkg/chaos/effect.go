@@ -134,7 +134,25 @@ type Effect struct {
 	Error         ErrorSpec     // for FaultError
 	ToBackend     Filter        // transforms the client → backend bytes, if set
 	ToClient      Filter        // transforms the backend → client bytes, if set
+	// Handshake is a fault of the TLS handshake, carried out by routes
+	// that terminate TLS, once per connection before any protocol sees it.
+	// It is no part of IsZero: to a protocol's draw it changes nothing.
+	Handshake Handshake
 }
+
+// Handshake is a fault of a TLS handshake that a route terminates.
+type Handshake struct {
+	Delay time.Duration // hold the handshake this long before it starts
+	// Alert, when not 0, answers the client's hello with this fatal TLS
+	// alert (its code, as in RFC 8446 section 6) instead of a handshake.
+	Alert uint8
+	// Cert, when set, serves a faulty certificate instead of the route's:
+	// "expired", "not_yet_valid", "wrong_host" or "self_signed".
+	Cert string
+}
+
+// IsZero reports whether the handshake goes as configured.
+func (h Handshake) IsZero() bool { return h == Handshake{} }
 
 // IsZero reports whether the effect changes nothing.
 func (e *Effect) IsZero() bool {

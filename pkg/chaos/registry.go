@@ -18,6 +18,10 @@ type BehaviorSpec struct {
 	// New builds a configured behavior from validated options. It is called
 	// each time a mix that uses the behavior is built.
 	New func(Values) (Behavior, error)
+	// Handshake marks a behavior that acts on the TLS handshake only (its
+	// effects set Effect.Handshake alone): it needs a route that
+	// terminates TLS.
+	Handshake bool
 }
 
 // ProtocolSpec declares a protocol the same way.
@@ -27,6 +31,13 @@ type ProtocolSpec struct {
 	Options Options
 	Example string
 	New     func(Values) (Protocol, error)
+	// ALPN lists the application protocols a route offers, and asks its
+	// backend for, when it speaks TLS (http: "http/1.1").
+	ALPN []string
+	// NoTLS, when set, says why a route of this protocol takes no tls or
+	// backend_tls block, such as a protocol that negotiates TLS inside
+	// its own exchange.
+	NoTLS string
 }
 
 var (

@@ -132,8 +132,14 @@ type Route struct {
 	MaxConnections int
 	// Default marks the route that the original Vaurien's single-route API
 	// (GET/PUT /behavior, /backend) acts on.
-	Default   bool
-	Behaviors []Behavior // in file order; the share left of 100% is dummy
+	Default bool
+	// TLS terminates TLS on the listener: the tls block's options
+	// (tlsroute.ServerOptions), defaults filled in; nil without the block.
+	TLS chaos.Values
+	// BackendTLS originates TLS to the backend: the backend_tls block's
+	// options (tlsroute.BackendOptions); nil without the block.
+	BackendTLS chaos.Values
+	Behaviors  []Behavior // in file order; the share left of 100% is dummy
 }
 
 // Behavior is one entry of a route's mix.

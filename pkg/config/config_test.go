@@ -218,6 +218,9 @@ var invalidCases = []struct {
 	{"route_label_missing.hcl", "1:7", "Missing name for route"},
 	{"wrong_type.hcl", "2:13", `Incorrect attribute value type: The argument "listen" takes a string`},
 	{"many_errors.hcl", "22:21", "must not be negative"},
+	{"tls_generate_and_files.hcl", "4:3", "Invalid tls block: A tls block either generates its certificate (generate = true) or loads it (cert and key), not both."},
+	{"tls_unknown_option.hcl", "5:5", `The block "backend_tls" has no option named "insecure". Its options are "ca", "cert", "handshake_timeout", "insecure_skip_verify", "key" and "server_name".`},
+	{"tls_half_client_cert.hcl", "4:3", "Invalid backend_tls block: A client certificate needs both cert and key (PEM files)."},
 }
 
 func TestLoadInvalid(t *testing.T) {
@@ -585,5 +588,32 @@ func TestWatchMustBeABool(t *testing.T) {
 	_, err := Parse([]byte("watch = \"no\"\n"), "w.hcl")
 	if err == nil || !strings.Contains(err.Error(), "w.hcl:1,9") || !strings.Contains(err.Error(), `"watch"`) {
 		t.Fatalf("Parse(watch = \"no\") = %v, want an error at w.hcl:1,9 about watch", err)
+	}
+}
+
+func TestTLSBlocks(t *testing.T) {
+	f, err := Load(filepath.Join("testdata", "valid", "tls.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.Routes[0]
+	if !r.TLS.Bool("generate") || !reflect.DeepEqual(r.TLS.Strings("names"), []string{"localhost", "vaurien"}) ||
+		r.TLS.String("ca_out") != "/shared/vaurien-ca.pem" || r.TLS.Duration("handshake_timeout") != 10*time.Second {
+		t.Errorf("tls = %v", r.TLS)
+	}
+	if r.BackendTLS.String("ca") != "/etc/ssl/backend-ca.pem" || r.BackendTLS.String("cert") != "client.pem" ||
+		r.BackendTLS.String("key") != "client.key" || r.BackendTLS.Bool("insecure_skip_verify") {
+		t.Errorf("backend_tls = %v", r.BackendTLS)
+	}
+	// The blocks survive a round trip through Format.
+	again, err := Parse(Format(f), "formatted.hcl")
+	if err != nil {
+		t.Fatalf("formatted file does not load: %v\n%s", err, Format(f))
+	}
+	if g := again.Routes[0]; !reflect.DeepEqual(g.TLS, r.TLS) || !reflect.DeepEqual(g.BackendTLS, r.BackendTLS) {
+		t.Errorf("after Format: tls %v, backend_tls %v; want %v, %v", g.TLS, g.BackendTLS, r.TLS, r.BackendTLS)
+	}
+	if f, _ := Load(filepath.Join("testdata", "valid", "minimal.hcl")); f.Routes[0].TLS != nil || f.Routes[0].BackendTLS != nil {
+		t.Errorf("a route without the blocks has tls %v, backend_tls %v", f.Routes[0].TLS, f.Routes[0].BackendTLS)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/tlsroute"
 )
 
 // Format renders a configuration as HCL that Parse reads back to the same
@@ -117,6 +118,21 @@ func formatRoute(body *hclwrite.Body, r *Route, exprs map[string]string) {
 				continue
 			}
 			opts.SetAttributeRaw(n, valueTokens(r.ProtocolOptions[n]))
+		}
+	}
+
+	for _, t := range []struct {
+		name string
+		decl chaos.Options
+		v    chaos.Values
+	}{{"tls", tlsroute.ServerOptions, r.TLS}, {"backend_tls", tlsroute.BackendOptions, r.BackendTLS}} {
+		if t.v == nil {
+			continue
+		}
+		body.AppendNewline()
+		tb := body.AppendNewBlock(t.name, nil).Body()
+		for _, n := range setOptions(t.decl, t.v) {
+			tb.SetAttributeRaw(n, valueTokens(t.v[n]))
 		}
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/selfloop"
+	"github.com/vaurien-go/vaurien/pkg/tlsroute"
 )
 
 // The raw structs are the first decoding phase: gohcl checks the file's
@@ -61,6 +62,8 @@ type rawRoute struct {
 	MaxConnections  hcl.Expression `hcl:"max_connections,optional"`
 	Default         hcl.Expression `hcl:"default,optional"`
 	ProtocolOptions *rawOptions    `hcl:"protocol_options,block"`
+	TLS             *rawOptions    `hcl:"tls,block"`
+	BackendTLS      *rawOptions    `hcl:"backend_tls,block"`
 	Behaviors       []rawBehavior  `hcl:"behavior,block"`
 }
 
@@ -317,9 +320,50 @@ func (d *decoder) route(raw *rawRoute) (Route, routeMeta) {
 	}
 
 	d.protocol(raw, &r)
+	d.tls(raw, &r)
 
 	r.Behaviors = d.mix(raw.Behaviors, r.Name)
+	if r.TLS == nil {
+		for _, b := range raw.Behaviors {
+			if spec, ok := chaos.LookupBehavior(b.Name); ok && spec.Handshake {
+				d.errorf(b.NameRange, "Behavior needs TLS", "The %q behavior acts on the TLS handshake of the connections a route accepts, and route %q does not terminate TLS. Give the route a tls block, or remove the behavior.", b.Name, r.Name)
+			}
+		}
+	}
 	return r, meta
+}
+
+// tls decodes a route's tls and backend_tls blocks against their declared
+// options, then checks each block as a whole.
+func (d *decoder) tls(raw *rawRoute, r *Route) {
+	blocks := []struct {
+		raw   *rawOptions
+		name  string
+		decl  chaos.Options
+		check func(chaos.Values) string
+		out   *chaos.Values
+	}{
+		{raw.TLS, "tls", tlsroute.ServerOptions, tlsroute.Check, &r.TLS},
+		{raw.BackendTLS, "backend_tls", tlsroute.BackendOptions, tlsroute.CheckBackend, &r.BackendTLS},
+	}
+	for _, b := range blocks {
+		if b.raw == nil {
+			continue
+		}
+		if spec, ok := chaos.LookupProtocol(r.Protocol); ok && spec.NoTLS != "" {
+			d.errorf(b.raw.TypeRange, "No TLS for this protocol", "Route %q takes no %s block with protocol %q: %s.", r.Name, b.name, r.Protocol, spec.NoTLS)
+			continue
+		}
+		values, _, _, ok := d.options(b.raw.Body, "block", b.name, b.decl, nil)
+		if !ok {
+			continue
+		}
+		if msg := b.check(values); msg != "" {
+			d.errorf(b.raw.TypeRange, "Invalid "+b.name+" block", "%s", msg)
+			continue
+		}
+		*b.out = values
+	}
 }
 
 // mix decodes the behavior blocks of a route, or of a route in an

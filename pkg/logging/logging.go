@@ -31,6 +31,7 @@ const (
 	FieldDuration = "duration"
 	FieldDrain    = "drain"
 	FieldReason   = "reason"
+	FieldSide     = "side"
 	FieldMix      = "mix"
 	FieldCount    = "count"
 	FieldMethod   = "method"
@@ -156,3 +157,24 @@ func (r *routeLog) MixChanged(m *chaos.Mix) {
 }
 
 func (r *routeLog) Stopped() { r.log.Info().Msg("route stopped") }
+
+var _ proxy.TLSObserver = (*routeLog)(nil)
+
+// Handshake logs a failed handshake at debug: clients that give up, or
+// that a TLS fault turned away, are events in a chaos proxy.
+func (r *routeLog) Handshake(side string, took time.Duration, reason string, err error) {
+	if err == nil {
+		return
+	}
+	r.log.Debug().Str(FieldSide, side).Str(FieldReason, reason).Dur(FieldDuration, took).Err(err).Msg("tls handshake failed")
+}
+
+// CertReloaded logs a reload of certificate files: a failure is a warning,
+// since the files in place are not the ones served.
+func (r *routeLog) CertReloaded(err error) {
+	if err != nil {
+		r.warn.Warn().Err(err).Msg("tls certificate not reloaded: the previous one stays in force")
+		return
+	}
+	r.log.Info().Msg("tls certificate reloaded")
+}

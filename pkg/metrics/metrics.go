@@ -35,6 +35,7 @@ const (
 	LabelDirection = "direction"
 	LabelReason    = "reason"
 	LabelResult    = "result"
+	LabelSide      = "side"
 )
 
 // Values of the result label of vaurien_config_reloads_total.
@@ -70,6 +71,7 @@ type Metrics struct {
 	duration   *prometheus.HistogramVec
 	faults     *prometheus.CounterVec
 	mix        *prometheus.GaugeVec
+	tls        tlsMetrics
 	reloads    *prometheus.CounterVec
 	loadedAt   prometheus.Gauge
 	hash       prometheus.Gauge
@@ -148,6 +150,7 @@ func New(reg *prometheus.Registry) *Metrics {
 			Namespace: Namespace, Name: "config_hash",
 			Help: "The configuration file in force: the first 48 bits of its SHA-256, as a number (0 when started from flags).",
 		}),
+		tls:       newTLSMetrics(),
 		exp:       newExperiments(),
 		names:     map[string]int{},
 		protocols: map[routeProtocol]int{},
@@ -166,7 +169,8 @@ func New(reg *prometheus.Registry) *Metrics {
 		m.reloads.WithLabelValues(r) // both results show from the start
 	}
 	reg.MustRegister(m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.requests,
-		m.duration, m.faults, m.mix, m.reloads, m.loadedAt, m.hash, m.exp.running, m.exp.sloOK, build,
+		m.duration, m.faults, m.mix, m.tls.handshakes, m.tls.failures, m.tls.reloads,
+		m.reloads, m.loadedAt, m.hash, m.exp.running, m.exp.sloOK, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -269,6 +273,7 @@ func (m *Metrics) stopped(name, protocol string) {
 	l := prometheus.Labels{LabelRoute: name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.faults, m.mix,
+		m.tls.handshakes, m.tls.failures, m.tls.reloads,
 	} {
 		v.DeletePartialMatch(l)
 	}

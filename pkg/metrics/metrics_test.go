@@ -553,6 +553,10 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	m.Route("r", "tcp").Exchanged(nil, time.Millisecond)
+	// TLS series appear with a route's first handshake.
+	tlsRoute := m.Route("t", "tcp").(proxy.TLSObserver)
+	tlsRoute.Handshake(proxy.SideClient, time.Millisecond, "timeout", os.ErrDeadlineExceeded)
+	tlsRoute.CertReloaded(nil)
 	m.StepRunning("e", "s", true)
 	m.SLOHeld("e", "slo", true)
 	mfs, err := reg.Gather()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/selfloop"
+	"github.com/vaurien-go/vaurien/pkg/tlsroute"
 )
 
 // RouteConfig is everything the engine needs to run one route.
@@ -26,13 +27,20 @@ type RouteConfig struct {
 	IdleTimeout     time.Duration // 0: none
 	DialTimeout     time.Duration // 0: 5s
 	MaxConnections  int           // 0: unlimited
+	// TLS, when set, terminates TLS on the listener: the values of the
+	// route's tls block (tlsroute.ServerOptions).
+	TLS chaos.Values
+	// BackendTLS, when set, originates TLS to the backend: the values of
+	// the route's backend_tls block (tlsroute.BackendOptions).
+	BackendTLS chaos.Values
 }
 
 // sameListener reports whether c can be applied to a running route built
 // from old without reopening its listener or changing its protocol.
 func (c *RouteConfig) sameListener(old *RouteConfig) bool {
 	return c.Listen == old.Listen && c.Protocol == old.Protocol &&
-		reflect.DeepEqual(c.ProtocolOptions, old.ProtocolOptions)
+		reflect.DeepEqual(c.ProtocolOptions, old.ProtocolOptions) &&
+		reflect.DeepEqual(c.TLS, old.TLS) && reflect.DeepEqual(c.BackendTLS, old.BackendTLS)
 }
 
 // plan is a route's live, immutable settings; it is swapped whole.
@@ -60,6 +68,12 @@ type Stats struct {
 type Route struct {
 	name   string
 	obs    RouteObserver
+	tlsObs TLSObserver // obs, when it hears of TLS; else nil
+	// The route's TLS: termination on the listener and origination to the
+	// backend, each nil when off. They live as long as the route: a
+	// change of either makes a new route.
+	tlsIn  *tlsroute.Server
+	tlsOut *tlsroute.Client
 	plan   atomic.Pointer[plan]
 	source *chaos.Source
 
@@ -122,6 +136,12 @@ func newRoute(cfg RouteConfig, obs Observer) (*Route, error) {
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.plan.Store(p)
+	r.tlsObs, _ = r.obs.(TLSObserver)
+	if err := r.startTLS(cfg); err != nil {
+		r.cancel()
+		r.obs.Stopped()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -420,7 +440,7 @@ func (r *Route) track(s *session) bool {
 	if r.disabled || r.ctx.Err() != nil {
 		return false
 	}
-	r.conns[s.client] = s
+	r.conns[s.raw] = s
 	return true
 }
 
@@ -449,7 +469,7 @@ func (r *Route) serve(c net.Conn) {
 		r.release(c)
 		return
 	}
-	s := &session{route: r, client: c, protocol: p, in: in}
+	s := &session{route: r, client: c, raw: c, protocol: p, in: in}
 	if !r.track(s) {
 		selfloop.ForgetAccepted(in)
 		r.release(c)
@@ -458,6 +478,12 @@ func (r *Route) serve(c net.Conn) {
 	n = r.accepted.Add(1)
 	r.obs.Accepted(c.RemoteAddr())
 	s.start, s.shard = time.Now(), uint32(n)
+	if r.tlsIn != nil {
+		if err := s.terminate(p); err != nil {
+			s.end(err)
+			return
+		}
+	}
 	err := p.protocol.Serve(r.ctx, s)
 	if !s.detached {
 		s.end(err)
@@ -473,8 +499,11 @@ func (r *Route) release(c net.Conn) {
 
 // session is what a protocol sees of one connection.
 type session struct {
-	route    *Route
-	client   net.Conn
+	route  *Route
+	client net.Conn // what the protocol serves: the TLS connection on a route that terminates TLS
+	// raw is the accepted connection, the route's key for it: closing it
+	// ends the connection whatever runs over it.
+	raw      net.Conn
 	protocol *plan
 	start    time.Time
 	detached bool
@@ -501,7 +530,7 @@ func (s *session) end(err error) {
 	for _, p := range s.out {
 		selfloop.ForgetDialed(p)
 	}
-	r.untrack(s.client)
+	r.untrack(s.raw)
 	r.release(s.client)
 }
 
@@ -529,6 +558,9 @@ func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("dial backend %q: it leads back to vaurien itself", p.backend)
 	}
 	s.out = append(s.out, out)
+	if s.route.tlsOut != nil {
+		return s.originate(ctx, c, p.backend)
+	}
 	return c, nil
 }
 

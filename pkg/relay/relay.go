@@ -441,14 +441,18 @@ func (p *pair) bulk(dir chaos.Direction, dst, src net.Conn) (more, end bool, err
 			}
 		}
 	} else {
-		if p.changes.Load() > p.known[dirIndex(dir)] {
-			return false, false, errSwitch
-		}
-		more = true
+		return p.plain(dir, dst, src)
 	}
-	// A *net.TCPConn reading from an *io.LimitedReader over a
-	// *net.TCPConn still splices.
-	n, err := io.CopyN(dst, src, limit)
+	var n int64
+	if w.out == nil {
+		// dst wraps its socket (TLS): io.CopyN would allocate a buffer
+		// per call, since neither side can hand the copy to the other.
+		n, err = copyBuffered(dst, src, limit)
+	} else {
+		// A *net.TCPConn reading from an *io.LimitedReader over a
+		// *net.TCPConn still splices.
+		n, err = io.CopyN(dst, src, limit)
+	}
 	p.moved(dir, n)
 	switch {
 	case err == io.EOF:
@@ -458,6 +462,64 @@ func (p *pair) bulk(dir chaos.Direction, dst, src net.Conn) (more, end bool, err
 	}
 	return more, false, err
 }
+
+// plain moves one read of a source that has no descriptor of its own, a
+// TLS connection: its reads block in its own Read, so it is read plainly,
+// one record at a time, and each read is counted and follows a change of
+// the mix as a message read does. Such a connection holds a buffer while
+// it waits, as its TLS state does anyway.
+func (p *pair) plain(dir chaos.Direction, dst, src net.Conn) (more, end bool, err error) {
+	i := dirIndex(dir)
+	if p.changes.Load() > p.known[i] {
+		return false, false, errSwitch
+	}
+	buf := records.Get().(*[]byte)
+	defer records.Put(buf)
+	n, err := src.Read(*buf)
+	if n > 0 {
+		p.active(dir)
+		if p.changes.Load() > p.known[i] {
+			p.pend[i] = append(p.pend[i], (*buf)[:n]...)
+			return false, false, errSwitch
+		}
+		if _, werr := dst.Write((*buf)[:n]); werr != nil {
+			return false, false, &writeError{werr}
+		}
+		p.ev.Relayed(dir, int64(n))
+	}
+	switch {
+	case err == io.EOF:
+		return false, true, nil
+	case n > 0 && isTimeout(err):
+		err = nil // not idle: bytes moved
+	}
+	return true, false, err
+}
+
+// copyBuffered copies up to limit bytes, which src has queued, through a
+// pooled buffer.
+func copyBuffered(dst io.Writer, src io.Reader, limit int64) (int64, error) {
+	buf := records.Get().(*[]byte)
+	defer records.Put(buf)
+	var done int64
+	for done < limit {
+		n, err := src.Read((*buf)[:min(int64(len(*buf)), limit-done)])
+		if n > 0 {
+			if _, werr := dst.Write((*buf)[:n]); werr != nil {
+				return done, &writeError{werr}
+			}
+			done += int64(n)
+		}
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// records are the buffers of connections that wrap their socket: one TLS
+// record's plaintext (2^14 bytes) each.
+var records = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 func (p *pair) moved(dir chaos.Direction, n int64) {
 	if n > 0 {

@@ -107,6 +107,7 @@ func init() {
 		New: func(v chaos.Values) (chaos.Protocol, error) {
 			return &protocol{overwriteHost: v.Bool("overwrite_host_header")}, nil
 		},
+		ALPN: []string{"http/1.1"},
 	})
 }
 

@@ -27,6 +27,13 @@ var (
 		"the original forced it on for this protocol; here a connection stays open until the client or the backend closes it")
 )
 
+// noTLS says why a raw-stream protocol cannot take a route's TLS: a MySQL
+// client asks for TLS inside the protocol (CLIENT_SSL) after a plain-text
+// greeting, so TLS over the whole connection is not what it speaks.
+var noTLS = map[string]string{
+	"mysql": "a MySQL client asks for TLS inside the protocol (CLIENT_SSL) after a plain-text greeting, which this protocol relays as raw bytes: the connection cannot be TLS from its first byte",
+}
+
 func init() {
 	chaos.RegisterProtocol(chaos.ProtocolSpec{
 		Name: "tcp",
@@ -52,6 +59,7 @@ func init() {
 			New: func(chaos.Values) (chaos.Protocol, error) {
 				return stream{}, nil
 			},
+			NoTLS: noTLS[name],
 		})
 	}
 }

@@ -1,0 +1,7 @@
+route "a" {
+  listen  = "127.0.0.1:8000"
+  backend = "127.0.0.1:80"
+  backend_tls {
+    cert = "client.pem"
+  }
+}
