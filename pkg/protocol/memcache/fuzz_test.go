@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // FuzzParseRequest checks that any command line classifies without a
@@ -131,7 +132,7 @@ func FuzzServe(f *testing.F) {
 			c.Write(client)
 			c.(*net.TCPConn).CloseWrite()
 		}()
-		if _, err := io.Copy(io.Discard, c); err != nil && normalEnd(err) != nil {
+		if _, err := io.Copy(io.Discard, c); err != nil && !relay.OrdinaryEnd(err) {
 			t.Fatalf("client: %v", err)
 		}
 		c.Close()

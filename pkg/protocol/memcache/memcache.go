@@ -80,6 +80,7 @@ import (
 	"strings"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 // DefaultMessage is the text of the SERVER_ERROR reply when the behavior
@@ -120,14 +121,7 @@ func New() chaos.Protocol {
 
 // Serve frames one client connection; see the package documentation.
 func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
-	backend, err := s.Dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer backend.Close()
-	c := newConn(ctx, p, s, s.Client(), backend)
-	defer c.release()
-	return c.serve()
+	return kit.Serve(ctx, s, &framing{p: p}, kit.Options{BufSize: bufSize})
 }
 
 // reply renders the SERVER_ERROR line for a message; line breaks in it

@@ -7,17 +7,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 // maxData caps the length a data block may claim, on either side. Blocks
 // are streamed, never buffered whole; the cap only turns an absurd claim
 // into a clean framing error instead of a multi-gigabyte copy.
 const maxData = 1 << 30
-
-// bulkMin is the size from which the unbuffered part of a data block is
-// moved straight from socket to socket (spliced by the kernel on Linux)
-// rather than through the proxy's buffers.
-const bulkMin = 64 << 10
 
 // injectBytes is how many bytes of a value an error with inject overwrites:
 // the original Vaurien's 100 random bytes, written over the middle of the
@@ -93,7 +90,7 @@ func sizeField(line []byte, i int) (int64, error) {
 
 // readLine returns the next line with its "\n". A line that does not fit
 // the reader's buffer is an error: memcached's response lines are short.
-func readLine(br *bufio.Reader) ([]byte, error) {
+func readLine(br source) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err == nil {
 		return line, nil
@@ -107,11 +104,15 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	return nil, err
 }
 
-// copyN moves exactly n bytes from br to w through br's own buffer. It is
+// copyN moves exactly n bytes from br to w through br's own buffer, or
+// socket to socket for the kit's Reader when the block is large. It is
 // io.CopyN without the LimitedReader and the 32 KiB buffer that io.Copy
 // allocates on its way into a TCP connection: nothing is allocated, however
 // large the block.
-func copyN(w io.Writer, br *bufio.Reader, n int64) (int64, error) {
+func copyN(w io.Writer, br source, n int64) (int64, error) {
+	if r, ok := br.(*kit.Reader); ok {
+		return r.CopyN(w, n)
+	}
 	var done int64
 	for done < n {
 		avail := br.Buffered()
@@ -145,14 +146,19 @@ type unit struct {
 	reply   []byte // for corrupt: the error line that replaces an answer without a value
 }
 
+// source is what the framer reads answers from: the kit's Reader on a
+// connection, a bufio.Reader in tests.
+type source interface {
+	ReadSlice(delim byte) ([]byte, error)
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+	Buffered() int
+}
+
 // framer relays framed responses from a backend reader.
 type framer struct {
-	br *bufio.Reader
+	br source
 	n  int64 // bytes relayed (not those dropped), for byte accounting
-	// bulk, when set, moves the part of a large data block that br has not
-	// buffered yet, bypassing the buffers; it reports false when it cannot
-	// for this writer.
-	bulk func(w io.Writer, n int64) (int64, bool, error)
 }
 
 func (f *framer) write(w io.Writer, b []byte) error {
@@ -164,20 +170,6 @@ func (f *framer) write(w io.Writer, b []byte) error {
 }
 
 func (f *framer) copy(w io.Writer, n int64) error {
-	if f.bulk != nil && w != io.Discard && n-int64(f.br.Buffered()) >= bulkMin {
-		head := int64(f.br.Buffered())
-		m, err := copyN(w, f.br, head)
-		f.n += m
-		if err != nil {
-			return err
-		}
-		m, ok, err := f.bulk(w, n-head)
-		f.n += m
-		if ok || err != nil {
-			return err
-		}
-		n -= head // declined, nothing moved: the buffers carry the rest
-	}
 	m, err := copyN(w, f.br, n)
 	if w != io.Discard {
 		f.n += m

@@ -1,0 +1,272 @@
+package kit
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
+)
+
+// errStopped ends the request loop when the reply loop has returned.
+var errStopped = errors.New("reply loop stopped")
+
+// conn is one client connection: its lifecycle is here, the request loop
+// in requests.go, the reply loop in replies.go, the fault step in fault.go.
+type conn[R any] struct {
+	ctx             context.Context
+	s               chaos.Session
+	f               Framing[R]
+	client, backend net.Conn
+	cr, br          *Reader // client's input, backend's input
+	cw, bw          *Writer // to the client, to the backend
+	q               queue[R]
+	end             ending
+	idle            watchdog
+	req             side[R] // the request loop's state
+	rep             side[R] // the reply loop's state
+}
+
+// side is one loop's own state: the Exchange it works on (kept here so
+// that handing it to the Framing allocates nothing) and its timer.
+type side[R any] struct {
+	x       Exchange[R]
+	wait    relay.Timer
+	hanging bool
+}
+
+// ending is how the connection ends: once, with the longest close delay
+// drawn on it, lingering when the backend went first.
+type ending struct {
+	once       sync.Once
+	closed     atomic.Bool
+	clientGone atomic.Bool
+	lingering  atomic.Bool
+	closeDelay atomic.Int64
+	mu         sync.Mutex
+	strike     *time.Timer // a reset_peer or timeout that acts later
+}
+
+func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
+	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend}
+	c.idle.d = s.IdleTimeout()
+	var last *atomic.Int64
+	if c.idle.d > 0 {
+		last = &c.idle.last
+	}
+	c.cw = newWriter(c.client, o.BufSize, s, chaos.ToClient)
+	c.bw = newWriter(backend, o.BufSize, s, chaos.ToBackend)
+	c.cr = newReader(c.client, o.BufSize, c.bw.Flush, last)
+	c.br = newReader(backend, o.BufSize, c.cw.Flush, last)
+	c.q.init(backend)
+	c.br.woken = func() { backend.SetReadDeadline(time.Time{}) }
+	return c
+}
+
+// serve passes the opening, runs the two loops and ends the connection the
+// way its end calls for.
+func (c *conn[R]) serve() error {
+	stop := context.AfterFunc(c.ctx, c.closeAll)
+	defer stop()
+	c.idle.start(c.expire)
+	defer c.idle.stop()
+	defer c.release()
+	if st, ok := c.f.(Starter); ok {
+		err := st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s})
+		if ferr := c.flushBoth(); err == nil {
+			err = ferr
+		}
+		if err == ErrRaw {
+			return c.raw()
+		}
+		if err != nil {
+			c.closeAll()
+			return quiet(err)
+		}
+	}
+	reqDone := make(chan error, 1)
+	go func() { reqDone <- c.requests() }()
+	end, err := c.replies()
+	close(c.q.done)
+	switch end {
+	case endRaw:
+		if rerr := <-reqDone; rerr != nil {
+			c.closeAll()
+			return quiet(rerr)
+		}
+		return c.raw()
+	case endBackend:
+		// The backend has gone: what it said reaches the client, then a
+		// FIN (held by a close delay), and the client's input is read and
+		// dropped until it leaves, at most relay.LingerTime: closing under
+		// unread input would make the kernel reset the connection and
+		// lose those last words.
+		c.hold()
+		c.end.lingering.Store(true)
+		relay.CloseWrite(c.client)
+		t := time.NewTimer(relay.LingerTime)
+		select {
+		case rerr := <-reqDone:
+			reqDone <- rerr
+		case <-t.C:
+		case <-c.ctx.Done():
+		}
+		t.Stop()
+	default:
+		c.hold()
+	}
+	c.closeAll()
+	rerr := <-reqDone
+	c.end.stopStrike()
+	if err = quiet(err); err != nil {
+		return err
+	}
+	return quiet(rerr)
+}
+
+// raw relays the rest of the connection: both loops have handed over what
+// they buffered.
+func (c *conn[R]) raw() error {
+	c.idle.stop()
+	c.end.stopStrike()
+	c.client.SetReadDeadline(time.Time{})
+	c.backend.SetReadDeadline(time.Time{})
+	return relay.Raw(c.ctx, c.s, c.client, c.backend)
+}
+
+func (c *conn[R]) flushBoth() error {
+	err := c.bw.Flush()
+	if err2 := c.cw.Flush(); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// release hands every buffer back once neither loop reads or writes.
+func (c *conn[R]) release() {
+	for _, r := range []*Reader{c.cr, c.br} {
+		r.r = r.w
+		r.release()
+	}
+	for _, w := range []*Writer{c.cw, c.bw} {
+		w.n = 0
+		w.Flush()
+	}
+}
+
+// closeAll ends the connection: both sockets close and every wait returns.
+func (c *conn[R]) closeAll() {
+	c.end.once.Do(func() {
+		c.end.closed.Store(true)
+		c.client.Close()
+		c.backend.Close()
+	})
+}
+
+// expire ends a connection that moved no byte for the idle timeout.
+func (c *conn[R]) expire() {
+	c.end.clientGone.Store(true)
+	c.closeAll()
+}
+
+// holdClose makes the connection's close wait at least d.
+func (c *conn[R]) holdClose(d time.Duration) {
+	for {
+		old := c.end.closeDelay.Load()
+		if int64(d) <= old || c.end.closeDelay.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
+}
+
+// hold waits out the longest close delay drawn on the connection, unless
+// the client has gone or the connection is closed already.
+func (c *conn[R]) hold() {
+	d := time.Duration(c.end.closeDelay.Load())
+	if d > 0 && !c.end.clientGone.Load() && !c.end.closed.Load() {
+		c.cw.Flush()
+		relay.Wait(c.ctx, d)
+	}
+}
+
+// strike runs fn after d unless the connection ends first; only the first
+// drawn strikes.
+func (e *ending) strikeAfter(d time.Duration, fn func()) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.strike == nil {
+		e.strike = time.AfterFunc(d, fn)
+	}
+}
+
+func (e *ending) stopStrike() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.strike != nil {
+		e.strike.Stop()
+	}
+}
+
+// quiet keeps the ordinary ends of a connection in a chaos proxy (the
+// client or backend leaving, the route stopping, the idle timeout) from
+// being reported as failures.
+func quiet(err error) error {
+	if err == nil || err == errStopped || err == ErrRaw || relay.OrdinaryEnd(err) ||
+		errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// watchdog closes a connection that moved no byte for d: the Readers note
+// the time of each read, and the watchdog looks when the timeout could
+// next be over. Nothing is done per read but storing the time.
+type watchdog struct {
+	d       time.Duration
+	last    atomic.Int64
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func (w *watchdog) start(expire func()) {
+	if w.d <= 0 {
+		return
+	}
+	w.last.Store(int64(now()))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var check func()
+	check = func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.stopped {
+			return
+		}
+		since := now() - time.Duration(w.last.Load())
+		if since >= w.d {
+			w.stopped = true
+			go expire()
+			return
+		}
+		w.t.Reset(w.d - since)
+	}
+	w.t = time.AfterFunc(w.d, check)
+}
+
+func (w *watchdog) stop() {
+	if w.d <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	if w.t != nil {
+		w.t.Stop()
+	}
+}

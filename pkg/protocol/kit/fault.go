@@ -1,0 +1,140 @@
+package kit
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
+)
+
+// carryOut is the fault step: it carries out a drawn effect on the request
+// just framed, step by step in the order chaos lays it out, the same for
+// every protocol. The Framing only renders the error's answer. stop ends
+// the request loop.
+func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err error) {
+	x.Affected = true
+	steps := e.Steps()
+	list := steps.List()
+	if len(list) > 0 {
+		switch st := list[0]; st.Kind {
+		case chaos.StepRefuse:
+			c.s.Refused("down")
+			c.closeAll()
+			return true, nil
+		case chaos.StepClose:
+			c.holdClose(st.D)
+			c.bw.Flush()
+			c.hold()
+			c.closeAll()
+			return true, nil
+		}
+	}
+	// An affected request is answered on its own.
+	if err := c.settle(); err != nil {
+		return true, c.clientEnded(err)
+	}
+	var fail, abort bool
+	fx := replyEffect{filter: e.ToClient}
+	for _, st := range list {
+		switch st.Kind {
+		case chaos.StepWait:
+			// Held until its arrival plus the delay, not for the delay from
+			// now: requests of a pipeline delayed in turn overlap their waits.
+			if d := x.start + st.D - now(); d > 0 {
+				if err := c.bw.Flush(); err != nil {
+					return true, c.clientEnded(err)
+				}
+				if err := c.req.wait.Wait(c.ctx, d); err != nil {
+					return true, nil
+				}
+			}
+		case chaos.StepHang, chaos.StepTimeout:
+			return true, c.hang(st.D)
+		case chaos.StepReset:
+			if st.D <= 0 {
+				relay.Reset(c.client)
+				c.closeAll()
+				return true, nil
+			}
+			c.end.strikeAfter(st.D, func() {
+				relay.Reset(c.client)
+				c.closeAll()
+			})
+		case chaos.StepError:
+			fail = !e.Error.Inject
+			x.Inject = e.Error.Inject
+		case chaos.StepAbort:
+			abort = true
+		case chaos.StepReplyDelay:
+			fx.due = x.start + e.Delay + st.D
+		case chaos.StepCloseDelay:
+			c.holdClose(st.D)
+		}
+	}
+	switch {
+	case abort:
+		if err := c.f.Send(c.cr, c.bw, x); err != nil {
+			return true, c.clientEnded(err)
+		}
+		x.op = opAbort
+		if err := c.push(x); err != nil {
+			return true, c.clientEnded(err)
+		}
+		if err := c.bw.Flush(); err != nil {
+			return true, c.clientEnded(err)
+		}
+		return true, nil
+	case fail:
+		// The request is read from the client and never reaches the backend.
+		if err := c.f.Send(c.cr, io.Discard, x); err != nil {
+			return true, c.clientEnded(err)
+		}
+		if x.Reply == ReplyOne {
+			x.op = opError
+			fx.reply = c.f.Error(x, &e.Error)
+			x.fx = &fx
+		}
+		return false, c.push(x)
+	}
+	if x.Inject {
+		fx.reply = c.f.Error(x, &e.Error)
+	}
+	if fx.due > 0 || fx.filter != nil || x.Inject {
+		x.fx = &fx
+	}
+	if err := c.forward(x, e.ToBackend); err != nil {
+		if errors.Is(err, chaos.ErrClose) {
+			c.closeAll()
+			return true, nil
+		}
+		return true, c.clientEnded(err)
+	}
+	return c.then(x)
+}
+
+// hang answers nothing more: the client's bytes are read and dropped until
+// it leaves, and the connection closes then, or after d when it is not 0.
+func (c *conn[R]) hang(d time.Duration) error {
+	x := &Exchange[R]{op: opHang}
+	if err := c.push(x); err != nil {
+		return c.clientEnded(err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return c.clientEnded(err)
+	}
+	if d > 0 {
+		c.end.strikeAfter(d, c.closeAll)
+	}
+	return c.dropClient()
+}
+
+// ErrorReply is the error fault's answer to x, rendered by the Framing's
+// Error, for a Reply that replaces an answer it cannot corrupt.
+func (x *Exchange[R]) ErrorReply() []byte {
+	if x.fx == nil {
+		return nil
+	}
+	return x.fx.reply
+}

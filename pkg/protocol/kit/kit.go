@@ -1,0 +1,154 @@
+// Package kit is the engine under vaurien's request/response protocols. A
+// protocol supplies its framing (Framing: where a request ends and what it
+// is, where its reply ends, when the connection leaves framing, how an
+// error looks); the kit owns the rest, the same for every protocol:
+//
+//   - pooled buffered I/O that reads in the poller's callback, so that an
+//     idle connection holds no buffer (Reader, Writer);
+//   - the two loops, requests (client → backend) and replies (backend →
+//     client), and the in-order queue of Exchanges between them, which lets
+//     clients pipeline at full speed;
+//   - a draw per request, and carrying out the drawn Effect step by step
+//     in the order chaos.Effect.Steps gives (carryOut), so that a fault acts
+//     the same on every protocol;
+//   - the switch to a raw relay, the idle timeout, byte accounting, the
+//     close delay, and the lingering close that lets the backend's last
+//     words reach a client that is still sending.
+package kit
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// Framing is what a protocol supplies: one value per connection, which may
+// keep the connection's state (a reply mode, a transaction). R is the
+// protocol's own state of one request, carried by value in the queue.
+type Framing[R any] interface {
+	// Request frames the next request from in, the client's side, and
+	// fills x: Req (what is drawn and reported; nil for a request of the
+	// proxy's own), Reply, Then and R. It reads the request's head; Send
+	// reads the rest. io.EOF between requests is the client leaving.
+	Request(in *Reader, x *Exchange[R]) error
+	// Send writes the request Request framed to out, streaming what
+	// follows its head from in. out is the backend's Writer, a filter's
+	// pipe, or io.Discard when the proxy answers in place of the backend:
+	// Send always consumes the whole request from in. It may change x's
+	// Reply and R (x.Affected is set by then).
+	Send(in *Reader, out io.Writer, x *Exchange[R]) error
+	// Reply relays the backend's answer to x from in, the backend's side,
+	// to out, with the out-of-band messages that come before it, up to
+	// where the answer ends. With x.Inject it corrupts the answer (or
+	// replaces it with Error's). ErrRaw leaves framing after it.
+	Reply(in *Reader, out io.Writer, x *Exchange[R]) error
+	// Error renders the error fault's answer to x in the protocol's terms.
+	Error(x *Exchange[R], spec *chaos.ErrorSpec) []byte
+}
+
+// Exchange is the queue item: one request and what its answer is, from
+// the request loop to the reply loop, in the order the requests went.
+type Exchange[R any] struct {
+	Req      *chaos.Request // drawn with and reported; nil: the proxy's own request
+	Reply    Replies
+	Then     Then
+	Affected bool // the draw changes this exchange: it is answered on its own
+	Inject   bool // corrupt the real answer (an error fault with inject)
+	Drain    bool // forward the request only once every earlier answer has come
+	R        R
+
+	op    op
+	start time.Duration // now() when the request was framed
+	fx    *replyEffect  // nil when the draw changes nothing on the way back
+}
+
+// Replies says how many answers a request gets.
+type Replies uint8
+
+const (
+	// ReplyOne is one answer, framed by Reply.
+	ReplyOne Replies = iota
+	// ReplyNone is no answer at all (memcache's noreply, Redis's CLIENT
+	// REPLY OFF, quit): the exchange ends once the request is sent.
+	ReplyNone
+)
+
+// Then says what the connection does after a request.
+type Then uint8
+
+const (
+	// Frame goes on framing.
+	Frame Then = iota
+	// RawAfter relays the connection raw after this request and its
+	// answer (SUBSCRIBE, SYNC, memcache's watch).
+	RawAfter
+	// RawNow relays the connection raw from this request on, which was
+	// not framed (binary memcache, bytes that are not the protocol).
+	RawNow
+	// RawIfReply waits for the answer before framing more; Reply returns
+	// ErrRaw to go raw (an HTTP upgrade answered 101).
+	RawIfReply
+)
+
+// ErrRaw, from Reply or Start, leaves framing for a raw relay.
+var ErrRaw = errors.New("leave framing for a raw relay")
+
+// Starter is implemented by a Framing whose connection opens with an
+// exchange that is not framed as requests: a handshake, authentication,
+// startup messages. Start passes it through before the loops start; nothing
+// is drawn meanwhile. ErrRaw relays the whole connection raw.
+type Starter interface {
+	Start(o *Opening) error
+}
+
+// Opening is what Start gets: both sides' input and output. The kit
+// flushes the Writers when Start returns.
+type Opening struct {
+	Client, Backend     *Reader
+	ToClient, ToBackend *Writer
+	Session             chaos.Session
+}
+
+// Settler is implemented by a Framing that leaves answers open across
+// requests (memcache's runs of quiet requests). The kit calls Settle before
+// it waits for the client, before it carries out an effect and before a raw
+// switch; Settle fills x with a request of the proxy's own that closes what
+// is open (x.Req stays nil), sent with Send, or reports false.
+type Settler[R any] interface {
+	Settle(x *Exchange[R]) bool
+}
+
+// Unsolicited is implemented by a Framing whose backend speaks unasked
+// (Redis's RESP3 pushes, PostgreSQL's notifications). When backend bytes
+// come with no request in flight, Unsolicited relays what it recognises
+// and reports true; false leaves them to the next request's Reply.
+type Unsolicited interface {
+	Unsolicited(in *Reader, out io.Writer) (bool, error)
+}
+
+// Options size a connection.
+type Options struct {
+	// BufSize is the size of each read and write buffer; DefaultBufSize
+	// when 0. A request head that does not fit is the protocol's to
+	// handle (stream it, or go raw).
+	BufSize int
+}
+
+// Serve serves one client connection of a framed protocol: it dials the
+// backend, passes the opening (Starter), runs the two loops and relays raw
+// when the framing says so. It returns once the connection is over.
+func Serve[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options) error {
+	backend, err := s.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	if o.BufSize <= 0 {
+		o.BufSize = DefaultBufSize
+	}
+	c := newConn(ctx, s, f, o, backend)
+	return c.serve()
+}

@@ -1,0 +1,236 @@
+package kit
+
+import (
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/relay"
+)
+
+// How the reply loop ended.
+type endKind uint8
+
+const (
+	endDrained endKind = iota // the request loop finished and every answer was relayed
+	endRaw                    // the connection goes raw
+	endBackend                // the backend ended: the lingering close
+	endClosed                 // the connection ends at once (abort, a failure, a close)
+)
+
+// replies is the reply loop: it answers the queued Exchanges in order.
+func (c *conn[R]) replies() (endKind, error) {
+	x := &c.rep.x
+	for {
+		ok, err := c.next()
+		if err != nil {
+			return c.backendEnded(err)
+		}
+		if !ok {
+			return endDrained, c.cw.Flush()
+		}
+		if c.rep.hanging && x.op != opBarrier {
+			continue
+		}
+		switch x.op {
+		case opRelay:
+			if x.Reply == ReplyOne {
+				err := c.answer(x)
+				if err == ErrRaw {
+					c.exchanged(x)
+					c.verdict(x, true)
+					return c.toRaw()
+				}
+				if err != nil {
+					return c.backendEnded(err)
+				}
+			}
+			c.exchanged(x)
+			switch x.Then {
+			case RawAfter:
+				return c.toRaw()
+			case RawIfReply:
+				c.verdict(x, false)
+			}
+		case opError:
+			if err := c.due(x); err != nil {
+				return endClosed, err
+			}
+			if _, err := c.cw.Write(x.fx.reply); err != nil {
+				return endClosed, err
+			}
+			c.exchanged(x)
+		case opHang:
+			c.rep.hanging = true
+		case opAbort:
+			c.cw.Flush()
+			relay.Reset(c.backend)
+			return endClosed, nil
+		case opRaw:
+			c.exchanged(x)
+			return c.toRaw()
+		case opBarrier:
+			c.q.barrier <- struct{}{}
+		}
+	}
+}
+
+func (c *conn[R]) exchanged(x *Exchange[R]) {
+	if x.Req != nil {
+		c.s.Exchanged(x.Req, now()-x.start)
+	}
+}
+
+func (c *conn[R]) verdict(x *Exchange[R], raw bool) {
+	if x.Then == RawIfReply {
+		c.q.verdict <- raw
+	}
+}
+
+// next takes the next Exchange into c.rep.x; ok is false once the request
+// loop is done and every Exchange was answered. With none queued it waits
+// on the backend (see queue).
+func (c *conn[R]) next() (ok bool, err error) {
+	x := &c.rep.x
+	select {
+	case *x, ok = <-c.q.ch:
+		return ok, nil
+	default:
+	}
+	if err := c.cw.Flush(); err != nil {
+		return false, err
+	}
+	for {
+		if c.rep.hanging {
+			// Nothing is forwarded any more: only the request loop's end matters.
+			select {
+			case *x, ok = <-c.q.ch:
+				return ok, nil
+			case <-c.ctx.Done():
+				return false, c.ctx.Err()
+			}
+		}
+		c.q.parked.Store(true)
+		select {
+		case *x, ok = <-c.q.ch:
+			c.q.parked.Store(false)
+			return ok, nil
+		default:
+		}
+		err := c.br.await()
+		c.q.parked.Store(false)
+		if err == nil {
+			if u, isU := c.f.(Unsolicited); isU {
+				select {
+				case *x, ok = <-c.q.ch:
+					return ok, nil
+				default:
+				}
+				if handled, err := u.Unsolicited(c.br, c.cw); err != nil {
+					return false, err
+				} else if handled {
+					continue
+				}
+			}
+			// An answer is coming in; its Exchange is queued or about to be.
+			select {
+			case *x, ok = <-c.q.ch:
+				return ok, nil
+			case <-c.ctx.Done():
+				return false, c.ctx.Err()
+			}
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, err
+		}
+		if !c.q.consumeWake() {
+			c.backend.SetReadDeadline(time.Time{}) // a wake-up that came after the wait
+		}
+	}
+}
+
+// due holds x's answer until it may be written, with what was answered
+// before it already on its way.
+func (c *conn[R]) due(x *Exchange[R]) error {
+	if x.fx == nil || x.fx.due <= 0 {
+		return nil
+	}
+	d := x.fx.due - now()
+	if d <= 0 {
+		return nil
+	}
+	if err := c.cw.Flush(); err != nil {
+		return err
+	}
+	return c.rep.wait.Wait(c.ctx, d)
+}
+
+// answer relays the backend's answer to x, through the drawn filter if
+// there is one.
+func (c *conn[R]) answer(x *Exchange[R]) error {
+	if x.fx == nil {
+		return c.f.Reply(c.br, c.cw, x)
+	}
+	if err := c.due(x); err != nil {
+		return err
+	}
+	if x.fx.filter == nil {
+		return c.f.Reply(c.br, c.cw, x)
+	}
+	// The filter relays this answer itself, straight to the client so that
+	// its pacing holds; Reply feeds it through a pipe.
+	if err := c.cw.Flush(); err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	framed := make(chan error, 1)
+	go func() {
+		err := c.f.Reply(c.br, pw, x)
+		pw.CloseWithError(err)
+		framed <- err
+	}()
+	ferr := x.fx.filter.Relay(c.ctx, &relay.Counter{W: c.client, Events: c.s, Dir: chaos.ToClient}, pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if ferr != nil {
+		c.closeAll() // Reply may wait for backend bytes that no longer matter
+	}
+	err := <-framed
+	if ferr != nil {
+		if errors.Is(ferr, chaos.ErrClose) {
+			return errStopped
+		}
+		return ferr
+	}
+	return err
+}
+
+// backendEnded sorts how the answers stopped: the backend leaving (the
+// lingering close), the client leaving or the connection closing (an end
+// at once), or a failure, such as an answer the framing cannot read, that
+// Serve reports.
+func (c *conn[R]) backendEnded(err error) (endKind, error) {
+	switch {
+	case c.end.closed.Load(), c.cw.Failed(), err == errStopped:
+		return endClosed, nil
+	case relay.OrdinaryEnd(err):
+		c.cw.Flush()
+		return endBackend, nil
+	}
+	return endClosed, err
+}
+
+// toRaw hands what the backend's Reader holds to the client before a raw
+// relay takes over.
+func (c *conn[R]) toRaw() (endKind, error) {
+	if n := c.br.Buffered(); n > 0 {
+		c.cw.Write(c.br.bytes())
+		c.br.r = c.br.w
+	}
+	c.br.release()
+	if err := c.cw.Flush(); err != nil {
+		return endClosed, err
+	}
+	return endRaw, nil
+}
