@@ -1,0 +1,151 @@
+package proxy_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	_ "github.com/vaurien-go/vaurien/pkg/protocol/memcache"
+	_ "github.com/vaurien-go/vaurien/pkg/protocol/redis"
+	"github.com/vaurien-go/vaurien/pkg/proxy"
+	"github.com/vaurien-go/vaurien/pkg/tlsroute"
+)
+
+// errorOn is a mix that answers the commands given with the protocol's
+// error, and passes the others.
+func errorOn(t testing.TB, commands ...string) *chaos.Mix {
+	t.Helper()
+	e, err := chaos.NewEntry("error", 100, nil, chaos.MatchSpec{Commands: commands})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := chaos.NewMix([]chaos.Entry{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func trust(t testing.TB, caFile string) *x509.CertPool {
+	t.Helper()
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatalf("%s holds no certificate", caFile)
+	}
+	return pool
+}
+
+// TestTLSRedisRoute puts a redis route between redis-cli or go-redis with
+// TLS and a redis-server that speaks TLS only and requires a client
+// certificate: faults are drawn per command inside TLS on both sides.
+func TestTLSRedisRoute(t *testing.T) {
+	ca := testenv.NewCA(t)
+	serverCert, serverKey := ca.Issue(t, "127.0.0.1")
+	redis := testenv.Start(t, "redis-server", "--port", "0", "--tls-port", "{port}", "--bind", "127.0.0.1",
+		"--tls-cert-file", serverCert, "--tls-key-file", serverKey, "--tls-ca-cert-file", ca.File,
+		"--tls-auth-clients", "yes", "--save", "", "--appendonly", "no")
+	clientCert, clientKey := ca.Issue(t, "vaurien")
+
+	in, caOut := generated(t)
+	cfg := proxy.RouteConfig{Name: "cache", Listen: "127.0.0.1:0", Backend: redis.Addr, Protocol: "redis",
+		TLS: in, Mix: errorOn(t, "GET"),
+		BackendTLS: resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File, "cert": clientCert, "key": clientKey})}
+	s := startServer(t, cfg)
+	addr := s.Route("cache").Addr()
+
+	cli := testenv.LookPath(t, "redis-cli")
+	run := func(args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		all := append([]string{"--tls", "--cacert", caOut, "-h", "localhost", "-p", port(addr)}, args...)
+		out, err := exec.CommandContext(ctx, cli, all...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("redis-cli %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := run("SET", "k", "from-cli"); got != "OK" {
+		t.Errorf("redis-cli SET: %q", got)
+	}
+	if got := run("STRLEN", "k"); got != "8" {
+		t.Errorf("redis-cli STRLEN: %q, want 8", got)
+	}
+	if got := run("GET", "k"); !strings.Contains(got, "vaurien: injected fault") {
+		t.Errorf("redis-cli GET: %q, want the injected error", got)
+	}
+
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, DisableIdentity: true,
+		TLSConfig: &tls.Config{RootCAs: trust(t, caOut), ServerName: "localhost"}})
+	defer rdb.Close()
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "g", "from-go", 0).Err(); err != nil {
+		t.Fatalf("go-redis SET: %v", err)
+	}
+	if n, err := rdb.Incr(ctx, "n").Result(); err != nil || n != 1 {
+		t.Errorf("go-redis INCR: %d, %v", n, err)
+	}
+	if err := rdb.Get(ctx, "g").Err(); err == nil || !strings.Contains(err.Error(), "vaurien: injected fault") {
+		t.Errorf("go-redis GET: %v, want the injected error", err)
+	}
+	// Pipelined commands keep their order inside TLS.
+	pipe := rdb.Pipeline()
+	for range 100 {
+		pipe.Incr(ctx, "p")
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cmds {
+		if v := c.(*goredis.IntCmd).Val(); v != int64(i+1) {
+			t.Fatalf("pipelined INCR %d answered %d", i+1, v)
+		}
+	}
+}
+
+// TestTLSMemcacheRoute: a memcache route with TLS on both sides, in front
+// of memcached with TLS.
+func TestTLSMemcacheRoute(t *testing.T) {
+	ca := testenv.NewCA(t)
+	serverCert, serverKey := ca.Issue(t, "127.0.0.1")
+	mc := testenv.Start(t, "memcached", "-p", "{port}", "-l", "127.0.0.1", "-U", "0", "-u", "root", "-Z",
+		"-o", "ssl_chain_cert="+serverCert+",ssl_key="+serverKey)
+
+	in, caOut := generated(t)
+	cfg := proxy.RouteConfig{Name: "mc", Listen: "127.0.0.1:0", Backend: mc.Addr, Protocol: "memcache",
+		TLS: in, Mix: errorOn(t, "get", "gets"),
+		BackendTLS: resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File})}
+	s := startServer(t, cfg)
+
+	pool := trust(t, caOut)
+	client := memcache.New(s.Route("mc").Addr())
+	client.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		d := tls.Dialer{Config: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
+		return d.DialContext(ctx, network, address)
+	}
+	defer client.Close()
+	if err := client.Set(&memcache.Item{Key: "k", Value: []byte("over tls")}); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	if v, err := client.Increment("missing", 1); err != memcache.ErrCacheMiss {
+		t.Errorf("incr of a missing key: %d, %v; want a cache miss from memcached", v, err)
+	}
+	if _, err := client.Get("k"); err == nil || !strings.Contains(err.Error(), "vaurien injected fault") {
+		t.Errorf("get: %v, want the injected SERVER_ERROR", err)
+	}
+}
