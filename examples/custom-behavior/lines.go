@@ -2,13 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
-	"github.com/vaurien-go/vaurien/pkg/relay"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 // init registers a custom protocol the same way as the behavior: one call,
@@ -19,8 +19,7 @@ func init() {
 		Doc: "A line protocol: every line the client sends is a request and the " +
 			"backend answers each with one line. The mix is drawn per request; an " +
 			"error fault answers \"ERROR <message>\" without reaching the backend. " +
-			"This example relays one request at a time; vaurien's own protocols " +
-			"pipeline.",
+			"Requests are pipelined and every fault acts as on vaurien's own protocols.",
 		Options: chaos.Options{
 			{Name: "error_message", Kind: chaos.String, Default: "vaurien injected fault",
 				Doc: "the text of the error line a fault answers"},
@@ -34,114 +33,70 @@ func init() {
 
 type lines struct{ errorLine string }
 
-// Serve relays one client connection: it reads a request line, draws a
-// behavior for it, and carries out the drawn effect step by step, in the
-// order chaos lays it out, in the protocol's terms.
+// Serve hands the connection to the protocol kit, which dials, draws per
+// request, carries out every drawn effect, pipelines and relays raw when
+// asked. The protocol only says where requests and answers end.
 func (p lines) Serve(ctx context.Context, s chaos.Session) error {
-	backend, err := s.Dial(ctx)
+	return kit.Serve(ctx, s, &lineFraming{errorLine: []byte(p.errorLine)}, kit.Options{})
+}
+
+// lineFraming is the whole of the protocol: its framing. Its own state of
+// a request (the R of kit.Exchange) is the length of the request's line.
+type lineFraming struct{ errorLine []byte }
+
+// Request frames the next line. It looks at it and leaves it for Send; a
+// line longer than the kit's buffer is not framed: the connection goes raw.
+func (f *lineFraming) Request(in *kit.Reader, x *kit.Exchange[int]) error {
+	line, err := in.PeekSlice('\n')
+	if err == bufio.ErrBufferFull {
+		x.Then = kit.RawNow
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	defer backend.Close()
-	client := s.Client()
-	// The route's end closes both, which ends every read below.
-	stop := context.AfterFunc(ctx, func() { client.Close(); backend.Close() })
-	defer stop()
-	fromClient, fromBackend := bufio.NewReader(client), bufio.NewReader(backend)
-	var closeDelay time.Duration // the longest drawn: held when the backend closes
-	var strike *time.Timer       // a pending reset_peer
-	defer func() {
-		if strike != nil {
-			strike.Stop()
-		}
-	}()
-	for {
-		line, err := fromClient.ReadString('\n')
-		if err != nil {
-			return nil // the client left
-		}
-		began := time.Now()
-		req := &chaos.Request{Command: strings.ToUpper(firstWord(line))}
-		e := s.Draw(req).Effect
-		var fail, abort bool
-		var replyDelay time.Duration
-		steps := e.Steps()
-		for _, st := range steps.List() {
-			switch st.Kind {
-			case chaos.StepRefuse:
-				s.Refused("down")
-				return nil // the engine closes the client
-			case chaos.StepClose:
-				return relay.Wait(ctx, st.D)
-			case chaos.StepWait:
-				if err := relay.Wait(ctx, st.D); err != nil {
-					return err
-				}
-			case chaos.StepHang, chaos.StepTimeout:
-				if st.D > 0 {
-					t := time.AfterFunc(st.D, func() { client.Close() })
-					defer t.Stop()
-				}
-				io.Copy(io.Discard, fromClient) // swallow everything until the client leaves
-				return nil
-			case chaos.StepReset:
-				if st.D <= 0 {
-					relay.Reset(client)
-					return nil
-				}
-				if strike == nil {
-					strike = time.AfterFunc(st.D, func() { relay.Reset(client) })
-				}
-			case chaos.StepError:
-				fail = true
-			case chaos.StepAbort:
-				abort = true
-			case chaos.StepReplyDelay:
-				replyDelay = st.D
-			case chaos.StepCloseDelay:
-				closeDelay = max(closeDelay, st.D)
-			}
-		}
-		// An error answers in place of the backend, in the protocol's
-		// terms: the stream filter the error behavior draws for raw
-		// routes (random bytes) is not for it.
-		answer, toClient := p.errorLine, chaos.Filter(nil)
-		if !fail {
-			toClient = e.ToClient
-			if err := send(ctx, s, chaos.ToBackend, e.ToBackend, backend, line); err != nil {
-				return err
-			}
-			if abort {
-				return nil // the answer never reaches the client
-			}
-			if answer, err = fromBackend.ReadString('\n'); err != nil {
-				return relay.Wait(ctx, closeDelay) // the backend left: slow_close holds the close
-			}
-		}
-		if err := relay.Wait(ctx, replyDelay); err != nil {
-			return err
-		}
-		if err := send(ctx, s, chaos.ToClient, toClient, client, answer); err != nil {
-			return err
-		}
-		s.Exchanged(req, time.Since(began))
-	}
+	x.Req = &chaos.Request{Command: strings.ToUpper(firstWord(line))}
+	x.R = len(line)
+	return nil
 }
 
-// send writes data to dst, through the behavior's filter for that
-// direction when it drew one, and reports what went out.
-func send(ctx context.Context, s chaos.Session, dir chaos.Direction, f chaos.Filter, dst io.Writer, data string) error {
-	w := &relay.Counter{W: dst, Events: s, Dir: dir}
-	if f == nil {
-		_, err := io.WriteString(w, data)
+// Send writes the line to out: the backend, a filter, or nowhere when the
+// proxy answers in place of the backend.
+func (f *lineFraming) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[int]) error {
+	line, _ := in.Peek(x.R)
+	if _, err := out.Write(line); err != nil {
 		return err
 	}
-	return f.Relay(ctx, w, strings.NewReader(data))
+	_, err := in.Discard(x.R)
+	return err
 }
 
-func firstWord(line string) string {
-	if f := strings.Fields(line); len(f) > 0 {
-		return f[0]
+// Reply relays the backend's answer line, however long. An error that
+// asks to corrupt the answer replaces it: a line has no inside to corrupt.
+func (f *lineFraming) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[int]) error {
+	if x.Inject {
+		if _, err := out.Write(x.ErrorReply()); err != nil {
+			return err
+		}
+		out = io.Discard
+	}
+	for {
+		line, err := in.ReadSlice('\n')
+		if _, werr := out.Write(line); werr != nil {
+			return werr
+		}
+		if err != bufio.ErrBufferFull {
+			return err
+		}
+	}
+}
+
+// Error is how an error looks in this protocol.
+func (f *lineFraming) Error(*kit.Exchange[int], *chaos.ErrorSpec) []byte { return f.errorLine }
+
+func firstWord(line []byte) string {
+	if f := bytes.Fields(line); len(f) > 0 {
+		return string(f[0])
 	}
 	return ""
 }
