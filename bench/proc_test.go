@@ -69,6 +69,8 @@ func runChild(role string) {
 		addr = serveYardstick(os.Getenv(backendEnv))
 	case "vaurien":
 		addr = serveVaurien(os.Getenv(backendEnv), os.Getenv(protocolEnv), os.Getenv(mixEnv))
+	case "vaurien-tls":
+		addr = serveVaurienTLS(os.Getenv(backendEnv))
 	case "httpd":
 		addr = serveHTTP()
 	default:

@@ -16,4 +16,9 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
 fi
 export BENCH_REPORT="${BENCH_REPORT:-docs/performance.md}"
 export BENCH_ARGS="$*"
-exec go test ./bench -run '^$' -bench '^BenchmarkSuite$' -benchtime 1x -timeout 60m "$@"
+go test ./bench -run '^$' -bench '^BenchmarkSuite$' -benchtime 1x -timeout 60m "$@"
+# TLS against HAProxy terminating it: bulk over TLS on both sides, and
+# full handshakes. BENCH_TLS=0 leaves it out.
+if [ "${BENCH_TLS:-1}" != 0 ]; then
+	exec go test ./bench -run '^$' -bench '^BenchmarkTLS$' -benchtime 1x -timeout 30m
+fi
