@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -509,5 +510,106 @@ func TestShutdownDrainsThenCloses(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("live connection still open after the drain period")
+	}
+}
+
+// An idle proxied tcp connection holds no goroutine: a poller relays the
+// connections that carry out no behavior, so a thousand idle ones cost
+// their sockets and not two goroutine stacks each.
+func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	// A backend that holds what it accepts, without a goroutine each.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	})
+	defer func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	s := startServer(t, tcpRoute("idle", ln.Addr().String()))
+	r := s.Route("idle")
+	const n = 500
+	before := runtime.NumGoroutine()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", r.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := len(held)
+		mu.Unlock()
+		if got == n && r.Stats().Active == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections dialed to the backend, %d active, want %d", got, r.Stats().Active, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The goroutines that served the accepts end once their connection is
+	// handed to the poller.
+	var grew int
+	for {
+		grew = runtime.NumGoroutine() - before
+		if grew <= runtime.GOMAXPROCS(0) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if grew > runtime.GOMAXPROCS(0) {
+		t.Fatalf("%d idle connections hold %d more goroutines, want at most one poller per CPU", n, grew)
+	}
+	// And every one of them still relays, both ways.
+	for i, c := range conns {
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	backs := held
+	mu.Unlock()
+	for _, b := range backs {
+		b.SetReadDeadline(time.Now().Add(5 * time.Second))
+		one := make([]byte, 1)
+		if _, err := io.ReadFull(b, one); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Write(one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		one := make([]byte, 1)
+		if _, err := io.ReadFull(c, one); err != nil || one[0] != byte(i) {
+			t.Fatalf("connection %d read %d, %v; want its byte back", i, one[0], err)
+		}
 	}
 }

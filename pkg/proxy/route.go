@@ -160,9 +160,15 @@ func newPlan(cfg RouteConfig) (*plan, error) {
 	return &plan{cfg: cfg, mix: mix, protocol: proto, backend: cfg.Backend}, nil
 }
 
+// keepAlive turns TCP keep-alive probes on for both sockets of a
+// connection, at the system's timings: Go's own timings cost three more
+// system calls per socket, which a connection-per-request load pays at
+// every connection.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+
 // listen binds the route's address.
 func (r *Route) listen(addr string) error {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for route %q on %s: %w", r.name, addr, err)
@@ -321,8 +327,8 @@ func (r *Route) Disable() {
 	}
 	r.disabled = true
 	r.ln.Close()
-	for c := range r.conns {
-		c.Close()
+	for _, s := range r.conns {
+		s.close()
 	}
 }
 
@@ -331,8 +337,8 @@ func (r *Route) Disable() {
 func (r *Route) CloseConnections() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for c := range r.conns {
-		c.Close()
+	for _, s := range r.conns {
+		s.close()
 	}
 }
 
@@ -397,8 +403,8 @@ func (r *Route) drain(ctx context.Context) {
 	case <-ctx.Done():
 		r.cancel()
 		r.mu.Lock()
-		for c := range r.conns {
-			c.Close()
+		for _, s := range r.conns {
+			s.close()
 		}
 		r.mu.Unlock()
 		<-done
@@ -509,6 +515,7 @@ type session struct {
 	detached bool
 	shard    uint32 // of the route's hot counters
 	changed  func() // the Follow hook; guarded by the route's mu
+	closer   func() // closes the connection instead of closing client; guarded by the route's mu
 	// The client connection and the backend ones, as selfloop recorded
 	// them.
 	in  selfloop.Pair
@@ -520,6 +527,25 @@ type session struct {
 func (s *session) Detach() func(error) {
 	s.detached = true
 	return s.end
+}
+
+// CloseWith makes the engine close the connection by calling close rather
+// than by closing the client: a relay that reads and writes the sockets
+// outside Go's net package closes them itself, so that a descriptor is
+// never used after it was closed and perhaps given to a new connection.
+func (s *session) CloseWith(close func()) {
+	s.route.mu.Lock()
+	s.closer = close
+	s.route.mu.Unlock()
+}
+
+// close closes the connection; the caller holds the route's mu.
+func (s *session) close() {
+	if s.closer != nil {
+		s.closer()
+		return
+	}
+	s.client.Close()
 }
 
 // end closes a served connection and its accounting.
@@ -540,7 +566,7 @@ func (s *session) Backend() string            { return s.route.plan.Load().backe
 
 func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 	p := s.route.plan.Load()
-	d := net.Dialer{Timeout: p.cfg.DialTimeout}
+	d := net.Dialer{Timeout: p.cfg.DialTimeout, KeepAliveConfig: keepAlive}
 	c, err := d.DialContext(ctx, "tcp", p.backend)
 	if err != nil {
 		s.route.dialErrors.Add(1)

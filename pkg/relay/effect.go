@@ -80,7 +80,11 @@ walk:
 		p.armFirst(&e)
 	}
 	if d, ok := s.(chaos.Detacher); ok {
-		p.detach(ctx, d.Detach())
+		done := d.Detach()
+		if !switched && p.poll(ctx, s, &e, done) {
+			return nil
+		}
+		p.detach(ctx, done)
 		return nil
 	}
 	defer backend.Close()

@@ -53,6 +53,7 @@ type live struct {
 	stops    [2]context.CancelCauseFunc
 	strike   *time.Timer // a reset_peer or timeout counting its timeout
 	closed   bool        // closeAll ran
+	poller   *poller     // relaying the connection: closeAll asks it to close
 	ended    bool        // the connection is over
 }
 

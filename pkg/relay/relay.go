@@ -5,7 +5,9 @@
 // the tcp protocol, and any protocol that falls back to a raw stream,
 // does). A connection that draws
 // once follows the changes of its route's mix: at its next read it carries
-// out the draw the change gave it (see follow.go).
+// out the draw the change gave it (see follow.go). A connection with
+// nothing to carry out is relayed by a poller, without goroutines of its
+// own (see poll.go).
 package relay
 
 import (
@@ -98,6 +100,8 @@ type pair struct {
 	// backend has gone and the client was sent all it said.
 	ended  atomic.Uint32
 	linger *time.Timer
+	// Set while a poller relays the pair (see poll.go).
+	pl *evState
 }
 
 // The linger bits of a pair's ended.
@@ -117,13 +121,6 @@ func newPair(s chaos.Session, client net.Conn) *pair {
 // bind gives the pair its backend. It reports false, and closes backend,
 // when the connection was closed meanwhile.
 func (p *pair) bind(backend net.Conn) bool {
-	c, b := rawConn(p.conns[0]), rawConn(backend)
-	if c != nil {
-		p.sides[0].bind(c, b)
-	}
-	if b != nil {
-		p.sides[1].bind(b, c)
-	}
 	p.live.mu.Lock()
 	defer p.live.mu.Unlock()
 	if p.live.closed {
@@ -132,6 +129,17 @@ func (p *pair) bind(backend net.Conn) bool {
 	}
 	p.conns[1] = backend
 	return true
+}
+
+// bindSides readies the sides for the goroutines that relay the pair.
+func (p *pair) bindSides() {
+	c, b := rawConn(p.conns[0]), rawConn(p.conns[1])
+	if c != nil {
+		p.sides[0].bind(c, b)
+	}
+	if b != nil {
+		p.sides[1].bind(b, c)
+	}
 }
 
 func dirIndex(d chaos.Direction) int {
@@ -147,15 +155,29 @@ func (p *pair) closeAll() {
 	p.once.Do(func() {
 		l := &p.live
 		l.mu.Lock()
-		l.closed = true
-		l.wakeAll(errClosed)
-		backend := p.conns[1]
-		l.mu.Unlock()
-		p.conns[0].Close()
-		if backend != nil {
-			backend.Close()
+		if q := l.poller; q != nil {
+			// The poller alone closes the sockets it relays.
+			l.mu.Unlock()
+			q.poke(p)
+			return
 		}
+		l.mu.Unlock()
+		p.closeNow()
 	})
+}
+
+// closeNow is closeAll's work, for a pair that goroutines relay.
+func (p *pair) closeNow() {
+	l := &p.live
+	l.mu.Lock()
+	l.closed = true
+	l.wakeAll(errClosed)
+	backend := p.conns[1]
+	l.mu.Unlock()
+	p.conns[0].Close()
+	if backend != nil {
+		backend.Close()
+	}
 }
 
 // bothIdle records that dir saw no byte for the idle timeout and reports
@@ -170,6 +192,7 @@ func (p *pair) active(dir chaos.Direction) { p.waiting[dirIndex(dir)].Store(fals
 
 // run relays both ways until both directions have ended.
 func (p *pair) run(ctx context.Context) error {
+	p.bindSides()
 	// The route shutting down ends blocked reads too, not only waits.
 	stop := context.AfterFunc(ctx, p.closeAll)
 	defer stop()
@@ -197,6 +220,7 @@ func (p *pair) result() error {
 func (p *pair) detach(ctx context.Context, done func(error)) {
 	p.done = done
 	p.left.Store(2)
+	p.bindSides()
 	go p.half(ctx, chaos.ToBackend)
 	go p.half(ctx, chaos.ToClient)
 }

@@ -1,0 +1,644 @@
+package relay
+
+import (
+	"context"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// A connection that carries out no behavior (a dummy draw, the common
+// case) and has no idle timeout is relayed by a poller instead of two
+// goroutines: an epoll instance of the package's own, watched by one
+// goroutine that moves whatever has arrived, in either direction of any
+// connection, as it arrives. A connection waiting for data then holds its
+// two sockets and its pair, and no goroutine stack, buffer or pipe: idle
+// connections are what a proxy holds most of, and two stacks were most of
+// what each cost. A connection is handed back to goroutines (see
+// pair.handOver) when the route's mix changes, since the new draw may delay,
+// hold or filter.
+//
+// The poller owns the connection while it relays it: it alone reads,
+// writes and closes its sockets, so that a descriptor number is never used
+// after another goroutine closed it and the kernel gave it to a new
+// connection. Others ask it to close the connection (closeAll) through a
+// wake-up.
+
+// closer is a session that lets the relay close its connection itself: the
+// engine calls close instead of closing the client under the poller.
+type closer interface {
+	CloseWith(close func())
+}
+
+// A poller's goroutine exits when it relays no connection, and the next
+// connection starts it again: an idle process holds none.
+type poller struct {
+	epfd, wake int
+	// The epoll descriptor as Go's poller sees it: the goroutine waits for
+	// events there, parked like any goroutine waiting on a socket, rather
+	// than in a blocking epoll_wait that would hold a thread and wake it
+	// apart from the runtime's own.
+	wait    syscall.RawConn
+	collect func(fd uintptr) bool // wait's callback, made once: it fills events
+	events  [128]unix.EpollEvent
+	n       int
+	err     error
+	mu      sync.Mutex
+	running bool
+	live    int        // connections registered
+	slots   []pollSlot // registered connections by slot, which the events carry
+	free    []int32
+	poked   []*pair // connections to close or hand over, for the goroutine
+}
+
+// pollSlot is a registered connection. gen tells its events from those of
+// a previous connection of the slot still in the batch being handled.
+type pollSlot struct {
+	p   *pair
+	gen uint32
+}
+
+// evDir is one direction of a polled connection: what it still has to
+// write (part of a message, or a pipe's content) when the destination was
+// full, and where it is.
+type evDir struct {
+	buf      *[]byte
+	off, n   int
+	pipe     *pipe
+	bulk     bool // splice, as a read filled the message buffer
+	done     bool // the source ended and the destination was half-closed
+	draining bool // the backend has gone: what the client sends is read and dropped
+}
+
+// evState is a pair's part while a poller relays it.
+type evState struct {
+	q    *poller
+	ctx  context.Context
+	slot int32
+	gen  uint32
+	fds  [2]int
+	dirs [2]evDir
+}
+
+var (
+	pollersOnce sync.Once
+	pollers     []*poller
+	pollerNext  atomic.Uint32
+)
+
+// getPoller returns one of the pollers, one per CPU, in turn; nil when
+// none could be made.
+func getPoller() *poller {
+	pollersOnce.Do(func() {
+		for range runtime.GOMAXPROCS(0) {
+			q, err := newPoller()
+			if err != nil {
+				break
+			}
+			pollers = append(pollers, q)
+		}
+	})
+	if len(pollers) == 0 {
+		return nil
+	}
+	return pollers[int(pollerNext.Add(1))%len(pollers)]
+}
+
+func newPoller() (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: -1}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	// Never closed: the pollers live as long as the process.
+	rc, err := os.NewFile(uintptr(epfd), "relay-epoll").SyscallConn()
+	if err != nil {
+		unix.Close(wake)
+		return nil, err
+	}
+	q := &poller{epfd: epfd, wake: wake, wait: rc}
+	q.collect = func(fd uintptr) bool {
+		q.n, q.err = unix.EpollWait(int(fd), q.events[:], 0)
+		return q.n != 0 || q.err != nil
+	}
+	return q, nil
+}
+
+// fdOf returns the descriptor of a TCP connection.
+func fdOf(c net.Conn) (int, bool) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return 0, false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	fd := -1
+	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+		return 0, false
+	}
+	return fd, true
+}
+
+// poll hands the connection to a poller, when it can be relayed that way:
+// nothing to carry out (e), no idle timeout, TCP sockets on both sides and
+// a session that lets the relay close the connection. It reports false
+// when the caller must relay with goroutines.
+func (p *pair) poll(ctx context.Context, s chaos.Session, e *chaos.Effect, done func(error)) bool {
+	cl, ok := s.(closer)
+	if !ok || p.idle > 0 || !e.IsZero() {
+		return false
+	}
+	cfd, ok1 := fdOf(p.conns[0])
+	bfd, ok2 := fdOf(p.conns[1])
+	q := getPoller()
+	if !ok1 || !ok2 || q == nil {
+		return false
+	}
+	p.pl = &evState{q: q, ctx: ctx, fds: [2]int{cfd, bfd}}
+	p.done = done
+	cl.CloseWith(p.closeAll)
+	p.live.mu.Lock()
+	p.live.poller = q
+	p.live.mu.Unlock()
+	if !q.add(p) {
+		p.live.mu.Lock()
+		p.live.poller = nil
+		p.live.mu.Unlock()
+		p.pl = nil
+		return false
+	}
+	return true
+}
+
+// add registers both sockets of p, and starts the goroutine if it was not
+// running.
+func (q *poller) add(p *pair) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var slot int32
+	if n := len(q.free); n > 0 {
+		slot, q.free = q.free[n-1], q.free[:n-1]
+	} else {
+		slot = int32(len(q.slots))
+		q.slots = append(q.slots, pollSlot{})
+	}
+	s := &q.slots[slot]
+	s.gen++
+	s.p = p
+	p.pl.slot, p.pl.gen = slot, s.gen
+	for k, fd := range p.pl.fds {
+		ev := unix.EpollEvent{
+			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+			Fd:     slot, Pad: int32(s.gen<<1 | uint32(k)),
+		}
+		if err := unix.EpollCtl(q.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			if k == 1 {
+				unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, p.pl.fds[0], nil)
+			}
+			s.p = nil
+			q.free = append(q.free, slot)
+			return false
+		}
+	}
+	q.live++
+	if !q.running {
+		q.running = true
+		go q.loop()
+	}
+	return true
+}
+
+// remove forgets p; its sockets are deregistered by their close, or by
+// the caller.
+func (q *poller) remove(p *pair) {
+	q.mu.Lock()
+	q.slots[p.pl.slot].p = nil
+	q.free = append(q.free, p.pl.slot)
+	q.live--
+	q.mu.Unlock()
+}
+
+// poke makes the goroutine look at p (to close it) soon.
+func (q *poller) poke(p *pair) {
+	q.mu.Lock()
+	q.poked = append(q.poked, p)
+	q.mu.Unlock()
+	one := uint64(1)
+	unix.Write(q.wake, (*[8]byte)(unsafe.Pointer(&one))[:])
+}
+
+// pollBudget bounds what one direction moves before the others get their
+// turn.
+const pollBudget = 4 * chunk
+
+func (q *poller) loop() {
+	var poked []*pair
+	var again []*pair // directions that used up their budget, by pair
+	for {
+		q.mu.Lock()
+		poked, q.poked = q.poked, poked[:0]
+		if q.live == 0 && len(poked) == 0 {
+			q.running = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		for i, p := range poked {
+			if p.pl != nil {
+				p.evClose()
+			} else {
+				p.closeNow() // handed over to goroutines meanwhile
+			}
+			poked[i] = nil
+		}
+		if len(poked) > 0 {
+			continue // the connections closed may have been the last
+		}
+		if len(again) > 0 {
+			q.n, q.err = unix.EpollWait(q.epfd, q.events[:], 0)
+		} else if err := q.wait.Read(q.collect); err != nil {
+			q.err = err
+		}
+		n, err := q.n, q.err
+		if err != nil && err != unix.EINTR {
+			panic("relay: epoll_wait: " + err.Error()) // a broken descriptor: a programming error
+		}
+		// Connections that used up their budget go first, then the events.
+		turn := again
+		again = nil
+		for _, p := range turn {
+			if p.pl != nil {
+				up, down := p.evStep(0), p.evStep(1)
+				if up || down {
+					again = append(again, p)
+				}
+				p.evCheck()
+			}
+		}
+		for _, ev := range q.events[:max(n, 0)] {
+			if ev.Fd < 0 {
+				var buf [8]byte
+				unix.Read(q.wake, buf[:])
+				continue
+			}
+			q.mu.Lock()
+			s := q.slots[ev.Fd]
+			q.mu.Unlock()
+			k, gen := int(ev.Pad&1), uint32(ev.Pad)>>1
+			p := s.p
+			if p == nil || s.gen&(1<<31-1) != gen || p.pl == nil {
+				continue // a connection that ended in this batch
+			}
+			more := false
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				more = p.evStep(k)
+			}
+			if p.pl != nil && ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 && p.pl.dirs[1-k].pending() {
+				more = p.evStep(1-k) || more
+			}
+			if more {
+				again = append(again, p)
+			}
+			p.evCheck()
+		}
+	}
+}
+
+func (d *evDir) pending() bool { return d.buf != nil || d.pipe != nil }
+
+// evStep moves what direction i can move now, and reports whether it
+// stopped on its budget rather than on a source or destination that must
+// wait.
+func (p *pair) evStep(i int) (more bool) {
+	ev := p.pl
+	if ev == nil {
+		return false
+	}
+	d := &ev.dirs[i]
+	dir := chaos.ToBackend
+	if i == 1 {
+		dir = chaos.ToClient
+	}
+	src := ev.fds[i]
+	moved := 0
+	for !d.done {
+		if d.pending() {
+			if !p.evFlush(i, dir) {
+				return false
+			}
+			continue
+		}
+		if moved >= pollBudget {
+			return true
+		}
+		if d.bulk && !d.draining {
+			pp, _ := pipes.Get().(*pipe)
+			if pp == nil {
+				d.bulk = false
+				continue
+			}
+			n, e := splice(src, pp.fds.w, pp.size)
+			switch {
+			case e == unix.EINTR:
+				putPipe(pp)
+				continue
+			case e == unix.EAGAIN:
+				putPipe(pp)
+				d.bulk = false // the next read tells a message from a stream again
+				return false
+			case e != 0:
+				putPipe(pp)
+				p.evFail(i, dir, e, false)
+				return false
+			case n == 0:
+				putPipe(pp)
+				p.evEnd(i, dir)
+				return false
+			}
+			if p.changes.Load() > p.known[i] {
+				pp.data = n
+				d.pipe = pp
+				p.evHandOver()
+				return false
+			}
+			pp.data = n
+			d.pipe = pp
+			moved += n
+			p.active(dir)
+			continue
+		}
+		buf := bufs.Get().(*[]byte)
+		n, e := readNow(uintptr(src), *buf)
+		switch {
+		case e == unix.EAGAIN:
+			bufs.Put(buf)
+			return false
+		case e != 0:
+			bufs.Put(buf)
+			p.evFail(i, dir, e, false)
+			return false
+		case n == 0:
+			bufs.Put(buf)
+			p.evEnd(i, dir)
+			return false
+		}
+		p.active(dir)
+		if d.draining {
+			bufs.Put(buf)
+			continue
+		}
+		if p.changes.Load() > p.known[i] {
+			// The mix changed: the next draw relays these bytes.
+			p.pend[i] = append(p.pend[i], (*buf)[:n]...)
+			bufs.Put(buf)
+			p.evHandOver()
+			return false
+		}
+		d.buf, d.off, d.n = buf, 0, n
+		d.bulk = n == smallMessage
+		moved += n
+	}
+	return false
+}
+
+// evFlush writes what direction i holds; false when the destination is
+// full (or the direction failed).
+func (p *pair) evFlush(i int, dir chaos.Direction) bool {
+	ev := p.pl
+	d := &ev.dirs[i]
+	dst := ev.fds[1-i]
+	if d.buf != nil {
+		for d.off < d.n {
+			n, e := writeNow(uintptr(dst), (*d.buf)[d.off:d.n])
+			switch e {
+			case 0:
+				d.off += n
+				p.ev.Relayed(dir, int64(n))
+			case unix.EAGAIN:
+				return false
+			default:
+				bufs.Put(d.buf)
+				d.buf = nil
+				p.evFail(i, dir, e, true)
+				return false
+			}
+		}
+		bufs.Put(d.buf)
+		d.buf = nil
+		return true
+	}
+	pp := d.pipe
+	for pp.data > 0 {
+		n, e := splice(pp.fds.r, dst, pp.data)
+		switch e {
+		case 0:
+			pp.data -= n
+			p.ev.Relayed(dir, int64(n))
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			d.pipe = nil
+			putPipe(pp)
+			p.evFail(i, dir, e, true)
+			return false
+		}
+	}
+	d.pipe = nil
+	putPipe(pp)
+	return true
+}
+
+// evEnd ends direction i at its source's end of stream, as pump does: the
+// destination is half-closed, and the client's end of the backend's
+// stream may start the lingering close.
+func (p *pair) evEnd(i int, dir chaos.Direction) {
+	d := &p.pl.dirs[i]
+	d.done = true
+	p.waiting[i].Store(true)
+	unix.Shutdown(p.pl.fds[1-i], unix.SHUT_WR)
+	if dir == chaos.ToClient {
+		p.startLinger(sentAll)
+	}
+}
+
+// evFail is pump's handling of an error of direction i: a failed write to
+// the backend lingers, draining the client; a reset from the backend ends
+// the client's stream as a close would; anything else closes the
+// connection.
+func (p *pair) evFail(i int, dir chaos.Direction, e syscall.Errno, wrote bool) {
+	d := &p.pl.dirs[i]
+	switch {
+	case dir == chaos.ToBackend && wrote:
+		p.startLinger(backendGone)
+		d.draining = true
+		return
+	case dir == chaos.ToClient && !wrote && e == unix.ECONNRESET:
+		p.ended.Or(backendGone)
+		p.evEnd(i, dir)
+		return
+	}
+	d.done = true
+	p.waiting[i].Store(true)
+	var err error = e
+	if wrote {
+		err = &writeError{e}
+	}
+	if !OrdinaryEnd(err) {
+		p.errs[i] = err
+	}
+	p.evClose()
+}
+
+// evCheck finishes the connection once both directions have ended.
+func (p *pair) evCheck() {
+	ev := p.pl
+	if ev == nil {
+		return
+	}
+	if ev.dirs[0].done && ev.dirs[1].done {
+		p.evFinish()
+	}
+}
+
+// evClose closes both connections, as closeAll does, and finishes.
+func (p *pair) evClose() {
+	if p.pl == nil {
+		return
+	}
+	l := &p.live
+	l.mu.Lock()
+	l.closed = true
+	l.wakeAll(errClosed)
+	l.mu.Unlock()
+	p.conns[0].Close()
+	p.evFinish()
+}
+
+// evFinish releases what the directions hold, closes the backend and
+// reports the result: the relay has ended.
+func (p *pair) evFinish() {
+	ev := p.pl
+	for i := range ev.dirs {
+		d := &ev.dirs[i]
+		if d.buf != nil {
+			bufs.Put(d.buf)
+			d.buf = nil
+		}
+		if d.pipe != nil {
+			putPipe(d.pipe)
+			d.pipe = nil
+		}
+	}
+	ev.q.remove(p)
+	p.pl = nil
+	p.finish()
+	p.stopLinger()
+	p.conns[1].Close()
+	p.done(p.result())
+}
+
+// evHandOver gives the connection back to goroutines, which carry out the
+// new draw: what a direction had yet to write goes first, kept as the
+// bytes the next draw relays.
+func (p *pair) evHandOver() {
+	ev := p.pl
+	q := ev.q
+	for _, fd := range ev.fds {
+		unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	// From now on closeAll closes the sockets itself.
+	p.live.mu.Lock()
+	p.live.poller = nil
+	p.live.mu.Unlock()
+	left := int32(0)
+	for i := range ev.dirs {
+		d := &ev.dirs[i]
+		var held []byte
+		switch {
+		case d.buf != nil:
+			held = append(held, (*d.buf)[d.off:d.n]...)
+			bufs.Put(d.buf)
+			d.buf = nil
+		case d.pipe != nil:
+			held = make([]byte, d.pipe.data)
+			k := 0
+			for k < len(held) {
+				n, err := unix.Read(d.pipe.fds.r, held[k:])
+				if n <= 0 || err != nil {
+					break
+				}
+				k += n
+			}
+			held = held[:k]
+			d.pipe.data -= k
+			putPipe(d.pipe)
+			d.pipe = nil
+		}
+		if len(held) > 0 {
+			p.pend[i] = append(held, p.pend[i]...)
+		}
+		if !d.done {
+			left++
+		}
+	}
+	ev.q.remove(p)
+	p.pl = nil
+	ctx := ev.ctx
+	p.bindSides()
+	p.left.Store(left)
+	if left == 0 {
+		p.finish()
+		p.stopLinger()
+		p.conns[1].Close()
+		p.done(p.result())
+		return
+	}
+	for i := range ev.dirs {
+		if !ev.dirs[i].done {
+			dir := chaos.ToBackend
+			if i == 1 {
+				dir = chaos.ToClient
+			}
+			go p.half(ctx, dir)
+		}
+	}
+}
+
+// writeNow writes p to fd without blocking.
+func writeNow(fd uintptr, p []byte) (n int, errno syscall.Errno) {
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e == 0 {
+			return int(r), 0
+		}
+		if e != unix.EINTR {
+			return 0, e
+		}
+	}
+}
