@@ -1,8 +1,8 @@
 // Package testenv starts the real servers that vaurien's tests run against
-// (redis-server, memcached, nginx, prometheus, PostgreSQL) on 127.0.0.1 and
-// decides what happens when one is missing: the test skips with a clear
-// message, unless VAURIEN_REQUIRE_SERVERS=1 (set by CI) turns the skip into
-// a failure. A package whose TestMain goes through WithSkipSummary also
+// (redis-server, memcached, nginx, prometheus, PostgreSQL, MariaDB) on
+// 127.0.0.1 and decides what happens when one is missing: the test skips
+// with a clear message, unless VAURIEN_REQUIRE_SERVERS=1 (set by CI) turns
+// the skip into a failure. A package whose TestMain goes through WithSkipSummary also
 // prints one line naming the tests it skipped and what to install, where a
 // user running go test without -v sees it.
 package testenv
@@ -77,6 +77,10 @@ func debianPackage(name string) string {
 		return "docker.io"
 	case "initdb", "postgres":
 		return "postgresql"
+	case "mariadbd", "mariadb-install-db":
+		return "mariadb-server"
+	case "mariadb", "mariadb-slap", "mysqlslap":
+		return "mariadb-client"
 	}
 	return name
 }
