@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vaurien-go/vaurien/pkg/experiment"
 	"github.com/vaurien-go/vaurien/pkg/vaurientest"
 )
 
@@ -65,5 +72,107 @@ experiment "web-down" {
 	}
 	if got, err := get(p.Addr("web")); err != nil || got != "A" {
 		t.Fatalf("after the stop, route web answers %q %v; want it rolled back", got, err)
+	}
+}
+
+// TestExperimentRunOnAFleet: vaurien experiment run with two --admin sets
+// each step on both replicas, rolls both back to their own mixes, and the
+// report counts their faults together.
+func TestExperimentRunOnAFleet(t *testing.T) {
+	a := namedBackend(t, "A")
+	route := `
+route "web" {
+  listen  = "127.0.0.1:0"
+  backend = %q
+%s
+}`
+	own := `  behavior "delay" {
+    percent = 0
+    sleep   = "1ms"
+  }`
+	fleet := []*vaurientest.Proxy{
+		vaurientest.Start(t, fmt.Sprintf(route, a, "")),
+		vaurientest.Start(t, fmt.Sprintf(route, a, own)),
+	}
+	file := writeFile(t, "down.hcl", `
+experiment "web-down" {
+  probe "nothing" {
+    tcp {
+      address = "127.0.0.1:1"
+    }
+    interval = "1s"
+  }
+  step "down" {
+    duration = "3s"
+    route "web" {
+      behavior "blackout" {
+        percent = 100
+      }
+    }
+  }
+}`)
+	report := t.TempDir()
+	type exit struct {
+		code     int
+		out, err string
+	}
+	done := make(chan exit, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"experiment", "run", file,
+			"--admin", fleet[0].AdminAddr(), "--admin", fleet[1].AdminAddr(), "--report", report}, &out, &errb)
+		done <- exit{code, out.String(), errb.String()}
+	}()
+	// Both replicas black the route out during the step.
+	for i, p := range fleet {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r, err := p.Client.Route(t.Context(), "web")
+			if err == nil && len(r.Mix) == 1 && r.Mix[0].Name == "blackout" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d never ran the step's blackout: %+v %v", i, r, err)
+			}
+			<-time.After(20 * time.Millisecond)
+		}
+		if got, err := get(p.Addr("web")); err == nil {
+			t.Fatalf("replica %d let a request through during the step: %q", i, got)
+		}
+	}
+	e := <-done
+	if e.code != 0 {
+		t.Fatalf("vaurien experiment run on two replicas: exit %d\n%s\n%s", e.code, e.out, e.err)
+	}
+	var faults int64
+	for i, p := range fleet {
+		r, err := p.Client.Route(t.Context(), "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(r.Mix, r.ConfiguredMix) || r.RevertsAt != nil {
+			t.Fatalf("replica %d runs %+v after the run (reverts at %v), want its own file's %+v", i, r.Mix, r.RevertsAt, r.ConfiguredMix)
+		}
+		if got, err := get(p.Addr("web")); err != nil || got != "A" {
+			t.Fatalf("replica %d answers %q %v after the run", i, got, err)
+		}
+		faults += r.Stats.Faults
+	}
+	data, err := os.ReadFile(filepath.Join(report, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res experiment.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	var reported int64
+	for _, ph := range res.Phases {
+		for _, rc := range ph.Routes {
+			reported += rc.Faults
+		}
+	}
+	if faults < 2 || reported != faults {
+		t.Fatalf("the report counts %d faults, the replicas %d together: want the same, at least one each", reported, faults)
 	}
 }

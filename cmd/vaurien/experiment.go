@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -25,9 +27,10 @@ import (
 const experimentUsage = `vaurien experiment — run a chaos experiment
 
 Usage:
-  vaurien experiment run FILE [--admin ADDR] [--token TOKEN] [--report DIR] [--name NAME]
+  vaurien experiment run FILE [--admin ADDR ...] [--token TOKEN] [--report DIR] [--name NAME]
       drive the running vaurien at ADDR (default $VAURIEN_ADMIN, else 127.0.0.1:8080)
-      through its admin API
+      through its admin API; with several (--admin repeated, comma lists,
+      dns:NAME:PORT) each step goes to every replica and every one is rolled back
   vaurien experiment run FILE --config vaurien.hcl [--report DIR] [--name NAME]
       start the routes of vaurien.hcl in this process and run the experiment on them;
       FILE may be vaurien.hcl itself when its experiments live there
@@ -51,7 +54,11 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fs := flag.NewFlagSet("vaurien experiment run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	admin := fs.String("admin", os.Getenv("VAURIEN_ADMIN"), "admin API address")
+	var admins []string
+	fs.Func("admin", "admin API address (repeatable, comma-separated, or dns:NAME:PORT)", func(s string) error {
+		admins = append(admins, s)
+		return nil
+	})
 	token := fs.String("token", os.Getenv("VAURIEN_ADMIN_TOKEN"), "admin token")
 	cfgPath := fs.String("config", "", "run the routes of this file in-process")
 	fs.StringVar(cfgPath, "c", "", "same as --config")
@@ -74,28 +81,24 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	var target experiment.Target
+	var targets []experiment.Target
 	var routes []string
 	var inConfig []config.Experiment
 	remote := *cfgPath == ""
 	if remote {
-		addr := *admin
-		if addr == "" {
-			addr = config.DefaultAdminListen
+		if len(admins) == 0 {
+			admins = []string{cmp.Or(os.Getenv("VAURIEN_ADMIN"), config.DefaultAdminListen)}
 		}
-		c := client.New(dialAddr(addr), client.WithToken(*token))
-		defer c.Close()
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		rs, err := c.Routes(rctx)
-		cancel()
-		if err != nil {
-			fmt.Fprintf(stderr, "vaurien experiment run: read the routes of the vaurien at %s: %v\n", addr, err)
-			return 2
+		var code int
+		targets, routes, code = remoteTargets(ctx, admins, *token, stderr)
+		defer func() {
+			for _, t := range targets {
+				t.(experiment.Remote).C.Close()
+			}
+		}()
+		if targets == nil {
+			return code
 		}
-		for _, r := range rs {
-			routes = append(routes, r.Name)
-		}
-		target = experiment.Remote{C: c}
 	} else {
 		f, err := config.Load(*cfgPath)
 		if err != nil {
@@ -117,7 +120,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 			defer cancel()
 			a.Shutdown(sctx)
 		}()
-		target = a.ExperimentTarget()
+		targets = []experiment.Target{a.ExperimentTarget()}
 	}
 
 	exps := inConfig
@@ -137,7 +140,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 
 	res, err := experiment.Run(ctx, exp, experiment.Options{
-		Target: target, Remote: remote, Progress: experiment.Progress(stderr, isTerminal(stderr)),
+		Targets: targets, Remote: remote, Progress: experiment.Progress(stderr, isTerminal(stderr)),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "vaurien experiment run: %s: %v\n", exp.Name, err)
@@ -158,6 +161,43 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	return 2
+}
+
+// remoteTargets are the replicas at the admin addresses, and the routes
+// every one of them runs.
+func remoteTargets(ctx context.Context, admins []string, token string, stderr io.Writer) ([]experiment.Target, []string, int) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	addrs, err := client.ResolveAddrs(ctx, admins, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "vaurien experiment run: %v\n", err)
+		return nil, nil, 2
+	}
+	var targets []experiment.Target
+	count := map[string]int{}
+	for _, addr := range addrs {
+		c := client.New(dialAddr(addr), client.WithToken(token))
+		targets = append(targets, experiment.Remote{C: c})
+		rs, err := c.Routes(ctx)
+		if err != nil {
+			for _, t := range targets {
+				t.(experiment.Remote).C.Close()
+			}
+			fmt.Fprintf(stderr, "vaurien experiment run: read the routes of the vaurien at %s: %v\n", addr, err)
+			return nil, nil, 2
+		}
+		for _, r := range rs {
+			count[r.Name]++
+		}
+	}
+	var routes []string
+	for name, n := range count {
+		if n == len(addrs) {
+			routes = append(routes, name)
+		}
+	}
+	slices.Sort(routes)
+	return targets, routes, 0
 }
 
 // startInProcess starts the routes of f with logs on stderr at warn level

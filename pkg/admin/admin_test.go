@@ -207,6 +207,37 @@ func TestTimedMixRevertsByItself(t *testing.T) {
 	}
 }
 
+// TestTimedMixThen: a timed change says what follows it, itself timed,
+// and the route goes through each in turn.
+func TestTimedMixThen(t *testing.T) {
+	e := startEnv(t, "")
+	var web api.Route
+	e.mustCall(t, http.MethodPut, "/routes/web/mix", `{"behaviors": [{"name": "blackout", "percent": 100}], "duration": "300ms", "seed": 5,
+		"then": {"behaviors": [{"name": "delay", "percent": 100, "options": {"sleep": "1ms"}}], "duration": "300ms", "then": {"behaviors": []}}}`, http.StatusOK, &web)
+	if to := web.RevertsTo; web.RevertsAt == nil || to == nil || to.Behaviors[0].Name != "delay" || time.Duration(to.Duration) != 300*time.Millisecond || to.Then == nil || len(to.Then.Behaviors) != 0 {
+		t.Fatalf("a timed change with a then shows reverts_at %v, reverts_to %+v", web.RevertsAt, web.RevertsTo)
+	}
+	eventually(t, 5*time.Second, "the then did not come in force", func() bool {
+		r := e.route(t, "web")
+		return len(r.Mix) == 1 && r.Mix[0].Name == "delay" && r.RevertsAt != nil && r.RevertsTo != nil && len(r.RevertsTo.Behaviors) == 0
+	})
+	eventually(t, 5*time.Second, "the then's own then did not come in force", func() bool {
+		r := e.route(t, "web")
+		return len(r.Mix) == 0 && r.RevertsAt == nil
+	})
+	mustFetch(t, e.web, "A")
+
+	for body, want := range map[string]string{
+		`{"behaviors": [], "then": {"behaviors": []}}`:                                      "follows a timed change",
+		`{"behaviors": [], "duration": "1s", "then": {"behaviors": [], "duration": "-1s"}}`: "then: duration -1s is negative",
+		`{"behaviors": [], "duration": "1s", "then": {}}`:                                   "then: the \\\"behaviors\\\" list is required",
+	} {
+		if code, out := e.call(t, http.MethodPut, "/routes/web/mix", body); code != http.StatusBadRequest || !strings.Contains(out, want) {
+			t.Errorf("PUT %s: %d %s, want 400 saying %q", body, code, out, want)
+		}
+	}
+}
+
 func TestReloadFollowsTheFile(t *testing.T) {
 	e := startEnv(t, "")
 	e.mustCall(t, http.MethodPut, "/routes/web/mix", `{"behaviors": [{"name": "blackout", "percent": 100}]}`, http.StatusOK, nil)

@@ -28,15 +28,22 @@ func checkRefusal(t *testing.T, err error) {
 func FuzzMixBody(f *testing.F) {
 	f.Add([]byte(`{"behaviors": [{"name": "delay", "percent": 20, "options": {"sleep": "500ms"}}], "duration": "30s"}`))
 	f.Add([]byte(`{"behaviors": []}`))
+	f.Add([]byte(`{"behaviors": [], "duration": "1s", "seed": 7, "then": {"behaviors": [], "duration": "2s", "then": {"behaviors": []}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, d, err := readMix(bytes.NewReader(data))
+		ch, err := readMix(bytes.NewReader(data))
 		if err != nil {
 			checkRefusal(t, err)
 			return
 		}
-		if d < 0 {
-			t.Fatalf("accepted a negative duration %s", d)
+		for c := &ch; c != nil; c = c.Then {
+			if c.For < 0 {
+				t.Fatalf("accepted a negative duration %s", c.For)
+			}
+			if c.Then != nil && c.For == 0 {
+				t.Fatalf("accepted a then after an untimed change")
+			}
 		}
+		m := ch.Mix
 		sum := 0.0
 		for _, e := range m.Entries() {
 			if e.Percent < 0 || e.Percent > 100 || e.Behavior == nil {

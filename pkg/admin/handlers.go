@@ -114,7 +114,7 @@ func (s *Server) putBehavior(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.ctl.SetMix(r.Name(), m, 0); err != nil {
+	if err := s.ctl.ChangeMix(r.Name(), MixChange{Mix: m}); err != nil {
 		return err
 	}
 	return s.originalOK(c, warnings)
@@ -221,8 +221,8 @@ func (s *Server) view(r *proxy.Route, defaultName string) api.Route {
 	} else {
 		v.ConfiguredMix = []api.Behavior{}
 	}
-	if until, ok := s.ctl.MixOverride(r.Name()); ok {
-		v.RevertsAt = &until
+	if until, then, ok := s.ctl.MixOverride(r.Name()); ok {
+		v.RevertsAt, v.RevertsTo = &until, then.View()
 	}
 	return v
 }
@@ -240,6 +240,8 @@ func statsView(st proxy.Stats) api.Stats {
 type setMixBody struct {
 	Behaviors *[]mixEntry  `json:"behaviors"`
 	Duration  api.Duration `json:"duration"`
+	Seed      uint64       `json:"seed"`
+	Then      *setMixBody  `json:"then"`
 }
 
 func (s *Server) putMix(c *echo.Context) error {
@@ -247,33 +249,49 @@ func (s *Server) putMix(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, d, err := readMix(c.Request().Body)
+	ch, err := readMix(c.Request().Body)
 	if err != nil {
 		return err
 	}
-	if err := s.ctl.SetMix(r.Name(), m, d); err != nil {
+	if err := s.ctl.ChangeMix(r.Name(), ch); err != nil {
 		return err
 	}
 	return s.sendRoute(c, r)
 }
 
 // readMix reads and checks the body of PUT /routes/{name}/mix.
-func readMix(r io.Reader) (*chaos.Mix, time.Duration, error) {
+func readMix(r io.Reader) (MixChange, error) {
 	var body setMixBody
 	if err := decodeReader(r, &body); err != nil {
-		return nil, 0, err
+		return MixChange{}, err
 	}
-	if body.Behaviors == nil {
-		return nil, 0, badRequest(`the "behaviors" list is required, as in {"behaviors": [{"name": "delay", "percent": 20, "options": {"sleep": "500ms"}}]}; [] passes everything through`)
+	return body.change("")
+}
+
+// change checks a body, or its "then" at path, and builds the change.
+func (b *setMixBody) change(path string) (MixChange, error) {
+	if b.Behaviors == nil {
+		return MixChange{}, badRequest(path + `the "behaviors" list is required, as in {"behaviors": [{"name": "delay", "percent": 20, "options": {"sleep": "500ms"}}]}; [] passes everything through`)
 	}
-	if body.Duration < 0 {
-		return nil, 0, badRequest(fmt.Sprintf("duration %s is negative: give a positive duration, or none to keep the mix until changed", time.Duration(body.Duration)))
+	if b.Duration < 0 {
+		return MixChange{}, badRequest(fmt.Sprintf("%sduration %s is negative: give a positive duration, or none to keep the mix until changed", path, time.Duration(b.Duration)))
 	}
-	m, err := buildMix(*body.Behaviors)
+	m, err := buildMix(*b.Behaviors)
 	if err != nil {
-		return nil, 0, err
+		return MixChange{}, err
 	}
-	return m, time.Duration(body.Duration), nil
+	ch := MixChange{Mix: m, For: time.Duration(b.Duration), Seed: b.Seed}
+	if b.Then != nil {
+		if ch.For == 0 {
+			return MixChange{}, badRequest(path + `"then" follows a timed change: give a "duration" too, or leave "then" out`)
+		}
+		then, err := b.Then.change(path + "then: ")
+		if err != nil {
+			return MixChange{}, err
+		}
+		ch.Then = &then
+	}
+	return ch, nil
 }
 
 func (s *Server) putRouteBackend(c *echo.Context) error {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -38,6 +39,30 @@ func buildMix(entries []mixEntry) (*chaos.Mix, error) {
 		return nil, badRequest(err.Error())
 	}
 	return m, nil
+}
+
+// MixChange is a change of a route's live mix.
+type MixChange struct {
+	Mix *chaos.Mix
+	// For, when positive, is how long the change lasts; Then comes in
+	// force after it.
+	For time.Duration
+	// Seed, when not 0, restarts the route's draws from it, so that the
+	// same requests meet the same behaviors each time.
+	Seed uint64
+	// Then is what follows a timed change; nil brings back the mix in
+	// force before it, for good.
+	Then *MixChange
+}
+
+// View renders the change as the API shows it, and as PUT
+// /routes/{name}/mix takes it.
+func (c MixChange) View() *api.SetMix {
+	v := &api.SetMix{Behaviors: mixView(c.Mix), Duration: api.Duration(c.For), Seed: c.Seed}
+	if c.Then != nil {
+		v.Then = c.Then.View()
+	}
+	return v
 }
 
 // mixView renders a mix as the API shows it; the result, sent back in a

@@ -72,11 +72,11 @@ type Controller interface {
 	DefaultRoute() (*proxy.Route, error)
 	// ConfiguredMix is the mix the file gives the route.
 	ConfiguredMix(name string) (*chaos.Mix, error)
-	// MixOverride reports when a timed mix change on the route ends.
-	MixOverride(name string) (time.Time, bool)
-	// SetMix replaces the route's live mix; with d > 0 the previous mix
-	// comes back after d.
-	SetMix(name string, m *chaos.Mix, d time.Duration) error
+	// MixOverride reports when a timed mix change on the route ends, and
+	// what comes in force then.
+	MixOverride(name string) (until time.Time, then MixChange, ok bool)
+	// ChangeMix changes the route's live mix.
+	ChangeMix(name string, c MixChange) error
 	// SetBackend points the route's new connections at addr.
 	SetBackend(name, addr string) error
 	// SetEnabled disables or enables the route.

@@ -209,13 +209,13 @@ route "web" {
 	if err := a.SetMix("web", m, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := a.MixOverride("web"); !ok {
+	if _, _, ok := a.MixOverride("web"); !ok {
 		t.Fatal("no override recorded for a timed change")
 	}
 	if err := a.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := a.MixOverride("web"); ok {
+	if _, _, ok := a.MixOverride("web"); ok {
 		t.Fatal("the override survived the reload")
 	}
 	// A change made after the reload must stay.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vaurien-go/vaurien/pkg/admin"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/config"
 	"github.com/vaurien-go/vaurien/pkg/logging"
@@ -66,13 +67,19 @@ type overrides struct {
 type override struct {
 	timer *time.Timer
 	until time.Time
+	then  admin.MixChange
 }
 
-// replace sets route r's mix to m under the lock and arms a revert to the
-// previous mix after d when d is positive. It returns the previous mix.
-func (o *overrides) replace(r *proxy.Route, m *chaos.Mix, d time.Duration, reverted func(prev *chaos.Mix)) *chaos.Mix {
+// replace applies c to route r under the lock and, for a timed change,
+// arms the change to what follows it. reverted is told of each such change
+// when its time comes.
+func (o *overrides) replace(r *proxy.Route, c admin.MixChange, reverted func(then *chaos.Mix)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.apply(r, c, reverted)
+}
+
+func (o *overrides) apply(r *proxy.Route, c admin.MixChange, reverted func(then *chaos.Mix)) {
 	if o.timers == nil {
 		o.timers = map[string]*override{}
 	}
@@ -82,31 +89,38 @@ func (o *overrides) replace(r *proxy.Route, m *chaos.Mix, d time.Duration, rever
 		delete(o.timers, name)
 	}
 	prev := r.Mix()
-	r.SetMix(m)
-	if d > 0 {
-		ov := &override{until: time.Now().Add(d)}
-		ov.timer = time.AfterFunc(d, func() {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			if o.timers[name] != ov {
-				return // replaced while this revert waited for the lock
-			}
-			delete(o.timers, name)
-			r.SetMix(prev)
-			reverted(prev)
-		})
-		o.timers[name] = ov
+	if c.Seed != 0 {
+		r.SetMixSeeded(c.Mix, c.Seed)
+	} else {
+		r.SetMix(c.Mix)
 	}
-	return prev
+	if c.For <= 0 {
+		return
+	}
+	ov := &override{until: time.Now().Add(c.For), then: admin.MixChange{Mix: prev}}
+	if c.Then != nil {
+		ov.then = *c.Then
+	}
+	ov.timer = time.AfterFunc(c.For, func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.timers[name] != ov {
+			return // replaced while this revert waited for the lock
+		}
+		delete(o.timers, name)
+		o.apply(r, ov.then, reverted)
+		reverted(ov.then.Mix)
+	})
+	o.timers[name] = ov
 }
 
-func (o *overrides) until(route string) (time.Time, bool) {
+func (o *overrides) until(route string) (time.Time, admin.MixChange, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if ov := o.timers[route]; ov != nil {
-		return ov.until, true
+		return ov.until, ov.then, true
 	}
-	return time.Time{}, false
+	return time.Time{}, admin.MixChange{}, false
 }
 
 func (o *overrides) stopAll() {
@@ -121,20 +135,27 @@ func (o *overrides) stopAll() {
 // SetMix replaces a route's live mix. With a positive d the previous mix
 // comes back by itself after d, so a crashed test never leaves chaos on.
 func (a *App) SetMix(name string, m *chaos.Mix, d time.Duration) error {
+	return a.ChangeMix(name, admin.MixChange{Mix: m, For: d})
+}
+
+// ChangeMix changes a route's live mix: for good, or for a while after
+// which the previous mix or c.Then comes in force, with its draws
+// restarted from c.Seed if that is set.
+func (a *App) ChangeMix(name string, c admin.MixChange) error {
 	r, err := a.Route(name)
 	if err != nil {
 		return err
 	}
-	a.overrides.replace(r, m, d, func(prev *chaos.Mix) {
-		a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, prev.String()).Msg("timed mix reverted")
+	a.overrides.replace(r, c, func(then *chaos.Mix) {
+		a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, then.String()).Msg("timed mix reverted")
 	})
-	a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, m.String()).Dur(logging.FieldDuration, d).Msg("mix changed")
+	a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, c.Mix.String()).Dur(logging.FieldDuration, c.For).Uint64(logging.FieldSeed, c.Seed).Msg("mix changed")
 	return nil
 }
 
 // MixOverride reports when the timed mix change in force on a route ends,
-// if one is.
-func (a *App) MixOverride(name string) (time.Time, bool) {
+// and what comes in force then, if one is.
+func (a *App) MixOverride(name string) (time.Time, admin.MixChange, bool) {
 	return a.overrides.until(name)
 }
 
@@ -244,7 +265,7 @@ func (a *App) Reset(name string) error {
 		reopened = append(reopened, t.route)
 	}
 	for _, t := range todo {
-		a.overrides.replace(t.route, t.mix, 0, nil)
+		a.overrides.replace(t.route, admin.MixChange{Mix: t.mix}, nil)
 		t.route.SetBackend(t.backend)
 	}
 	a.log.Info().Str(logging.FieldRoute, name).Msg("reset to the file")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/vaurien-go/vaurien/pkg/admin"
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
 	"github.com/vaurien-go/vaurien/pkg/config"
 	"github.com/vaurien-go/vaurien/pkg/experiment"
@@ -48,16 +49,36 @@ func (t *Local) Route(_ context.Context, name string) (experiment.RouteState, er
 		return experiment.RouteState{}, err
 	}
 	st := r.Stats()
-	return experiment.RouteState{Mix: api.FromMix(r.Mix()), Requests: st.Requests, Faults: st.Faults}, nil
+	out := experiment.RouteState{Mix: api.FromMix(r.Mix()), Requests: st.Requests, Faults: st.Faults}
+	if until, then, ok := t.app.MixOverride(name); ok {
+		out.RevertsAt, out.RevertsTo = &until, then.View()
+	}
+	return out, nil
 }
 
-// SetMix sets a route's mix as the admin API would.
-func (t *Local) SetMix(_ context.Context, route string, mix []api.Behavior, d time.Duration) error {
-	m, err := experiment.Mix(mix)
+// SetMix changes a route's mix as the admin API would.
+func (t *Local) SetMix(_ context.Context, route string, c api.SetMix) error {
+	ch, err := mixChange(c)
 	if err != nil {
 		return err
 	}
-	return t.app.SetMix(route, m, d)
+	return t.app.ChangeMix(route, ch)
+}
+
+func mixChange(c api.SetMix) (admin.MixChange, error) {
+	m, err := experiment.Mix(c.Behaviors)
+	if err != nil {
+		return admin.MixChange{}, err
+	}
+	ch := admin.MixChange{Mix: m, For: time.Duration(c.Duration), Seed: c.Seed}
+	if c.Then != nil {
+		then, err := mixChange(*c.Then)
+		if err != nil {
+			return admin.MixChange{}, err
+		}
+		ch.Then = &then
+	}
+	return ch, nil
 }
 
 // Publish reports to the app's board.

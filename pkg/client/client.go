@@ -277,9 +277,14 @@ func (c *Client) Route(ctx context.Context, name string) (*Route, error) {
 // back by itself after d (the server keeps the timer: it reverts even if
 // this program dies).
 func (c *Client) SetMix(ctx context.Context, route string, m Mixer, d time.Duration) (*Route, error) {
+	return c.ChangeMix(ctx, route, api.SetMix{Behaviors: asMix(m), Duration: api.Duration(d)})
+}
+
+// ChangeMix is SetMix with every option of PUT /routes/{name}/mix: a seed
+// that restarts the route's draws, and what follows a timed change.
+func (c *Client) ChangeMix(ctx context.Context, route string, ch api.SetMix) (*Route, error) {
 	var out Route
-	body := api.SetMix{Behaviors: asMix(m), Duration: api.Duration(d)}
-	if err := c.do(ctx, http.MethodPut, routePath(route, "/mix"), body, &out); err != nil {
+	if err := c.do(ctx, http.MethodPut, routePath(route, "/mix"), ch, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

@@ -34,7 +34,7 @@ const (
 // SLOs judging what they measured.
 type Experiment struct {
 	Name        string
-	Seed        uint64 // seed of the draws on the routes the steps touch; 0: time-based
+	Seed        uint64 // restarts the draws of the routes each step touches; 0: a random seed, recorded with the run
 	Probes      []Probe
 	SteadyState time.Duration // run before the first step and after recovery
 	Steps       []Step        // in file order

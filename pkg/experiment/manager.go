@@ -108,7 +108,7 @@ func (m *Manager) Start(name string) (api.ExperimentStatus, error) {
 			delete(m.cancels, id)
 			m.mu.Unlock()
 		}()
-		res, err := Run(ctx, *exp, Options{Target: m.target, Progress: func(api.ExperimentStatus) {
+		res, err := Run(ctx, *exp, Options{Targets: []Target{m.target}, Progress: func(api.ExperimentStatus) {
 			once.Do(func() { started <- nil })
 		}})
 		once.Do(func() { started <- err })

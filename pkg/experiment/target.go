@@ -17,14 +17,17 @@ func (t Remote) Route(ctx context.Context, name string) (RouteState, error) {
 	if err != nil {
 		return RouteState{}, err
 	}
-	return RouteState{Mix: r.Mix, Requests: r.Stats.Requests, Faults: r.Stats.Faults}, nil
+	return RouteState{Mix: r.Mix, RevertsAt: r.RevertsAt, RevertsTo: r.RevertsTo, Requests: r.Stats.Requests, Faults: r.Stats.Faults}, nil
 }
 
-// SetMix sets a mix through PUT /routes/{name}/mix.
-func (t Remote) SetMix(ctx context.Context, route string, mix []api.Behavior, d time.Duration) error {
-	_, err := t.C.SetMix(ctx, route, client.MixOf(mix), d)
+// SetMix changes a mix through PUT /routes/{name}/mix.
+func (t Remote) SetMix(ctx context.Context, route string, c api.SetMix) error {
+	_, err := t.C.ChangeMix(ctx, route, c)
 	return err
 }
+
+// String names the vaurien by its admin API's address.
+func (t Remote) String() string { return t.C.Addr() }
 
 // Publish reports the run through PUT /experiments/{name}/run.
 func (t Remote) Publish(ctx context.Context, st api.ExperimentStatus, lease time.Duration) (bool, error) {

@@ -33,6 +33,7 @@ const (
 	FieldReason   = "reason"
 	FieldSide     = "side"
 	FieldMix      = "mix"
+	FieldSeed     = "seed"
 	FieldCount    = "count"
 	FieldMethod   = "method"
 	FieldPath     = "path"

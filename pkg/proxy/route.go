@@ -50,6 +50,10 @@ type plan struct {
 	protocol chaos.Protocol
 	backend  string
 	version  uint64 // of mix: the route's count of mix changes when it came in force
+	// source feeds the draws. It changes with the mix when a change is
+	// seeded, in the same swap, so that the first draw of the new mix is
+	// the seed's first.
+	source *chaos.Source
 }
 
 // Stats are a route's counters since it started.
@@ -75,7 +79,6 @@ type Route struct {
 	tlsIn  *tlsroute.Server
 	tlsOut *tlsroute.Client
 	plan   atomic.Pointer[plan]
-	source *chaos.Source
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -129,12 +132,12 @@ func newRoute(cfg RouteConfig, obs Observer) (*Route, error) {
 		return nil, err
 	}
 	r := &Route{
-		name:   cfg.Name,
-		obs:    obs.Route(cfg.Name, cfg.Protocol),
-		source: chaos.SourceFor(cfg.Seed, cfg.Name),
-		conns:  map[net.Conn]*session{},
+		name:  cfg.Name,
+		obs:   obs.Route(cfg.Name, cfg.Protocol),
+		conns: map[net.Conn]*session{},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	p.source = chaos.SourceFor(cfg.Seed, cfg.Name)
 	r.plan.Store(p)
 	r.tlsObs, _ = r.obs.(TLSObserver)
 	if err := r.startTLS(cfg); err != nil {
@@ -250,7 +253,16 @@ func (r *Route) Mix() *chaos.Mix { return r.plan.Load().mix }
 // SetMix replaces the live mix: new connections and every next draw of live
 // connections use it, and connections that draw once (tcp) draw again at
 // their next read, unless m is the same as the live mix.
-func (r *Route) SetMix(m *chaos.Mix) {
+func (r *Route) SetMix(m *chaos.Mix) { r.setMix(m, nil) }
+
+// SetMixSeeded is SetMix with the draws restarted from seed (as
+// chaos.SourceFor derives a route's source): the same requests, in the same
+// order, meet the same behaviors each time the same seed is set.
+func (r *Route) SetMixSeeded(m *chaos.Mix, seed uint64) {
+	r.setMix(m, chaos.SourceFor(seed, r.name))
+}
+
+func (r *Route) setMix(m *chaos.Mix, src *chaos.Source) {
 	r.mixMu.Lock()
 	defer r.mixMu.Unlock()
 	version := r.changes.Load()
@@ -262,6 +274,9 @@ func (r *Route) SetMix(m *chaos.Mix) {
 		old := r.plan.Load()
 		p := *old
 		p.mix, p.version = m, version
+		if src != nil {
+			p.source = src
+		}
 		if r.plan.CompareAndSwap(old, &p) {
 			break
 		}
@@ -366,6 +381,7 @@ func (r *Route) update(cfg RouteConfig) error {
 	r.mixMu.Lock()
 	defer r.mixMu.Unlock()
 	p.version = r.changes.Load()
+	p.source = r.plan.Load().source
 	changed := !p.mix.Same(r.plan.Load().mix)
 	if changed {
 		p.version++
@@ -591,11 +607,11 @@ func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 }
 
 func (s *session) Draw(req *chaos.Request) chaos.Drawn {
-	return s.draw(s.route.plan.Load().mix, req)
+	return s.draw(s.route.plan.Load(), req)
 }
 
-func (s *session) draw(m *chaos.Mix, req *chaos.Request) chaos.Drawn {
-	d := m.Draw(s.route.source, req)
+func (s *session) draw(p *plan, req *chaos.Request) chaos.Drawn {
+	d := p.mix.Draw(p.source, req)
 	if !d.Effect.IsZero() {
 		s.route.faults.Add(1)
 		s.route.obs.Injected(d.Name)
@@ -615,7 +631,7 @@ func (s *session) Follow(changed func()) *atomic.Uint64 {
 // Redraw implements chaos.Follower.
 func (s *session) Redraw() (chaos.Drawn, uint64) {
 	p := s.route.plan.Load()
-	return s.draw(p.mix, nil), p.version
+	return s.draw(p, nil), p.version
 }
 
 func (s *session) Relayed(d chaos.Direction, n int64) {

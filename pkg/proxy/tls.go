@@ -99,7 +99,7 @@ func (r *Route) handshook(side string, start time.Time, err error) {
 // TLS behaviors as dummy, so that each behavior keeps its share.
 func (s *session) terminate(p *plan) error {
 	r := s.route
-	d := p.mix.Draw(r.source, nil)
+	d := p.mix.Draw(p.source, nil)
 	fault := d.Effect.Handshake
 	if !fault.IsZero() {
 		r.faults.Add(1)

@@ -40,8 +40,9 @@ type Route struct {
 	// one a reset brings back.
 	ConfiguredMix []Behavior `json:"configured_mix"`
 	// RevertsAt is when a timed mix change ends by itself, if one is in
-	// force.
+	// force, and RevertsTo what comes in force then.
 	RevertsAt *time.Time `json:"reverts_at,omitempty"`
+	RevertsTo *SetMix    `json:"reverts_to,omitempty"`
 	Stats     Stats      `json:"stats"`
 }
 
@@ -63,10 +64,14 @@ type Routes struct {
 }
 
 // SetMix is the body of PUT /routes/{name}/mix. With a positive Duration
-// the previous mix comes back by itself once it has passed.
+// the previous mix comes back by itself once it has passed, or Then if
+// given. A Seed other than 0 restarts the route's draws from it: the same
+// requests, in the same order, then meet the same behaviors.
 type SetMix struct {
 	Behaviors []Behavior `json:"behaviors"`
 	Duration  Duration   `json:"duration,omitempty"`
+	Seed      uint64     `json:"seed,omitempty"`
+	Then      *SetMix    `json:"then,omitempty"`
 }
 
 // SetBackend is the body of PUT /backend and PUT /routes/{name}/backend.
