@@ -146,10 +146,29 @@ func (a *App) ChangeMix(name string, c admin.MixChange) error {
 	if err != nil {
 		return err
 	}
+	for ch := &c; ch != nil; ch = ch.Then {
+		if err := needsTLS(r, name, ch.Mix); err != nil {
+			return err
+		}
+	}
 	a.overrides.replace(r, c, func(then *chaos.Mix) {
 		a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, then.String()).Msg("timed mix reverted")
 	})
 	a.log.Info().Str(logging.FieldRoute, name).Str(logging.FieldMix, c.Mix.String()).Dur(logging.FieldDuration, c.For).Uint64(logging.FieldSeed, c.Seed).Msg("mix changed")
+	return nil
+}
+
+// needsTLS refuses mixes with a TLS behavior on a route that does not
+// terminate TLS, as the configuration file does.
+func needsTLS(r *proxy.Route, name string, m *chaos.Mix) error {
+	if m == nil || r.Config().TLS != nil {
+		return nil
+	}
+	for _, e := range m.Entries() {
+		if spec, ok := chaos.LookupBehavior(e.Name); ok && spec.Handshake {
+			return &conflictError{fmt.Sprintf("set mix: the %q behavior acts on the TLS handshake, and route %q does not terminate TLS (its configuration has no tls block)", e.Name, name)}
+		}
+	}
 	return nil
 }
 

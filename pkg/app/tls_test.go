@@ -1,13 +1,19 @@
 package app_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/labstack/echo/v5"
+	"github.com/rs/zerolog"
 
+	"github.com/vaurien-go/vaurien/pkg/app"
+	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/config"
 )
 
@@ -73,5 +79,43 @@ func TestTLSConfigNeedsTermination(t *testing.T) {
 }`
 	if _, err := config.Parse([]byte(ok), "tls.hcl"); err != nil {
 		t.Fatalf("a route that terminates TLS takes the TLS behaviors: %v", err)
+	}
+}
+
+// The API refuses a TLS behavior on a route that does not terminate TLS,
+// as the configuration file does.
+func TestSetMixRefusesTLSBehaviorsWithoutTLS(t *testing.T) {
+	f := parse(t, `
+route "plain" {
+  listen  = "127.0.0.1:0"
+  backend = "127.0.0.1:9"
+}
+route "secure" {
+  listen  = "127.0.0.1:0"
+  backend = "127.0.0.1:9"
+  tls {
+    generate = true
+  }
+}`)
+	f.Admin.Listen = ""
+	a := app.New(f, zerolog.Nop())
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(context.Background())
+	e, err := chaos.NewEntry("tls_handshake_fail", 50, nil, chaos.MatchSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := chaos.NewMix([]chaos.Entry{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = a.SetMix("plain", m, 0)
+	if got := echo.StatusCode(err); got != http.StatusConflict || !strings.Contains(fmt.Sprint(err), `route "plain" does not terminate TLS`) {
+		t.Errorf("SetMix on the plain route: %v (status %d), want a 409 saying why", err, got)
+	}
+	if err := a.SetMix("secure", m, 0); err != nil {
+		t.Errorf("SetMix on the TLS route: %v", err)
 	}
 }
