@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -117,5 +118,37 @@ route "secure" {
 	}
 	if err := a.SetMix("secure", m, 0); err != nil {
 		t.Errorf("SetMix on the TLS route: %v", err)
+	}
+}
+
+// TestREADMETLSConfigsLoad keeps the README's TLS section true: each of
+// its HCL examples loads.
+func TestREADMETLSConfigsLoad(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## TLS\n")
+	if !ok {
+		t.Fatal("README has no TLS section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	n := 0
+	for _, part := range strings.Split(section, "```hcl\n")[1:] {
+		src, _, _ := strings.Cut(part, "```")
+		n++
+		f, err := config.Parse([]byte(src), fmt.Sprintf("README.md TLS example %d", n))
+		if err != nil {
+			t.Errorf("example %d does not load: %v", n, err)
+			continue
+		}
+		for _, r := range f.Routes {
+			if r.TLS == nil || r.BackendTLS == nil {
+				t.Errorf("example %d: route %q lost a TLS block", n, r.Name)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("found %d HCL examples in the TLS section, want 2", n)
 	}
 }
