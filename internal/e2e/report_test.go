@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -109,36 +110,12 @@ func TestExperimentReportRenders(t *testing.T) {
 // each selector of interest.
 func render(t *testing.T, chromium, path string) ([]byte, []string, map[string]int) {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1100, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	var mu sync.Mutex
-	var problems []string
-	chromedp.ListenTarget(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch e := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.APITypeError || e.Type == runtime.APITypeWarning {
-				problems = append(problems, fmt.Sprintf("console.%s: %v", e.Type, e.Args))
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, "exception: "+e.ExceptionDetails.Text)
-		case *log.EventEntryAdded:
-			if e.Entry.Level == log.LevelError || e.Entry.Level == log.LevelWarning {
-				problems = append(problems, fmt.Sprintf("log %s: %s %s", e.Entry.Level, e.Entry.Text, e.Entry.URL))
-			}
-		}
-	})
+	ctx, problems := browse(t, chromium, 1100, 900)
 	var shot []byte
 	counts := map[string]int{}
 	sels := []string{"rect.fault", "polyline.latency", "rect.errors", "g.slo"}
 	n := make([]int, len(sels))
-	actions := []chromedp.Action{log.Enable(), runtime.Enable(), chromedp.Navigate("file://" + path), chromedp.WaitVisible("svg", chromedp.ByQuery)}
+	actions := []chromedp.Action{chromedp.Navigate("file://" + path), chromedp.WaitVisible("svg", chromedp.ByQuery)}
 	for i, sel := range sels {
 		actions = append(actions, chromedp.Evaluate(fmt.Sprintf("document.querySelectorAll(%q).length", sel), &n[i]))
 	}
@@ -149,7 +126,68 @@ func render(t *testing.T, chromium, path string) ([]byte, []string, map[string]i
 	for i, sel := range sels {
 		counts[sel] = n[i]
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return shot, problems, counts
+	return shot, problems.take(), counts
+}
+
+// problems collects what a page reports as wrong: console errors and
+// warnings, uncaught exceptions, log entries (CSP violations among them),
+// requests that failed and answers of 400 or more.
+type problems struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (p *problems) add(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.list = append(p.list, s)
+}
+
+// take returns what was collected and starts afresh.
+func (p *problems) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.list
+	p.list = nil
+	return out
+}
+
+// browse starts a headless Chromium for the test with a window of w×h and
+// returns its context, with the page's problems collected.
+func browse(t *testing.T, chromium string, w, h int) (context.Context, *problems) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(w, h))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(cancelCtx)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel)
+	p := &problems{}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError || e.Type == runtime.APITypeWarning {
+				p.add(fmt.Sprintf("console.%s: %v", e.Type, e.Args))
+			}
+		case *runtime.EventExceptionThrown:
+			p.add("exception: " + e.ExceptionDetails.Text)
+		case *log.EventEntryAdded:
+			if e.Entry.Level == log.LevelError || e.Entry.Level == log.LevelWarning {
+				p.add(fmt.Sprintf("log %s: %s %s", e.Entry.Level, e.Entry.Text, e.Entry.URL))
+			}
+		case *network.EventLoadingFailed:
+			if !e.Canceled {
+				p.add(fmt.Sprintf("request failed: %s (%s)", e.ErrorText, e.Type))
+			}
+		case *network.EventResponseReceived:
+			if e.Response.Status >= 400 {
+				p.add(fmt.Sprintf("answer %d: %s", e.Response.Status, e.Response.URL))
+			}
+		}
+	})
+	if err := chromedp.Run(ctx, log.Enable(), runtime.Enable(), network.Enable()); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx, p
 }

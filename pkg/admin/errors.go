@@ -44,6 +44,10 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		return
 	}
 	body := api.Error{Error: msg}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		body.Field = fe.field
+	}
 	var d diagnosed
 	if errors.As(err, &d) {
 		body.Diagnostics = d.Diagnostics()

@@ -1,9 +1,11 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -26,16 +28,17 @@ func (s *Server) routes() *echo.Echo {
 		HTTPErrorHandler: s.handleError,
 		JSONSerializer:   jsonSerializer{},
 	})
-	e.Pre(s.logRequests, s.recoverPanics)
+	e.Pre(s.logRequests, s.recoverPanics, s.guardBrowsers)
 	if s.cfg.Token != "" {
 		e.Pre(requireToken(s.cfg.Token))
 	}
-	e.Pre(middleware.BodyLimit(s.cfg.BodyLimit))
+	e.Pre(middleware.BodyLimit(s.cfg.BodyLimit), s.pokeEvents)
 
 	// The original Vaurien's API, acting on the default route.
 	e.GET("/behavior", s.getBehavior)
 	e.PUT("/behavior", s.putBehavior)
 	e.GET("/behaviors", s.getBehaviors)
+	e.GET("/catalog", s.getCatalog)
 	e.GET("/backend", s.getBackend)
 	e.PUT("/backend", s.putBackend)
 
@@ -49,6 +52,8 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/reset", s.resetAll)
 	e.POST("/reload", s.reload)
 	s.experimentRoutes(e)
+	e.GET("/events", s.events)
+	s.consoleRoutes(e)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -153,7 +158,7 @@ func (s *Server) decodeBackend(c *echo.Context) (string, error) {
 		return "", err
 	}
 	if err := checkBackend(body.Backend); err != nil {
-		return "", badRequest(err.Error())
+		return "", onField("backend", err)
 	}
 	return body.Backend, nil
 }
@@ -274,11 +279,11 @@ func (b *setMixBody) change(path string) (MixChange, error) {
 		return MixChange{}, badRequest(path + `the "behaviors" list is required, as in {"behaviors": [{"name": "delay", "percent": 20, "options": {"sleep": "500ms"}}]}; [] passes everything through`)
 	}
 	if b.Duration < 0 {
-		return MixChange{}, badRequest(fmt.Sprintf("%sduration %s is negative: give a positive duration, or none to keep the mix until changed", path, time.Duration(b.Duration)))
+		return MixChange{}, onField(fieldPath(path)+"duration", fmt.Errorf("%sduration %s is negative: give a positive duration, or none to keep the mix until changed", path, time.Duration(b.Duration)))
 	}
 	m, err := buildMix(*b.Behaviors)
 	if err != nil {
-		return MixChange{}, err
+		return MixChange{}, inThen(path, err)
 	}
 	ch := MixChange{Mix: m, For: time.Duration(b.Duration), Seed: b.Seed}
 	if b.Then != nil {
@@ -292,6 +297,20 @@ func (b *setMixBody) change(path string) (MixChange, error) {
 		ch.Then = &then
 	}
 	return ch, nil
+}
+
+// fieldPath is the field path prefix of a "then" at path ("then: then: "
+// is "then.then.").
+func fieldPath(path string) string { return strings.ReplaceAll(path, "then: ", "then.") }
+
+// inThen makes an error about a field of the "then" at path name it from
+// the top of the body.
+func inThen(path string, err error) error {
+	var fe *fieldError
+	if path == "" || !errors.As(err, &fe) {
+		return err
+	}
+	return &fieldError{field: fieldPath(path) + fe.field, err: fe.err}
 }
 
 func (s *Server) putRouteBackend(c *echo.Context) error {

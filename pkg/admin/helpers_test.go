@@ -71,8 +71,9 @@ type env struct {
 
 const envConfig = `
 admin {
-  listen = "127.0.0.1:0"
-  token  = %q
+  listen        = "127.0.0.1:0"
+  token         = %q
+  allowed_hosts = ["chaos.example"]
 }
 route "web" {
   listen  = "127.0.0.1:0"

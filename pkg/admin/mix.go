@@ -2,6 +2,8 @@ package admin
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
@@ -25,7 +27,10 @@ func buildMix(entries []mixEntry) (*chaos.Mix, error) {
 			return nil, badRequest(fmt.Sprintf(`behavior %d of the list: the "name" key is required`, i+1))
 		}
 		if e.Percent == nil {
-			return nil, badRequest(fmt.Sprintf(`behavior %q: the "percent" key is required: its share of the draws, from 0 to 100`, e.Name))
+			return nil, onField(fmt.Sprintf("behaviors[%d].percent", i), badRequest(fmt.Sprintf(`behavior %q: the "percent" key is required: its share of the draws, from 0 to 100`, e.Name)))
+		}
+		if err := checkOptions(i, e); err != nil {
+			return nil, err
 		}
 		// Adding 0 turns -0 into 0, which is what it means.
 		entry, err := chaos.NewEntry(e.Name, *e.Percent+0, e.Options, e.Match)
@@ -63,6 +68,25 @@ func (c MixChange) View() *api.SetMix {
 		v.Then = c.Then.View()
 	}
 	return v
+}
+
+// checkOptions checks each option of entry i on its own, so that an error
+// names the field at fault ("behaviors[0].options.sleep") for a form to
+// show next to it; the message is the one the whole entry's check gives.
+func checkOptions(i int, e mixEntry) error {
+	spec, ok := chaos.LookupBehavior(e.Name)
+	if !ok {
+		return onField(fmt.Sprintf("behaviors[%d].name", i), &chaos.UnknownError{What: "behavior", Name: e.Name, Valid: chaos.BehaviorNames()})
+	}
+	if p := *e.Percent; p != p || p < 0 || p > 100 {
+		return onField(fmt.Sprintf("behaviors[%d].percent", i), badRequest(fmt.Sprintf("behavior %q: percent %v is outside 0..100", e.Name, p)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(e.Options)) {
+		if _, err := spec.Options.Resolve(e.Name, map[string]any{k: e.Options[k]}); err != nil {
+			return onField(fmt.Sprintf("behaviors[%d].options.%s", i, k), err)
+		}
+	}
+	return nil
 }
 
 // mixView renders a mix as the API shows it; the result, sent back in a

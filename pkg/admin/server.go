@@ -91,12 +91,21 @@ type Controller interface {
 
 // Config configures the admin server.
 type Config struct {
-	Listen  string       // host:port; port 0 picks a free one
-	Token   string       // bearer token for mutating calls; "" for none
-	Metrics http.Handler // served at GET /metrics; nil answers 404
+	Listen string // host:port; port 0 picks a free one
+	Token  string // bearer token for mutating calls; "" for none
+	// AllowedHosts are names, besides IP addresses, localhost names and
+	// Listen's host, by which browsers may reach the API (see
+	// guardBrowsers).
+	AllowedHosts []string
+	Metrics      http.Handler // served at GET /metrics; nil answers 404
 	// Experiments serves /experiments; nil answers 404.
 	Experiments Experiments
-	Log         zerolog.Logger
+	// Faults gives GET /events the faults per behavior; nil shows none.
+	Faults *FaultCounter
+	// EventInterval is how often GET /events sends the state; zero takes
+	// DefaultEventInterval.
+	EventInterval time.Duration
+	Log           zerolog.Logger
 
 	// Zero values take the defaults above.
 	ReadHeaderTimeout time.Duration
@@ -113,6 +122,10 @@ type Server struct {
 	log  zerolog.Logger
 	echo *echo.Echo
 	http *http.Server
+
+	hub  *hub
+	done chan struct{} // closed by Shutdown: event streams end
+	stop sync.Once
 
 	mu   sync.Mutex
 	addr string
@@ -143,7 +156,8 @@ func New(ctl Controller, cfg Config) *Server {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = DefaultBodyLimit
 	}
-	s := &Server{ctl: ctl, cfg: cfg, log: cfg.Log.With().Str("component", "admin").Logger()}
+	s := &Server{ctl: ctl, cfg: cfg, log: cfg.Log.With().Str("component", "admin").Logger(), done: make(chan struct{})}
+	s.hub = newHub(s, cfg.EventInterval)
 	s.echo = s.routes()
 	s.http = &http.Server{
 		Handler:           s.echo,
@@ -199,6 +213,7 @@ func (s *Server) Addr() string {
 func (s *Server) Shutdown(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, shutdownGrace)
 	defer cancel()
+	s.stop.Do(func() { close(s.done) })
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.http.Close()
 	}

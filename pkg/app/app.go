@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,7 @@ type App struct {
 	reloads   []reloadObserver  // told the result of every reload
 	loaded    []loadObserver    // told of every configuration put in force
 	exps      experiments       // experiment runs, in-process and remote
+	faults    *admin.FaultCounter
 }
 
 // reloadObserver is an observer that also counts config reloads.
@@ -90,7 +92,8 @@ func New(f *config.File, log zerolog.Logger, observers ...proxy.Observer) *App {
 	}
 	a.exps = a.newExperiments(observers)
 	observers = append(observers, a.newToxiproxy(f)...)
-	obs := proxy.Observers(append([]proxy.Observer{logging.Observer{Log: log}}, observers...)...)
+	a.faults = admin.NewFaultCounter()
+	obs := proxy.Observers(append([]proxy.Observer{logging.Observer{Log: log}, a.faults}, observers...)...)
 	a.server = proxy.New(obs, f.Drain)
 	return a
 }
@@ -123,10 +126,12 @@ func (a *App) Start() error {
 	// route listens; it answers /readyz with 503 until the routes are up.
 	if a.file.Admin.Listen != "" {
 		srv := admin.New(a, admin.Config{
-			Listen:  a.file.Admin.Listen,
-			Token:   a.file.Admin.Token,
-			Metrics: a.metrics,
-			Log:     a.log,
+			Listen:       a.file.Admin.Listen,
+			Token:        a.file.Admin.Token,
+			AllowedHosts: a.file.Admin.AllowedHosts,
+			Metrics:      a.metrics,
+			Log:          a.log,
+			Faults:       a.faults,
 
 			Experiments: a.exps.manager,
 		})
@@ -293,7 +298,7 @@ func (a *App) Reload() error {
 		// applied, whatever status the cause carries.
 		return &ReloadError{Path: a.file.Path, Lines: []string{err.Error()}, err: err}
 	}
-	if f.Admin != a.file.Admin {
+	if !reflect.DeepEqual(f.Admin, a.file.Admin) {
 		a.log.Warn().Str("file", f.Path).Msg("admin block changed: restart vaurien to apply it")
 	}
 	a.file = f

@@ -99,6 +99,10 @@ type File struct {
 type Admin struct {
 	Listen string // host:port
 	Token  string // bearer token required by mutating calls; empty for none
+	// AllowedHosts are the host names, besides the listen address's,
+	// localhost names and IP addresses, that browsers may reach the admin
+	// API by (the Host header of a request a browser sends).
+	AllowedHosts []string
 }
 
 // Toxiproxy configures the Toxiproxy-compatible HTTP API, which lets

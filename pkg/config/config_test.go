@@ -35,7 +35,7 @@ func TestLoadValid(t *testing.T) {
 		{
 			file: "full.hcl",
 			want: &File{
-				Admin:     Admin{Listen: "0.0.0.0:9090", Token: "s3cret"},
+				Admin:     Admin{Listen: "0.0.0.0:9090", Token: "s3cret", AllowedHosts: []string{"vaurien", "chaos.internal"}},
 				Toxiproxy: Toxiproxy{Listen: "127.0.0.1:8474"},
 				Log:       Log{Level: "debug", Format: "console"},
 				Seed:      42,
@@ -212,6 +212,8 @@ var invalidCases = []struct {
 	{"protocol_option_unknown.hcl", "7:5", `Unknown protocol option: The protocol "test_proto" has no option named "bufer". Did you mean "buffer"?`},
 	{"protocol_option_type.hcl", "7:14", `The protocol "test_proto" option "buffer" takes an integer at least 0; got number 10.5.`},
 	{"duplicate_admin.hcl", "5:1", "Duplicate admin block"},
+	{"allowed_hosts_port.hcl", "3:31", `Invalid host name: Each element of "allowed_hosts" is a host name as a browser sends it in the Host header, without scheme or port, such as ["vaurien", "chaos.internal"]; "vaurien:8080" has a scheme, port or path: give the name alone.`},
+	{"allowed_hosts_type.hcl", "2:20", `The argument "allowed_hosts" takes a string`},
 	{"bad_seed.hcl", "1:8", "Invalid seed"},
 	{"route_name.hcl", "1:7", `Invalid route name: The route name "my route"`},
 	{"behavior_block.hcl", "7:5", `Blocks of type "when" are not expected in the behavior "test_delay"`},

@@ -51,6 +51,13 @@ func Format(f *File) []byte {
 	if f.Admin.Token != "" {
 		admin.SetAttributeValue("token", cty.StringVal(f.Admin.Token))
 	}
+	if len(f.Admin.AllowedHosts) > 0 {
+		hosts := make([]cty.Value, len(f.Admin.AllowedHosts))
+		for i, h := range f.Admin.AllowedHosts {
+			hosts[i] = cty.StringVal(h)
+		}
+		admin.SetAttributeValue("allowed_hosts", cty.ListVal(hosts))
+	}
 	body.AppendNewline()
 
 	if f.Toxiproxy.Listen != "" {

@@ -42,8 +42,9 @@ type rawToxiproxy struct {
 }
 
 type rawAdmin struct {
-	Listen hcl.Expression `hcl:"listen,optional"`
-	Token  hcl.Expression `hcl:"token,optional"`
+	Listen       hcl.Expression `hcl:"listen,optional"`
+	Token        hcl.Expression `hcl:"token,optional"`
+	AllowedHosts hcl.Expression `hcl:"allowed_hosts,optional"`
 }
 
 type rawLog struct {
@@ -153,6 +154,7 @@ func (d *decoder) file(raw *rawFile, f *File) {
 		if s, st := d.str(raw.Admin.Token, "token", `env("VAURIEN_ADMIN_TOKEN")`); st == present {
 			f.Admin.Token = s
 		}
+		f.Admin.AllowedHosts = d.hostNames(raw.Admin.AllowedHosts, "allowed_hosts")
 	}
 	if raw.Toxiproxy != nil {
 		// A toxiproxy block turns the API on; its address defaults to

@@ -115,6 +115,10 @@ type Version struct {
 // PUT /behavior and PUT /backend.
 type Error struct {
 	Error string `json:"error"`
+	// Field, when the error is about one field of the request body, names
+	// it as a path: "backend", "duration", "behaviors[0].percent",
+	// "behaviors[1].options.sleep".
+	Field string `json:"field,omitempty"`
 	// Diagnostics, on a refused reload, lists every problem of the file,
 	// each as "file:line:col: error: summary: detail", as `vaurien
 	// validate` prints them.

@@ -5,6 +5,8 @@ drain = "30s"
 admin {
   listen = "0.0.0.0:9090"
   token  = env("VAURIEN_TEST_SURELY_UNSET", "s3cret")
+
+  allowed_hosts = ["vaurien", "Chaos.Internal."]
 }
 
 toxiproxy {

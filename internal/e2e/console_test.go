@@ -1,0 +1,504 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/admin/api"
+)
+
+const consoleConfig = `
+admin {
+  listen = %q
+%s}
+log {
+  level = "debug"
+}
+route "api" {
+  listen   = %q
+  backend  = %q
+  protocol = "http"
+}
+route "web" {
+  listen   = %q
+  backend  = %q
+  protocol = "http"
+  behavior "error" {
+    percent = 1
+  }
+}
+experiment "web-slow" {
+  probe "web" {
+    http {
+      url = "http://%s/"
+    }
+    interval = "50ms"
+  }
+  steady_state {
+    duration = "2s"
+  }
+  step "slow" {
+    duration = "20s"
+    route "web" {
+      behavior "delay" {
+        percent = 100
+        sleep   = "20ms"
+      }
+    }
+  }
+}
+`
+
+// consoleStack is a vaurien process with two http routes under steady
+// traffic, and the means to restart it on the same addresses.
+type consoleStack struct {
+	dir, config             string
+	admin, apiAddr, webAddr string
+	apiBackend, webBackend  string
+	proc                    *vaurien
+	served                  atomic.Int64 // answers the traffic got through both routes
+	// paused stops the traffic while vaurien restarts: a connection
+	// attempt to a port nobody listens on can take it as its own local
+	// port, and the restarted vaurien could not listen there.
+	paused atomic.Bool
+	client *http.Client
+}
+
+func newConsoleStack(t *testing.T) *consoleStack {
+	t.Helper()
+	backend := func(name string) string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "hello from "+name+"\n")
+		}))
+		t.Cleanup(s.Close)
+		return s.Listener.Addr().String()
+	}
+	// The backends listen before free ports are picked, so that none of
+	// them takes a port picked for vaurien.
+	s := &consoleStack{dir: t.TempDir(), apiBackend: backend("api"), webBackend: backend("web")}
+	s.admin, s.apiAddr, s.webAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+	s.config = filepath.Join(s.dir, "vaurien.hcl")
+	s.client = &http.Client{Timeout: 10 * time.Second}
+	t.Cleanup(s.client.CloseIdleConnections)
+	s.start(t, "")
+
+	// Traffic on both routes for as long as the test runs: each route's
+	// own client, keep-alive, one request every 20 ms.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	for _, addr := range []string{s.apiAddr, s.webAddr} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			c := &http.Client{Timeout: 5 * time.Second}
+			defer c.CloseIdleConnections()
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				if s.paused.Load() {
+					continue
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+				if resp, err := c.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					s.served.Add(1)
+				}
+			}
+		}()
+	}
+	return s
+}
+
+// start runs vaurien with the configuration, adminExtra added to its
+// admin block, and waits until it is ready.
+func (s *consoleStack) start(t *testing.T, adminExtra string) {
+	t.Helper()
+	writeConfig(t, s.config, fmt.Sprintf(consoleConfig, s.admin, adminExtra, s.apiAddr, s.apiBackend, s.webAddr, s.webBackend, s.webAddr))
+	s.proc = start(t, "", "run", "-c", s.config)
+	waitFor(t, "vaurien ready", func() bool {
+		resp, err := s.client.Get("http://" + s.admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	s.paused.Store(false)
+}
+
+// stop ends the vaurien process with SIGTERM, as a restart does.
+func (s *consoleStack) stop(t *testing.T) {
+	t.Helper()
+	s.paused.Store(true)
+	s.proc.signal(syscall.SIGTERM)
+	if code, _ := s.proc.wait(20 * time.Second); code != 0 {
+		t.Fatalf("vaurien exited with %d on SIGTERM:\n%s", code, s.proc.output())
+	}
+	s.client.CloseIdleConnections()
+}
+
+func (s *consoleStack) route(t *testing.T, name string) api.Route {
+	t.Helper()
+	resp, err := s.client.Get("http://" + s.admin + "/routes/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r api.Route
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// timeGet measures one request through a route with the test's own client.
+func (s *consoleStack) timeGet(t *testing.T, addr string) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	resp, err := s.client.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("GET through %s: %v", addr, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return time.Since(t0)
+}
+
+// page drives the console in a browser: evaluate and wait on the page's
+// own state. Evaluation goes through the DevTools protocol, so that the
+// page's policy (no eval) stays as strict as users get it.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (p page) run(what string, actions ...chromedp.Action) {
+	p.t.Helper()
+	if err := chromedp.Run(p.ctx, actions...); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (p page) eval(expr string, out any) {
+	p.t.Helper()
+	p.run("evaluate "+expr, chromedp.Evaluate(expr, out))
+}
+
+// wait polls a JavaScript expression until it is true.
+func (p page) wait(what, expr string) {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ok bool
+		if err := chromedp.Run(p.ctx, chromedp.Evaluate("!!("+expr+")", &ok)); err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var body string
+			chromedp.Run(p.ctx, chromedp.Evaluate(`document.querySelector("main").innerText + "\n" + document.getElementById("notice").innerText + "\n" + document.getElementById("conn").innerText`, &body))
+			p.t.Fatalf("timed out waiting for %s (%s); the page shows:\n%s", what, expr, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p page) text(sel string) string {
+	p.t.Helper()
+	var s string
+	p.eval(fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel), &s)
+	return s
+}
+
+func (p page) click(sel string) {
+	p.t.Helper()
+	p.run("click "+sel, chromedp.Click(sel, chromedp.ByQuery, chromedp.NodeVisible))
+}
+
+// setField replaces an input's value as a person types it.
+func (p page) setField(sel, value string) {
+	p.t.Helper()
+	p.run("type into "+sel, chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).value = ""`, sel), nil), chromedp.SendKeys(sel, value, chromedp.ByQuery))
+}
+
+// The console in headless Chromium against a real vaurien with traffic on
+// two routes: it loads cleanly, shows the traffic live, changes a route's
+// mix through a form built from the declarations (and the proxy slows
+// down), shows the API's validation error next to the field, resets,
+// starts and stops an experiment, comes back by itself after vaurien
+// restarts, and asks for the token once a token is set. Other sites'
+// pages cannot drive the API.
+func TestConsoleInBrowser(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium")
+	s := newConsoleStack(t)
+	ctx, probs := browse(t, chromium, 1280, 1000)
+	p := page{t, ctx}
+	web := `[data-route="web"]`
+
+	// The page loads from / with no console error and no failed request.
+	p.run("open the console", chromedp.Navigate("http://"+s.admin+"/"))
+	p.wait("the stream is live", `document.getElementById("conn").dataset.state === "live"`)
+	p.wait("both routes are shown", `document.querySelectorAll("[data-route]").length === 2`)
+	p.wait("requests per second on web", `Number(document.querySelector('[data-route="web"] [data-part="requests"]').textContent) > 0`)
+	p.wait("requests per second on api", `Number(document.querySelector('[data-route="api"] [data-part="requests"]').textContent) > 0`)
+	if got := p.text(web + ` [data-part="configured"]`); !strings.Contains(got, "error 1%") {
+		t.Fatalf("web's file mix reads %q", got)
+	}
+	var unlabelled int
+	p.eval(`[...document.querySelectorAll("input, select, button")].filter(el => !el.labels?.length && !el.textContent.trim() && !el.getAttribute("aria-label")).length`, &unlabelled)
+	if unlabelled != 0 {
+		t.Errorf("%d controls have no label", unlabelled)
+	}
+	if ps := probs.take(); len(ps) > 0 {
+		t.Fatalf("the page reported problems while loading:\n%s", strings.Join(ps, "\n"))
+	}
+
+	// Counters move: the page's running total of web's faults follows the
+	// proxy's, and its traffic line grows with each event.
+	first := s.route(t, "web").Stats.Requests
+	waitFor(t, "more requests through web", func() bool { return s.route(t, "web").Stats.Requests >= first+20 })
+	p.wait("a traffic line of several points", `document.querySelector('[data-route="web"] .spark .req').getAttribute("points").split(" ").length >= 3`)
+	var shown float64
+	var served int64
+	p.eval(`Number(document.querySelector('[data-route="web"] [data-part="requests"]').textContent)`, &shown)
+	if shown <= 0 {
+		t.Fatalf("web shows %v requests per second under traffic", shown)
+	}
+	served = s.route(t, "web").Stats.Faults
+	p.wait("web's fault total", fmt.Sprintf(`/\((\d+) in all\)/.test(document.querySelector('[data-route="web"] [data-part="faults"]').textContent) && Number(document.querySelector('[data-route="web"] [data-part="faults"]').textContent.match(/\((\d+) in all\)/)[1]) >= %d`, served))
+
+	// delay 100% through the form: the next requests through web are slow.
+	p.click(web + ` details.editor > summary`)
+	p.wait("the editor, with web's live mix", `document.querySelectorAll('[data-route="web"] fieldset.entry').length === 1`)
+	p.run("pick delay", chromedp.SetValue(web+` fieldset.entry [data-key="name"]`, "delay", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('[data-route="web"] fieldset.entry [data-key="name"]').dispatchEvent(new Event("change"))`, nil))
+	p.wait("delay's options, from its declaration", `document.querySelector('[data-route="web"] [data-option="sleep"]') && document.querySelector('[data-route="web"] [data-option="jitter"]')`)
+	var help string
+	p.eval(`document.getElementById(document.querySelector('[data-route="web"] [data-option="sleep"]').getAttribute("aria-describedby").split(" ")[0]).textContent`, &help)
+	if !strings.Contains(help, "how long to wait") || !strings.Contains(help, "Default 1s") {
+		t.Errorf("sleep's help reads %q; want its doc and default", help)
+	}
+	p.setField(web+` [data-key="percent"]`, "100")
+	p.setField(web+` [data-option="sleep"]`, "300ms")
+	p.click(web + ` [data-action="apply"]`)
+	p.wait("the live mix shows the delay", `document.querySelector('[data-route="web"] [data-part="mix"]').textContent.includes("delay 100%")`)
+	for i := range 3 {
+		if took := s.timeGet(t, s.webAddr); took < 300*time.Millisecond {
+			t.Fatalf("request %d through web took %s after delay 100%% sleep 300ms", i, took)
+		}
+	}
+	if took := s.timeGet(t, s.apiAddr); took >= 300*time.Millisecond {
+		t.Logf("api took %s (a loaded machine?); its mix is untouched: %v", took, s.route(t, "api").Mix)
+	}
+
+	// A bad value: the API's own error shows next to the field.
+	p.click(web + ` details.editor > summary`)
+	p.wait("the editor again", `document.querySelector('[data-route="web"] [data-option="sleep"]')`)
+	p.setField(web+` [data-option="sleep"]`, "soon")
+	p.click(web + ` [data-action="apply"]`)
+	sel := web + ` [data-error-for="behaviors[0].options.sleep"]`
+	p.wait("the error next to sleep", fmt.Sprintf(`document.querySelector(%q).textContent !== ""`, sel))
+	want := apiError(t, s, "web", `{"behaviors": [{"name": "delay", "percent": 100, "options": {"sleep": "soon"}}]}`)
+	if got := p.text(sel); got != want.Error || want.Field != "behaviors[0].options.sleep" {
+		t.Fatalf("next to sleep: %q; the API says %q on %q", got, want.Error, want.Field)
+	}
+	var invalid string
+	p.eval(`document.querySelector('[data-route="web"] [data-option="sleep"]').getAttribute("aria-invalid")`, &invalid)
+	if invalid != "true" {
+		t.Errorf("the sleep field is not marked invalid")
+	}
+	if m := s.route(t, "web").Mix; len(m) != 1 || m[0].Options["sleep"] != "300ms" {
+		t.Fatalf("a refused change changed the mix: %+v", m)
+	}
+	probs.take() // the refused call's 400 is the point
+
+	// A one-click what-if with its countdown, then the screenshot.
+	p.click(`[data-route="api"] [data-action="whatif-errors"]`)
+	p.wait("api's timed change", `document.querySelector('[data-route="api"] [data-part="timed"]').textContent.includes("reverts")`)
+	if r := s.route(t, "api"); r.RevertsAt == nil || len(r.Mix) != 1 || r.Mix[0].Name != "error" {
+		t.Fatalf("api after what-if errors: %+v", r)
+	}
+	p.wait("api's faults by behavior", `document.querySelector('[data-route="api"] [data-behavior="error"]')`)
+	var shot []byte
+	p.run("screenshot", chromedp.FullScreenshot(&shot, 100))
+	testenv.CheckPicture(t, shot)
+	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "console.png"), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if *updateScreenshot {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "console.png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Reset restores the file's mix.
+	p.click(web + ` [data-action="reset"]`)
+	p.wait("web's file mix again", `document.querySelector('[data-route="web"] [data-part="mix"]').textContent === "error 1%"`)
+	if r := s.route(t, "web"); len(r.Mix) != 1 || r.Mix[0].Name != "error" || r.Mix[0].Percent != 1 {
+		t.Fatalf("web after reset: %+v", r.Mix)
+	}
+	p.click(`#reset-all`)
+	p.wait("api's timed change gone", `document.querySelector('[data-route="api"] [data-part="timed"]').textContent === "none"`)
+
+	// An experiment: start, watch its timeline, stop.
+	exp := `[data-experiment="web-slow"]`
+	p.wait("the experiment", fmt.Sprintf(`document.querySelector(%q)`, exp))
+	p.click(exp + ` [data-action="start"]`)
+	p.wait("the run under way", fmt.Sprintf(`document.querySelector(%q).textContent.startsWith("running")`, exp+` [data-part="state"]`))
+	p.wait("its timeline", fmt.Sprintf(`document.querySelector(%q)`, exp+` svg.timeline rect.phase.current`))
+	p.wait("its step", fmt.Sprintf(`document.querySelector(%q).textContent.startsWith("slow")`, exp+` [data-part="phase"]`))
+	p.click(exp + ` [data-action="stop"]`)
+	p.wait("the run stopped", fmt.Sprintf(`document.querySelector(%q).textContent === "stopped"`, exp+` [data-part="state"]`))
+	var report string
+	p.eval(fmt.Sprintf(`document.querySelector(%q).href`, exp+` [data-part="report"]`), &report)
+	if !strings.HasSuffix(report, "/experiments/web-slow") {
+		t.Errorf("the last run's link: %q", report)
+	}
+	if ps := probs.take(); len(ps) > 0 {
+		t.Fatalf("the page reported problems:\n%s", strings.Join(ps, "\n"))
+	}
+
+	// vaurien restarts, now with a token: the page says the connection is
+	// lost, then comes back by itself on the same stream.
+	const token = "console-tok-51c2"
+	s.stop(t)
+	p.wait("the connection shown lost", `document.getElementById("conn").dataset.state === "lost"`)
+	s.start(t, fmt.Sprintf("  token = %q\n", token))
+	p.wait("the stream back", `document.getElementById("conn").dataset.state === "live"`)
+	p.wait("fresh counters", `Number(document.querySelector('[data-route="web"] [data-part="requests"]').textContent) > 0`)
+	probs.take() // requests failed while vaurien was down: that is the point
+
+	// A click that changes something, without the token: refused, and the
+	// page asks for it; declined, nothing changes.
+	p.click(web + ` [data-action="toggle"]`)
+	p.wait("the token dialog", `document.getElementById("token-dialog").open`)
+	p.click(`#token-cancel`)
+	p.wait("the refusal shown", `document.getElementById("notice").textContent.includes("needs the admin token")`)
+	if !s.route(t, "web").Enabled {
+		t.Fatal("a click without the token disabled web")
+	}
+	// With the token: done, and the token is kept for the tab.
+	p.click(web + ` [data-action="toggle"]`)
+	p.wait("the token dialog", `document.getElementById("token-dialog").open`)
+	p.setField(`#token-input`, token)
+	p.click(`#token-ok`)
+	p.wait("web shown disabled", `document.querySelector('[data-route="web"] [data-part="enabled"]').textContent === "disabled"`)
+	if s.route(t, "web").Enabled {
+		t.Fatal("web is still enabled after a click with the token")
+	}
+	var kept string
+	p.eval(`sessionStorage.getItem("vaurien.token") + "|" + document.cookie`, &kept)
+	if kept != token+"|" {
+		t.Fatalf("sessionStorage and cookies: %q", kept)
+	}
+	p.click(web + ` [data-action="toggle"]`)
+	p.wait("web shown enabled, without asking again", `document.querySelector('[data-route="web"] [data-part="enabled"]').textContent === "enabled" && !document.getElementById("token-dialog").open`)
+	probs.take()
+
+	// Another site's page posts to the API from the same browser: refused.
+	// So is a page reached by a name that is not this server's (DNS
+	// rebinding), while curl without Origin, by any name, still works.
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><title>elsewhere</title><script>
+fetch("http://%s/routes/web/disable", {method: "POST", mode: "no-cors", headers: {"Authorization": "Bearer %s"}}).then(() => document.title = "sent", () => document.title = "sent");
+</script>`, s.admin, token)
+	}))
+	defer evil.Close()
+	_, port, _ := strings.Cut(evil.Listener.Addr().String(), ":")
+	p.run("open another site", chromedp.Navigate("http://localhost:"+port+"/"))
+	p.wait("its request sent", `document.title === "sent"`)
+	s.proc.waitLog(`"path":"/routes/web/disable","status":403`, 10*time.Second)
+	if !s.route(t, "web").Enabled {
+		t.Fatal("another site's page disabled web")
+	}
+	for _, c := range []struct {
+		name, host, origin, site string
+		want                     int
+	}{
+		{"cross-site POST", "", "http://evil.example", "cross-site", http.StatusForbidden},
+		{"a foreign Host", "evil.example:" + strings.Split(s.admin, ":")[1], "", "same-origin", http.StatusForbidden},
+		{"curl", "", "", "", http.StatusOK},
+		{"curl by a service name", "vaurien:8080", "", "", http.StatusOK},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+s.admin+"/routes/web/enable", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if c.host != "" {
+			req.Host = c.host
+		}
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		if c.site != "" {
+			req.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+}
+
+// The console on a phone's screen: nothing wider than the screen, every
+// route and its controls there.
+func TestConsoleOnAPhone(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium")
+	s := newConsoleStack(t)
+	ctx, probs := browse(t, chromium, 390, 844)
+	p := page{t, ctx}
+	p.run("open the console", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate("http://"+s.admin+"/ui/"))
+	p.wait("both routes", `document.querySelectorAll("[data-route]").length === 2 && document.getElementById("conn").dataset.state === "live"`)
+	var overflow int
+	p.eval(`document.documentElement.scrollWidth - window.innerWidth`, &overflow)
+	if overflow > 0 {
+		t.Errorf("the page is %d px wider than a phone's screen", overflow)
+	}
+	// Keyboard: Tab reaches the first route's controls.
+	p.run("tab", chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"))
+	var focused string
+	p.eval(`document.activeElement.tagName + ":" + document.activeElement.textContent`, &focused)
+	if !strings.HasPrefix(focused, "BUTTON:") {
+		t.Errorf("after two tabs the focus is on %q, want a button", focused)
+	}
+	if ps := probs.take(); len(ps) > 0 {
+		t.Fatalf("the page reported problems:\n%s", strings.Join(ps, "\n"))
+	}
+}
+
+// apiError sends a mix straight to the API and returns its error answer.
+func apiError(t *testing.T, s *consoleStack, route, body string) api.Error {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+s.admin+"/routes/"+route+"/mix", strings.NewReader(body))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e api.Error
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("PUT %s: %d %v", body, resp.StatusCode, err)
+	}
+	return e
+}

@@ -1,0 +1,3 @@
+admin {
+  allowed_hosts = [{name = "vaurien"}]
+}
