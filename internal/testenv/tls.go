@@ -87,6 +87,17 @@ func (ca *CA) KeyPair(t testing.TB, names ...string) tls.Certificate {
 	return c
 }
 
+// KeyFile writes the CA's private key to a PEM file, for a program that
+// signs with it.
+func (ca *CA) KeyFile(t testing.TB) string {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca.write(t, "ca.key", "PRIVATE KEY", der)
+}
+
 func (ca *CA) write(t testing.TB, name, typ string, der []byte) string {
 	t.Helper()
 	path := filepath.Join(ca.dir, name)

@@ -525,3 +525,84 @@ func TestTLSHTTPRoute(t *testing.T) {
 		t.Errorf("requests counted %d, want 41", st.Requests)
 	}
 }
+
+// TestTLSHandshakeFailuresByReason: a client that sends plain text, and
+// one that says nothing until the handshake timeout, are counted with
+// their reasons.
+func TestTLSHandshakeFailuresByReason(t *testing.T) {
+	in := resolve(t, tlsroute.ServerOptions, map[string]any{"generate": true, "handshake_timeout": "300ms"})
+	rec := newTLSRecorder()
+	cfg := tcpRoute("strict", httpBackend(t))
+	cfg.TLS = in
+	s := startObserved(t, rec, cfg)
+	addr := s.Route("strict").Addr()
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	io.Copy(io.Discard, c) // the route closes it; what it sends is not HTTP
+
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a silent client got bytes")
+	}
+	if took := time.Since(start); took < 300*time.Millisecond || took > 4*time.Second {
+		t.Errorf("a silent client was closed after %v, want the 300ms handshake timeout", took)
+	}
+	waitFor(t, func() bool {
+		seen := rec.seen()
+		return contains(seen, "client "+tlsroute.ReasonNotTLS) && contains(seen, "client "+tlsroute.ReasonTimeout)
+	}, func() string { return fmt.Sprintf("handshakes seen %q, want not_tls and timeout", rec.seen()) })
+}
+
+// TestTLSGeneratedCAOutlivesARouteChange: a change that rebuilds the route
+// keeps the CA written to ca_out, which clients already trust.
+func TestTLSGeneratedCAOutlivesARouteChange(t *testing.T) {
+	in, caOut := generated(t)
+	cfg := tcpRoute("keep", httpBackend(t))
+	cfg.TLS = in
+	s := startServer(t, cfg)
+	first, err := os.ReadFile(caOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = "127.0.0.1:0"
+	cfg.TLS = resolve(t, tlsroute.ServerOptions, map[string]any{"generate": true, "ca_out": caOut, "names": []any{"localhost", "vaurien"}})
+	if err := s.Apply([]proxy.RouteConfig{cfg}); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := os.ReadFile(caOut)
+	if !bytes.Equal(first, second) {
+		t.Fatal("the CA in ca_out changed with the route")
+	}
+	out, err := curl(t, "--cacert", caOut, "https://localhost:"+port(s.Route("keep").Addr())+"/again")
+	if err != nil || out != "hello from /again" {
+		t.Fatalf("curl trusting the first CA, after the change: %v: %q", err, out)
+	}
+}
+
+// TestTLSBadCertFromGivenCA: with cert and key, tls_bad_cert signs with
+// the ca_cert given, so that a client trusting it sees only the fault.
+func TestTLSBadCertFromGivenCA(t *testing.T) {
+	ca := testenv.NewCA(t)
+	cert, key := ca.Issue(t, "localhost")
+	caKey := ca.KeyFile(t)
+	cfg := tcpRoute("given", httpBackend(t))
+	cfg.TLS = resolve(t, tlsroute.ServerOptions, map[string]any{"cert": cert, "key": key, "ca_cert": ca.File, "ca_key": caKey})
+	cfg.Mix = mix(t, "tls_bad_cert", map[string]any{"cert": "expired"})
+	s := startServer(t, cfg)
+	out, err := curl(t, "--cacert", ca.File, "https://localhost:"+port(s.Route("given").Addr())+"/")
+	if err == nil || !strings.Contains(out, "certificate has expired") {
+		t.Errorf("curl: %v: %q; want the expired certificate, not an unknown CA", err, out)
+	}
+}
