@@ -49,6 +49,9 @@ func printExperiment(w io.Writer, st *client.ExperimentStatus) {
 		fmt.Fprintf(tw, "phase\t%s%s\n", st.Phase, left)
 	}
 	fmt.Fprintf(tw, "routes\t%s\n", strings.Join(st.Routes, ", "))
+	if st.Report != "" {
+		fmt.Fprintf(tw, "report\t%s (the last run's, on the admin API)\n", st.Report)
+	}
 	if st.Error != "" {
 		fmt.Fprintf(tw, "error\t%s\n", st.Error)
 	}

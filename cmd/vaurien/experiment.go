@@ -36,7 +36,8 @@ Usage:
       FILE may be vaurien.hcl itself when its experiments live there
 
 FILE holds experiment blocks; --name picks one when it holds several.
---report DIR writes results.json, report.md and report.html into DIR.
+--report DIR writes results.json, report.md and report.html into DIR; without
+it they go to the experiment's report directory, if it sets one.
 
 Exit status: 0 when every SLO holds, 1 when one fails, 2 on a configuration or
 connection error, or when the run was stopped before its end. Every route the
@@ -147,12 +148,14 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 2
 	}
 	experiment.Summary(stdout, res)
-	if *report != "" {
-		if err := experiment.WriteReport(*report, res); err != nil {
+	// Without --report, the experiment's own report directory, if any.
+	dir := cmp.Or(*report, exp.Report)
+	if dir != "" {
+		if err := experiment.WriteReport(dir, res); err != nil {
 			fmt.Fprintf(stderr, "vaurien experiment run: %v\n", err)
 			return 2
 		}
-		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(*report, "report.md"))
+		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, "report.md"))
 	}
 	switch {
 	case res.Passed():

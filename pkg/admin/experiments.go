@@ -1,8 +1,12 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -20,6 +24,8 @@ type Experiments interface {
 	Start(name string) (api.ExperimentStatus, error)
 	Stop(name string) (api.ExperimentStatus, error)
 	Report(run api.ExperimentRun) (api.ExperimentRunAnswer, error)
+	// ReportFile is the path of a file of an experiment's last report.
+	ReportFile(name, file string) (string, error)
 }
 
 // maxLease bounds how long a runner's claim on routes outlives its last
@@ -32,6 +38,7 @@ func (s *Server) experimentRoutes(e *echo.Echo) {
 	e.POST("/experiments/:name/start", s.startExperiment)
 	e.POST("/experiments/:name/stop", s.stopExperiment)
 	e.PUT("/experiments/:name/run", s.reportExperiment)
+	e.GET("/experiments/:name/report/:file", s.getExperimentReport)
 }
 
 func (s *Server) experiments() (Experiments, error) {
@@ -59,6 +66,32 @@ func (s *Server) getExperiment(c *echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, st)
+}
+
+// reportTypes are the media types of the report's files.
+var reportTypes = map[string]string{
+	".html": "text/html; charset=utf-8",
+	".md":   "text/markdown; charset=utf-8",
+	".json": "application/json",
+}
+
+func (s *Server) getExperimentReport(c *echo.Context) error {
+	x, err := s.experiments()
+	if err != nil {
+		return err
+	}
+	path, err := x.ReportFile(c.Param("name"), c.Param("file"))
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("the report's file %s is gone", path))
+	}
+	if err != nil {
+		return fmt.Errorf("read the report: %w", err)
+	}
+	return c.Blob(http.StatusOK, reportTypes[filepath.Ext(path)], data)
 }
 
 func (s *Server) startExperiment(c *echo.Context) error {

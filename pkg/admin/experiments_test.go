@@ -3,12 +3,16 @@ package admin_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
+	"github.com/vaurien-go/vaurien/pkg/client"
 )
 
 // The file's experiment starts through the API, shows its live status,
@@ -69,5 +73,76 @@ func TestExperimentsAPI(t *testing.T) {
 	}
 	if code, _ := e.call(t, http.MethodPost, "/experiments/nope/start", ""); code != http.StatusNotFound {
 		t.Errorf("start of an unknown experiment: %d, want 404", code)
+	}
+}
+
+// An experiment with a report directory, started through the API, writes
+// its report there when its run ends, and GET /experiments/{name} links
+// to it on the admin API.
+func TestExperimentStartedThroughTheAPIWritesItsReport(t *testing.T) {
+	e := startEnv(t, "")
+	if code, body := e.call(t, http.MethodGet, "/experiments/web/report/report.html", ""); code != http.StatusNotFound || !strings.Contains(body, "no report") {
+		t.Fatalf("a report before any: %d %s", code, body)
+	}
+	// The report directory comes with a reload, relative to the file.
+	cfg := fmt.Sprintf(envConfig, "", e.a.Listener.Addr().String(), e.b.Listener.Addr().String())
+	e.writeFile(t, strings.Replace(cfg, `experiment "web" {`, `experiment "web" {
+  report = "reports/web"`, 1))
+	e.mustCall(t, http.MethodPost, "/reload", "", http.StatusOK, nil)
+	dir := filepath.Join(filepath.Dir(e.file), "reports", "web")
+
+	var st api.ExperimentStatus
+	e.mustCall(t, http.MethodPost, "/experiments/web/start", "", http.StatusAccepted, &st)
+	run := st.Run
+	eventually(t, 5*time.Second, "the step's mix on route web", func() bool {
+		r := e.route(t, "web")
+		return len(r.Mix) == 1 && r.Mix[0].Name == "delay"
+	})
+	e.mustCall(t, http.MethodPost, "/experiments/web/stop", "", http.StatusAccepted, nil)
+	eventually(t, 5*time.Second, "a link to the report", func() bool {
+		e.mustCall(t, http.MethodGet, "/experiments/web", "", http.StatusOK, &st)
+		return st.Report != ""
+	})
+	if st.Report != "/experiments/web/report/report.html" || st.State != api.StateStopped {
+		t.Fatalf("after the run: report %q, state %s", st.Report, st.State)
+	}
+	var list api.Experiments
+	e.mustCall(t, http.MethodGet, "/experiments", "", http.StatusOK, &list)
+	if list.Experiments[0].Last == nil || list.Experiments[0].Last.Report != st.Report {
+		t.Fatalf("GET /experiments does not link the report: %+v", list.Experiments[0].Last)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, e.admin+st.Report, nil)
+	resp, err := e.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(html), "<svg") || !strings.Contains(string(html), run) {
+		t.Fatalf("GET %s: %d %s, %d bytes: want the run's report.html", st.Report, resp.StatusCode, resp.Header.Get("Content-Type"), len(html))
+	}
+	c := client.New(e.admin)
+	defer c.Close()
+	js, err := c.ExperimentReport(t.Context(), "web", "results.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Run, State string
+	}
+	if err := json.Unmarshal(js, &res); err != nil || res.Run != run || res.State != api.StateStopped {
+		t.Fatalf("results.json through the API: %+v %v, want run %s stopped", res, err, run)
+	}
+	onDisk, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := c.ExperimentReport(t.Context(), "web", "report.md")
+	if err != nil || string(md) != string(onDisk) || !strings.Contains(string(md), "# Experiment web: STOPPED") {
+		t.Fatalf("report.md through the API (%v) is not the one in %s:\n%s", err, dir, md)
+	}
+	if code, body := e.call(t, http.MethodGet, "/experiments/web/report/..%2Fvaurien.hcl", ""); code != http.StatusNotFound || strings.Contains(body, "route") {
+		t.Fatalf("a file outside the report: %d %s", code, body)
 	}
 }

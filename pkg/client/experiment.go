@@ -62,6 +62,15 @@ func (c *Client) StopExperiment(ctx context.Context, name string) (*ExperimentSt
 	return &out, nil
 }
 
+// ExperimentReport returns a file of the report vaurien wrote of an
+// experiment's last run it started (api.ReportFiles names them): an
+// *Error of status 404 when it wrote none.
+func (c *Client) ExperimentReport(ctx context.Context, name, file string) ([]byte, error) {
+	var out []byte
+	err := c.do(ctx, http.MethodGet, api.ReportPath(name, file), nil, &out)
+	return out, err
+}
+
 // ReportExperimentRun is how a runner outside vaurien claims its routes
 // and reports progress; the claim lapses after lease without a report.
 // It answers whether the run was asked to stop.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"time"
@@ -40,6 +41,11 @@ type Experiment struct {
 	Steps       []Step        // in file order
 	Recovery    time.Duration // after the last step
 	SLOs        []SLO
+	// Report is the directory its report goes to when vaurien runs it
+	// (POST /experiments/NAME/start), and when vaurien experiment run has
+	// no --report; "" for none. A relative path is taken from the
+	// directory of the file that declares the experiment.
+	Report string
 }
 
 // Probe measures the system under test with a registered probe kind.
@@ -112,6 +118,7 @@ type rawExperiment struct {
 	NameRange   hcl.Range      `hcl:"name,label_range"`
 	Seed        hcl.Expression `hcl:"seed,optional"`
 	Recovery    hcl.Expression `hcl:"recovery,optional"`
+	Report      hcl.Expression `hcl:"report,optional"`
 	Probes      []rawProbe     `hcl:"probe,block"`
 	SteadyState *rawSteady     `hcl:"steady_state,block"`
 	Steps       []rawStep      `hcl:"step,block"`
@@ -204,7 +211,7 @@ func (d *decoder) experiment(raw *rawExperiment, routes []string) Experiment {
 	if n, st := d.number(raw.Seed, "seed", "7"); st == present {
 		u, acc := n.Uint64()
 		if !n.IsInt() || n.Sign() < 0 || acc != big.Exact {
-			d.errorf(raw.Seed.Range(), "Invalid seed", "The seed must be a whole number from 0 to %d; 0 means a time-based seed. Got %s.", uint64(math.MaxUint64), n.Text('g', 20))
+			d.errorf(raw.Seed.Range(), "Invalid seed", "The seed must be a whole number from 0 to %d; 0 means a random seed, recorded with the run. Got %s.", uint64(math.MaxUint64), n.Text('g', 20))
 		} else {
 			e.Seed = u
 		}
@@ -216,6 +223,15 @@ func (d *decoder) experiment(raw *rawExperiment, routes []string) Experiment {
 	}
 	if v, st := d.duration(raw.Recovery, "recovery"); st == present {
 		e.Recovery = v
+	}
+	if v, st := d.str(raw.Report, "report", `"reports/cache-slow"`); st == present {
+		if v == "" {
+			d.errorf(raw.Report.Range(), "Empty report directory", "The report directory of experiment %q is empty: give a directory, such as \"reports/%s\", or leave report out.", raw.Name, raw.Name)
+		} else if filepath.IsAbs(v) {
+			e.Report = v
+		} else {
+			e.Report = filepath.Join(filepath.Dir(raw.NameRange.Filename), v)
+		}
 	}
 
 	probes := map[string]hcl.Range{}

@@ -45,6 +45,8 @@ func TestLoadExperiments(t *testing.T) {
 			{Name: "no-errors", Probe: "app", During: PhaseSteadyState, Limits: []Limit{{"error_rate", 0.01}, {"p50", 0.05}}},
 			{Name: "back", Probe: "cache", During: PhaseRecovery, Limits: []Limit{{"recovered_within", 2}}},
 		},
+		// Relative to the file's directory.
+		Report: filepath.Join("testdata", "experiments", "reports", "cache-slow"),
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got\n%#v\nwant\n%#v", got, want)
@@ -77,7 +79,7 @@ route "web" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Experiments) != 1 || f.Experiments[0].Name != "cache-slow" || len(f.Experiments[0].Steps) != 2 {
+	if len(f.Experiments) != 1 || f.Experiments[0].Name != "cache-slow" || len(f.Experiments[0].Steps) != 2 || f.Experiments[0].Report != filepath.Join("reports", "cache-slow") {
 		t.Fatalf("experiments: %+v", f.Experiments)
 	}
 	// Without the routes, the steps name routes that do not exist.
@@ -106,6 +108,7 @@ func TestLoadExperimentsInvalid(t *testing.T) {
 		{"step_percent.hcl", "9:19", `Percentages over 100: The behaviors of route "cache" take 110%`},
 		{"step_reserved.hcl", "2:8", `Reserved step name`},
 		{"step_zero.hcl", "3:16", `Invalid step duration: Step "s" must last a positive time`},
+		{"report_empty.hcl", "2:12", `Empty report directory: The report directory of experiment "r" is empty`},
 	}
 	covered := map[string]bool{}
 	for _, tt := range cases {

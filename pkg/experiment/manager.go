@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,12 +31,13 @@ type Manager struct {
 	cancels map[int]context.CancelFunc // of in-process runs
 	seq     int
 	wg      sync.WaitGroup
+	reports map[string]string // the directory of each experiment's last report
 }
 
 // NewManager returns a manager whose in-process runs act on target and
 // report to board; experiments returns the configuration file's.
 func NewManager(board *Board, target Target, experiments func() []config.Experiment, log zerolog.Logger) *Manager {
-	return &Manager{board: board, target: target, experiments: experiments, log: log, cancels: map[int]context.CancelFunc{}}
+	return &Manager{board: board, target: target, experiments: experiments, log: log, cancels: map[int]context.CancelFunc{}, reports: map[string]string{}}
 }
 
 // UnknownExperimentError is a start of an experiment the file does not
@@ -54,7 +58,7 @@ func (m *Manager) List() []api.Experiment {
 		out = append(out, api.Experiment{Name: e.Name, InConfig: true, Routes: e.Routes(), Duration: api.Duration(e.Duration())})
 	}
 	for _, st := range m.board.Runs() {
-		st := st
+		st := m.linked(st)
 		if i, ok := seen[st.Experiment]; ok {
 			out[i].Last = &st
 			continue
@@ -70,7 +74,7 @@ func (m *Manager) List() []api.Experiment {
 // Status returns an experiment's current or latest run.
 func (m *Manager) Status(name string) (api.ExperimentStatus, error) {
 	if st, ok := m.board.Status(name); ok {
-		return st, nil
+		return m.linked(st), nil
 	}
 	for _, e := range m.experiments() {
 		if e.Name == name {
@@ -120,6 +124,16 @@ func (m *Manager) Start(name string) (api.ExperimentStatus, error) {
 			ev = m.log.Warn()
 		}
 		ev.Str("experiment", name).Str("state", res.State).Str("error", res.Error).Msg("experiment finished")
+		if exp.Report == "" {
+			return
+		}
+		if err := WriteReport(exp.Report, res); err != nil {
+			m.log.Error().Str("experiment", name).Err(err).Msg("experiment report not written")
+			return
+		}
+		m.mu.Lock()
+		m.reports[name] = exp.Report
+		m.mu.Unlock()
 	})
 	if err := <-started; err != nil {
 		var conflict *ConflictError
@@ -132,6 +146,37 @@ func (m *Manager) Start(name string) (api.ExperimentStatus, error) {
 	st, _ := m.board.Status(name)
 	return st, nil
 }
+
+// linked adds the link to the experiment's last report to its status.
+func (m *Manager) linked(st api.ExperimentStatus) api.ExperimentStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.reports[st.Experiment]; ok {
+		st.Report = api.ReportPath(st.Experiment, api.ReportFiles[0])
+	}
+	return st
+}
+
+// ReportFile returns the path of a file of the experiment's last report:
+// one of api.ReportFiles.
+func (m *Manager) ReportFile(name, file string) (string, error) {
+	m.mu.Lock()
+	dir, ok := m.reports[name]
+	m.mu.Unlock()
+	switch {
+	case !slices.Contains(api.ReportFiles, file):
+		return "", &noReportError{fmt.Sprintf("a report holds %s; there is no %q", strings.Join(api.ReportFiles, ", "), file)}
+	case !ok:
+		return "", &noReportError{fmt.Sprintf("no report of experiment %q: vaurien writes one when a run it started ends and the experiment sets a report directory", name)}
+	}
+	return filepath.Join(dir, file), nil
+}
+
+// noReportError is a report file that does not exist: 404.
+type noReportError struct{ msg string }
+
+func (e *noReportError) Error() string   { return e.msg }
+func (e *noReportError) StatusCode() int { return http.StatusNotFound }
 
 // Stop asks a running experiment, in-process or remote, to stop.
 func (m *Manager) Stop(name string) (api.ExperimentStatus, error) {

@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"net/url"
+	"time"
+)
 
 // The states of an experiment run.
 const (
@@ -39,6 +42,20 @@ type ExperimentStatus struct {
 	// Remote is true for a run driven by a runner outside vaurien
 	// (vaurien experiment run --admin) rather than started in-process.
 	Remote bool `json:"remote"`
+	// Report is the admin API's path to report.html of the experiment's
+	// last run that vaurien wrote a report of (the experiment's report
+	// directory); results.json and report.md sit next to it.
+	Report string `json:"report,omitempty"`
+}
+
+// ReportFiles are the files of an experiment's report, as
+// GET /experiments/{name}/report/{file} serves them.
+var ReportFiles = []string{"report.html", "report.md", "results.json"}
+
+// ReportPath is the admin API's path to a file of an experiment's last
+// report.
+func ReportPath(experiment, file string) string {
+	return "/experiments/" + url.PathEscape(experiment) + "/report/" + file
 }
 
 // ProbeStatus sums up a probe's attempts so far.

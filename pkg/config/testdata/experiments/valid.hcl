@@ -62,4 +62,6 @@ experiment "cache-slow" {
     probe            = "cache"
     recovered_within = "2s"
   }
+
+  report = "reports/cache-slow"
 }
