@@ -43,7 +43,8 @@ type Framing[R any] interface {
 	// Reply relays the backend's answer to x from in, the backend's side,
 	// to out, with the out-of-band messages that come before it, up to
 	// where the answer ends. With x.Inject it corrupts the answer (or
-	// replaces it with Error's). ErrRaw leaves framing after it.
+	// replaces it with Error's). ErrRaw leaves framing after it;
+	// chaos.ErrClose ends the connection once the answer is written.
 	Reply(in *Reader, out io.Writer, x *Exchange[R]) error
 	// Error renders the error fault's answer to x in the protocol's terms.
 	Error(x *Exchange[R], spec *chaos.ErrorSpec) []byte
@@ -58,7 +59,13 @@ type Exchange[R any] struct {
 	Affected bool // the draw changes this exchange: it is answered on its own
 	Inject   bool // corrupt the real answer (an error fault with inject)
 	Drain    bool // forward the request only once every earlier answer has come
-	R        R
+	// ErrorToBackend makes an error fault reach the backend: Send still
+	// gets the backend's Writer (it may send something in the request's
+	// place) and Reply builds the answer, as for Inject, from the
+	// backend's and ErrorReply. A database needs it: a transaction the
+	// client is told failed must fail on the server too.
+	ErrorToBackend bool
+	R              R
 
 	op    op
 	start time.Duration // now() when the request was framed

@@ -214,6 +214,9 @@ func (c *conn[R]) backendEnded(err error) (endKind, error) {
 	switch {
 	case c.end.closed.Load(), c.cw.Failed(), err == errStopped:
 		return endClosed, nil
+	case errors.Is(err, chaos.ErrClose):
+		c.cw.Flush()
+		return endClosed, nil
 	case relay.OrdinaryEnd(err):
 		c.cw.Flush()
 		return endBackend, nil
