@@ -42,6 +42,7 @@ route "web" {
   }
 }
 experiment "web-slow" {
+  report = "reports/web-slow"
   probe "web" {
     http {
       url = "http://%s/"
@@ -368,14 +369,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.wait("its step", fmt.Sprintf(`document.querySelector(%q).textContent.startsWith("slow")`, exp+` [data-part="phase"]`))
 	p.click(exp + ` [data-action="stop"]`)
 	p.wait("the run stopped", fmt.Sprintf(`document.querySelector(%q).textContent === "stopped"`, exp+` [data-part="state"]`))
+	p.wait("the link to its report", fmt.Sprintf(`!document.querySelector(%q).hidden`, exp+` [data-part="report"]`))
 	var report string
 	p.eval(fmt.Sprintf(`document.querySelector(%q).href`, exp+` [data-part="report"]`), &report)
-	if !strings.HasSuffix(report, "/experiments/web-slow") {
-		t.Errorf("the last run's link: %q", report)
+	if !strings.HasSuffix(report, "/experiments/web-slow/report/report.html") {
+		t.Fatalf("the last report's link: %q", report)
 	}
 	if ps := probs.take(); len(ps) > 0 {
 		t.Fatalf("the page reported problems:\n%s", strings.Join(ps, "\n"))
 	}
+	// The report renders under its own policy, its timeline drawn.
+	p.run("open the report", chromedp.Navigate(report))
+	p.wait("the report's timeline", `document.querySelector("svg") && document.title.startsWith("web-slow")`)
+	var styled string
+	p.eval(`getComputedStyle(document.body).fontFamily`, &styled)
+	if ps := probs.take(); len(ps) > 0 || !strings.Contains(styled, "system-ui") {
+		t.Fatalf("the report reported problems (font %q):\n%s", styled, strings.Join(ps, "\n"))
+	}
+	p.run("back to the console", chromedp.Navigate("http://"+s.admin+"/ui/"))
+	p.wait("the stream is live again", `document.getElementById("conn").dataset.state === "live" && document.querySelector('[data-route="web"]')`)
 
 	// vaurien restarts, now with a token: the page says the connection is
 	// lost, then comes back by itself on the same stream.

@@ -91,6 +91,9 @@ func (s *Server) getExperimentReport(c *echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the report: %w", err)
 	}
+	// report.html carries its style inline and no script: its own policy
+	// lets that style draw, and nothing else.
+	c.Response().Header().Set("Content-Security-Policy", reportPolicy)
 	return c.Blob(http.StatusOK, reportTypes[filepath.Ext(path)], data)
 }
 

@@ -16,6 +16,10 @@ import (
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// reportPolicy is an experiment report's: one file with its style inline
+// and no script.
+const reportPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 // guardBrowsers keeps other web pages away from the API once it serves a
 // console. A page on another site can send a POST to 127.0.0.1:8080 without
 // a preflight, and DNS rebinding can make a page of another site look

@@ -482,7 +482,7 @@ function experimentCard(name) {
   p.timeline = svg("svg", { class: "timeline", viewBox: "0 0 600 70", preserveAspectRatio: "none", role: "img", "aria-label": `Timeline of ${name}` });
   p.start = h("button", { type: "button", class: "primary", "data-action": "start", onclick: () => act(`Start ${name}`, () => call("POST", `/experiments/${encodeURIComponent(name)}/start`)) }, "Start");
   p.stop = h("button", { type: "button", class: "danger", "data-action": "stop", onclick: () => act(`Stop ${name}`, () => call("POST", `/experiments/${encodeURIComponent(name)}/stop`)) }, "Stop");
-  p.report = h("a", { href: `/experiments/${encodeURIComponent(name)}`, "data-part": "report" }, "Last run");
+  p.report = h("a", { "data-part": "report", target: "_blank", rel: "noopener" }, "Last report");
   const el = h("article", { class: "experiment", "data-experiment": name, "aria-labelledby": id },
     h("header", {}, p.title, p.state),
     h("dl", { class: "facts" }, h("dt", { text: "Routes" }), p.facts, h("dt", { text: "Phase" }), p.phase, h("dt", { text: "Probes" }), p.probes),
@@ -500,7 +500,9 @@ function updateExperiment(e, x) {
   const running = st === "running";
   p.start.hidden = !x.in_config || running;
   p.stop.hidden = !running;
-  p.report.hidden = !last;
+  // A run writes a report when its experiment has a report directory.
+  p.report.hidden = !(last && last.report);
+  if (last && last.report) p.report.setAttribute("href", last.report);
   p.phase.textContent = running && last.phase
     ? `${last.phase}${last.phase_ends ? `, ${secondsLeft(last.phase_ends)} s left` : ""}; ends in ${secondsLeft(last.ends)} s`
     : last && last.error ? last.error : "—";
