@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -529,13 +531,35 @@ type session struct {
 	protocol *plan
 	start    time.Time
 	detached bool
-	shard    uint32 // of the route's hot counters
-	changed  func() // the Follow hook; guarded by the route's mu
-	closer   func() // closes the connection instead of closing client; guarded by the route's mu
+	shard    uint32    // of the route's hot counters
+	changed  func()    // the Follow hook; guarded by the route's mu
+	closer   io.Closer // closes the connection instead of closing client; guarded by the route's mu
 	// The client connection and the backend ones, as selfloop recorded
 	// them.
 	in  selfloop.Pair
-	out []selfloop.Pair
+	out selfloops
+}
+
+// selfloops are a session's backend connections as selfloop recorded them:
+// the first inline, as most sessions dial once.
+type selfloops struct {
+	first selfloop.Pair
+	more  []selfloop.Pair
+}
+
+func (o *selfloops) add(p selfloop.Pair) {
+	if !o.first.Local.IsValid() {
+		o.first = p
+		return
+	}
+	o.more = append(o.more, p)
+}
+
+func (o *selfloops) forget() {
+	selfloop.ForgetDialed(o.first)
+	for _, p := range o.more {
+		selfloop.ForgetDialed(p)
+	}
 }
 
 // Detach lets a relay outlive Serve (see chaos.Detacher); stopping the
@@ -545,20 +569,20 @@ func (s *session) Detach() func(error) {
 	return s.end
 }
 
-// CloseWith makes the engine close the connection by calling close rather
-// than by closing the client: a relay that reads and writes the sockets
+// CloseWith makes the engine close the connection by closing c rather
+// than the client: a relay that reads and writes the sockets
 // outside Go's net package closes them itself, so that a descriptor is
 // never used after it was closed and perhaps given to a new connection.
-func (s *session) CloseWith(close func()) {
+func (s *session) CloseWith(c io.Closer) {
 	s.route.mu.Lock()
-	s.closer = close
+	s.closer = c
 	s.route.mu.Unlock()
 }
 
 // close closes the connection; the caller holds the route's mu.
 func (s *session) close() {
 	if s.closer != nil {
-		s.closer()
+		s.closer.Close()
 		return
 	}
 	s.client.Close()
@@ -569,9 +593,7 @@ func (s *session) end(err error) {
 	r := s.route
 	r.obs.Closed(s.client.RemoteAddr(), time.Since(s.start), err)
 	selfloop.ForgetAccepted(s.in)
-	for _, p := range s.out {
-		selfloop.ForgetDialed(p)
-	}
+	s.out.forget()
 	r.untrack(s.raw)
 	r.release(s.client)
 }
@@ -599,11 +621,51 @@ func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 		s.route.obs.Refused(RefusedLoop)
 		return nil, fmt.Errorf("dial backend %q: it leads back to vaurien itself", p.backend)
 	}
-	s.out = append(s.out, out)
+	s.out.add(out)
 	if s.route.tlsOut != nil {
 		return s.originate(ctx, c, p.backend)
 	}
 	return c, nil
+}
+
+// DialAddr is the backend's address, when it is an IP address and port and
+// the route speaks plain TCP to it, for a relay that connects to it itself
+// (without Go's dialer and a goroutine waiting on it), and how long a
+// connection may take.
+func (s *session) DialAddr() (netip.AddrPort, time.Duration, bool) {
+	if s.route.tlsOut != nil {
+		return netip.AddrPort{}, 0, false
+	}
+	p := s.route.plan.Load()
+	to, err := netip.ParseAddrPort(p.backend)
+	return to, p.cfg.DialTimeout, err == nil
+}
+
+// Connected records a backend connection that a relay made itself, from
+// local to remote. It returns an error, counted as a refusal, when the
+// connection leads back to vaurien itself.
+func (s *session) Connected(local, remote netip.AddrPort) error {
+	out, loop := selfloop.DialedAddrs(local, remote)
+	if loop {
+		selfloop.ForgetDialed(out)
+		s.route.refused.Add(1)
+		s.route.obs.Refused(RefusedLoop)
+		return fmt.Errorf("dial backend %q: it leads back to vaurien itself", s.route.plan.Load().backend)
+	}
+	if out.Local.IsValid() {
+		s.out.add(out)
+	}
+	return nil
+}
+
+// DialFailed counts and reports a failed connection to addr that a relay
+// made itself, and returns the error that ends the connection.
+func (s *session) DialFailed(addr netip.AddrPort, err error) error {
+	backend := s.route.plan.Load().backend
+	err = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(addr), Err: err}
+	s.route.dialErrors.Add(1)
+	s.route.obs.DialFailed(backend, err)
+	return fmt.Errorf("dial backend %q: %w", backend, err)
 }
 
 func (s *session) Draw(req *chaos.Request) chaos.Drawn {

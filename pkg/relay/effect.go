@@ -62,6 +62,11 @@ walk:
 		// close delays, a timeout's drop and a reset's relay are the
 		// pair's (see pair.stage and pair.pump).
 	}
+	if !switched && e.IsZero() {
+		if handled, err := p.pollDial(ctx, s); handled {
+			return err
+		}
+	}
 	backend, err := s.Dial(ctx)
 	if err != nil {
 		p.finish()

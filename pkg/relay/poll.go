@@ -2,12 +2,16 @@ package relay
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -35,7 +39,14 @@ import (
 // closer is a session that lets the relay close its connection itself: the
 // engine calls close instead of closing the client under the poller.
 type closer interface {
-	CloseWith(close func())
+	CloseWith(c io.Closer)
+}
+
+// Close closes the connection, for the engine (see closer): a pair passed
+// as an io.Closer costs no allocation, as a method value would.
+func (p *pair) Close() error {
+	p.closeAll()
+	return nil
 }
 
 // A poller's goroutine exits when it relays no connection, and the next
@@ -56,7 +67,9 @@ type poller struct {
 	live    int        // connections registered
 	slots   []pollSlot // registered connections by slot, which the events carry
 	free    []int32
-	poked   []*pair // connections to close or hand over, for the goroutine
+	poked   []*pair         // connections to close or hand over, for the goroutine
+	again   []*pair         // connections that used up their budget; the goroutine's alone
+	ctl     unix.EpollEvent // add's, kept here so that it does not escape each time
 }
 
 // pollSlot is a registered connection. gen tells its events from those of
@@ -86,6 +99,12 @@ type evState struct {
 	gen  uint32
 	fds  [2]int
 	dirs [2]evDir
+	// A backend the poller connected to itself: a bare socket (fds[1])
+	// that no net.Conn holds, until the connection is handed over.
+	raw        bool
+	connecting bool
+	to         netip.AddrPort
+	rd         rawDialer
 }
 
 var (
@@ -179,9 +198,10 @@ func (p *pair) poll(ctx context.Context, s chaos.Session, e *chaos.Effect, done 
 	if !ok1 || !ok2 || q == nil {
 		return false
 	}
-	p.pl = &evState{q: q, ctx: ctx, fds: [2]int{cfd, bfd}}
+	p.polled = evState{q: q, ctx: ctx, fds: [2]int{cfd, bfd}}
+	p.pl = &p.polled
 	p.done = done
-	cl.CloseWith(p.closeAll)
+	cl.CloseWith(p)
 	p.live.mu.Lock()
 	p.live.poller = q
 	p.live.mu.Unlock()
@@ -212,11 +232,11 @@ func (q *poller) add(p *pair) bool {
 	s.p = p
 	p.pl.slot, p.pl.gen = slot, s.gen
 	for k, fd := range p.pl.fds {
-		ev := unix.EpollEvent{
+		q.ctl = unix.EpollEvent{
 			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
 			Fd:     slot, Pad: int32(s.gen<<1 | uint32(k)),
 		}
-		if err := unix.EpollCtl(q.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		if err := unix.EpollCtl(q.epfd, unix.EPOLL_CTL_ADD, fd, &q.ctl); err != nil {
 			if k == 1 {
 				unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, p.pl.fds[0], nil)
 			}
@@ -258,7 +278,6 @@ const pollBudget = 4 * chunk
 
 func (q *poller) loop() {
 	var poked []*pair
-	var again []*pair // directions that used up their budget, by pair
 	for {
 		q.mu.Lock()
 		poked, q.poked = q.poked, poked[:0]
@@ -269,17 +288,22 @@ func (q *poller) loop() {
 		}
 		q.mu.Unlock()
 		for i, p := range poked {
-			if p.pl != nil {
+			switch {
+			case p.pl == nil:
+				if p.closeWanted.Load() {
+					p.closeNow() // handed over to goroutines meanwhile
+				}
+			case p.closeWanted.Load():
 				p.evClose()
-			} else {
-				p.closeNow() // handed over to goroutines meanwhile
+			case p.pl.connecting && p.dialExpired.Load():
+				p.evDialFail(os.ErrDeadlineExceeded)
 			}
 			poked[i] = nil
 		}
 		if len(poked) > 0 {
 			continue // the connections closed may have been the last
 		}
-		if len(again) > 0 {
+		if len(q.again) > 0 {
 			q.n, q.err = unix.EpollWait(q.epfd, q.events[:], 0)
 		} else if err := q.wait.Read(q.collect); err != nil {
 			q.err = err
@@ -289,13 +313,13 @@ func (q *poller) loop() {
 			panic("relay: epoll_wait: " + err.Error()) // a broken descriptor: a programming error
 		}
 		// Connections that used up their budget go first, then the events.
-		turn := again
-		again = nil
+		turn := q.again
+		q.again = nil
 		for _, p := range turn {
 			if p.pl != nil {
 				up, down := p.evStep(0), p.evStep(1)
 				if up || down {
-					again = append(again, p)
+					q.again = append(q.again, p)
 				}
 				p.evCheck()
 			}
@@ -314,6 +338,14 @@ func (q *poller) loop() {
 			if p == nil || s.gen&(1<<31-1) != gen || p.pl == nil {
 				continue // a connection that ended in this batch
 			}
+			if p.pl.connecting {
+				// The client's bytes wait until the backend answers.
+				if k == 1 {
+					p.evConnected()
+					p.evCheck()
+				}
+				continue
+			}
 			more := false
 			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 				more = p.evStep(k)
@@ -322,7 +354,7 @@ func (q *poller) loop() {
 				more = p.evStep(1-k) || more
 			}
 			if more {
-				again = append(again, p)
+				q.again = append(q.again, p)
 			}
 			p.evCheck()
 		}
@@ -336,7 +368,7 @@ func (d *evDir) pending() bool { return d.buf != nil || d.pipe != nil }
 // wait.
 func (p *pair) evStep(i int) (more bool) {
 	ev := p.pl
-	if ev == nil {
+	if ev == nil || ev.connecting {
 		return false
 	}
 	d := &ev.dirs[i]
@@ -555,11 +587,18 @@ func (p *pair) evFinish() {
 			d.pipe = nil
 		}
 	}
+	p.stopDialTimer()
 	ev.q.remove(p)
 	p.pl = nil
 	p.finish()
 	p.stopLinger()
-	p.conns[1].Close()
+	if ev.raw {
+		if ev.fds[1] >= 0 {
+			unix.Close(ev.fds[1])
+		}
+	} else {
+		p.conns[1].Close()
+	}
 	p.done(p.result())
 }
 
@@ -572,9 +611,27 @@ func (p *pair) evHandOver() {
 	for _, fd := range ev.fds {
 		unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
+	var backend net.Conn
+	if ev.raw {
+		// Goroutines need a net.Conn: one on a duplicate of the socket,
+		// whose original is closed.
+		f := os.NewFile(uintptr(ev.fds[1]), "backend")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			ev.fds[1] = -1 // closed above
+			p.errs[dirIndex(chaos.ToClient)] = err
+			p.evClose()
+			return
+		}
+		backend = c
+	}
 	// From now on closeAll closes the sockets itself.
 	p.live.mu.Lock()
 	p.live.poller = nil
+	if backend != nil {
+		p.conns[1] = backend
+	}
 	p.live.mu.Unlock()
 	left := int32(0)
 	for i := range ev.dirs {
@@ -641,4 +698,200 @@ func writeNow(fd uintptr, p []byte) (n int, errno syscall.Errno) {
 			return 0, e
 		}
 	}
+}
+
+// rawDialer is a session that lets the relay connect to the backend
+// itself: the poller waits for the connection, so that a connection costs
+// no goroutine blocked in a dial, nor Go's dialer.
+type rawDialer interface {
+	// DialAddr is the backend's address when it can be dialed that way,
+	// and how long a connection may take.
+	DialAddr() (to netip.AddrPort, timeout time.Duration, ok bool)
+	// Connected records the connection made, from local to the backend;
+	// an error ends the connection (it leads back to vaurien).
+	Connected(local, remote netip.AddrPort) error
+	// DialFailed counts a failure to connect and returns the error the
+	// connection ends with.
+	DialFailed(to netip.AddrPort, err error) error
+}
+
+// pollDial connects to the backend from the poller, for a connection that
+// carries out nothing (see poll); handled is false when the caller must
+// dial and relay as usual. An error is a connection that failed at once.
+func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err error) {
+	rd, ok1 := s.(rawDialer)
+	cl, ok2 := s.(closer)
+	dt, ok3 := s.(chaos.Detacher)
+	if !ok1 || !ok2 || !ok3 || p.idle > 0 {
+		return false, nil
+	}
+	to, timeout, ok := rd.DialAddr()
+	if !ok {
+		return false, nil
+	}
+	cfd, ok := fdOf(p.conns[0])
+	q := getPoller()
+	if !ok || q == nil {
+		return false, nil
+	}
+	fd, err := connectNow(to)
+	if fd < 0 {
+		if err == nil {
+			return false, nil // no socket: Go's dialer says why
+		}
+		p.finish()
+		return true, rd.DialFailed(to, os.NewSyscallError("connect", err))
+	}
+	p.polled = evState{q: q, ctx: ctx, fds: [2]int{cfd, fd}, raw: true, connecting: true, to: to, rd: rd}
+	p.pl = &p.polled
+	p.done = dt.Detach()
+	cl.CloseWith(p)
+	l := &p.live
+	l.mu.Lock()
+	l.poller = q
+	l.mu.Unlock()
+	if !q.add(p) {
+		l.mu.Lock()
+		l.poller = nil
+		l.mu.Unlock()
+		p.pl = nil
+		unix.Close(fd)
+		p.finish()
+		p.done(rd.DialFailed(to, errors.New("the relay's poller refused the socket")))
+		return true, nil
+	}
+	l.mu.Lock()
+	if p.pl != nil && !l.closed {
+		l.dial = time.AfterFunc(timeout, p.dialTimeout)
+	}
+	l.mu.Unlock()
+	return true, nil
+}
+
+// dialTimeout ends a connection to the backend that took too long.
+func (p *pair) dialTimeout() {
+	p.dialExpired.Store(true)
+	p.live.mu.Lock()
+	q := p.live.poller
+	p.live.mu.Unlock()
+	if q != nil {
+		q.poke(p)
+	}
+}
+
+func (p *pair) stopDialTimer() {
+	l := &p.live
+	l.mu.Lock()
+	if l.dial != nil {
+		l.dial.Stop()
+		l.dial = nil
+	}
+	l.mu.Unlock()
+}
+
+// connectNow starts a connection to to on a new non-blocking socket. fd is
+// -1 when there is none: err then says why the connection failed, or is
+// nil when no socket could be made.
+func connectNow(to netip.AddrPort) (fd int, err error) {
+	// The address as the kernel reads it, built here: unix.Connect would
+	// allocate it.
+	var rsa unix.RawSockaddrAny
+	var size uintptr
+	family := unix.AF_INET
+	port := (*[2]byte)(unsafe.Pointer(&rsa.Addr.Data[0]))
+	port[0], port[1] = byte(to.Port()>>8), byte(to.Port())
+	if a := to.Addr().Unmap(); a.Is4() {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		sa.Family, sa.Addr, size = unix.AF_INET, a.As4(), unix.SizeofSockaddrInet4
+	} else {
+		family = unix.AF_INET6
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		sa.Family, sa.Addr, size = unix.AF_INET6, a.As16(), unix.SizeofSockaddrInet6
+		if z := a.Zone(); z != "" {
+			if ifi, err := net.InterfaceByName(z); err == nil {
+				sa.Scope_id = uint32(ifi.Index)
+			}
+		}
+	}
+	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil
+	}
+	// As Go's dialer and the route's listener do: no Nagle delay, and
+	// keep-alive probes at the system's timings.
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	for {
+		_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), size)
+		switch e {
+		case unix.EINTR:
+			continue
+		case 0, unix.EINPROGRESS:
+			return fd, nil
+		}
+		unix.Close(fd)
+		return -1, e
+	}
+}
+
+// evConnected finishes the connection to the backend once its socket
+// says how it went.
+func (p *pair) evConnected() {
+	ev := p.pl
+	e, err := unix.GetsockoptInt(ev.fds[1], unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && e != 0 {
+		err = syscall.Errno(e)
+	}
+	switch err {
+	case nil:
+	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+		return // not yet
+	default:
+		p.evDialFail(os.NewSyscallError("connect", err))
+		return
+	}
+	p.stopDialTimer()
+	if err := ev.rd.Connected(localAddr(ev.fds[1]), ev.to); err != nil {
+		p.errs[dirIndex(chaos.ToClient)] = err
+		p.evClose()
+		return
+	}
+	ev.connecting = false
+	// What either side sent meanwhile moves now.
+	up, down := p.evStep(0), p.evStep(1)
+	if up || down {
+		ev.q.again = append(ev.q.again, p)
+	}
+}
+
+// localAddr is the local end of socket fd; the zero AddrPort when it
+// cannot be had. unix.Getsockname would allocate the address.
+func localAddr(fd int) netip.AddrPort {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	if _, _, e := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		return netip.AddrPort{}
+	}
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), ntohs(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// ntohs reads a port as the kernel stores it, in network byte order.
+func ntohs(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+// evDialFail ends a connection whose backend could not be reached.
+func (p *pair) evDialFail(err error) {
+	ev := p.pl
+	p.errs[dirIndex(chaos.ToClient)] = ev.rd.DialFailed(ev.to, err)
+	p.evClose()
 }

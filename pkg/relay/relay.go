@@ -100,8 +100,12 @@ type pair struct {
 	// backend has gone and the client was sent all it said.
 	ended  atomic.Uint32
 	linger *time.Timer
-	// Set while a poller relays the pair (see poll.go).
-	pl *evState
+	// Set while a poller relays the pair (see poll.go), pointing to
+	// polled, and what others ask of it.
+	pl          *evState
+	polled      evState
+	closeWanted atomic.Bool
+	dialExpired atomic.Bool
 }
 
 // The linger bits of a pair's ended.
@@ -158,6 +162,7 @@ func (p *pair) closeAll() {
 		if q := l.poller; q != nil {
 			// The poller alone closes the sockets it relays.
 			l.mu.Unlock()
+			p.closeWanted.Store(true)
 			q.poke(p)
 			return
 		}

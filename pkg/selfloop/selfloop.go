@@ -140,7 +140,13 @@ func local(ip netip.Addr) bool {
 // Both ends count: the kernel may give an outgoing connection the local
 // port of another one to elsewhere, so a port alone would mistake a client
 // for the process.
-var dialed, accepted sync.Map // Pair → struct{}
+//
+// One lock over both makes "record, then look" atomic; plain maps, unlike
+// a sync.Map, allocate nothing per connection once grown.
+var live = struct {
+	mu               sync.Mutex
+	dialed, accepted map[Pair]struct{}
+}{dialed: map[Pair]struct{}{}, accepted: map[Pair]struct{}{}}
 
 // Pair is the two ends of a connection, as the side that dialed sees them.
 type Pair struct{ Local, Remote netip.AddrPort }
@@ -149,12 +155,20 @@ type Pair struct{ Local, Remote netip.AddrPort }
 // whether the process accepted it too: the backend leads back here. Pass
 // the pair to ForgetDialed once the connection is over.
 func Dialed(c net.Conn) (Pair, bool) {
-	p := Pair{key(c.LocalAddr()), key(c.RemoteAddr())}
+	return DialedAddrs(key(c.LocalAddr()), key(c.RemoteAddr()))
+}
+
+// DialedAddrs is Dialed for a connection known by its ends, from local to
+// remote.
+func DialedAddrs(local, remote netip.AddrPort) (Pair, bool) {
+	p := Pair{netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())}
 	if !p.internal() {
 		return Pair{}, false
 	}
-	dialed.Store(p, struct{}{})
-	_, loop := accepted.Load(p)
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	live.dialed[p] = struct{}{}
+	_, loop := live.accepted[p]
 	return p, loop
 }
 
@@ -166,22 +180,28 @@ func Accepted(c net.Conn) (Pair, bool) {
 	if !p.internal() {
 		return Pair{}, false
 	}
-	accepted.Store(p, struct{}{})
-	_, loop := dialed.Load(p)
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	live.accepted[p] = struct{}{}
+	_, loop := live.dialed[p]
 	return p, loop
 }
 
 // ForgetDialed drops a pair that Dialed returned.
 func ForgetDialed(p Pair) {
 	if p.Local.IsValid() {
-		dialed.Delete(p)
+		live.mu.Lock()
+		delete(live.dialed, p)
+		live.mu.Unlock()
 	}
 }
 
 // ForgetAccepted drops a pair that Accepted returned.
 func ForgetAccepted(p Pair) {
 	if p.Local.IsValid() {
-		accepted.Delete(p)
+		live.mu.Lock()
+		delete(live.accepted, p)
+		live.mu.Unlock()
 	}
 }
 
