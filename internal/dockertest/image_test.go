@@ -147,6 +147,12 @@ func TestVaurienImage(t *testing.T) {
 	if route, err := get(client, "http://"+admin+"/routes/demo"); err != nil || !strings.Contains(route, `"protocol":"http"`) {
 		t.Errorf("the demo route, as the admin API shows it: %v %s; want protocol http, as in vaurien.hcl", err, route)
 	}
+	// The console is in the binary: the scratch image serves it whole.
+	for _, f := range []string{"/ui/", "/ui/console.js", "/ui/console.css"} {
+		if b, err := get(client, "http://"+admin+f); err != nil || len(b) < 1000 {
+			t.Errorf("the console's %s from the image: %v, %d bytes", f, err, len(b))
+		}
+	}
 	if v, err := get(client, "http://"+toxiproxy+"/version"); err != nil || !strings.Contains(v, version) {
 		t.Errorf("Toxiproxy API from the host: GET /version: %v %s; want vaurien's version %s", err, v, version)
 	}

@@ -494,6 +494,12 @@ func TestConsoleOnAPhone(t *testing.T) {
 	if !strings.HasPrefix(focused, "BUTTON:") {
 		t.Errorf("after two tabs the focus is on %q, want a button", focused)
 	}
+	var shot []byte
+	p.run("screenshot", chromedp.FullScreenshot(&shot, 100))
+	testenv.CheckPicture(t, shot)
+	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "console-phone.png"), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if ps := probs.take(); len(ps) > 0 {
 		t.Fatalf("the page reported problems:\n%s", strings.Join(ps, "\n"))
 	}
