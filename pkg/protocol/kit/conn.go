@@ -61,8 +61,8 @@ func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Option
 	}
 	c.cw = newWriter(c.client, o.BufSize, s, chaos.ToClient)
 	c.bw = newWriter(backend, o.BufSize, s, chaos.ToBackend)
-	c.cr = newReader(c.client, o.BufSize, c.bw.Flush, last)
-	c.br = newReader(backend, o.BufSize, c.cw.Flush, last)
+	c.cr = newReader(c.client, o.BufSize, c.bw, last)
+	c.br = newReader(backend, o.BufSize, c.cw, last)
 	c.q.init(backend)
 	c.br.woken = func() { backend.SetReadDeadline(time.Time{}) }
 	return c
@@ -132,6 +132,12 @@ func (c *conn[R]) serve() error {
 // raw relays the rest of the connection: both loops have handed over what
 // they buffered.
 func (c *conn[R]) raw() error {
+	// What either side sent and was read, and not forwarded yet (in an
+	// opening that went raw), goes on first.
+	c.bw.Write(c.cr.bytes())
+	c.cw.Write(c.br.bytes())
+	c.flushBoth()
+	c.release() // the raw relay has buffers of its own
 	c.idle.stop()
 	c.end.stopStrike()
 	c.client.SetReadDeadline(time.Time{})
@@ -155,7 +161,7 @@ func (c *conn[R]) release() {
 	}
 	for _, w := range []*Writer{c.cw, c.bw} {
 		w.n = 0
-		w.Flush()
+		w.release()
 	}
 }
 

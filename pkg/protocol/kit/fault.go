@@ -90,14 +90,28 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 		}
 		return true, nil
 	case fail:
+		fx.reply = c.f.Error(x, &e.Error)
+		x.fx = &fx
+		if fl, ok := c.f.(Failer[R]); ok {
+			c.q.sending.Store(true)
+			done, err := fl.Fail(c.cr, c.bw, x)
+			if err == nil && done {
+				err = c.push(x)
+			}
+			c.q.sending.Store(false)
+			if err != nil {
+				return true, c.clientEnded(err)
+			}
+			if done {
+				return false, nil
+			}
+		}
 		// The request is read from the client and never reaches the backend.
 		if err := c.f.Send(c.cr, io.Discard, x); err != nil {
 			return true, c.clientEnded(err)
 		}
 		if x.Reply == ReplyOne {
 			x.op = opError
-			fx.reply = c.f.Error(x, &e.Error)
-			x.fx = &fx
 		}
 		return false, c.push(x)
 	}

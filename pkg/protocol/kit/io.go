@@ -51,14 +51,17 @@ func now() time.Duration { return time.Since(epoch) }
 // blocking read would make. A connection without a descriptor (a
 // *tls.Conn) is read with plain blocking reads.
 type Reader struct {
-	nc   net.Conn
+	src  io.Reader
 	rc   syscall.RawConn // nil without a descriptor
-	pool *sync.Pool
-	buf  *[]byte // nil while the Reader is empty and waits
+	base *sync.Pool      // where buffers come from
+	pool *sync.Pool      // where buf goes back (base, or a larger size's after Grow)
+	buf  *[]byte         // nil while the Reader is empty and waits
 	r, w int
-	// before flushes the other direction before the Reader waits.
-	before func() error
+	// before is the other direction's Writer: flushed before the Reader
+	// waits, and its buffer handed back too.
+	before *Writer
 	last   *atomic.Int64 // now() of the last byte read; nil without an idle timeout
+	at     time.Duration // now() of the last read: the arrival of what it brought
 	// woken, on the backend's Reader, clears a deadline that the request
 	// loop set to interrupt the reply loop's wait (see queue.wake): a read
 	// it lands on later goes on. Only the reply loop's own wait (await)
@@ -73,9 +76,17 @@ type Reader struct {
 	err       error
 }
 
-func newReader(nc net.Conn, size int, before func() error, last *atomic.Int64) *Reader {
-	r := &Reader{nc: nc, pool: poolOf(size), before: before, last: last}
-	if sc, ok := nc.(syscall.Conn); ok {
+// NewReader reads src through pooled buffers of size bytes, with plain
+// reads: for a protocol's tests and fuzz targets (the kit makes its own for
+// connections).
+func NewReader(src io.Reader, size int) *Reader {
+	return newReader(src, size, nil, nil)
+}
+
+func newReader(src io.Reader, size int, before *Writer, last *atomic.Int64) *Reader {
+	p := poolOf(size)
+	r := &Reader{src: src, base: p, pool: p, before: before, last: last}
+	if sc, ok := src.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			r.rc = rc
 		}
@@ -87,7 +98,9 @@ func newReader(nc net.Conn, size int, before func() error, last *atomic.Int64) *
 // Buffered is the number of bytes that can be read without waiting.
 func (r *Reader) Buffered() int { return r.w - r.r }
 
-func (r *Reader) cap() int {
+// Size is how many bytes the buffer holds: a head that does not fit must
+// be streamed, or is too long.
+func (r *Reader) Size() int {
 	if r.buf == nil {
 		r.take()
 	}
@@ -95,8 +108,25 @@ func (r *Reader) cap() int {
 }
 
 func (r *Reader) take() {
+	r.pool = r.base
 	r.buf = r.pool.Get().(*[]byte)
 	r.r, r.w = 0, 0
+}
+
+// Grow moves what is buffered to a buffer of n bytes, for a head longer
+// than the usual buffer (Redis's inline requests); the larger buffer goes
+// back to its pool once empty. It reports false when the buffer holds n
+// bytes already.
+func (r *Reader) Grow(n int) bool {
+	if r.Size() >= n {
+		return false
+	}
+	p := poolOf(n)
+	b := p.Get().(*[]byte)
+	m := copy(*b, (*r.buf)[r.r:r.w])
+	r.pool.Put(r.buf)
+	r.pool, r.buf, r.r, r.w = p, b, 0, m
+	return true
 }
 
 // release hands an empty buffer back.
@@ -151,7 +181,7 @@ func (r *Reader) fill1() error {
 		}
 		if r.needFlush {
 			r.needFlush, r.flushed = false, true
-			if err := r.before(); err != nil {
+			if err := r.before.Flush(); err != nil {
 				return err
 			}
 			continue
@@ -162,12 +192,13 @@ func (r *Reader) fill1() error {
 
 func (r *Reader) fillPlain() error {
 	if r.before != nil && r.w == r.r {
-		if err := r.before(); err != nil {
+		if err := r.before.Flush(); err != nil {
 			return err
 		}
+		r.before.release()
 	}
-	for {
-		n, err := r.nc.Read((*r.buf)[r.w:])
+	for range 100 {
+		n, err := r.src.Read((*r.buf)[r.w:])
 		r.w += n
 		if n > 0 {
 			r.touch()
@@ -178,6 +209,7 @@ func (r *Reader) fillPlain() error {
 			return err
 		}
 	}
+	return io.ErrNoProgress
 }
 
 // readFD reads in the poller's callback, into a buffer taken for the read:
@@ -193,6 +225,9 @@ func (r *Reader) readFD(fd uintptr) bool {
 			r.needFlush = true
 			return true
 		}
+		if r.before != nil {
+			r.before.release()
+		}
 		r.release()
 		return false
 	}
@@ -205,8 +240,9 @@ func (r *Reader) readFD(fd uintptr) bool {
 }
 
 func (r *Reader) touch() {
+	r.at = now()
 	if r.last != nil {
-		r.last.Store(int64(now()))
+		r.last.Store(int64(r.at))
 	}
 }
 
@@ -231,15 +267,21 @@ func (r *Reader) await() error {
 // more than the buffer holds.
 func (r *Reader) Peek(n int) ([]byte, error) {
 	for r.Buffered() < n {
-		if n > r.cap() {
+		if n > r.Size() {
 			return r.bytes(), bufio.ErrBufferFull
 		}
 		if err := r.fill(); err != nil {
 			return r.bytes(), err
 		}
 	}
-	return (*r.buf)[r.r : r.r+n], nil
+	return r.bytes()[:n], nil
 }
+
+// Bytes returns what is buffered, without reading.
+func (r *Reader) Bytes() []byte { return r.bytes() }
+
+// More reads at least one byte past what is buffered.
+func (r *Reader) More() error { return r.fill() }
 
 func (r *Reader) bytes() []byte {
 	if r.buf == nil {
@@ -325,8 +367,8 @@ func (r *Reader) CopyN(w io.Writer, n int64) (int64, error) {
 // splice, in chunks that keep the idle clock and byte counts moving. ok is
 // false, with nothing moved, when the connections are not TCP.
 func (r *Reader) splice(out *Writer, n int64) (moved int64, ok bool, err error) {
-	to, ok1 := out.nc.(*net.TCPConn)
-	_, ok2 := r.nc.(*net.TCPConn)
+	to, ok1 := out.dst.(*net.TCPConn)
+	_, ok2 := r.src.(*net.TCPConn)
 	if !ok1 || !ok2 {
 		return 0, false, nil
 	}
@@ -336,11 +378,11 @@ func (r *Reader) splice(out *Writer, n int64) (moved int64, ok bool, err error) 
 	r.release()
 	for moved < n {
 		chunk := min(n-moved, 1<<20)
-		m, err := to.ReadFrom(&io.LimitedReader{R: r.nc, N: chunk})
+		m, err := to.ReadFrom(&io.LimitedReader{R: r.src, N: chunk})
 		moved += m
 		if m > 0 {
 			r.touch()
-			out.ev.Relayed(out.dir, m)
+			out.relayed(m)
 		}
 		if err != nil {
 			return moved, true, err
@@ -353,64 +395,123 @@ func (r *Reader) splice(out *Writer, n int64) (moved int64, ok bool, err error) 
 }
 
 // Writer is one side's buffered output. It reports the bytes it sends as
-// relayed, and holds a pooled buffer only while it has bytes to send.
+// relayed, and holds a pooled buffer only while it has bytes to send. A
+// write error sticks, as bufio.Writer's does.
 type Writer struct {
-	nc     net.Conn
+	dst    io.Writer
+	size   int
 	pool   *sync.Pool
 	buf    *[]byte
 	n      int
-	ev     chaos.Events
+	ev     chaos.Events // nil: nothing reported
 	dir    chaos.Direction
+	err    error
 	failed atomic.Bool
 }
 
-func newWriter(nc net.Conn, size int, ev chaos.Events, dir chaos.Direction) *Writer {
-	return &Writer{nc: nc, pool: poolOf(size), ev: ev, dir: dir}
+// NewWriter buffers writes to dst through pooled buffers of size bytes: for
+// a protocol's tests (the kit makes its own for connections).
+func NewWriter(dst io.Writer, size int) *Writer {
+	return &Writer{dst: dst, size: size, pool: poolOf(size)}
 }
+
+func newWriter(dst io.Writer, size int, ev chaos.Events, dir chaos.Direction) *Writer {
+	return &Writer{dst: dst, size: size, pool: poolOf(size), ev: ev, dir: dir}
+}
+
+// Buffered is how many bytes wait to be sent.
+func (w *Writer) Buffered() int { return w.n }
 
 // Write buffers p, sending what was buffered first when p does not fit; a
 // p as large as the buffer goes out at once.
 func (w *Writer) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
 	if w.buf != nil && len(p) > len(*w.buf)-w.n {
 		if err := w.Flush(); err != nil {
 			return 0, err
 		}
 	}
+	if w.n == 0 && len(p) >= w.size {
+		return w.send(p)
+	}
 	if w.buf == nil {
 		w.buf = w.pool.Get().(*[]byte)
-		if len(p) >= len(*w.buf) {
-			w.pool.Put(w.buf)
-			w.buf = nil
-			return w.send(p)
-		}
 	}
 	w.n += copy((*w.buf)[w.n:], p)
 	return len(p), nil
 }
 
-// Flush sends what is buffered and hands the buffer back.
-func (w *Writer) Flush() error {
+// WriteString buffers s.
+func (w *Writer) WriteString(s string) (int, error) {
+	for done := 0; ; {
+		if w.err != nil {
+			return done, w.err
+		}
+		if w.buf == nil {
+			w.buf = w.pool.Get().(*[]byte)
+		}
+		k := copy((*w.buf)[w.n:], s[done:])
+		w.n += k
+		if done += k; done == len(s) {
+			return done, nil
+		}
+		w.Flush()
+	}
+}
+
+// WriteByte buffers c.
+func (w *Writer) WriteByte(c byte) error {
+	if w.buf != nil && w.n == len(*w.buf) {
+		w.Flush()
+	}
+	if w.err != nil {
+		return w.err
+	}
 	if w.buf == nil {
-		return nil
+		w.buf = w.pool.Get().(*[]byte)
 	}
-	var err error
-	if w.n > 0 {
-		_, err = w.send((*w.buf)[:w.n])
+	(*w.buf)[w.n] = c
+	w.n++
+	return nil
+}
+
+// Flush sends what is buffered. The buffer is kept for the next writes;
+// it goes back to the pool when the Reader of the other direction waits.
+func (w *Writer) Flush() error {
+	if w.n > 0 && w.err == nil {
+		w.send((*w.buf)[:w.n])
 	}
-	w.pool.Put(w.buf)
-	w.buf, w.n = nil, 0
-	return err
+	w.n = 0
+	return w.err
+}
+
+// release hands an empty buffer back.
+func (w *Writer) release() {
+	if w.buf != nil && w.n == 0 {
+		w.pool.Put(w.buf)
+		w.buf = nil
+	}
 }
 
 func (w *Writer) send(p []byte) (int, error) {
-	n, err := w.nc.Write(p)
-	if n > 0 {
-		w.ev.Relayed(w.dir, int64(n))
+	n, err := w.dst.Write(p)
+	if n < len(p) && err == nil {
+		err = io.ErrShortWrite
 	}
+	w.relayed(int64(n))
 	if err != nil {
+		w.err = err
 		w.failed.Store(true)
 	}
 	return n, err
+}
+
+func (w *Writer) relayed(n int64) {
+	if n > 0 && w.ev != nil {
+		w.ev.Relayed(w.dir, n)
+	}
 }
 
 // Failed reports whether a write failed: the peer stopped reading.

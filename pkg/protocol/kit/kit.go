@@ -136,6 +136,19 @@ type Unsolicited interface {
 	Unsolicited(in *Reader, out io.Writer) (bool, error)
 }
 
+// Failer is implemented by a Framing that must keep the backend in step
+// when the error fault answers a request in the backend's place (a
+// transaction the client now believes failed, a request whose answer never
+// comes). Fail runs instead of the kit's default, which consumes the
+// request with Send(in, io.Discard, x) and answers x.ErrorReply(). When Fail
+// reports done, it has consumed the request, written to out (the backend)
+// what keeps it in step, or the request itself, and x is queued as it
+// left it: its Reply answers x.ErrorReply() where it is due. It may do
+// nothing but note the failure and report false.
+type Failer[R any] interface {
+	Fail(in *Reader, out io.Writer, x *Exchange[R]) (done bool, err error)
+}
+
 // Options size a connection.
 type Options struct {
 	// BufSize is the size of each read and write buffer; DefaultBufSize

@@ -40,7 +40,11 @@ type replyEffect struct {
 type queue[R any] struct {
 	ch      chan Exchange[R]
 	backend net.Conn
-	parked  atomic.Bool   // the reply loop waits on the backend
+	parked  atomic.Bool // the reply loop waits on the backend
+	// sending says that a request is on its way to the backend and not
+	// queued yet: bytes that come meanwhile may answer it, so they are
+	// not taken for unsolicited ones.
+	sending atomic.Bool
 	woken   atomic.Bool   // the request loop interrupted that wait
 	done    chan struct{} // closed when the reply loop has returned
 	barrier chan struct{} // an opBarrier has been reached

@@ -122,7 +122,9 @@ func (c *conn[R]) next() (ok bool, err error) {
 		err := c.br.await()
 		c.q.parked.Store(false)
 		if err == nil {
-			if u, isU := c.f.(Unsolicited); isU {
+			if u, isU := c.f.(Unsolicited); isU && !c.q.sending.Load() {
+				// Nothing was on its way when these bytes came, unless it
+				// is queued by now.
 				select {
 				case *x, ok = <-c.q.ch:
 					return ok, nil

@@ -32,7 +32,9 @@ func (c *conn[R]) requests() (err error) {
 		if err := c.f.Request(c.cr, x); err != nil {
 			return c.clientEnded(err)
 		}
-		x.start = now()
+		// A request arrived with the read that brought its last bytes: the
+		// delays of pipelined requests run from there, and overlap.
+		x.start = c.cr.at
 		if x.Then == RawNow {
 			return c.goRaw(x)
 		}
@@ -65,6 +67,8 @@ func (c *conn[R]) requests() (err error) {
 // forward sends x's request to the backend, through the drawn filter if
 // there is one, and queues x.
 func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
+	c.q.sending.Store(true)
+	defer c.q.sending.Store(false)
 	var err error
 	if f == nil {
 		err = c.f.Send(c.cr, c.bw, x)

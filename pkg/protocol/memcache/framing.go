@@ -20,8 +20,8 @@ const binaryMagic = 0x80
 
 var noop = []byte("mn\r\n")
 
-// exchange is memcache's own state of one request in the kit's queue.
-type exchange struct {
+// inflight is memcache's own state of one request in the kit's queue.
+type inflight struct {
 	r       request
 	n       int32 // the request line's length, for Send
 	long    bool  // the line overflowed the buffer: a long get, streamed
@@ -38,13 +38,13 @@ type framing struct {
 }
 
 var (
-	_ kit.Framing[exchange] = (*framing)(nil)
-	_ kit.Settler[exchange] = (*framing)(nil)
+	_ kit.Framing[inflight] = (*framing)(nil)
+	_ kit.Settler[inflight] = (*framing)(nil)
 )
 
 // Request frames the next request line. It is only looked at here; Send
 // consumes it.
-func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
+func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
 	if !f.started {
 		first, err := in.Peek(1)
 		if err != nil {
@@ -80,7 +80,7 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 		return nil
 	}
 	x.Req, x.Drain = r.cmd.req, r.drain || long
-	x.R = exchange{r: r, n: int32(len(line)), long: long}
+	x.R = inflight{r: r, n: int32(len(line)), long: long}
 	switch r.kind {
 	case kindNone, kindQuit, kindQuiet:
 		x.Reply = kit.ReplyNone
@@ -95,19 +95,19 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 // Settle ends an open run of quiet requests with an mn of the proxy's own.
 // memcached answers quiet requests only when they fail (or, for mg, hit)
 // and mn always, in order: every answer before that MN belongs to the run.
-func (f *framing) Settle(x *kit.Exchange[exchange]) bool {
+func (f *framing) Settle(x *kit.Exchange[inflight]) bool {
 	if !f.run {
 		return false
 	}
 	f.run = false
-	x.R = exchange{mn: true, run: true, swallow: true}
+	x.R = inflight{mn: true, run: true, swallow: true}
 	return true
 }
 
 // Send writes the request: its line, then the rest of an overlong get line
 // or the data block with its CRLF, streamed from the client. A quiet
 // request that the draw changes is answered in a run of its own.
-func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
 	e := &x.R
 	if e.mn {
 		_, err := out.Write(noop)
@@ -153,7 +153,7 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange])
 }
 
 // Reply relays the answer, or the run of answers, to one request.
-func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
 	fr := framer{br: in}
 	err := fr.relay(out, unit{run: x.R.run, swallow: x.R.swallow, corrupt: x.Inject, reply: x.ErrorReply()})
 	if errors.Is(err, errBadResponse) || errors.Is(err, errTooLarge) || errors.Is(err, errLongLine) {
@@ -163,7 +163,7 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 }
 
 // Error is the SERVER_ERROR line.
-func (f *framing) Error(_ *kit.Exchange[exchange], spec *chaos.ErrorSpec) []byte {
+func (f *framing) Error(_ *kit.Exchange[inflight], spec *chaos.ErrorSpec) []byte {
 	return f.p.reply(spec.Message)
 }
 

@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
@@ -44,8 +45,7 @@ func BenchmarkParseRequest(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			r := newFixedReader(&loopReader{data: []byte(req)}, bufSize, DefaultMaxBulkLen)
-			w := newWriter(io.Discard)
-			r.before = w
+			w := kit.NewWriter(io.Discard, bufSize)
 			var sc scan
 			b.SetBytes(int64(len(req)))
 			b.ReportAllocs()
@@ -74,8 +74,7 @@ func BenchmarkParseResponse(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			r := newFixedReader(&loopReader{data: []byte(reply)}, bufSize, DefaultMaxBulkLen)
-			w := newWriter(io.Discard)
-			r.before = w
+			w := kit.NewWriter(io.Discard, bufSize)
 			b.SetBytes(int64(len(reply)))
 			b.ReportAllocs()
 			for b.Loop() {

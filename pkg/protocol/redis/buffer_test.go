@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,12 +12,13 @@ import (
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
 // newFixedReader reads src through a buffer of size bytes, never released.
 func newFixedReader(src io.Reader, size int, maxBulk int64) *reader {
-	return &reader{buf: make([]byte, size), src: src, maxBulk: maxBulk}
+	return &reader{Reader: kit.NewReader(src, size), maxBulk: maxBulk}
 }
 
 // An inline request longer than the pooled buffer grows it, up to redis'
@@ -26,7 +26,7 @@ func newFixedReader(src io.Reader, size int, maxBulk int64) *reader {
 func TestInlineGrows(t *testing.T) {
 	for _, n := range []int{bufSize - 8, bufSize + 100, 40 << 10, maxInline - 16} {
 		arg := strings.Repeat("v", n)
-		r := &reader{src: strings.NewReader("ECHO " + arg + "\r\nPING\r\n"), grow: maxInline, maxBulk: DefaultMaxBulkLen}
+		r := &reader{Reader: kit.NewReader(strings.NewReader("ECHO "+arg+"\r\nPING\r\n"), bufSize), grow: maxInline, maxBulk: DefaultMaxBulkLen}
 		var sc scan
 		var out bytes.Buffer
 		for _, want := range []string{"ECHO", "PING"} {
@@ -44,7 +44,6 @@ func TestInlineGrows(t *testing.T) {
 		if out.String() != "ECHO "+arg+"\r\nPING\r\n" {
 			t.Fatalf("%d bytes: copied %d bytes", n, out.Len())
 		}
-		r.put()
 	}
 	srv := testenv.Redis(t)
 	p := startProxy(t, srv.Addr, proxyConfig{})
@@ -157,66 +156,4 @@ func TestLastName(t *testing.T) {
 			t.Fatalf("of(%q) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-// failAfter accepts n bytes, then fails.
-type failAfter struct {
-	n   int
-	out bytes.Buffer
-}
-
-var errBroken = errors.New("broken")
-
-func (f *failAfter) Write(p []byte) (int, error) {
-	if len(p) > f.n {
-		f.out.Write(p[:f.n])
-		n := f.n
-		f.n = 0
-		return n, errBroken
-	}
-	f.n -= len(p)
-	return f.out.Write(p)
-}
-
-// The pooled writer keeps the order of small and large writes, and a write
-// error sticks, as with bufio.Writer.
-func TestWriter(t *testing.T) {
-	var out bytes.Buffer
-	w := newWriter(&out)
-	var want bytes.Buffer
-	for i, n := range []int{3, bufSize, 10, bufSize - 5, 2 * bufSize, 1} {
-		p := bytes.Repeat([]byte{byte('a' + i)}, n)
-		w.Write(p)
-		want.Write(p)
-		w.WriteByte('.')
-		w.WriteString("--")
-		want.WriteString(".--")
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out.Bytes(), want.Bytes()) {
-		t.Fatalf("wrote %d bytes, want %d in order", out.Len(), want.Len())
-	}
-	w.release()
-	if w.buf != nil {
-		t.Fatal("a flushed writer kept its buffer")
-	}
-
-	f := &failAfter{n: 5}
-	w = newWriter(f)
-	w.WriteString("0123456789")
-	if err := w.Flush(); err != errBroken {
-		t.Fatalf("Flush = %v, want %v", err, errBroken)
-	}
-	if _, err := w.WriteString("x"); err != errBroken {
-		t.Fatalf("a write after the error returned %v", err)
-	}
-	if err := w.WriteByte('x'); err != errBroken {
-		t.Fatalf("WriteByte after the error returned %v", err)
-	}
-	if f.out.String() != "01234" {
-		t.Fatalf("wrote %q", f.out.String())
-	}
-	w.put()
 }

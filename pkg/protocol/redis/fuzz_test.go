@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"testing"
+
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 // FuzzParseRequest frames client bytes with the request scanner and its
@@ -14,11 +16,9 @@ func FuzzParseRequest(f *testing.F) {
 		// Fixed buffers of 16 and 4096 bytes, and the connections' pooled
 		// buffer that grows for a long inline line.
 		for _, size := range []int{16, 4096, 0} {
-			r := &reader{src: bytes.NewReader(in), grow: maxInline, maxBulk: 1 << 16}
+			r := &reader{Reader: kit.NewReader(bytes.NewReader(in), bufSize), grow: maxInline, maxBulk: 1 << 16}
 			if size > 0 {
 				r = newFixedReader(bytes.NewReader(in), size, 1<<16)
-			} else {
-				defer r.put()
 			}
 			var out bytes.Buffer
 			var sc scan

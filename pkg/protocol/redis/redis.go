@@ -94,6 +94,7 @@ import (
 	"strings"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 // DefaultErrorMessage is the error a fault answers when neither the behavior
@@ -155,12 +156,7 @@ func New(errorMessage string, maxBulkLen int64) *Protocol {
 // Serve frames one client connection until it ends. It dials the backend
 // first; when that fails the error is returned and the client is closed.
 func (p *Protocol) Serve(ctx context.Context, s chaos.Session) error {
-	backend, err := s.Dial(ctx)
-	if err != nil {
-		return err
-	}
-	c := newConn(ctx, p, s, s.Client(), backend)
-	return c.run()
+	return kit.Serve(ctx, s, &framing{p: p}, kit.Options{BufSize: bufSize})
 }
 
 // errorLine makes a message safe to send as a RESP simple error: no

@@ -337,7 +337,7 @@ func TestReplyTracking(t *testing.T) {
 		"multi":           {{kMulti, true}, {kReplyOff, true}, {kOther, true}, {kExec, true}, {kOther, true}},
 		"skip into multi": {{kReplySkip, false}, {kMulti, false}, {kOther, true}, {kExec, true}},
 	} {
-		var c conn
+		var c framing
 		for i, s := range steps {
 			if s.k != kEmpty {
 				if got := c.expectsReply(s.k); got != s.expects {
