@@ -118,6 +118,7 @@ func (c *conn[R]) serve() error {
 		}
 		t.Stop()
 	default:
+		c.cw.Flush()
 		c.hold()
 	}
 	c.closeAll()
@@ -195,7 +196,6 @@ func (c *conn[R]) holdClose(d time.Duration) {
 func (c *conn[R]) hold() {
 	d := time.Duration(c.end.closeDelay.Load())
 	if d > 0 && !c.end.clientGone.Load() && !c.end.closed.Load() {
-		c.cw.Flush()
 		relay.Wait(c.ctx, d)
 	}
 }
