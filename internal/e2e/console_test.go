@@ -351,14 +351,29 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 
-	// Reset restores the file's mix.
+	// A new backend: a bad address is refused next to the field, a good
+	// one is taken.
+	p.setField(web+` input[name="backend"]`, "nowhere")
+	p.click(web + ` [data-form="backend"] button[type="submit"]`)
+	p.wait("the backend's error", `document.querySelector('[data-route="web"] [data-error-for="backend"]').textContent.includes("host:port")`)
+	p.setField(web+` input[name="backend"]`, s.apiBackend)
+	p.click(web + ` [data-form="backend"] button[type="submit"]`)
+	p.wait("the new backend shown", fmt.Sprintf(`document.querySelector('[data-route="web"] dl.facts dd:nth-of-type(2)').textContent === %q`, s.apiBackend))
+	if r := s.route(t, "web"); r.Backend != s.apiBackend {
+		t.Fatalf("web's backend: %s, want %s", r.Backend, s.apiBackend)
+	}
+	probs.take() // the refused address's 400 is the point
+
+	// Reset restores the file's mix and backend.
 	p.click(web + ` [data-action="reset"]`)
 	p.wait("web's file mix again", `document.querySelector('[data-route="web"] [data-part="mix"]').textContent === "error 1%"`)
-	if r := s.route(t, "web"); len(r.Mix) != 1 || r.Mix[0].Name != "error" || r.Mix[0].Percent != 1 {
-		t.Fatalf("web after reset: %+v", r.Mix)
+	if r := s.route(t, "web"); len(r.Mix) != 1 || r.Mix[0].Name != "error" || r.Mix[0].Percent != 1 || r.Backend != s.webBackend {
+		t.Fatalf("web after reset: %+v to %s", r.Mix, r.Backend)
 	}
 	p.click(`#reset-all`)
 	p.wait("api's timed change gone", `document.querySelector('[data-route="api"] [data-part="timed"]').textContent === "none"`)
+	p.click(`#reload`)
+	p.wait("the file reloaded", `document.getElementById("notice").textContent === "Reload the file: done."`)
 
 	// An experiment: start, watch its timeline, stop.
 	exp := `[data-experiment="web-slow"]`
