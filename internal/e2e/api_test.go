@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaurien-go/vaurien/internal/testenv"
 )
 
 // apiStack is a running vaurien with its admin API, its Toxiproxy API and a
@@ -88,33 +90,6 @@ func (s *apiStack) state() string {
 	return string(b)
 }
 
-// relays checks that a connection to addr reaches the echo server.
-func relays(t *testing.T, addr string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	c.Write([]byte("ping"))
-	got := make([]byte, 4)
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
-		t.Fatalf("through %s: %q, %v; want the echo", addr, got, err)
-	}
-}
-
-// holdAddr listens on a free address, so that vaurien cannot bind it.
-func holdAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().String()
-}
-
 // rejected is one call that must fail and change nothing.
 type rejected struct {
 	name              string
@@ -137,7 +112,7 @@ func (s *apiStack) checkRejected(t *testing.T, cases []rejected, live ...string)
 				t.Errorf("state changed by a rejected call:\nbefore %s\nafter  %s", before, after)
 			}
 			for _, addr := range live {
-				relays(t, addr)
+				testenv.Echoes(t, addr)
 			}
 		})
 	}
@@ -163,7 +138,7 @@ func (s *apiStack) writeFile(content string) {
 // state, mix and toxics, still relaying.
 func TestRejectedChangesLeaveEverythingAsItWas(t *testing.T) {
 	s := startAPIStack(t)
-	busy, other := holdAddr(t), echoServer(t)
+	busy, other := testenv.Taken(t), echoServer(t)
 	q1 := freeAddr(t)
 	s.must("POST", s.toxiURL("/proxies"), fmt.Sprintf(`{"name":"q1","listen":%q,"upstream":%q}`, q1, s.echo), 201)
 	s.must("POST", s.toxiURL("/proxies/q1/toxics"), `{"type":"latency","attributes":{"latency":1}}`, 200)

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/vaurien-go/vaurien/internal/testenv"
 )
 
 // countingHTTP is a net/http backend that counts the requests it serves
@@ -88,7 +87,7 @@ func TestHTTPRouteRejectsAmbiguousFraming(t *testing.T) {
 		{"chunk size 1ffffffffffffffff", chunked + "1ffffffffffffffff\r\n" + hidden, []int{400}, 0, 1},
 		{"a valid request, then content-length and chunked", "GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + hidden, []int{200, 400}, 1, 1},
 		{"HTTP/9.9", "GET /first HTTP/9.9\r\nHost: x\r\n\r\n", []int{505}, 0, 1},
-		{"TLS ClientHello", string(clientHello(t)), []int{400}, 0, 1},
+		{"TLS ClientHello", string(testenv.ClientHello(t)), []int{400}, 0, 1},
 	}
 
 	backend := startCountingHTTP(t)
@@ -103,7 +102,7 @@ func TestHTTPRouteRejectsAmbiguousFraming(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			hits, opened, refused := backend.hits.Load(), backend.opened.Load(), badRequests(t, admin)
-			resps, bodies := exchangeToEnd(t, route, tc.req)
+			resps, bodies := testenv.ExchangeToEnd(t, route, tc.req)
 			var got []int
 			for _, r := range resps {
 				got = append(got, r.StatusCode)
@@ -133,45 +132,6 @@ func TestHTTPRouteRejectsAmbiguousFraming(t *testing.T) {
 	}
 }
 
-// exchangeToEnd writes req on a new connection to addr, then reads
-// responses until the connection ends, which must come within a generous
-// bound.
-func exchangeToEnd(t *testing.T, addr, req string) ([]*http.Response, [][]byte) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	all, err := io.ReadAll(conn)
-	if err != nil {
-		t.Fatalf("reading to the end of the connection: %v (read %q)", err, all)
-	}
-	br := bufio.NewReader(bytes.NewReader(all))
-	var resps []*http.Response
-	var bodies [][]byte
-	for {
-		if _, err := br.Peek(1); err == io.EOF {
-			break
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response %d: %v in %q", len(resps), err, all)
-		}
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("response %d body: %v", len(resps), err)
-		}
-		resps = append(resps, resp)
-		bodies = append(bodies, body)
-	}
-	return resps, bodies
-}
-
 // badRequests reads vaurien_connections_refused_total for route web and
 // reason bad_request from the admin server's metrics (0 before the first).
 func badRequests(t *testing.T, admin string) float64 {
@@ -193,30 +153,4 @@ func badRequests(t *testing.T, admin string) float64 {
 		}
 	}
 	return 0
-}
-
-// clientHello returns the first record crypto/tls sends, a ClientHello.
-func clientHello(t *testing.T) []byte {
-	t.Helper()
-	a, b := net.Pipe()
-	defer b.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tls.Client(a, &tls.Config{ServerName: "example.com"}).Handshake()
-	}()
-	defer func() {
-		a.Close()
-		<-done
-	}()
-	var hdr [5]byte
-	if _, err := io.ReadFull(b, hdr[:]); err != nil {
-		t.Fatal(err)
-	}
-	rec := make([]byte, 5+int(hdr[3])<<8|int(hdr[4]))
-	copy(rec, hdr[:])
-	if _, err := io.ReadFull(b, rec[5:]); err != nil {
-		t.Fatal(err)
-	}
-	return rec
 }

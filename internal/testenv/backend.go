@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Backend is an in-process TCP server on 127.0.0.1 that runs a script on
@@ -78,4 +79,35 @@ func (b *Backend) Stop() {
 		b.mu.Unlock()
 		b.wg.Wait()
 	})
+}
+
+// Echoes checks that a connection to addr (a route in front of an Echo
+// backend) sends back what it is sent.
+func Echoes(t testing.TB, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatalf("through %s: %v", addr, err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+		t.Fatalf("through %s: got %q, %v; want the echo", addr, got, err)
+	}
+}
+
+// Taken returns an address of 127.0.0.1 that a socket holds until the test
+// ends, so that nothing else can listen there.
+func Taken(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
 }

@@ -1,7 +1,6 @@
 package admin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,24 +24,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.WithSkipSummary(m)) }
-
-// lockedBuffer collects the app's log lines from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // backend is a real HTTP server that names itself in every answer.
 func backend(t *testing.T, name string) *httptest.Server {
@@ -65,7 +45,7 @@ type env struct {
 	a, b  *httptest.Server
 	file  string
 	token string
-	log   *lockedBuffer
+	log   *testenv.LogBuffer
 	http  *http.Client
 }
 
@@ -107,7 +87,7 @@ experiment "web" {
 
 func startEnv(t *testing.T, token string) *env {
 	t.Helper()
-	e := &env{a: backend(t, "A"), b: backend(t, "B"), token: token, log: &lockedBuffer{}}
+	e := &env{a: backend(t, "A"), b: backend(t, "B"), token: token, log: &testenv.LogBuffer{}}
 	e.file = filepath.Join(t.TempDir(), "vaurien.hcl")
 	e.writeFile(t, fmt.Sprintf(envConfig, token, e.a.Listener.Addr().String(), e.b.Listener.Addr().String()))
 	f, err := config.Load(e.file)

@@ -2,9 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"os"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -135,6 +138,42 @@ func (d *decoder) number(expr hcl.Expression, name, example string) (*big.Float,
 		return nil, st
 	}
 	return v.AsBigFloat(), present
+}
+
+// seed reads a seed, a whole number from 0 to 2^64-1; zero says what 0
+// means where it is read.
+func (d *decoder) seed(expr hcl.Expression, example, zero string) (uint64, state) {
+	n, st := d.number(expr, "seed", example)
+	if st != present {
+		return 0, st
+	}
+	u, acc := n.Uint64()
+	if !n.IsInt() || n.Sign() < 0 || acc != big.Exact {
+		d.errorf(expr.Range(), "Invalid seed", "The seed must be a whole number from 0 to %d; 0 means %s. Got %s.", uint64(math.MaxUint64), zero, n.Text('g', 20))
+		return 0, failed
+	}
+	return u, present
+}
+
+// oneOf reads a string that must be one of valid; what names it in the
+// summary ("log level").
+func (d *decoder) oneOf(expr hcl.Expression, name, example, what string, valid []string) (string, state) {
+	s, st := d.str(expr, name, example)
+	if st != present {
+		return "", st
+	}
+	if !slices.Contains(valid, s) {
+		d.errorf(expr.Range(), "Invalid "+what, "The %s must be %s; got %q.%s", what, quoteList(valid, "or"), s, didYouMean(s, valid))
+		return "", failed
+	}
+	return s, present
+}
+
+// inFileOrder returns a map's attributes in the order the file gives them.
+func inFileOrder[A any](m map[string]A, rng func(A) hcl.Range) []A {
+	out := slices.Collect(maps.Values(m))
+	sort.Slice(out, func(i, j int) bool { return rng(out[i]).Start.Byte < rng(out[j]).Start.Byte })
+	return out
 }
 
 // duration reads a Go duration string ("500ms") or a number of seconds, the

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"maps"
-	"math"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -208,13 +207,8 @@ func (d *decoder) experiment(raw *rawExperiment, routes []string) Experiment {
 	if checkRouteName(raw.Name) != nil {
 		d.errorf(raw.NameRange, "Invalid experiment name", "The experiment name %q is used in API paths and metric labels, so it must start with a letter or digit and hold only letters, digits, '_', '-' and '.', at most 64 characters.", raw.Name)
 	}
-	if n, st := d.number(raw.Seed, "seed", "7"); st == present {
-		u, acc := n.Uint64()
-		if !n.IsInt() || n.Sign() < 0 || acc != big.Exact {
-			d.errorf(raw.Seed.Range(), "Invalid seed", "The seed must be a whole number from 0 to %d; 0 means a random seed, recorded with the run. Got %s.", uint64(math.MaxUint64), n.Text('g', 20))
-		} else {
-			e.Seed = u
-		}
+	if u, st := d.seed(raw.Seed, "7", "a random seed, recorded with the run"); st == present {
+		e.Seed = u
 	}
 	if raw.SteadyState != nil {
 		if v, st := d.duration(raw.SteadyState.Duration, "duration"); st == present {
@@ -318,7 +312,7 @@ func (d *decoder) probe(raw *rawProbe) (Probe, bool) {
 		return p, false
 	}
 	kinds := probe.Names()
-	for _, a := range sortedAttrs(body.Attributes) {
+	for _, a := range inFileOrder(body.Attributes, func(a *hclsyntax.Attribute) hcl.Range { return a.SrcRange }) {
 		if a.Name == "interval" || a.Name == "concurrency" {
 			continue // decoded above; a remain body still lists them
 		}
@@ -357,15 +351,6 @@ func (d *decoder) probe(raw *rawProbe) (Probe, bool) {
 	}
 	p.Options = values
 	return p, ok
-}
-
-func sortedAttrs(m hclsyntax.Attributes) []*hclsyntax.Attribute {
-	out := make([]*hclsyntax.Attribute, 0, len(m))
-	for _, a := range m {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].SrcRange.Start.Byte < out[j].SrcRange.Start.Byte })
-	return out
 }
 
 func (d *decoder) step(raw *rawStep, routes []string) (Step, bool) {

@@ -120,13 +120,8 @@ func (l listener) where() string {
 }
 
 func (d *decoder) file(raw *rawFile, f *File) {
-	if n, st := d.number(raw.Seed, "seed", "42"); st == present {
-		u, acc := n.Uint64()
-		if !n.IsInt() || n.Sign() < 0 || acc != big.Exact {
-			d.errorf(raw.Seed.Range(), "Invalid seed", "The seed must be a whole number from 0 to %d; 0 means a time-based seed. Got %s.", uint64(math.MaxUint64), n.Text('g', 20))
-		} else {
-			f.Seed = u
-		}
+	if u, st := d.seed(raw.Seed, "42", "a time-based seed"); st == present {
+		f.Seed = u
 	}
 	if v, st := d.duration(raw.Drain, "drain"); st == present {
 		f.Drain = v
@@ -182,19 +177,11 @@ func (d *decoder) file(raw *rawFile, f *File) {
 		}
 	}
 	if raw.Log != nil {
-		if s, st := d.str(raw.Log.Level, "level", `"info"`); st == present {
-			if !slices.Contains(LogLevels, s) {
-				d.errorf(raw.Log.Level.Range(), "Invalid log level", "The log level must be %s; got %q.%s", quoteList(LogLevels, "or"), s, didYouMean(s, LogLevels))
-			} else {
-				f.Log.Level = s
-			}
+		if s, st := d.oneOf(raw.Log.Level, "level", `"info"`, "log level", LogLevels); st == present {
+			f.Log.Level = s
 		}
-		if s, st := d.str(raw.Log.Format, "format", `"json"`); st == present {
-			if !slices.Contains(LogFormats, s) {
-				d.errorf(raw.Log.Format.Range(), "Invalid log format", "The log format must be %s; got %q.%s", quoteList(LogFormats, "or"), s, didYouMean(s, LogFormats))
-			} else {
-				f.Log.Format = s
-			}
+		if s, st := d.oneOf(raw.Log.Format, "format", `"json"`, "log format", LogFormats); st == present {
+			f.Log.Format = s
 		}
 	}
 
@@ -659,12 +646,7 @@ func (d *decoder) leftovers(rest hcl.Body, schema *hcl.BodySchema, kind, owner s
 }
 
 func byPosition(attrs hcl.Attributes) []*hcl.Attribute {
-	out := make([]*hcl.Attribute, 0, len(attrs))
-	for _, a := range attrs {
-		out = append(out, a)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Range.Start.Byte < out[j].Range.Start.Byte })
-	return out
+	return inFileOrder(attrs, func(a *hcl.Attribute) hcl.Range { return a.Range })
 }
 
 // optionError turns an error of chaos.Option.Convert or Parse into a

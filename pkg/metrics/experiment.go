@@ -19,31 +19,29 @@ type experiments struct {
 
 func newExperiments() experiments {
 	return experiments{
-		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "experiment_running",
-			Help: "1 while a step of an experiment runs, 0 once it is over.",
-		}, []string{LabelExperiment, LabelStep}),
-		sloOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "experiment_slo_ok",
-			Help: "Verdict of an experiment's SLO in its latest run: 1 held, 0 failed.",
-		}, []string{LabelExperiment, LabelSLO}),
+		running: gaugeVec("experiment_running",
+			"1 while a step of an experiment runs, 0 once it is over.",
+			LabelExperiment, LabelStep),
+		sloOK: gaugeVec("experiment_slo_ok",
+			"Verdict of an experiment's SLO in its latest run: 1 held, 0 failed.",
+			LabelExperiment, LabelSLO),
 	}
 }
 
 // StepRunning sets vaurien_experiment_running for a step of an experiment.
 func (m *Metrics) StepRunning(experiment, step string, running bool) {
-	v := 0.0
-	if running {
-		v = 1
-	}
-	m.exp.running.WithLabelValues(experiment, step).Set(v)
+	m.exp.running.WithLabelValues(experiment, step).Set(one(running))
 }
 
 // SLOHeld sets vaurien_experiment_slo_ok for an SLO of an experiment.
 func (m *Metrics) SLOHeld(experiment, slo string, ok bool) {
-	v := 0.0
-	if ok {
-		v = 1
+	m.exp.sloOK.WithLabelValues(experiment, slo).Set(one(ok))
+}
+
+// one is a yes-or-no gauge's value.
+func one(b bool) float64 {
+	if b {
+		return 1
 	}
-	m.exp.sloOK.WithLabelValues(experiment, slo).Set(v)
+	return 0
 }

@@ -91,6 +91,16 @@ type routeProtocol struct{ route, protocol string }
 
 var _ proxy.Observer = (*Metrics)(nil)
 
+// counterVec and gaugeVec declare vaurien's collectors: its namespace,
+// a name, the help text and the labels.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+}
+
+func gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+}
+
 // New creates vaurien's collectors, with the Go runtime and process
 // collectors and vaurien_build_info, and registers them all on reg (a new
 // registry when reg is nil). It panics if reg already holds them: a program
@@ -99,57 +109,43 @@ func New(reg *prometheus.Registry) *Metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	route := []string{LabelRoute}
 	m := &Metrics{
-		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "connections_accepted_total",
-			Help: "Client connections accepted by a route (refused ones excluded).",
-		}, route),
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "connections_active",
-			Help: "Client connections a route is serving now.",
-		}, route),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "connections_refused_total",
-			Help: "Client connections a route refused, by reason: closed at once when max_connections is reached or by the down behavior, or closed after answering a request it would not forward (bad_request).",
-		}, []string{LabelRoute, LabelReason}),
-		dialErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "backend_dial_errors_total",
-			Help: "Failed attempts to connect to a route's backend.",
-		}, route),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "relayed_bytes_total",
-			Help: "Bytes a route relayed, by direction (to_backend, to_client); counted while connections are open.",
-		}, []string{LabelRoute, LabelDirection}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "requests_total",
-			Help: "Request/response exchanges completed on a protocol-aware route.",
-		}, []string{LabelRoute, LabelProtocol}),
+		accepted: counterVec("connections_accepted_total",
+			"Client connections accepted by a route (refused ones excluded).",
+			LabelRoute),
+		active: gaugeVec("connections_active",
+			"Client connections a route is serving now.",
+			LabelRoute),
+		refused: counterVec("connections_refused_total",
+			"Client connections a route refused, by reason: closed at once when max_connections is reached or by the down behavior, or closed after answering a request it would not forward (bad_request).",
+			LabelRoute, LabelReason),
+		dialErrors: counterVec("backend_dial_errors_total",
+			"Failed attempts to connect to a route's backend.",
+			LabelRoute),
+		bytes: counterVec("relayed_bytes_total",
+			"Bytes a route relayed, by direction (to_backend, to_client); counted while connections are open.",
+			LabelRoute, LabelDirection),
+		requests: counterVec("requests_total",
+			"Request/response exchanges completed on a protocol-aware route.",
+			LabelRoute, LabelProtocol),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "request_duration_seconds",
 			Help:    "Time from a request's arrival to the end of its response on a protocol-aware route, injected delays included.",
 			Buckets: DurationBuckets,
 		}, []string{LabelRoute, LabelProtocol}),
-		faults: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "faults_injected_total",
-			Help: "Draws whose behavior changed the traffic (per connection on tcp, per request on protocol-aware routes).",
-		}, []string{LabelRoute, LabelBehavior}),
-		mix: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "mix_weight_ratio",
-			Help: "Share of draws the route's live mix gives a behavior (0 to 1; dummy holds the pass-through rest).",
-		}, []string{LabelRoute, LabelBehavior}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "config_reloads_total",
-			Help: "Configuration reloads, by result (success, failure).",
-		}, []string{LabelResult}),
-		loadedAt: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "config_last_reload_success_timestamp_seconds",
-			Help: "When the configuration in force was loaded (at start or by a reload), in seconds since the epoch.",
-		}),
-		hash: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "config_hash",
-			Help: "The configuration file in force: the first 48 bits of its SHA-256, as a number (0 when started from flags).",
-		}),
+		faults: counterVec("faults_injected_total",
+			"Draws whose behavior changed the traffic (per connection on tcp, per request on protocol-aware routes).",
+			LabelRoute, LabelBehavior),
+		mix: gaugeVec("mix_weight_ratio",
+			"Share of draws the route's live mix gives a behavior (0 to 1; dummy holds the pass-through rest).",
+			LabelRoute, LabelBehavior),
+		reloads: counterVec("config_reloads_total",
+			"Configuration reloads, by result (success, failure).",
+			LabelResult),
+		loadedAt: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration in force was loaded (at start or by a reload), in seconds since the epoch."}),
+		hash: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "config_hash",
+			Help: "The configuration file in force: the first 48 bits of its SHA-256, as a number (0 when started from flags)."}),
 		tls:       newTLSMetrics(),
 		exp:       newExperiments(),
 		names:     map[string]int{},

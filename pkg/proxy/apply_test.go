@@ -1,49 +1,20 @@
 package proxy_test
 
 import (
-	"io"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
 )
-
-// echoes checks that a connection through addr is relayed to an echo.
-func echoes(t *testing.T, addr string) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, 4)
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
-		t.Fatalf("through %s: got %q, %v; want the echo", addr, got, err)
-	}
-}
-
-// taken is an address another socket holds.
-func taken(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().String()
-}
 
 // An Apply that fails leaves every running route exactly as it was: the
 // same listener, settings and enabled state, still relaying.
 func TestApplyThatFailsChangesNothing(t *testing.T) {
 	backend, _ := echoServer(t)
 	other, _ := echoServer(t)
-	busy := taken(t)
+	busy := testenv.Taken(t)
 	tests := []struct {
 		name   string
 		change func(a, b proxy.RouteConfig) []proxy.RouteConfig
@@ -94,7 +65,7 @@ func TestApplyThatFailsChangesNothing(t *testing.T) {
 			if b.Enabled() {
 				t.Errorf("disabled route b is enabled after a failed Apply")
 			}
-			echoes(t, aAddr)
+			testenv.Echoes(t, aAddr)
 			if c, err := net.DialTimeout("tcp", bAddr, time.Second); err == nil {
 				c.Close()
 				t.Errorf("disabled route b accepts after a failed Apply")
@@ -124,7 +95,7 @@ func TestApplyHandsTheListenerOver(t *testing.T) {
 	if s.Route("old") != nil || s.Route("new") == nil || s.Route("new").Addr() != addr {
 		t.Fatalf("after the rename: old=%v new=%v", s.Route("old"), s.Route("new"))
 	}
-	echoes(t, addr)
+	testenv.Echoes(t, addr)
 	if got := s.Route("new").Stats().Accepted; got != 1 {
 		t.Errorf("the new route accepted %d connections, want 1 (the old one must stop accepting)", got)
 	}
@@ -141,8 +112,8 @@ func TestApplyHandsTheListenerOver(t *testing.T) {
 	if s.Route("new").Addr() != otherAddr || s.Route("other").Addr() != addr {
 		t.Fatalf("after the swap: new on %s, other on %s", s.Route("new").Addr(), s.Route("other").Addr())
 	}
-	echoes(t, addr)
-	echoes(t, otherAddr)
+	testenv.Echoes(t, addr)
+	testenv.Echoes(t, otherAddr)
 }
 
 // Routes whose backends lead back to vaurien, which no address check
@@ -188,7 +159,7 @@ func TestConnectionFromOwnDialerIsRefused(t *testing.T) {
 			// The refusal is exact: clients are served once the loop is gone.
 			backend, _ := echoServer(t)
 			a.SetBackend(backend)
-			echoes(t, a.Addr())
+			testenv.Echoes(t, a.Addr())
 		})
 	}
 }

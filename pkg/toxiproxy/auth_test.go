@@ -1,19 +1,18 @@
 package toxiproxy_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/app"
 	"github.com/vaurien-go/vaurien/pkg/config"
 )
@@ -21,14 +20,14 @@ import (
 // startWith runs vaurien from an HCL file whose toxiproxy block may set a
 // token; listen replaces the block's address. It returns the API's URL and
 // the log.
-func startWith(t *testing.T, hcl, listen string) (string, *syncBuffer) {
+func startWith(t *testing.T, hcl, listen string) (string, *testenv.LogBuffer) {
 	t.Helper()
 	f, err := config.Parse([]byte(hcl), "test.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Toxiproxy.Listen, f.Admin.Listen, f.Drain = listen, "", time.Second
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	a := app.New(f, zerolog.New(logs))
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
@@ -39,23 +38,6 @@ func startWith(t *testing.T, hcl, listen string) (string, *syncBuffer) {
 		a.Shutdown(ctx)
 	})
 	return "http://" + a.ToxiproxyAddr(), logs
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func request(t *testing.T, method, url, body, auth string) (int, string, http.Header) {
