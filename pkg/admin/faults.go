@@ -74,7 +74,7 @@ type routeFaults struct {
 	other map[string]int64 // behaviors registered later
 }
 
-func (r *routeFaults) Injected(behavior string) {
+func (r *routeFaults) Injected(behavior string, _ *chaos.Request) {
 	if n, ok := r.known[behavior]; ok {
 		n.Add(1)
 		return

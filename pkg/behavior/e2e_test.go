@@ -235,7 +235,7 @@ var (
 )
 
 func (r *recorder) Route(string, string) proxy.RouteObserver { return r }
-func (r *recorder) Injected(b string) {
+func (r *recorder) Injected(b string, _ *chaos.Request) {
 	r.mu.Lock()
 	r.injected = append(r.injected, b)
 	r.mu.Unlock()

@@ -38,6 +38,12 @@ type ProtocolSpec struct {
 	// backend_tls block, such as a protocol that negotiates TLS inside
 	// its own exchange.
 	NoTLS string
+	// Commands, when set, is the closed set of values the protocol gives
+	// Request.Command whatever clients send (a database's statement
+	// keywords, with a catch-all): metrics then count requests, their
+	// durations and faults by command. A protocol whose clients can name
+	// any command leaves it nil.
+	Commands []string
 }
 
 var (

@@ -149,7 +149,7 @@ func (r *routeLog) DialFailed(backend string, err error) {
 func (r *routeLog) Relayed(chaos.Direction, int64)          {}
 func (r *routeLog) Exchanged(*chaos.Request, time.Duration) {}
 
-func (r *routeLog) Injected(behavior string) {
+func (r *routeLog) Injected(behavior string, _ *chaos.Request) {
 	r.log.Debug().Str(FieldBehavior, behavior).Msg("fault injected")
 }
 

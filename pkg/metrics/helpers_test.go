@@ -191,7 +191,7 @@ type countingRoute struct {
 	name string
 }
 
-func (r *countingRoute) Injected(b string) { r.c.count(r.name, b).Add(1) }
+func (r *countingRoute) Injected(b string, _ *chaos.Request) { r.c.count(r.name, b).Add(1) }
 
 // The rest of the events are ignored.
 func (r *countingRoute) Accepted(net.Addr)                       {}

@@ -36,6 +36,7 @@ const (
 	LabelReason    = "reason"
 	LabelResult    = "result"
 	LabelSide      = "side"
+	LabelCommand   = "command"
 )
 
 // Values of the result label of vaurien_config_reloads_total.
@@ -70,6 +71,7 @@ type Metrics struct {
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	faults     *prometheus.CounterVec
+	statements statementVecs
 	mix        *prometheus.GaugeVec
 	tls        tlsMetrics
 	reloads    *prometheus.CounterVec
@@ -136,6 +138,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		faults: counterVec("faults_injected_total",
 			"Draws whose behavior changed the traffic (per connection on tcp, per request on protocol-aware routes).",
 			LabelRoute, LabelBehavior),
+		statements: newStatementVecs(),
 		mix: gaugeVec("mix_weight_ratio",
 			"Share of draws the route's live mix gives a behavior (0 to 1; dummy holds the pass-through rest).",
 			LabelRoute, LabelBehavior),
@@ -165,7 +168,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		m.reloads.WithLabelValues(r) // both results show from the start
 	}
 	reg.MustRegister(m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.requests,
-		m.duration, m.faults, m.mix, m.tls.handshakes, m.tls.failures, m.tls.reloads,
+		m.duration, m.faults, m.statements.requests, m.statements.duration, m.statements.faults, m.mix, m.tls.handshakes, m.tls.failures, m.tls.reloads,
 		m.reloads, m.loadedAt, m.hash, m.exp.running, m.exp.sloOK, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -241,6 +244,9 @@ func (m *Metrics) Route(name, protocol string) proxy.RouteObserver {
 	for _, reason := range reasons {
 		r.refused[reason] = m.refused.WithLabelValues(name, reason)
 	}
+	if spec, ok := chaos.LookupProtocol(protocol); ok && len(spec.Commands) > 0 {
+		r.commands = newRouteCommands(&m.statements, name, spec.Commands)
+	}
 	for _, b := range chaos.BehaviorNames() {
 		if b != dummy { // dummy never changes the traffic
 			r.faults[b] = m.faults.WithLabelValues(name, b)
@@ -269,6 +275,7 @@ func (m *Metrics) stopped(name, protocol string) {
 	l := prometheus.Labels{LabelRoute: name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.accepted, m.active, m.refused, m.dialErrors, m.bytes, m.faults, m.mix,
+		m.statements.requests, m.statements.duration, m.statements.faults,
 		m.tls.handshakes, m.tls.failures, m.tls.reloads,
 	} {
 		v.DeletePartialMatch(l)
@@ -289,6 +296,7 @@ type route struct {
 	duration   prometheus.Observer
 	refused    map[string]prometheus.Counter // the known reasons; read-only
 	faults     map[string]prometheus.Counter // every registered behavior but dummy; read-only
+	commands   *routeCommands                // nil unless the protocol declares its commands
 
 	mixMu   sync.Mutex // orders concurrent mix changes
 	weights map[string]prometheus.Gauge
@@ -321,12 +329,18 @@ func (r *route) Relayed(d chaos.Direction, n int64) {
 	}
 }
 
-func (r *route) Exchanged(_ *chaos.Request, took time.Duration) {
+func (r *route) Exchanged(req *chaos.Request, took time.Duration) {
 	r.requests.Inc()
 	r.duration.Observe(took.Seconds())
+	if r.commands != nil && req != nil {
+		r.commands.exchanged(req.Command, took)
+	}
 }
 
-func (r *route) Injected(behavior string) {
+func (r *route) Injected(behavior string, req *chaos.Request) {
+	if r.commands != nil && req != nil {
+		r.commands.injected(behavior, req.Command)
+	}
 	if c, ok := r.faults[behavior]; ok {
 		c.Inc()
 		return

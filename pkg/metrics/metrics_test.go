@@ -365,6 +365,9 @@ func TestLabelsAreBounded(t *testing.T) {
 		exchange(t, s.Route("a").Addr(), []byte("hello"))
 		exchange(t, s.Route("b").Addr(), []byte("hello"))
 	}
+	db := m.Route("a", "postgres")
+	db.Exchanged(&chaos.Request{Command: "drop table users; --"}, time.Millisecond)
+	db.Injected("error", &chaos.Request{Command: "UPDATE"})
 	m.Reloaded(true)
 	m.Reloaded(false)
 	before := time.Now()
@@ -377,6 +380,7 @@ func TestLabelsAreBounded(t *testing.T) {
 		"direction": {"to_backend", "to_client"},
 		"reason":    {"max_connections", "down", "bad_request", "loop", "other"},
 		"result":    {"success", "failure"},
+		"command":   postgresCommands(t),
 	}
 	wantLabels := map[string][]string{
 		"vaurien_connections_accepted_total":                   {"route"},
@@ -388,6 +392,9 @@ func TestLabelsAreBounded(t *testing.T) {
 		"vaurien_request_duration_seconds":                     {"protocol", "route"},
 		"vaurien_faults_injected_total":                        {"behavior", "route"},
 		"vaurien_mix_weight_ratio":                             {"behavior", "route"},
+		"vaurien_statements_total":                             {"command", "route"},
+		"vaurien_statement_duration_seconds":                   {"command", "route"},
+		"vaurien_statement_faults_injected_total":              {"behavior", "command", "route"},
 		"vaurien_config_reloads_total":                         {"result"},
 		"vaurien_config_hash":                                  nil,
 		"vaurien_config_last_reload_success_timestamp_seconds": nil,
@@ -472,7 +479,7 @@ func TestLint(t *testing.T) {
 // TestHandler scrapes the handler as Prometheus would.
 func TestHandler(t *testing.T) {
 	m := metrics.New(nil)
-	m.Route("r", "tcp").Injected("delay")
+	m.Route("r", "tcp").Injected("delay", nil)
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
@@ -513,7 +520,7 @@ func BenchmarkObserver(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				r.Injected("delay")
+				r.Injected("delay", nil)
 			}
 		})
 	})
@@ -559,6 +566,10 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 	tlsRoute.CertReloaded(nil)
 	m.StepRunning("e", "s", true)
 	m.SLOHeld("e", "slo", true)
+	// Statement series appear with a database route's first statement.
+	db := m.Route("db", "postgres")
+	db.Exchanged(&chaos.Request{Command: "SELECT"}, time.Millisecond)
+	db.Injected("error", &chaos.Request{Command: "SELECT"})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -591,4 +602,52 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 	for name := range documented {
 		t.Errorf("README lists %s, which vaurien does not serve", name)
 	}
+}
+
+// TestStatementsByCommand: on a route whose protocol declares its commands
+// (postgres), statements, their durations and faults are counted by
+// command, and a command outside the declared set counts as the catch-all.
+func TestStatementsByCommand(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	db := m.Route("db", "postgres")
+	for range 3 {
+		db.Exchanged(&chaos.Request{Command: "UPDATE", SQL: "update t set a = 1"}, 20*time.Millisecond)
+	}
+	db.Exchanged(&chaos.Request{Command: "SELECT"}, time.Millisecond)
+	db.Exchanged(&chaos.Request{Command: "update t set a = 1"}, time.Millisecond) // not a keyword
+	db.Injected("error", &chaos.Request{Command: "UPDATE"})
+	db.Injected("error", nil) // a draw with no statement (tcp) counts only by behavior
+	for cmd, want := range map[string]float64{"UPDATE": 3, "SELECT": 1, "OTHER": 1} {
+		if got := sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": cmd}); got != want {
+			t.Errorf("statements{command=%s} = %v, want %v", cmd, got, want)
+		}
+	}
+	h := series(t, reg, "vaurien_statement_duration_seconds", labels{"route": "db", "command": "UPDATE"}).GetHistogram()
+	if h.GetSampleCount() != 3 || h.GetSampleSum() < 0.06 {
+		t.Errorf("UPDATE durations: %d samples, sum %vs; want 3 of 20ms", h.GetSampleCount(), h.GetSampleSum())
+	}
+	if got := sample(t, reg, "vaurien_statement_faults_injected_total", labels{"route": "db", "behavior": "error", "command": "UPDATE"}); got != 1 {
+		t.Errorf("UPDATE faults = %v, want 1", got)
+	}
+	if got := sample(t, reg, "vaurien_requests_total", labels{"route": "db", "protocol": "postgres"}); got != 5 {
+		t.Errorf("requests = %v, want 5", got)
+	}
+	// A protocol with open commands (redis) gets no series by command.
+	m.Route("cache", "redis").Exchanged(&chaos.Request{Command: "GET"}, time.Millisecond)
+	if got := sample(t, reg, "vaurien_statements_total", labels{"route": "cache", "command": "GET"}); got != -1 {
+		t.Errorf("a redis route has statements{command=GET} = %v, want no series", got)
+	}
+	db.Stopped()
+	if got := sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "UPDATE"}); got != -1 {
+		t.Errorf("after the route stopped, statements = %v, want no series", got)
+	}
+}
+
+func postgresCommands(t *testing.T) []string {
+	spec, ok := chaos.LookupProtocol("postgres")
+	if !ok || len(spec.Commands) == 0 {
+		t.Fatal("the postgres protocol declares no commands")
+	}
+	return spec.Commands
 }

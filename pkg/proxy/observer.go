@@ -23,9 +23,9 @@ type RouteObserver interface {
 	DialFailed(backend string, err error)
 	Relayed(d chaos.Direction, n int64)
 	Exchanged(req *chaos.Request, took time.Duration)
-	Injected(behavior string)  // a drawn behavior that changed the traffic
-	MixChanged(mix *chaos.Mix) // the route's live mix is now mix
-	Stopped()                  // the route is gone (removed by a reload or shut down)
+	Injected(behavior string, req *chaos.Request) // a drawn behavior changed the traffic of req (nil on tcp)
+	MixChanged(mix *chaos.Mix)                    // the route's live mix is now mix
+	Stopped()                                     // the route is gone (removed by a reload or shut down)
 }
 
 // Reasons for refusing a connection.
@@ -91,9 +91,9 @@ func (m multiRoute) Exchanged(r *chaos.Request, took time.Duration) {
 		o.Exchanged(r, took)
 	}
 }
-func (m multiRoute) Injected(b string) {
+func (m multiRoute) Injected(b string, r *chaos.Request) {
 	for _, o := range m {
-		o.Injected(b)
+		o.Injected(b, r)
 	}
 }
 func (m multiRoute) MixChanged(mix *chaos.Mix) {
@@ -121,6 +121,6 @@ func (nopRoute) Refused(string)                          {}
 func (nopRoute) DialFailed(string, error)                {}
 func (nopRoute) Relayed(chaos.Direction, int64)          {}
 func (nopRoute) Exchanged(*chaos.Request, time.Duration) {}
-func (nopRoute) Injected(string)                         {}
+func (nopRoute) Injected(string, *chaos.Request)         {}
 func (nopRoute) MixChanged(*chaos.Mix)                   {}
 func (nopRoute) Stopped()                                {}

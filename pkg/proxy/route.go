@@ -676,7 +676,7 @@ func (s *session) draw(p *plan, req *chaos.Request) chaos.Drawn {
 	d := p.mix.Draw(p.source, req)
 	if !d.Effect.IsZero() {
 		s.route.faults.Add(1)
-		s.route.obs.Injected(d.Name)
+		s.route.obs.Injected(d.Name, req)
 	}
 	return d
 }

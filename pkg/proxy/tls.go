@@ -103,7 +103,7 @@ func (s *session) terminate(p *plan) error {
 	fault := d.Effect.Handshake
 	if !fault.IsZero() {
 		r.faults.Add(1)
-		r.obs.Injected(d.Name)
+		r.obs.Injected(d.Name, nil)
 	}
 	start := time.Now()
 	tc, err := r.tlsIn.Handshake(r.ctx, s.raw, fault)

@@ -432,7 +432,7 @@ func (routeObserver) Refused(string)                          {}
 func (routeObserver) DialFailed(string, error)                {}
 func (routeObserver) Relayed(chaos.Direction, int64)          {}
 func (routeObserver) Exchanged(*chaos.Request, time.Duration) {}
-func (routeObserver) Injected(string)                         {}
+func (routeObserver) Injected(string, *chaos.Request)         {}
 func (o routeObserver) MixChanged(m *chaos.Mix)               { o.s.mixChanged(o.name, m) }
 func (routeObserver) Stopped()                                {}
 

@@ -104,7 +104,8 @@ func init() {
 		New: func(v chaos.Values) (chaos.Protocol, error) {
 			return New(v.String("tls"), v.String("error_code"), v.String("error_message"))
 		},
-		NoTLS: "a PostgreSQL client asks for TLS inside the protocol (SSLRequest) after it connects in plain text: the connection cannot be TLS from its first byte; see the tls option",
+		Commands: commands(),
+		NoTLS:    "a PostgreSQL client asks for TLS inside the protocol (SSLRequest) after it connects in plain text: the connection cannot be TLS from its first byte; see the tls option",
 	})
 }
 

@@ -1,6 +1,10 @@
 package postgres
 
-import "github.com/vaurien-go/vaurien/pkg/chaos"
+import (
+	"slices"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
 
 // keywords are the statement keywords a request's Command can take: the
 // first word of every SQL command PostgreSQL has. Any other first word is
@@ -35,6 +39,18 @@ const (
 	// CommandFunction is a FunctionCall message (the fast-path interface).
 	CommandFunction = "FUNCTION"
 )
+
+// commands lists every Command a request can have, sorted, with OTHER,
+// the catch-all, last: the closed set metrics label statements with.
+func commands() []string {
+	var c []string
+	for k := range keywords {
+		c = append(c, k)
+	}
+	c = append(c, CommandEmpty, CommandStartup, CommandFunction)
+	slices.Sort(c)
+	return append(c, CommandOther)
+}
 
 // maxKeyword is longer than every known keyword.
 const maxKeyword = 12
