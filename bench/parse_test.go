@@ -127,3 +127,27 @@ func TestParseMix(t *testing.T) {
 		t.Fatal("no error for an unknown behavior")
 	}
 }
+
+func TestParsePgbench(t *testing.T) {
+	out := `pgbench (15.14 (Debian 15.14-0+deb12u1))
+transaction type: <builtin: TPC-B (sort of)>
+scaling factor: 10
+query mode: prepared
+number of clients: 8
+number of threads: 2
+maximum number of tries: 1
+duration: 20 s
+number of transactions actually processed: 41234
+number of failed transactions: 0 (0.000%)
+latency average = 3.880 ms
+initial connection time = 12.345 ms
+tps = 2061.7 (without initial connection time)
+`
+	r, err := parsePgbench(out)
+	if err != nil || r.transactions != 41234 || r.failed != 0 || r.tps != 2061.7 {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+	if _, err := parsePgbench("pgbench: error: connection to server failed\n"); err == nil {
+		t.Fatal("no error for output without a result")
+	}
+}
