@@ -24,6 +24,7 @@ route "web" {
   backend = %q
 }
 experiment "web-down" {
+  report = %q
   probe "web" {
     tcp {
       address = "127.0.0.1:1"
@@ -37,7 +38,7 @@ experiment "web-down" {
       }
     }
   }
-}`, a))
+}`, a, t.TempDir()))
 	admin := "--admin=" + p.AdminAddr()
 	out := mustCtl(t, admin, "experiments")
 	for _, want := range []string{"EXPERIMENT", "web-down", "true", "web", "30s", "idle"} {
@@ -69,6 +70,14 @@ experiment "web-down" {
 	}
 	if !strings.Contains(out, "state       stopped") {
 		t.Fatalf("ctl experiment after stop:\n%s", out)
+	}
+	// The report is written once the run has rolled back.
+	for !strings.Contains(out, "report      /experiments/web-down/report/report.html") && time.Now().Before(deadline) {
+		out = mustCtl(t, admin, "experiment", "web-down")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(out, "report      /experiments/web-down/report/report.html") {
+		t.Fatalf("ctl experiment does not link the report:\n%s", out)
 	}
 	if got, err := get(p.Addr("web")); err != nil || got != "A" {
 		t.Fatalf("after the stop, route web answers %q %v; want it rolled back", got, err)
