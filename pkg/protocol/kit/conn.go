@@ -82,6 +82,14 @@ func (c *conn[R]) serve() error {
 			err = ferr
 		}
 		if err == ErrRaw {
+			// What Start looked at and left goes on to its peer first.
+			if err := c.handOver(); err != nil {
+				return err
+			}
+			if _, err := c.toRaw(); err != nil {
+				c.closeAll()
+				return quiet(err)
+			}
 			return c.raw()
 		}
 		if err != nil {

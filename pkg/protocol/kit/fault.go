@@ -112,8 +112,14 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 		}
 		if x.Reply == ReplyOne {
 			x.op = opError
+			if fx.reply == nil {
+				// The protocol's error is the end of the connection (a
+				// database server gone away): the earlier answers are
+				// relayed, then both connections drop.
+				x.op = opAbort
+			}
 		}
-		return false, c.push(x)
+		return x.op == opAbort, c.push(x)
 	}
 	if x.Inject {
 		fx.reply = c.f.Error(x, &e.Error)

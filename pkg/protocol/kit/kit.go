@@ -46,7 +46,9 @@ type Framing[R any] interface {
 	// replaces it with Error's). ErrRaw leaves framing after it;
 	// chaos.ErrClose ends the connection once the answer is written.
 	Reply(in *Reader, out io.Writer, x *Exchange[R]) error
-	// Error renders the error fault's answer to x in the protocol's terms.
+	// Error renders the error fault's answer to x in the protocol's terms;
+	// nil ends the connection instead, once the earlier answers are
+	// relayed, without forwarding the request.
 	Error(x *Exchange[R], spec *chaos.ErrorSpec) []byte
 }
 
@@ -106,7 +108,8 @@ var ErrRaw = errors.New("leave framing for a raw relay")
 // Starter is implemented by a Framing whose connection opens with an
 // exchange that is not framed as requests: a handshake, authentication,
 // startup messages. Start passes it through before the loops start; nothing
-// is drawn meanwhile. ErrRaw relays the whole connection raw.
+// is drawn meanwhile. ErrRaw relays the whole connection raw, starting
+// with what Start looked at and did not consume.
 type Starter interface {
 	Start(o *Opening) error
 }
