@@ -64,7 +64,7 @@ func text(w io.Writer, es []entry) {
 
 // BehaviorsMarkdown writes docs/behaviors.md.
 func BehaviorsMarkdown(w io.Writer) {
-	markdown(w, "Behaviors", "A route's mix draws one behavior per unit of traffic: per connection on tcp, mysql and smtp routes, per request on http, redis and memcache routes. The share of the mix that no behavior claims is `dummy`.", behaviors())
+	markdown(w, "Behaviors", "A route's mix draws one behavior per unit of traffic: per connection on tcp and smtp routes, per request on http, redis and memcache routes, per statement (or batch up to Sync) on mysql and postgres routes. The share of the mix that no behavior claims is `dummy`.", behaviors())
 }
 
 // ProtocolsMarkdown writes docs/protocols.md.

@@ -7,7 +7,8 @@ import (
 	_ "github.com/vaurien-go/vaurien/pkg/behavior"          // built-in behaviors
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/http"     // http
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/memcache" // memcache
+	_ "github.com/vaurien-go/vaurien/pkg/protocol/mysql"    // mysql
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/postgres" // postgres
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/redis"    // redis
-	_ "github.com/vaurien-go/vaurien/pkg/protocol/tcp"      // tcp, mysql, smtp
+	_ "github.com/vaurien-go/vaurien/pkg/protocol/tcp"      // tcp, smtp
 )

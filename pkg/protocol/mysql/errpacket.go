@@ -3,6 +3,7 @@ package mysql
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -47,24 +48,43 @@ func lookupPreset(name string) (preset, bool) {
 	return presets[i], true
 }
 
-// failure is how an error fault answers on a route: the preset's code,
-// state and message, or those the route's options set.
+// deadlockCode is ER_LOCK_DEADLOCK: the server rolls back the whole
+// transaction of a statement that fails with it.
+const deadlockCode = 1213
+
+// failure is how an error fault answers: a code (0 for no answer at all,
+// gone_away), a SQLSTATE and a message.
 type failure struct {
-	preset  string
+	preset  string // "" for a code given as a number
 	code    uint16
 	state   string
 	message string
 }
 
-// newFailure resolves the error options against their preset.
-func newFailure(name string, code int64, state, message string) (failure, error) {
-	p, ok := lookupPreset(name)
-	if !ok {
-		return failure{}, fmt.Errorf("option \"error_preset\": unknown preset %q; want one of %s", name, strings.Join(presetNames(), ", "))
+// lookupCode resolves an error code as error_code and the error behavior's
+// code give it: a preset's name, or a MySQL error number (with its
+// preset's SQLSTATE and message when a preset has that number).
+func lookupCode(code string) (failure, bool) {
+	if p, ok := lookupPreset(code); ok {
+		return failure{preset: p.name, code: p.code, state: p.state, message: p.message}, true
 	}
-	f := failure{preset: p.name, code: p.code, state: p.state, message: p.message}
-	if code != 0 {
-		f.code = uint16(code)
+	n, err := strconv.ParseUint(code, 10, 16)
+	if err != nil || n == 0 {
+		return failure{}, false
+	}
+	for _, p := range presets {
+		if uint64(p.code) == n {
+			return failure{code: p.code, state: p.state, message: p.message}, true
+		}
+	}
+	return failure{code: uint16(n), state: "HY000", message: "vaurien: injected error " + code}, true
+}
+
+// newFailure resolves a route's error options.
+func newFailure(code, state, message string) (failure, error) {
+	f, ok := lookupCode(code)
+	if !ok {
+		return failure{}, fmt.Errorf("option \"error_code\": %q is neither a preset (%s) nor a MySQL error number (1 to 65535)", code, strings.Join(presetNames(), ", "))
 	}
 	if state != "" {
 		if !validState(state) {

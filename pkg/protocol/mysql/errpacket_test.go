@@ -22,24 +22,34 @@ func TestErrPacket(t *testing.T) {
 }
 
 func TestFailure(t *testing.T) {
-	f, err := newFailure("deadlock", 0, "", "")
+	f, err := newFailure("deadlock", "", "")
 	if err != nil || f.code != 1213 || f.state != "40001" || !strings.HasPrefix(f.message, "Deadlock found") {
 		t.Fatalf("deadlock preset: %+v, %v", f, err)
 	}
-	f, err = newFailure("lock_wait_timeout", 1105, "HY001", "custom")
-	if err != nil || f.code != 1105 || f.state != "HY001" || f.message != "custom" || f.preset != "lock_wait_timeout" {
+	f, err = newFailure("lock_wait_timeout", "HY001", "custom")
+	if err != nil || f.code != 1205 || f.state != "HY001" || f.message != "custom" || f.preset != "lock_wait_timeout" {
 		t.Fatalf("options over a preset: %+v, %v", f, err)
 	}
+	f, err = newFailure("1290", "", "")
+	if err != nil || f.state != "HY000" || !strings.Contains(f.message, "read-only") {
+		t.Fatalf("a preset's number: %+v, %v", f, err)
+	}
+	f, err = newFailure("1105", "", "")
+	if err != nil || f.code != 1105 || f.state != "HY000" {
+		t.Fatalf("a number of no preset: %+v, %v", f, err)
+	}
 	for _, p := range presets {
-		if _, err := newFailure(p.name, 0, "", ""); err != nil {
+		if _, err := newFailure(p.name, "", ""); err != nil {
 			t.Errorf("preset %s: %v", p.name, err)
 		}
 	}
-	if _, err := newFailure("deadlok", 0, "", ""); err == nil || !strings.Contains(err.Error(), "deadlock") {
-		t.Errorf("an unknown preset: %v, want an error listing the presets", err)
+	for _, bad := range []string{"deadlok", "serialization", "40P01", "0", "65536", "-1", ""} {
+		if _, err := newFailure(bad, "", ""); err == nil || !strings.Contains(err.Error(), "deadlock") {
+			t.Errorf("error_code %q: %v, want an error listing the presets", bad, err)
+		}
 	}
 	for _, bad := range []string{"4000", "400011", "4000a", "40 01"} {
-		if _, err := newFailure("deadlock", 0, bad, ""); err == nil || !strings.Contains(err.Error(), "sqlstate") {
+		if _, err := newFailure("deadlock", bad, ""); err == nil || !strings.Contains(err.Error(), "sqlstate") {
 			t.Errorf("sqlstate %q: %v, want an error naming the option", bad, err)
 		}
 	}

@@ -64,7 +64,10 @@ type reply struct {
 	binary bool   // binary resultset rows (COM_STMT_EXECUTE, COM_STMT_FETCH)
 	cont   bool   // the previous chunk was maxChunk long: this one goes on with its payload
 	after  step   // what follows a long payload once its last chunk has come
-	status uint16 // the status flags of the reply's last OK or EOF, when it had one
+	status uint16 // the status flags of the reply's last OK or EOF
+	// statusSeen: status was read (an ERR, a prepare answer, a string
+	// carry none).
+	statusSeen bool
 	// stmt is the statement id a COM_STMT_PREPARE's answer gave, 0 when
 	// it failed.
 	stmt uint32
@@ -140,7 +143,7 @@ func (r *reply) packet(n int, p []byte) (step, error) {
 			return 0, fmt.Errorf("packet %#x where an EOF packet ends the definitions", p[0])
 		}
 		st, _ := eofStatus(p)
-		r.status = st
+		r.status, r.statusSeen = st, true
 		switch r.phase {
 		case phaseParamsEOF:
 			return r.prepColumns(), nil
@@ -290,7 +293,7 @@ func (r *reply) prepColumns() step {
 // endOfResult ends one result: the reply ends unless the server says more
 // results follow (multi-statements, CALL).
 func (r *reply) endOfResult(status uint16) step {
-	r.status = status
+	r.status, r.statusSeen = status, true
 	if status&statusMoreResults != 0 {
 		r.phase = phaseFirst
 		return stepMore

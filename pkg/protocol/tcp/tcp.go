@@ -1,5 +1,5 @@
-// Package tcp owns the raw-stream protocols: tcp, and mysql and smtp, which
-// the original Vaurien served as TCP with keep-alive forced on. On these
+// Package tcp owns the raw-stream protocols: tcp, and smtp, which the
+// original Vaurien served as TCP with keep-alive forced on. On these
 // routes the mix is drawn once per connection and the whole connection is
 // the unit a behavior acts on; a dummy connection's bulk data is spliced by
 // the kernel. When the route's mix changes, open connections draw again
@@ -20,19 +20,12 @@ var (
 	original = chaos.OriginalProtocolOptions(
 		"the relay sizes its own buffers, and splices when it can",
 		"a connection stays open until the client or the backend closes it, with TCP keep-alive probes on both sockets")
-	// The original forced keep_alive on for mysql and smtp and dropped the
+	// The original forced keep_alive on for smtp and dropped the
 	// setting; it is accepted the same way.
 	forcedOn = chaos.OriginalProtocolOptions(
 		"the relay sizes its own buffers, and splices when it can",
 		"the original forced it on for this protocol; here a connection stays open until the client or the backend closes it")
 )
-
-// noTLS says why a raw-stream protocol cannot take a route's TLS: a MySQL
-// client asks for TLS inside the protocol (CLIENT_SSL) after a plain-text
-// greeting, so TLS over the whole connection is not what it speaks.
-var noTLS = map[string]string{
-	"mysql": "a MySQL client asks for TLS inside the protocol (CLIENT_SSL) after a plain-text greeting, which this protocol relays as raw bytes: the connection cannot be TLS from its first byte",
-}
 
 func init() {
 	chaos.RegisterProtocol(chaos.ProtocolSpec{
@@ -48,20 +41,17 @@ func init() {
 			return stream{}, nil
 		},
 	})
-	for _, name := range []string{"mysql", "smtp"} {
-		chaos.RegisterProtocol(chaos.ProtocolSpec{
-			Name: name,
-			Doc: "The original Vaurien's " + name + " protocol: a raw TCP relay with " +
-				"keep-alive forced on, drawn once per connection like tcp, and again " +
-				"at each change of the route's mix.",
-			Options: forcedOn,
-			Example: "route \"" + name + "\" {\n  listen   = \"127.0.0.1:9000\"\n  backend  = \"127.0.0.1:9001\"\n  protocol = \"" + name + "\"\n}",
-			New: func(chaos.Values) (chaos.Protocol, error) {
-				return stream{}, nil
-			},
-			NoTLS: noTLS[name],
-		})
-	}
+	chaos.RegisterProtocol(chaos.ProtocolSpec{
+		Name: "smtp",
+		Doc: "The original Vaurien's smtp protocol: a raw TCP relay with " +
+			"keep-alive forced on, drawn once per connection like tcp, and again " +
+			"at each change of the route's mix.",
+		Options: forcedOn,
+		Example: "route \"smtp\" {\n  listen   = \"127.0.0.1:9000\"\n  backend  = \"127.0.0.1:9001\"\n  protocol = \"smtp\"\n}",
+		New: func(chaos.Values) (chaos.Protocol, error) {
+			return stream{}, nil
+		},
+	})
 }
 
 type stream struct{}

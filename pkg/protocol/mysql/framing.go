@@ -1,0 +1,416 @@
+package mysql
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
+)
+
+// bufSize sizes each of a connection's buffers: a handshake packet and the
+// head of a statement (maxText) fit in it; longer packets are streamed.
+const bufSize = 16 << 10
+
+// rollback is a COM_QUERY ROLLBACK of the proxy's own, sent before the
+// client's next command after an injected deadlock inside a transaction.
+var rollback = []byte("\x09\x00\x00\x00\x03ROLLBACK")
+
+// errAuthFailed ends a connection whose login the server refused, once
+// the server's ERR packet has reached the client.
+var errAuthFailed = errors.New("the server refused the login")
+
+// exchange is mysql's own state of one command in the kit's queue.
+type exchange struct {
+	code byte
+	// seq is the sequence id of the command's last packet: the reply, or
+	// an injected ERR, goes on from it.
+	seq byte
+	// infile: these are the client's LOCAL INFILE packets; the reply is
+	// the rest of the LOAD DATA statement's.
+	infile bool
+	// rollback: a ROLLBACK of the proxy's own went first; its answer is
+	// dropped.
+	rollback bool
+	// deadlock: the injected error is a deadlock, which rolls the
+	// transaction back.
+	deadlock bool
+}
+
+// framing frames one client connection for the kit.
+type framing struct {
+	p        *protocol
+	caps     uint64 // what client and server agreed on
+	user, db string
+	// infile is set by the reply loop when the server asks for the
+	// client's file, before the request reaches the client: the client's
+	// next bytes are the file.
+	infile atomic.Bool
+	// inTrans follows the server's status flags, from the reply loop.
+	inTrans atomic.Bool
+	// rollbackDue: a deadlock was injected inside a transaction, and the
+	// server has not rolled it back yet.
+	rollbackDue atomic.Bool
+	lastSQL     string // the request loop's last statement text, reused while it repeats
+	// stmts maps the ids of prepared statements to their keyword and text:
+	// a COM_STMT_EXECUTE is drawn as the statement it runs.
+	mu    sync.Mutex
+	stmts map[uint32]prepared
+	// prepare is the text of the COM_STMT_PREPARE in flight, until its
+	// answer gives the statement's id.
+	prepare prepared
+	r       reply // the reply loop's
+}
+
+type prepared struct{ keyword, sql string }
+
+var (
+	_ kit.Framing[exchange] = (*framing)(nil)
+	_ kit.Starter           = (*framing)(nil)
+)
+
+// peekPacket returns the header of the next chunk from in and up to want
+// bytes of its payload.
+func peekPacket(in *kit.Reader, want int) (n int, seq byte, head []byte, err error) {
+	h, err := in.Peek(headerLen)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	n, seq = header(h)
+	b, err := in.Peek(headerLen + min(n, want))
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return n, seq, b[headerLen:], nil
+}
+
+// relayPacket moves one whole payload, all its chunks, from in to out, and
+// returns the sequence id of its last chunk.
+func relayPacket(in *kit.Reader, out io.Writer) (byte, error) {
+	for {
+		h, err := in.Peek(headerLen)
+		if err != nil {
+			return 0, err
+		}
+		n, seq := header(h)
+		if _, err := in.CopyN(out, int64(headerLen+n)); err != nil {
+			return 0, err
+		}
+		if n < maxChunk {
+			return seq, nil
+		}
+	}
+}
+
+// Start passes the handshake and the authentication through: the
+// server's greeting (without CLIENT_SSL unless tls is passthrough), the
+// client's login, then every packet of the authentication exchange until
+// the server's OK. A client that asks for TLS, and a session that
+// compresses its packets, are relayed raw.
+func (f *framing) Start(o *kit.Opening) error {
+	if f.p.fail.preset == "too_many_connections" {
+		if d := o.Session.Draw(&chaos.Request{Command: "CONNECT"}); d.Effect.Fault == chaos.FaultError {
+			// Before the greeting, the server knows nothing of the client's
+			// protocol: no SQLSTATE, as MySQL and MariaDB send it.
+			o.Session.Refused("too_many_connections")
+			fail := f.p.failure(&d.Effect.Error)
+			o.ToClient.Write(errPacket(0, fail.code, fail.state, fail.message, false))
+			return errAuthFailed
+		}
+	}
+	n, _, greet, err := peekPacket(o.Backend, bufSize-headerLen)
+	if err == bufio.ErrBufferFull || err == nil && len(greet) < n {
+		return kit.ErrRaw
+	}
+	if err != nil {
+		return err
+	}
+	g, err := parseGreeting(greet)
+	if err != nil {
+		// Not a greeting this proxy reads (an ERR, an old protocol): the
+		// client sees it as it is.
+		return kit.ErrRaw
+	}
+	if !f.p.passthroughTLS {
+		g.clearSSL(greet)
+	}
+	if _, err := relayPacket(o.Backend, o.ToClient); err != nil {
+		return err
+	}
+	if err := o.ToClient.Flush(); err != nil {
+		return err
+	}
+	n, _, login, err := peekPacket(o.Client, bufSize-headerLen)
+	if err == bufio.ErrBufferFull || err == nil && len(login) < n {
+		return kit.ErrRaw
+	}
+	if err != nil {
+		return err
+	}
+	l, err := parseLogin(login)
+	if err != nil || l.ssl {
+		return kit.ErrRaw // TLS (or a login this proxy does not read): relayed untouched
+	}
+	f.caps = agreed(g.caps, l.caps)
+	f.user, f.db = l.user, l.db
+	if _, err := relayPacket(o.Client, o.ToBackend); err != nil {
+		return err
+	}
+	if f.caps&(capCompress|capZstd) != 0 {
+		return kit.ErrRaw // compressed packets from the server's OK on
+	}
+	for {
+		if err := o.ToBackend.Flush(); err != nil {
+			return err
+		}
+		_, _, head, err := peekPacket(o.Backend, 2)
+		if err != nil {
+			return err
+		}
+		turn := authNext(head)
+		if _, err := relayPacket(o.Backend, o.ToClient); err != nil {
+			return err
+		}
+		if err := o.ToClient.Flush(); err != nil {
+			return err
+		}
+		switch turn {
+		case authOK:
+			return nil
+		case authFailed:
+			return errAuthFailed
+		case authClient:
+			if _, err := relayPacket(o.Client, o.ToBackend); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Request frames the next command from its first chunk's head.
+func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
+	n, _, head, err := peekPacket(in, 1+maxText)
+	if err != nil {
+		return err
+	}
+	if f.infile.Load() {
+		f.infile.Store(false)
+		x.R.infile = true // not drawn: it is part of the LOAD DATA statement
+		return nil
+	}
+	if n == 0 {
+		// The server answers an empty command with an ERR.
+		x.Req = &chaos.Request{Command: other, Database: f.db, User: f.user}
+		return nil
+	}
+	code := head[0]
+	x.R.code = code
+	req := &chaos.Request{Command: commandName(code), Database: f.db, User: f.user}
+	switch code {
+	case comQuery:
+		if sql, ok := statement(head, f.caps); ok {
+			req.Command = keyword(sql)
+			if string(sql) != f.lastSQL {
+				f.lastSQL = string(sql)
+			}
+			req.SQL = f.lastSQL
+		} else {
+			req.Command = other
+		}
+	case comStmtPrepare:
+		f.mu.Lock()
+		sql := head[1:]
+		f.prepare = prepared{keyword(sql), string(sql)}
+		f.mu.Unlock()
+	case comStmtExecute:
+		if id, ok := stmtID(head); ok {
+			f.mu.Lock()
+			s, known := f.stmts[id]
+			f.mu.Unlock()
+			if known {
+				req.Command, req.SQL = s.keyword, s.sql
+			}
+		}
+	case comStmtClose:
+		if id, ok := stmtID(head); ok {
+			f.mu.Lock()
+			delete(f.stmts, id)
+			f.mu.Unlock()
+		}
+		x.Reply = kit.ReplyNone
+		return nil // housekeeping: neither drawn nor counted
+	case comQuit, comStmtSendLongData:
+		// No answer; long data is part of the COM_STMT_EXECUTE that
+		// follows, and drawing it alone would change what the statement
+		// stores.
+		x.Reply = kit.ReplyNone
+		return nil
+	case comBinlogDump, comBinlogDumpGTID, comChangeUser:
+		// A replication stream, or a new authentication exchange: relayed
+		// raw, neither drawn nor counted.
+		x.Reply, x.Then = kit.ReplyNone, kit.RawAfter
+		return nil
+	}
+	x.Req = req
+	return nil
+}
+
+// Send writes the command, streaming its chunks, after a ROLLBACK of the
+// proxy's own when an injected deadlock left the server's transaction
+// open. out is io.Discard when the proxy answers in the server's place.
+func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+	if x.R.infile {
+		for {
+			h, err := in.Peek(headerLen)
+			if err != nil {
+				return err
+			}
+			n, _ := header(h)
+			if _, err := in.CopyN(out, int64(headerLen+n)); err != nil {
+				return err
+			}
+			if n == 0 {
+				return nil
+			}
+		}
+	}
+	if out != io.Discard && x.Reply == kit.ReplyOne && f.rollbackDue.Load() {
+		f.rollbackDue.Store(false)
+		if x.Req == nil || x.Req.Command != "ROLLBACK" {
+			if _, err := out.Write(rollback); err != nil {
+				return err
+			}
+			x.R.rollback = true
+		}
+	}
+	seq, err := relayPacket(in, out)
+	x.R.seq = seq
+	return err
+}
+
+// Reply relays the server's answer to one command, chunk by chunk.
+func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+	if x.R.rollback {
+		if _, err := relayPacket(in, io.Discard); err != nil {
+			return err
+		}
+	}
+	if x.Inject {
+		return f.replace(in, out, x)
+	}
+	r := &f.r
+	if x.R.infile {
+		r.begin(comQuery, f.caps)
+		r.infileDone()
+	} else {
+		r.begin(x.R.code, f.caps)
+	}
+	for {
+		n, _, head, err := peekPacket(in, peekLen)
+		if err != nil {
+			return err
+		}
+		s, err := r.next(n, head)
+		if err != nil {
+			return &FramingError{Err: err}
+		}
+		if s == stepInfile {
+			f.infile.Store(true)
+		}
+		if _, err := in.CopyN(out, int64(headerLen+n)); err != nil {
+			return err
+		}
+		switch s {
+		case stepInfile:
+			return nil
+		case stepDone:
+			f.ended(r, x.R.code)
+			return nil
+		}
+	}
+}
+
+// ended notes what a complete reply says about the session: whether a
+// transaction is open, and the id a prepared statement got.
+func (f *framing) ended(r *reply, code byte) {
+	if r.statusSeen {
+		f.inTrans.Store(r.status&statusInTrans != 0)
+	}
+	if code == comStmtPrepare {
+		f.mu.Lock()
+		if r.stmt != 0 {
+			if f.stmts == nil {
+				f.stmts = map[uint32]prepared{}
+			}
+			f.stmts[r.stmt] = f.prepare
+		}
+		f.prepare = prepared{}
+		f.mu.Unlock()
+	}
+}
+
+// replace reads the server's whole answer and sends the injected ERR in
+// its place: the statement ran, and the client is told it failed.
+func (f *framing) replace(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+	r := &f.r
+	r.begin(x.R.code, f.caps)
+	for {
+		n, _, head, err := peekPacket(in, peekLen)
+		if err != nil {
+			return err
+		}
+		s, err := r.next(n, head)
+		if err != nil {
+			return &FramingError{Err: err}
+		}
+		if s == stepInfile {
+			// The server waits for the file: the client must see the request.
+			f.infile.Store(true)
+			_, err := in.CopyN(out, int64(headerLen+n))
+			return err
+		}
+		if _, err := in.Discard(headerLen + n); err != nil {
+			return err
+		}
+		if s == stepDone {
+			break
+		}
+	}
+	errp := x.ErrorReply()
+	if errp == nil {
+		return io.EOF // gone away after the statement ran
+	}
+	if x.R.deadlock && f.inTrans.Load() {
+		f.rollbackDue.Store(true)
+	}
+	_, err := out.Write(errp)
+	return err
+}
+
+// Error renders the ERR packet of an error fault, with the sequence id
+// that follows the command's; nil, for gone_away, ends the connection
+// without an answer.
+func (f *framing) Error(x *kit.Exchange[exchange], spec *chaos.ErrorSpec) []byte {
+	fail := f.p.failure(spec)
+	if fail.code == 0 {
+		return nil
+	}
+	x.R.deadlock = fail.code == deadlockCode
+	if x.R.deadlock && !spec.Inject && f.inTrans.Load() {
+		f.rollbackDue.Store(true)
+	}
+	return errPacket(x.R.seq+1, fail.code, fail.state, fail.message, f.caps&capProtocol41 != 0)
+}
+
+// FramingError reports a server answer that is not the MySQL protocol's;
+// the connection is closed.
+type FramingError struct{ Err error }
+
+func (e *FramingError) Error() string { return fmt.Sprintf("read mysql reply: %v", e.Err) }
+
+// Unwrap returns the underlying error.
+func (e *FramingError) Unwrap() error { return e.Err }
