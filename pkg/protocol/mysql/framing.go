@@ -116,7 +116,6 @@ func (f *framing) Start(o *kit.Opening) error {
 		if d := o.Session.Draw(&chaos.Request{Command: "CONNECT"}); d.Effect.Fault == chaos.FaultError {
 			// Before the greeting, the server knows nothing of the client's
 			// protocol: no SQLSTATE, as MySQL and MariaDB send it.
-			o.Session.Refused("too_many_connections")
 			fail := f.p.failure(&d.Effect.Error)
 			o.ToClient.Write(errPacket(0, fail.code, fail.state, fail.message, false))
 			return errAuthFailed
@@ -382,7 +381,7 @@ func (f *framing) replace(in *kit.Reader, out io.Writer, x *kit.Exchange[exchang
 	}
 	errp := x.ErrorReply()
 	if errp == nil {
-		return io.EOF // gone away after the statement ran
+		return chaos.ErrClose // gone away after the statement ran
 	}
 	if x.R.deadlock && f.inTrans.Load() {
 		f.rollbackDue.Store(true)

@@ -2,7 +2,6 @@ package mysql
 
 import (
 	"bytes"
-	"database/sql"
 	"errors"
 	"net"
 	"os"
@@ -275,8 +274,8 @@ func TestPresets(t *testing.T) {
 		if err := db.Ping(); !errors.As(err, &me) || me.Number != 1040 {
 			t.Fatalf("connecting gave %v, want error 1040", err)
 		}
-		if p.Refusals.Load() == 0 {
-			t.Fatal("the refusal was not reported")
+		if p.Faults.Load() == 0 {
+			t.Fatal("the fault was not drawn")
 		}
 		cli := testenv.LookPath(t, "mariadb")
 		_, port, _ := net.SplitHostPort(p.Addr)
@@ -391,5 +390,3 @@ func readFull(c net.Conn, b []byte) (int, error) {
 	}
 	return n, nil
 }
-
-var _ = sql.ErrNoRows
