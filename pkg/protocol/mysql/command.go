@@ -2,6 +2,8 @@ package mysql
 
 import (
 	"encoding/binary"
+	"maps"
+	"slices"
 )
 
 // maxText is how much of a statement's text matching sees: a glob on the
@@ -39,6 +41,25 @@ func commandName(code byte) string {
 // other is the keyword of a statement that starts with none of keywords,
 // and the name of an unknown command: label values stay a fixed set.
 const other = "OTHER"
+
+// connectCommand is the Command of the draw a connection gets at its
+// handshake on a route whose error_code is too_many_connections.
+const connectCommand = "CONNECT"
+
+// commands is the closed set of Request.Command values: statement
+// keywords, command names, CONNECT and OTHER.
+func commands() []string {
+	set := map[string]bool{other: true, connectCommand: true, commandName(comStmtBulkExecute): true}
+	for k := range keywords {
+		set[k] = true
+	}
+	for _, n := range commandNames {
+		if n != "" {
+			set[n] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
 
 // keywords are the words a statement may start with in MySQL and MariaDB.
 // A statement's keyword is one of them or OTHER, never free text, so that

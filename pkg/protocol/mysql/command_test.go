@@ -1,6 +1,9 @@
 package mysql
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestKeyword(t *testing.T) {
 	cases := []struct{ sql, want string }{
@@ -74,5 +77,22 @@ func TestCommandName(t *testing.T) {
 		if got := commandName(code); got != want {
 			t.Errorf("commandName(%#x) = %q, want %q", code, got, want)
 		}
+	}
+}
+
+func TestCommandsCloseTheSet(t *testing.T) {
+	set := commands()
+	for code := range 256 {
+		if !slices.Contains(set, commandName(byte(code))) {
+			t.Errorf("command %#x is named %q, outside the declared set", code, commandName(byte(code)))
+		}
+	}
+	for _, k := range keywords {
+		if !slices.Contains(set, k) {
+			t.Errorf("keyword %q is outside the declared set", k)
+		}
+	}
+	if !slices.Contains(set, other) || !slices.Contains(set, connectCommand) {
+		t.Errorf("OTHER or CONNECT is outside the declared set: %v", set)
 	}
 }

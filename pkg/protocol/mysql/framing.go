@@ -33,9 +33,15 @@ type exchange struct {
 	// infile: these are the client's LOCAL INFILE packets; the reply is
 	// the rest of the LOAD DATA statement's.
 	infile bool
-	// rollback: a ROLLBACK of the proxy's own went first; its answer is
-	// dropped.
+	// rollback: a ROLLBACK of the proxy's own went first (after an
+	// injected deadlock); its answer is dropped.
 	rollback bool
+	// consumed: the command was read by Fail; Send has nothing left to do.
+	consumed bool
+	// failed: the command was answered by an injected error in the
+	// server's place and a ROLLBACK went instead: Reply drops the
+	// ROLLBACK's answer and writes the error.
+	failed bool
 	// deadlock: the injected error is a deadlock, which rolls the
 	// transaction back.
 	deadlock bool
@@ -52,8 +58,8 @@ type framing struct {
 	infile atomic.Bool
 	// inTrans follows the server's status flags, from the reply loop.
 	inTrans atomic.Bool
-	// rollbackDue: a deadlock was injected inside a transaction, and the
-	// server has not rolled it back yet.
+	// rollbackDue: a deadlock was injected (with inject) inside a
+	// transaction, and the server has not rolled it back yet.
 	rollbackDue atomic.Bool
 	lastSQL     string // the request loop's last statement text, reused while it repeats
 	// stmts maps the ids of prepared statements to their keyword and text:
@@ -71,6 +77,7 @@ type prepared struct{ keyword, sql string }
 var (
 	_ kit.Framing[exchange] = (*framing)(nil)
 	_ kit.Starter           = (*framing)(nil)
+	_ kit.Failer[exchange]  = (*framing)(nil)
 )
 
 // peekPacket returns the header of the next chunk from in and up to want
@@ -113,7 +120,7 @@ func relayPacket(in *kit.Reader, out io.Writer) (byte, error) {
 // compresses its packets, are relayed raw.
 func (f *framing) Start(o *kit.Opening) error {
 	if f.p.fail.preset == "too_many_connections" {
-		if d := o.Session.Draw(&chaos.Request{Command: "CONNECT"}); d.Effect.Fault == chaos.FaultError {
+		if d := o.Session.Draw(&chaos.Request{Command: connectCommand}); d.Effect.Fault == chaos.FaultError {
 			// Before the greeting, the server knows nothing of the client's
 			// protocol: no SQLSTATE, as MySQL and MariaDB send it.
 			fail := f.p.failure(&d.Effect.Error)
@@ -259,9 +266,12 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 }
 
 // Send writes the command, streaming its chunks, after a ROLLBACK of the
-// proxy's own when an injected deadlock left the server's transaction
-// open. out is io.Discard when the proxy answers in the server's place.
+// proxy's own when an injected deadlock (with inject) left the server's
+// transaction open.
 func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+	if x.R.consumed {
+		return nil
+	}
 	if x.R.infile {
 		for {
 			h, err := in.Peek(headerLen)
@@ -297,6 +307,11 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 		if _, err := relayPacket(in, io.Discard); err != nil {
 			return err
 		}
+	}
+	if x.R.failed {
+		f.inTrans.Store(false) // rolled back
+		_, err := out.Write(x.ErrorReply())
+		return err
 	}
 	if x.Inject {
 		return f.replace(in, out, x)
@@ -383,6 +398,7 @@ func (f *framing) replace(in *kit.Reader, out io.Writer, x *kit.Exchange[exchang
 	if errp == nil {
 		return chaos.ErrClose // gone away after the statement ran
 	}
+	errp[3] = x.R.seq + 1
 	if x.R.deadlock && f.inTrans.Load() {
 		f.rollbackDue.Store(true)
 	}
@@ -390,19 +406,42 @@ func (f *framing) replace(in *kit.Reader, out io.Writer, x *kit.Exchange[exchang
 	return err
 }
 
-// Error renders the ERR packet of an error fault, with the sequence id
-// that follows the command's; nil, for gone_away, ends the connection
-// without an answer.
+// Error renders the ERR packet of an error fault; nil, for gone_away,
+// ends the connection without an answer. Its sequence id is set once the
+// command has been read (Fail, or Reply with inject): the command may
+// span several packets.
 func (f *framing) Error(x *kit.Exchange[exchange], spec *chaos.ErrorSpec) []byte {
 	fail := f.p.failure(spec)
 	if fail.code == 0 {
 		return nil
 	}
 	x.R.deadlock = fail.code == deadlockCode
-	if x.R.deadlock && !spec.Inject && f.inTrans.Load() {
-		f.rollbackDue.Store(true)
+	return errPacket(1, fail.code, fail.state, fail.message, f.caps&capProtocol41 != 0)
+}
+
+// Fail reads the command that an error fault answers in the server's
+// place. A deadlock inside a transaction sends the server a ROLLBACK
+// instead, as a real deadlock rolls the transaction back: the client and
+// the server then agree that it is gone.
+func (f *framing) Fail(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) (bool, error) {
+	seq, err := relayPacket(in, io.Discard)
+	if err != nil {
+		return false, err
 	}
-	return errPacket(x.R.seq+1, fail.code, fail.state, fail.message, f.caps&capProtocol41 != 0)
+	x.R.seq, x.R.consumed = seq, true
+	errp := x.ErrorReply()
+	if errp == nil || x.Reply != kit.ReplyOne {
+		return false, nil
+	}
+	errp[3] = seq + 1
+	if !x.R.deadlock || !f.inTrans.Load() {
+		return false, nil
+	}
+	if _, err := out.Write(rollback); err != nil {
+		return false, err
+	}
+	x.R.rollback, x.R.failed = true, true
+	return true, nil
 }
 
 // FramingError reports a server answer that is not the MySQL protocol's;

@@ -43,7 +43,8 @@ func init() {
 		New: func(v chaos.Values) (chaos.Protocol, error) {
 			return New(v.String("error_code"), v.String("sqlstate"), v.String("error_message"), v.String("tls"))
 		},
-		NoTLS: "a MySQL client asks for TLS inside the protocol (CLIENT_SSL) after a plain-text greeting: the connection cannot be TLS from its first byte; see the tls option",
+		Commands: commands(),
+		NoTLS:    "a MySQL client asks for TLS inside the protocol (CLIENT_SSL) after a plain-text greeting: the connection cannot be TLS from its first byte; see the tls option",
 	})
 }
 
