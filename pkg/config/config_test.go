@@ -170,6 +170,8 @@ var invalidCases = []struct {
 }{
 	{"syntax.hcl", "3:12", "Invalid expression"},
 	{"match_bad_path.hcl", "6:5", `want a path glob starting with /`},
+	{"behavior_refused.hcl", "5:12", `Invalid behavior options: The "test_lists" behavior of route "a": option "label": "refused" is refused.`},
+	{"protocol_refused.hcl", "6:3", `Invalid protocol options: The test_proto protocol of route "a": option "buffer": 13 is unlucky.`},
 	{"match_duplicate.hcl", "9:5", "Duplicate match block"},
 	{"match_type.hcl", "7:17", "command is a string or a list of strings"},
 	{"unknown_block.hcl", "1:1", `Did you mean "route"?`},

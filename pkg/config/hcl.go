@@ -387,7 +387,18 @@ func (d *decoder) protocol(raw *rawRoute, r *Route) {
 		if raw.ProtocolOptions != nil {
 			body = raw.ProtocolOptions.Body
 		}
-		r.ProtocolOptions, _, _, _ = d.options(body, "protocol", r.Protocol, spec.Options, nil)
+		var good bool
+		r.ProtocolOptions, _, _, good = d.options(body, "protocol", r.Protocol, spec.Options, nil)
+		// Building the protocol checks what the declarations cannot say
+		// (a preset name or a code in an option, say), so that a file
+		// that would not start is not valid either.
+		if _, err := spec.New(r.ProtocolOptions); good && err != nil {
+			rng := raw.Protocol.Range()
+			if raw.ProtocolOptions != nil {
+				rng = raw.ProtocolOptions.TypeRange
+			}
+			d.errorf(rng, "Invalid protocol options", "The %s protocol of route %q: %s.", r.Protocol, r.Name, err)
+		}
 	case st == failed:
 	case st == present:
 		d.errorf(raw.Protocol.Range(), "Unknown protocol", "%s", unknownName("protocol", name, chaos.ProtocolNames()))
@@ -413,7 +424,14 @@ func (d *decoder) behavior(raw *rawBehavior, route string) (Behavior, *hcl.Range
 	extra := []hcl.AttributeSchema{{Name: percentAttr, Required: true}}
 	// Bad options are reported already; the percent still counts towards
 	// the route's total, so that an over-100 mix is reported in the same run.
-	values, attrs, blocks, _ := d.options(raw.Body, "behavior", raw.Name, spec.Options, extra, hcl.BlockHeaderSchema{Type: matchBlock})
+	values, attrs, blocks, good := d.options(raw.Body, "behavior", raw.Name, spec.Options, extra, hcl.BlockHeaderSchema{Type: matchBlock})
+	if good {
+		// As for protocols: building it checks what the declarations
+		// cannot say.
+		if _, err := spec.New(values); err != nil {
+			d.errorf(raw.NameRange, "Invalid behavior options", "The %q behavior of route %q: %s.", raw.Name, route, err)
+		}
+	}
 	match, matchOK := d.match(blocks)
 	attr := attrs[percentAttr]
 	if attr == nil {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -41,7 +42,14 @@ func init() {
 			{Name: "ratio", Kind: chaos.Float, Default: 0.5, Doc: "A ratio."},
 			{Name: "label", Kind: chaos.String, Default: "", Doc: "Free text."},
 		},
-		New: newBehavior,
+		// Its constructor refuses a label, as real behaviors refuse what
+		// their declarations cannot say.
+		New: func(v chaos.Values) (chaos.Behavior, error) {
+			if v.String("label") == "refused" {
+				return nil, errors.New(`option "label": "refused" is refused`)
+			}
+			return nil, nil
+		},
 	})
 	chaos.RegisterBehavior(chaos.BehaviorSpec{
 		Name: "test_abort",
@@ -55,7 +63,12 @@ func init() {
 			{Name: "buffer", Kind: chaos.Int, Default: int64(8124), Doc: "Read buffer size.", Min: &zero},
 			{Name: "keep_alive", Kind: chaos.Bool, Default: false, Doc: "Keep backend connections."},
 		},
-		New: newProtocol,
+		New: func(v chaos.Values) (chaos.Protocol, error) {
+			if v.Int("buffer") == 13 {
+				return nil, errors.New(`option "buffer": 13 is unlucky`)
+			}
+			return nil, nil
+		},
 	})
 	chaos.RegisterProtocol(chaos.ProtocolSpec{
 		Name: "test_plain",
