@@ -339,6 +339,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("api after what-if errors: %+v", r)
 	}
 	p.wait("api's faults by behavior", `document.querySelector('[data-route="api"] [data-behavior="error"]')`)
+	// A "for" that is not a duration: the API refuses it, nothing changes.
+	p.setField(`[data-route="api"] [data-field="whatif-duration"]`, "a while")
+	p.click(`[data-route="api"] [data-action="whatif-down"]`)
+	p.wait("the refusal", `document.getElementById("notice").textContent.includes("invalid duration")`)
+	if r := s.route(t, "api"); len(r.Mix) != 1 || r.Mix[0].Name != "error" {
+		t.Fatalf("a refused what-if changed api: %+v", r.Mix)
+	}
+	p.setField(`[data-route="api"] [data-field="whatif-duration"]`, "30")
+	p.run("clear the notice", chromedp.Evaluate(`document.getElementById("notice").hidden = true`, nil))
+	probs.take() // the refused call's 400 is the point
 	var shot []byte
 	p.run("screenshot", chromedp.FullScreenshot(&shot, 100))
 	testenv.CheckPicture(t, shot)

@@ -301,10 +301,12 @@ const WHATIF = {
 
 function whatIf(name, kind) {
   const p = state.routes.get(name).parts;
-  const secs = Number(p.whatifFor.value);
+  // Empty is for good; what is not a number of seconds goes as typed, and
+  // the API says what is wrong with it.
+  const raw = p.whatifFor.value.trim();
   const body = { behaviors: WHATIF[kind] };
-  if (secs > 0) body.duration = `${secs}s`;
-  return act(`What if ${name} were ${kind}${secs > 0 ? ` for ${secs} s` : ""}`, () => call("PUT", `/routes/${encodeURIComponent(name)}/mix`, body));
+  if (raw !== "") body.duration = /^[0-9.]+$/.test(raw) ? `${raw}s` : raw;
+  return act(`What if ${name} were ${kind}${body.duration ? ` for ${body.duration}` : ""}`, () => call("PUT", `/routes/${encodeURIComponent(name)}/mix`, body));
 }
 
 // ---- the mix editor, built from the declarations ---------------------------
@@ -571,7 +573,10 @@ function connect() {
   if (state.source) state.source.close();
   const src = new EventSource("/events");
   state.source = src;
-  src.addEventListener("open", () => setConn("live", "Live"));
+  src.addEventListener("open", () => {
+    setConn("live", "Live");
+    if (!state.catalog.length) loadCatalog(); // the server was down when the page loaded
+  });
   src.addEventListener("state", (ev) => {
     const snap = JSON.parse(ev.data);
     state.lastEvent = Date.now();
@@ -604,12 +609,16 @@ async function start() {
   const forget = document.getElementById("forget-token");
   forget.hidden = !sessionStorage.getItem(TOKEN_KEY);
   forget.addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); forget.hidden = true; notice("The token is forgotten.", true); });
+  await loadCatalog();
+  connect();
+}
+
+async function loadCatalog() {
   try {
     state.catalog = (await call("GET", "/catalog")).behaviors;
   } catch (err) {
     notice(`Could not read the behavior declarations: ${err.message}`);
   }
-  connect();
 }
 
 start();

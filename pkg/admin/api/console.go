@@ -36,7 +36,8 @@ type OptionDecl struct {
 type Snapshot struct {
 	Time   time.Time    `json:"time"`
 	Routes []RouteState `json:"routes"`
-	// Experiments is absent when this process serves no experiments.
+	// Experiments is absent when there are none, or when this process
+	// serves no experiments.
 	Experiments []Experiment `json:"experiments,omitempty"`
 }
 
