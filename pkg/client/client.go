@@ -266,11 +266,7 @@ func (c *Client) Routes(ctx context.Context) ([]Route, error) {
 
 // Route returns one route.
 func (c *Client) Route(ctx context.Context, name string) (*Route, error) {
-	var out Route
-	if err := c.do(ctx, http.MethodGet, routePath(name), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return c.routeCall(ctx, http.MethodGet, routePath(name), nil)
 }
 
 // SetMix replaces a route's mix. With a positive d the previous mix comes
@@ -283,11 +279,7 @@ func (c *Client) SetMix(ctx context.Context, route string, m Mixer, d time.Durat
 // ChangeMix is SetMix with every option of PUT /routes/{name}/mix: a seed
 // that restarts the route's draws, and what follows a timed change.
 func (c *Client) ChangeMix(ctx context.Context, route string, ch api.SetMix) (*Route, error) {
-	var out Route
-	if err := c.do(ctx, http.MethodPut, routePath(route, "/mix"), ch, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return c.routeCall(ctx, http.MethodPut, routePath(route, "/mix"), ch)
 }
 
 // SetRouteBackend points a route's new connections at addr.

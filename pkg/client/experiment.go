@@ -35,28 +35,24 @@ func (c *Client) Experiments(ctx context.Context) ([]Experiment, error) {
 
 // Experiment returns the current or latest run of an experiment.
 func (c *Client) Experiment(ctx context.Context, name string) (*ExperimentStatus, error) {
-	var out ExperimentStatus
-	if err := c.do(ctx, http.MethodGet, experimentPath(name), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return c.experimentCall(ctx, http.MethodGet, experimentPath(name))
 }
 
 // StartExperiment starts an experiment of the configuration file inside
 // vaurien. A route that another running experiment touches makes it fail
 // with an *Error of status 409 that names that experiment.
 func (c *Client) StartExperiment(ctx context.Context, name string) (*ExperimentStatus, error) {
-	var out ExperimentStatus
-	if err := c.do(ctx, http.MethodPost, experimentPath(name, "/start"), nil, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return c.experimentCall(ctx, http.MethodPost, experimentPath(name, "/start"))
 }
 
 // StopExperiment asks a running experiment to stop; it rolls back.
 func (c *Client) StopExperiment(ctx context.Context, name string) (*ExperimentStatus, error) {
+	return c.experimentCall(ctx, http.MethodPost, experimentPath(name, "/stop"))
+}
+
+func (c *Client) experimentCall(ctx context.Context, method, path string) (*ExperimentStatus, error) {
 	var out ExperimentStatus
-	if err := c.do(ctx, http.MethodPost, experimentPath(name, "/stop"), nil, &out); err != nil {
+	if err := c.do(ctx, method, path, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
