@@ -246,6 +246,23 @@ type Session interface {
 	IdleTimeout() time.Duration
 }
 
+// TLSUpgrader is implemented by the sessions of protocols that negotiate
+// TLS inside their exchange (ProtocolSpec.InnerTLS): the protocol calls it
+// once it has agreed with a side to speak TLS, and goes on over the
+// connection it returns.
+type TLSUpgrader interface {
+	// TLSSides reports whether the route terminates TLS with its clients
+	// (a tls block) and originates it to its backend (backend_tls).
+	TLSSides() (client, backend bool)
+	// ServerTLS completes the handshake with the client over the client
+	// connection, carrying out the route's handshake faults, and returns
+	// the TLS connection, which the session then ends with.
+	ServerTLS(ctx context.Context) (net.Conn, error)
+	// ClientTLS completes the handshake with the backend over backend, a
+	// connection Dial returned.
+	ClientTLS(ctx context.Context, backend net.Conn) (net.Conn, error)
+}
+
 // Detacher is implemented by sessions whose connection may go on after
 // Serve returns. A relay then runs in goroutines of its own and the
 // engine's goroutine ends: its stack, grown by dialing, would otherwise be

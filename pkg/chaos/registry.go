@@ -36,7 +36,7 @@ type ProtocolSpec struct {
 	ALPN []string
 	// NoTLS, when set, says why a route of this protocol takes no tls or
 	// backend_tls block, such as a protocol that negotiates TLS inside
-	// its own exchange.
+	// its own exchange and does not carry it out.
 	NoTLS string
 	// Commands, when set, is the closed set of values the protocol gives
 	// Request.Command whatever clients send (a database's statement
@@ -44,6 +44,11 @@ type ProtocolSpec struct {
 	// durations and faults by command. A protocol whose clients can name
 	// any command leaves it nil.
 	Commands []string
+	// InnerTLS marks a protocol that negotiates TLS inside its own
+	// exchange (PostgreSQL's SSLRequest): the engine leaves the route's
+	// tls and backend_tls blocks to it, and its sessions implement
+	// TLSUpgrader.
+	InnerTLS bool
 }
 
 var (

@@ -80,7 +80,10 @@ type Route struct {
 	// change of either makes a new route.
 	tlsIn  *tlsroute.Server
 	tlsOut *tlsroute.Client
-	plan   atomic.Pointer[plan]
+	// innerTLS: the protocol negotiates TLS itself and calls the session
+	// (chaos.TLSUpgrader) instead of the engine wrapping the connections.
+	innerTLS bool
+	plan     atomic.Pointer[plan]
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -502,7 +505,7 @@ func (r *Route) serve(c net.Conn) {
 	n = r.accepted.Add(1)
 	r.obs.Accepted(c.RemoteAddr())
 	s.start, s.shard = time.Now(), uint32(n)
-	if r.tlsIn != nil {
+	if r.tlsIn != nil && !r.innerTLS {
 		if err := s.terminate(p); err != nil {
 			s.end(err)
 			return
@@ -528,6 +531,7 @@ type session struct {
 	// raw is the accepted connection, the route's key for it: closing it
 	// ends the connection whatever runs over it.
 	raw      net.Conn
+	backend  string // the address last dialed
 	protocol *plan
 	start    time.Time
 	detached bool
@@ -622,7 +626,8 @@ func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("dial backend %q: it leads back to vaurien itself", p.backend)
 	}
 	s.out.add(out)
-	if s.route.tlsOut != nil {
+	s.backend = p.backend
+	if s.route.tlsOut != nil && !s.route.innerTLS {
 		return s.originate(ctx, c, p.backend)
 	}
 	return c, nil

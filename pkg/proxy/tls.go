@@ -50,7 +50,7 @@ func (m multiRoute) CertReloaded(err error) {
 func (r *Route) startTLS(cfg RouteConfig) error {
 	var alpn []string
 	if spec, ok := chaos.LookupProtocol(cfg.Protocol); ok {
-		alpn = spec.ALPN
+		alpn, r.innerTLS = spec.ALPN, spec.InnerTLS
 	}
 	if cfg.TLS != nil {
 		s, err := tlsroute.NewServer(cfg.TLS, alpn)
@@ -98,6 +98,15 @@ func (r *Route) handshook(side string, start time.Time, err error) {
 // behavior changes nothing here, and the protocol's own draws treat the
 // TLS behaviors as dummy, so that each behavior keeps its share.
 func (s *session) terminate(p *plan) error {
+	tc, err := s.handshake(s.route.ctx, p)
+	if err != nil {
+		return err
+	}
+	s.client = tc
+	return nil
+}
+
+func (s *session) handshake(ctx context.Context, p *plan) (net.Conn, error) {
 	r := s.route
 	d := p.mix.Draw(p.source, nil)
 	fault := d.Effect.Handshake
@@ -106,13 +115,42 @@ func (s *session) terminate(p *plan) error {
 		r.obs.Injected(d.Name, nil)
 	}
 	start := time.Now()
-	tc, err := r.tlsIn.Handshake(r.ctx, s.raw, fault)
+	tc, err := r.tlsIn.Handshake(ctx, s.raw, fault)
 	r.handshook(SideClient, start, err)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	return tc, nil
+}
+
+var _ chaos.TLSUpgrader = (*session)(nil)
+
+// TLSSides implements chaos.TLSUpgrader.
+func (s *session) TLSSides() (client, backend bool) {
+	return s.route.tlsIn != nil, s.route.tlsOut != nil
+}
+
+// ServerTLS implements chaos.TLSUpgrader: the handshake, with its drawn
+// faults, as at accept on the routes whose engine terminates TLS. The
+// client connection is the TLS one from then on.
+func (s *session) ServerTLS(ctx context.Context) (net.Conn, error) {
+	if s.route.tlsIn == nil {
+		return nil, fmt.Errorf("tls handshake: route %q has no tls block", s.route.name)
+	}
+	tc, err := s.handshake(ctx, s.protocol)
+	if err != nil {
+		return nil, err
 	}
 	s.client = tc
-	return nil
+	return tc, nil
+}
+
+// ClientTLS implements chaos.TLSUpgrader.
+func (s *session) ClientTLS(ctx context.Context, backend net.Conn) (net.Conn, error) {
+	if s.route.tlsOut == nil {
+		return nil, fmt.Errorf("tls handshake: route %q has no backend_tls block", s.route.name)
+	}
+	return s.originate(ctx, backend, s.backend)
 }
 
 // originate makes a dialed backend connection a TLS one.
