@@ -64,7 +64,7 @@ func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Option
 	c.cr = newReader(c.client, o.BufSize, c.bw, last)
 	c.br = newReader(backend, o.BufSize, c.cw, last)
 	c.q.init(backend)
-	c.br.woken = func() { backend.SetReadDeadline(time.Time{}) }
+	c.br.woken = func() { c.backend.SetReadDeadline(time.Time{}) }
 	return c
 }
 
@@ -77,7 +77,7 @@ func (c *conn[R]) serve() error {
 	defer c.idle.stop()
 	defer c.release()
 	if st, ok := c.f.(Starter); ok {
-		err := st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s})
+		err := st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS})
 		if ferr := c.flushBoth(); err == nil {
 			err = ferr
 		}

@@ -120,6 +120,7 @@ type Opening struct {
 	Client, Backend     *Reader
 	ToClient, ToBackend *Writer
 	Session             chaos.Session
+	startTLS            func(client bool) error
 }
 
 // Settler is implemented by a Framing that leaves answers open across
