@@ -266,6 +266,43 @@ func CheckPicture(t testing.TB, data []byte) {
 // "postgres://postgres@ADDR/postgres?sslmode=disable".
 func Postgres(t testing.TB) *Server {
 	t.Helper()
+	return startPostgres(t, nil)
+}
+
+// PostgresTLS starts a throwaway PostgreSQL cluster with ssl on, serving a
+// certificate for 127.0.0.1 and localhost issued by ca; it still accepts
+// clients that do not ask for TLS.
+func PostgresTLS(t testing.TB, ca *CA) *Server {
+	t.Helper()
+	cert, key := ca.Issue(t, "127.0.0.1", "localhost")
+	return startPostgres(t, func(dir string, uid, gid int) []string {
+		// The server reads its key only when the key is private to it.
+		var args []string
+		for _, f := range []struct{ from, name, opt string }{{cert, "server.crt", "ssl_cert_file"}, {key, "server.key", "ssl_key_file"}} {
+			b, err := os.ReadFile(f.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := filepath.Join(dir, f.name)
+			if err := os.WriteFile(to, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if uid >= 0 {
+				if err := os.Chown(to, uid, gid); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args = append(args, "-c", f.opt+"="+to)
+		}
+		return append(args, "-c", "ssl=on")
+	})
+}
+
+// startPostgres starts a cluster; extra, given the cluster's directory and
+// the server's user and group (-1 when it is this process's), returns more
+// server arguments.
+func startPostgres(t testing.TB, extra func(dir string, uid, gid int) []string) *Server {
+	t.Helper()
 	initdb, postgres := LookPath(t, "initdb"), LookPath(t, "postgres")
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
@@ -302,6 +339,13 @@ func Postgres(t testing.TB) *Server {
 		args: []string{postgres, "-D", data, "-k", dir, "-p", strconv.Itoa(port),
 			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off"},
 		t: t, cred: cred, quit: syscall.SIGINT, // a fast shutdown
+	}
+	if extra != nil {
+		uid, gid := -1, -1
+		if cred != nil {
+			uid, gid = int(cred.Uid), int(cred.Gid)
+		}
+		s.args = append(s.args, extra(dir, uid, gid)...)
 	}
 	s.start()
 	t.Cleanup(s.Stop)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -12,11 +14,14 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/memcache"
+	_ "github.com/vaurien-go/vaurien/pkg/protocol/postgres"
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/redis"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
 	"github.com/vaurien-go/vaurien/pkg/tlsroute"
@@ -147,5 +152,60 @@ func TestTLSMemcacheRoute(t *testing.T) {
 	}
 	if _, err := client.Get("k"); err == nil || !strings.Contains(err.Error(), "vaurien injected fault") {
 		t.Errorf("get: %v, want the injected SERVER_ERROR", err)
+	}
+}
+
+// TestTLSPostgresRoute: the postgres route answers SSLRequest 'S' and
+// terminates TLS with its generated certificate, so that psql and pgx with
+// sslmode=verify-full trust it, and speaks TLS to a server with ssl on
+// (pg_stat_ssl shows the server's side of it); faults are drawn per
+// statement inside TLS.
+func TestTLSPostgresRoute(t *testing.T) {
+	ca := testenv.NewCA(t)
+	pg := testenv.PostgresTLS(t, ca)
+	in, caOut := generated(t)
+	cfg := proxy.RouteConfig{Name: "db", Listen: "127.0.0.1:0", Backend: pg.Addr, Protocol: "postgres",
+		TLS: in, Mix: errorOn(t, "UPDATE"),
+		BackendTLS: resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File})}
+	s := startServer(t, cfg)
+	dsn := fmt.Sprintf("host=localhost port=%s user=postgres dbname=postgres sslmode=verify-full sslrootcert=%s", port(s.Route("db").Addr()), caOut)
+
+	psql := testenv.LookPath(t, "psql")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, psql, dsn, "-Atc", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "t" {
+		t.Fatalf("psql sslmode=verify-full through the route: %v: %q; want t, the server's side in TLS too", err, out)
+	}
+
+	// A client that does not ask for TLS is served in plain text, as by a
+	// server with ssl on; the server's side stays TLS.
+	plain := strings.Replace(dsn, "sslmode=verify-full", "sslmode=disable", 1)
+	out, err = exec.CommandContext(ctx, psql, plain, "-Atc", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "t" {
+		t.Errorf("psql sslmode=disable through the route: %v: %q", err, out)
+	}
+
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("pgx sslmode=verify-full: %v", err)
+	}
+	defer c.Close(context.Background())
+	if !c.PgConn().Conn().(interface{ ConnectionState() tls.ConnectionState }).ConnectionState().HandshakeComplete {
+		t.Error("pgx is not on TLS")
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE kv (k int PRIMARY KEY, v text)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "INSERT INTO kv VALUES (1, 'a')"); err != nil {
+		t.Fatal(err)
+	}
+	var pgErr *pgconn.PgError
+	if _, err := c.Exec(ctx, "UPDATE kv SET v = 'b'"); !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Errorf("UPDATE under the error fault: %v, want SQLSTATE 40001", err)
+	}
+	var v string
+	if err := c.QueryRow(ctx, "SELECT v FROM kv WHERE k = 1").Scan(&v); err != nil || v != "a" {
+		t.Errorf("SELECT after the fault: %q, %v", v, err)
 	}
 }

@@ -60,6 +60,15 @@ var errNotPostgres = errors.New("postgres: the backend's answer is not protocol 
 // connection carries. The StartupMessage itself is left for Request, so
 // that it is drawn.
 func (f *framing) Start(o *kit.Opening) error {
+	var toClient, toBackend bool
+	if u, ok := o.Session.(chaos.TLSUpgrader); ok {
+		toClient, toBackend = u.TLSSides()
+	}
+	if toBackend {
+		if err := backendTLS(o); err != nil {
+			return err
+		}
+	}
 	for {
 		b, err := o.Client.Peek(startupHeadLen)
 		if err != nil {
@@ -77,7 +86,21 @@ func (f *framing) Start(o *kit.Opening) error {
 			return handOver(o, size)
 		}
 		// SSLRequest or GSSENCRequest.
-		if !f.p.passthrough {
+		if k == packetSSL && toClient {
+			// The route terminates TLS: 'S', and the handshake.
+			o.Client.Discard(size)
+			if _, err := o.ToClient.Write([]byte{'S'}); err != nil {
+				return err
+			}
+			if err := o.ToClient.Flush(); err != nil {
+				return err
+			}
+			if err := o.ClientTLS(); err != nil {
+				return err
+			}
+			continue
+		}
+		if !f.p.passthrough || toClient || toBackend {
 			o.Client.Discard(size)
 			if _, err := o.ToClient.Write([]byte{'N'}); err != nil {
 				return err
@@ -108,6 +131,29 @@ func (f *framing) Start(o *kit.Opening) error {
 			return err
 		}
 	}
+}
+
+// sslRequest is the SSLRequest packet: its length, 8, and its code.
+var sslRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+// backendTLS asks the backend for TLS, as a client with sslmode=require
+// does, and completes the handshake with the route's backend_tls block.
+func backendTLS(o *kit.Opening) error {
+	if _, err := o.ToBackend.Write(sslRequest); err != nil {
+		return err
+	}
+	if err := o.ToBackend.Flush(); err != nil {
+		return err
+	}
+	a, err := o.Backend.Peek(1)
+	if err != nil {
+		return err
+	}
+	if a[0] != 'S' {
+		return fmt.Errorf("postgres: the backend answered %q to SSLRequest, not 'S': it does not speak TLS; turn ssl on in the server or remove the route's backend_tls block", a[0])
+	}
+	o.Backend.Discard(1)
+	return o.BackendTLS()
 }
 
 // handOver sends the client's first n bytes on to the server and leaves

@@ -8,7 +8,11 @@
 // "disable", the default), so the client goes on in plain text, as clients
 // with sslmode=prefer do; with tls = "passthrough" it is relayed to the
 // server, and when the server answers 'S' (or 'G') the connection is
-// relayed raw from there. A CancelRequest is relayed raw: it is all its
+// relayed raw from there. A route with a tls block answers an SSLRequest
+// 'S' and terminates TLS itself (sslmode=require and verify-full work
+// against its certificate), and a route with a backend_tls block sends
+// the server an SSLRequest before anything else and speaks TLS to it; with
+// either block, the tls option's passthrough does not apply. A CancelRequest is relayed raw: it is all its
 // connection carries, and its key came from the server through the proxy.
 // The StartupMessage is a unit of its own, with Command STARTUP and the
 // database and user it names; its answer, and every password, SASL or GSS
@@ -96,7 +100,8 @@ func init() {
 			"server too, so client and server agree; presets name deadlock, serialization, admin_shutdown " +
 			"(FATAL, then the session closes), too_many_connections (at startup), read_only, query_canceled " +
 			"and lock_wait_timeout. COPY, LISTEN/NOTIFY and cancel requests work; replication sessions " +
-			"and TLS (passthrough) are relayed raw.",
+			"and TLS (passthrough) are relayed raw. A route with a tls block answers SSLRequest 'S' and terminates TLS; " +
+			"with a backend_tls block it speaks TLS to the server.",
 		Options: options,
 		Example: "route \"db\" {\n  listen   = \"127.0.0.1:6432\"\n  backend  = \"127.0.0.1:5432\"\n  protocol = \"postgres\"\n" +
 			"  protocol_options {\n    error_code = \"deadlock\"\n  }\n\n" +
@@ -105,7 +110,7 @@ func init() {
 			return New(v.String("tls"), v.String("error_code"), v.String("error_message"))
 		},
 		Commands: commands(),
-		NoTLS:    "a PostgreSQL client asks for TLS inside the protocol (SSLRequest) after it connects in plain text: the connection cannot be TLS from its first byte; see the tls option",
+		InnerTLS: true,
 	})
 }
 
