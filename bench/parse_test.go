@@ -151,3 +151,19 @@ tps = 2061.7 (without initial connection time)
 		t.Fatal("no error for output without a result")
 	}
 }
+
+func TestParseMysqlslap(t *testing.T) {
+	out := `Benchmark
+	Average number of seconds to run all queries: 2.085 seconds
+	Minimum number of seconds to run all queries: 2.085 seconds
+	Maximum number of seconds to run all queries: 2.085 seconds
+	Number of clients running queries: 8
+	Average number of queries per client: 5000
+`
+	if secs, err := parseMysqlslap(out); err != nil || secs != 2.085 {
+		t.Fatalf("got %v, %v", secs, err)
+	}
+	if _, err := parseMysqlslap("mysqlslap: Error when connecting to server: 2013\n"); err == nil {
+		t.Fatal("no error for output without a result")
+	}
+}

@@ -13,19 +13,20 @@ import (
 // config is the suite's settings, read from the environment so that a quick
 // run can shrink every workload.
 type config struct {
-	rounds          int
-	streamBytes     int64
-	redisRequests   int
-	redisPipelined  int // redis-benchmark -n with -P 16
-	wrkDuration     time.Duration
-	duration        time.Duration // connection churn and the memcache load
-	pgbenchDuration time.Duration
-	idleConns       int
-	faultMix        string
-	toxiproxy       string
-	haproxy         string // the haproxy binary; "" when not installed
-	syscalls        string // how system calls are counted: "perf", "io" or "off"
-	syscallsNote    string // why perf is not used
+	rounds           int
+	streamBytes      int64
+	redisRequests    int
+	redisPipelined   int // redis-benchmark -n with -P 16
+	wrkDuration      time.Duration
+	duration         time.Duration // connection churn and the memcache load
+	pgbenchDuration  time.Duration
+	mysqlslapQueries int
+	idleConns        int
+	faultMix         string
+	toxiproxy        string
+	haproxy          string // the haproxy binary; "" when not installed
+	syscalls         string // how system calls are counted: "perf", "io" or "off"
+	syscallsNote     string // why perf is not used
 }
 
 // defaultFaultMix is the active fault mix of the "-mix" routes: it shows
@@ -34,18 +35,19 @@ const defaultFaultMix = "10:delay/sleep=1ms"
 
 func loadConfig() config {
 	c := config{
-		rounds:          int(envInt("BENCH_ROUNDS", 3)),
-		streamBytes:     envInt("BENCH_STREAM_BYTES", 2<<30),
-		redisRequests:   int(envInt("BENCH_REDIS_REQUESTS", 100000)),
-		redisPipelined:  int(envInt("BENCH_REDIS_PIPELINED_REQUESTS", 1000000)),
-		wrkDuration:     envDuration("BENCH_WRK_DURATION", 5*time.Second),
-		duration:        envDuration("BENCH_DURATION", 2*time.Second),
-		pgbenchDuration: envDuration("BENCH_PGBENCH_DURATION", 10*time.Second),
-		idleConns:       int(envInt("BENCH_IDLE_CONNS", 3300)),
-		faultMix:        envString("BENCH_FAULT_MIX", defaultFaultMix),
-		toxiproxy:       os.Getenv("TOXIPROXY_SERVER"),
-		haproxy:         haproxyBin(),
-		syscalls:        envString("BENCH_SYSCALLS", "perf"),
+		rounds:           int(envInt("BENCH_ROUNDS", 3)),
+		streamBytes:      envInt("BENCH_STREAM_BYTES", 2<<30),
+		redisRequests:    int(envInt("BENCH_REDIS_REQUESTS", 100000)),
+		redisPipelined:   int(envInt("BENCH_REDIS_PIPELINED_REQUESTS", 1000000)),
+		wrkDuration:      envDuration("BENCH_WRK_DURATION", 5*time.Second),
+		duration:         envDuration("BENCH_DURATION", 2*time.Second),
+		pgbenchDuration:  envDuration("BENCH_PGBENCH_DURATION", 10*time.Second),
+		mysqlslapQueries: int(envInt("BENCH_MYSQLSLAP_QUERIES", 40000)),
+		idleConns:        int(envInt("BENCH_IDLE_CONNS", 3300)),
+		faultMix:         envString("BENCH_FAULT_MIX", defaultFaultMix),
+		toxiproxy:        os.Getenv("TOXIPROXY_SERVER"),
+		haproxy:          haproxyBin(),
+		syscalls:         envString("BENCH_SYSCALLS", "perf"),
 	}
 	if c.syscalls == "perf" {
 		if ok, why := perfUsable(); !ok {
@@ -94,6 +96,7 @@ func BenchmarkSuite(b *testing.B) {
 	b.Run("memcache", func(b *testing.B) { memcacheWorkload(b, cfg, rep) })
 	b.Run("pgbench", func(b *testing.B) { pgbenchWorkload(b, cfg, rep, "simple") })
 	b.Run("pgbench-prepared", func(b *testing.B) { pgbenchWorkload(b, cfg, rep, "prepared") })
+	b.Run("mysqlslap", func(b *testing.B) { mysqlslapWorkload(b, cfg, rep) })
 	b.Run("mix-latency", func(b *testing.B) { mixLatencyWorkload(b, cfg, rep) })
 	b.Run("churn", func(b *testing.B) { churnWorkload(b, cfg, rep) })
 	b.Run("idle", func(b *testing.B) { idleWorkload(b, cfg, rep) })
