@@ -63,8 +63,8 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 				c.closeAll()
 			})
 		case chaos.StepError:
-			fail = !e.Error.Inject && !x.ErrorToBackend
-			x.Inject = e.Error.Inject || x.ErrorToBackend
+			fail = !e.Error.Inject
+			x.Inject = e.Error.Inject
 			// The error behavior's filter answers on raw streams, which
 			// have no error of their own; here the framing renders it.
 			fx.filter = nil

@@ -61,13 +61,7 @@ type Exchange[R any] struct {
 	Affected bool // the draw changes this exchange: it is answered on its own
 	Inject   bool // corrupt the real answer (an error fault with inject)
 	Drain    bool // forward the request only once every earlier answer has come
-	// ErrorToBackend makes an error fault reach the backend: Send still
-	// gets the backend's Writer (it may send something in the request's
-	// place) and Reply builds the answer, as for Inject, from the
-	// backend's and ErrorReply. A database needs it: a transaction the
-	// client is told failed must fail on the server too.
-	ErrorToBackend bool
-	R              R
+	R        R
 
 	op    op
 	start time.Duration // now() when the request was framed

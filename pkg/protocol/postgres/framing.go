@@ -50,6 +50,7 @@ var (
 	_ kit.Framing[exchange] = (*framing)(nil)
 	_ kit.Starter           = (*framing)(nil)
 	_ kit.Unsolicited       = (*framing)(nil)
+	_ kit.Failer[exchange]  = (*framing)(nil)
 )
 
 // errNotPostgres is a backend that does not speak protocol 3.0.
@@ -188,7 +189,6 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 			return err
 		}
 		x.Req = f.tracker.first(typ, head[headerLen:])
-		x.ErrorToBackend = true
 	case msgPassword:
 		x.R.kind = kindAuth
 	case msgCopyData, msgCopyDone, msgCopyFail:
@@ -263,6 +263,17 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange])
 		return err
 	}
 	return nil
+}
+
+// Fail sends the server the poison in place of a statement the error fault
+// answers (Error has marked it failed), so that the server's transaction
+// fails with the client's; Reply then answers the error. A refused startup
+// is left to the kit: the server never hears of it.
+func (f *framing) Fail(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) (bool, error) {
+	if !x.R.failed {
+		return false, nil
+	}
+	return true, f.Send(in, out, x)
 }
 
 // relay moves the request's messages from in to out. flushed reports a
