@@ -2,77 +2,13 @@ package postgres
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
-	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
-
-// sslOn turns on the test server's TLS with a self-signed certificate.
-func sslOn(t *testing.T, addr string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Not t.TempDir, whose parent other users cannot enter: the server may
-	// run as the postgres user, who must own the key.
-	dir, err := os.MkdirTemp("", "vaurien-postgres-tls-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	crt, kf := filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
-	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(kf, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c := connect(t, addr)
-	exec(t, c, "alter system set ssl_cert_file = '"+crt+"'")
-	exec(t, c, "alter system set ssl_key_file = '"+kf+"'")
-	exec(t, c, "alter system set ssl = on")
-	exec(t, c, "select pg_reload_conf()")
-}
 
 func sslUsed(t *testing.T, c *pgx.Conn) bool {
 	t.Helper()
@@ -87,21 +23,16 @@ func sslUsed(t *testing.T, c *pgx.Conn) bool {
 // goes on in plain text; with tls = "passthrough" the server's TLS goes
 // through, relayed raw.
 func TestTLS(t *testing.T) {
-	pg := testenv.Postgres(t)
-	sslOn(t, pg.Addr)
+	pg := testenv.PostgresTLS(t, testenv.NewCA(t))
 	ctx := context.Background()
 	require := func(addr string) string {
 		return strings.Replace(url(addr, "postgres", ""), "sslmode=prefer", "sslmode=require", 1)
 	}
-	// New sessions take the reload that turns TLS on once the postmaster
-	// has read it.
-	protocoltest.WaitFor(t, 10*time.Second, "the server to take TLS", func() bool {
-		c, err := pgx.Connect(ctx, require(pg.Addr))
-		if err == nil {
-			c.Close(ctx)
-		}
-		return err == nil
-	})
+	if c, err := pgx.Connect(ctx, require(pg.Addr)); err != nil {
+		t.Fatalf("the server does not take TLS: %v", err)
+	} else {
+		c.Close(ctx)
+	}
 
 	t.Run("disable", func(t *testing.T) {
 		proxy := startProxy(t, pg.Addr, nil, nil)
