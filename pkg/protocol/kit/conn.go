@@ -32,10 +32,12 @@ type conn[R any] struct {
 	rep             side[R] // the reply loop's state
 }
 
-// side is one loop's own state: the Exchange it works on (kept here so
-// that handing it to the Framing allocates nothing) and its timer.
+// side is one loop's own state: the Exchanges and the draw it works on
+// (kept here so that handing them on allocates nothing) and its timer.
 type side[R any] struct {
 	x       Exchange[R]
+	settled Exchange[R]
+	drawn   chaos.Drawn
 	wait    relay.Timer
 	hanging bool
 }

@@ -163,10 +163,22 @@ func Serve[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options)
 	if err != nil {
 		return err
 	}
-	defer backend.Close()
 	if o.BufSize <= 0 {
 		o.BufSize = DefaultBufSize
 	}
 	c := newConn(ctx, s, f, o, backend)
+	if d, ok := s.(chaos.Detacher); ok {
+		// The loops run in goroutines of their own, and the engine's,
+		// whose stack dialing grew, ends: stacks are most of what an idle
+		// connection costs.
+		done := d.Detach()
+		go func() {
+			err := c.serve()
+			backend.Close()
+			done(err)
+		}()
+		return nil
+	}
+	defer backend.Close()
 	return c.serve()
 }

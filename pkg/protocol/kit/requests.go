@@ -48,7 +48,8 @@ func (c *conn[R]) requests() (err error) {
 			}
 		}
 		if x.Req != nil {
-			if d := c.s.Draw(x.Req); !d.Effect.IsZero() {
+			d := &c.req.drawn
+			if *d = c.s.Draw(x.Req); !d.Effect.IsZero() {
 				if stop, err := c.carryOut(x, &d.Effect); stop || err != nil {
 					return err
 				}
@@ -157,15 +158,16 @@ func (c *conn[R]) settle() error {
 	if !ok {
 		return nil
 	}
-	var x Exchange[R]
-	if !s.Settle(&x) {
+	x := &c.req.settled
+	*x = Exchange[R]{}
+	if !s.Settle(x) {
 		return nil
 	}
 	x.start = now()
-	if err := c.f.Send(c.cr, c.bw, &x); err != nil {
+	if err := c.f.Send(c.cr, c.bw, x); err != nil {
 		return err
 	}
-	return c.push(&x)
+	return c.push(x)
 }
 
 // drain waits until every request forwarded so far is answered.
