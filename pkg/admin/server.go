@@ -4,7 +4,11 @@
 // endpoints (list, inspect, set a mix for good or for a while, reset,
 // change the backend, disable and enable, reload the file), the health,
 // readiness, version and metrics endpoints, and the OpenAPI document that
-// describes them all (openapi.yaml, served at GET /openapi.yaml).
+// describes them all (openapi.yaml, served at GET /openapi.yaml). It also
+// serves the web console (pkg/console) at /ui/, the live state it shows as
+// server-sent events (GET /events, events.go) and the behavior
+// declarations its forms are built from (GET /catalog); guard.go keeps
+// other web pages from driving the API through a visitor's browser.
 //
 // It drives the running proxy through the Controller interface it declares,
 // which the app implements. Every option a client sends is checked against
