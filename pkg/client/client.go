@@ -93,6 +93,9 @@ type Error struct {
 	// Diagnostics, on a refused reload, lists every problem of the file
 	// as "file:line:col: error: ..." lines.
 	Diagnostics []string
+	// Field names the field of the request body the error is about, when
+	// it is about one: "behaviors[1].options.sleep", "duration", "backend".
+	Field string
 }
 
 func (e *Error) Error() string {
@@ -193,7 +196,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		var msg api.Error
 		var orig api.OriginalErrors // the original's PUT /behavior and /backend
 		if json.Unmarshal(data, &msg) == nil && msg.Error != "" {
-			e.Message, e.Diagnostics = msg.Error, msg.Diagnostics
+			e.Message, e.Diagnostics, e.Field = msg.Error, msg.Diagnostics, msg.Field
 		} else if json.Unmarshal(data, &orig) == nil && len(orig.Errors) > 0 {
 			e.Message = orig.Errors[0].Description
 		} else {
