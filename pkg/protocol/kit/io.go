@@ -70,10 +70,9 @@ type Reader struct {
 	awaiting bool
 	// The readiness callback's state, bound once so that a wait allocates
 	// nothing.
-	ready     func(fd uintptr) bool
-	flushed   bool // before ran for this wait
-	needFlush bool
-	err       error
+	ready   func(fd uintptr) bool
+	flushed bool // before ran for this wait
+	err     error
 }
 
 // NewReader reads src through pooled buffers of size bytes, with plain
@@ -165,29 +164,20 @@ func (r *Reader) fill1() error {
 		return r.fillPlain()
 	}
 	r.flushed = r.before == nil
-	for {
-		r.err = nil
-		err := r.rc.Read(r.ready)
-		if r.buf == nil {
-			// Woken without data (a deadline, a close).
-			if err == nil {
-				err = r.err
-			}
-			return err
+	r.err = nil
+	err := r.rc.Read(r.ready)
+	if r.buf == nil {
+		// Woken without data (a deadline, a close).
+		if err == nil {
+			err = r.err
 		}
-		if err != nil {
-			r.release()
-			return err
-		}
-		if r.needFlush {
-			r.needFlush, r.flushed = false, true
-			if err := r.before.Flush(); err != nil {
-				return err
-			}
-			continue
-		}
-		return r.err
+		return err
 	}
+	if err != nil {
+		r.release()
+		return err
+	}
+	return r.err
 }
 
 func (r *Reader) fillPlain() error {
@@ -222,8 +212,15 @@ func (r *Reader) readFD(fd uintptr) bool {
 	n, err := relay.ReadReady(fd, (*r.buf)[r.w:])
 	if err == relay.ErrNotReady {
 		if !r.flushed {
-			r.needFlush = true
-			return true
+			// Flushed inside the wait rather than before another one: the
+			// answer the flush brings raises the readiness this wait sees
+			// (armed by the read that just found nothing), so no read is
+			// spent looking for it.
+			r.flushed = true
+			if ferr := r.before.Flush(); ferr != nil {
+				r.err = ferr
+				return true
+			}
 		}
 		if r.before != nil {
 			r.before.release()
