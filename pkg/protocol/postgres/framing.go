@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
@@ -28,8 +30,9 @@ const (
 // exchange is postgres's own state of one request in the kit's queue.
 type exchange struct {
 	kind  kind
-	first byte  // the first message's type
-	size  int32 // the first message's length on the wire
+	first byte   // the first message's type
+	size  int32  // the first message's length on the wire
+	q     *query // a simple Query's request, recycled (see framing)
 	// Set by Error for the error fault, which reaches the server too (see
 	// the package documentation): the request runs first (inject), the
 	// session ends after the error (a FATAL one).
@@ -44,6 +47,18 @@ type framing struct {
 	tracker  tracker
 	database string
 	user     string
+	// A simple Query's request is made anew for each, unlike a prepared
+	// statement's: these recycle it. The reply loop keeps the one it
+	// answered last (replied) until its next answer, when the kit has
+	// reported the exchange, and hands it to the request loop (spare).
+	spare   atomic.Pointer[query]
+	replied *query
+}
+
+// query is a simple Query's request, with the bytes its SQL is read from.
+type query struct {
+	req chaos.Request
+	sql []byte
 }
 
 var (
@@ -188,7 +203,12 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 		if err != nil && err != bufio.ErrBufferFull {
 			return err
 		}
-		x.Req = f.tracker.first(typ, head[headerLen:])
+		if typ == msgQuery {
+			x.R.q = f.query(head[headerLen:])
+			x.Req = &x.R.q.req
+		} else {
+			x.Req = f.tracker.first(typ, head[headerLen:])
+		}
 	case msgPassword:
 		x.R.kind = kindAuth
 	case msgCopyData, msgCopyDone, msgCopyFail:
@@ -199,6 +219,27 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 		x.Then = kit.RawNow
 	}
 	return nil
+}
+
+// query makes the request of a simple Query from its body (cut short when
+// the message is longer than the buffer), recycling one the reply loop is
+// done with.
+func (f *framing) query(body []byte) *query {
+	q := f.spare.Swap(nil)
+	if q == nil {
+		q = new(query)
+	}
+	sql, _, _ := cstringBytes(body)
+	if sql == nil {
+		sql = body
+	}
+	q.sql = append(q.sql[:0], sql...)
+	// The text lives in q.sql, which changes only once the exchange has
+	// been reported: the request is valid for as long as chaos.Request
+	// promises.
+	q.req = chaos.Request{Command: keyword(q.sql), SQL: unsafe.String(unsafe.SliceData(q.sql), len(q.sql)),
+		Database: f.database, User: f.user}
+	return q
 }
 
 // startup frames the StartupMessage.
@@ -326,6 +367,10 @@ func (f *framing) relay(in *kit.Reader, out io.Writer, e *exchange) (flushed boo
 // server then closes). An answer to a failed request is replaced: see
 // reply.
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+	if f.replied != nil {
+		f.spare.Store(f.replied)
+	}
+	f.replied = x.R.q
 	auth := x.R.kind == kindStartup || x.R.kind == kindAuth
 	if x.Inject && x.R.kind == kindStartup {
 		// error with inject on a startup: the server got the

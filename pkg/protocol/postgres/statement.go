@@ -271,17 +271,11 @@ func (t *tracker) close(body []byte) {
 	}
 }
 
-// first returns the request a batch that begins with a message of type typ
-// and body body is drawn as, recording what the message prepares or binds.
+// first returns the request an extended batch that begins with a message
+// of type typ and body body is drawn as (a simple Query's is framing's), recording what the message prepares or binds.
 // body may be cut short when the message is longer than the buffer.
 func (t *tracker) first(typ byte, body []byte) *chaos.Request {
 	switch typ {
-	case msgQuery:
-		sql, _, _ := cstringBytes(body)
-		if sql == nil {
-			sql = body
-		}
-		return t.request(sql)
 	case msgParse:
 		return t.parse(body)
 	case msgBind:
