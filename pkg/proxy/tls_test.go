@@ -606,3 +606,38 @@ func TestTLSBadCertFromGivenCA(t *testing.T) {
 		t.Errorf("curl: %v: %q; want the expired certificate, not an unknown CA", err, out)
 	}
 }
+
+// TestTLSHTTPToHTTPSBackend: an http route with TLS on both sides in front
+// of an HTTPS service, faults drawn per request in between.
+func TestTLSHTTPToHTTPSBackend(t *testing.T) {
+	ca := testenv.NewCA(t)
+	var alpn sync.Map
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.KeyPair(t, "api.internal")}, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		alpn.Store(r.TLS.NegotiatedProtocol, true)
+		fmt.Fprintf(w, "secure %s %s", r.Proto, r.URL.Path)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	in, caOut := generated(t)
+	cfg := proxy.RouteConfig{Name: "api", Listen: "127.0.0.1:0", Backend: ln.Addr().String(), Protocol: "http", TLS: in,
+		BackendTLS: resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File, "server_name": "api.internal"}),
+		Mix:        errorOn(t, "DELETE")}
+	s := startServer(t, cfg)
+	base := "https://localhost:" + port(s.Route("api").Addr())
+	out, err := curl(t, "--cacert", caOut, base+"/get")
+	if err != nil || out != "secure HTTP/1.1 /get" {
+		t.Fatalf("curl through TLS on both sides: %v: %q", err, out)
+	}
+	out, err = curl(t, "--cacert", caOut, "-X", "DELETE", "-o", "/dev/null", "-w", "%{http_code}", base+"/x")
+	if err != nil || !strings.HasPrefix(out, "50") {
+		t.Errorf("DELETE under the error fault: %v: %q, want a 5xx", err, out)
+	}
+	if _, ok := alpn.Load("http/1.1"); !ok {
+		t.Error("the route did not ask the HTTPS backend for http/1.1 by ALPN")
+	}
+}
