@@ -35,6 +35,42 @@ const (
 // "vaurien:vaurien@tcp(ADDR)/vaurien".
 func MariaDB(t testing.TB) *Server {
 	t.Helper()
+	return startMariaDB(t, nil)
+}
+
+// MariaDBTLS starts MariaDB as MariaDB does, with TLS offered
+// (CLIENT_SSL) with a certificate for 127.0.0.1 and localhost issued by
+// ca; clients that do not ask for TLS are still accepted.
+func MariaDBTLS(t testing.TB, ca *CA) *Server {
+	t.Helper()
+	cert, key := ca.Issue(t, "127.0.0.1", "localhost")
+	return startMariaDB(t, func(dir string, cred *syscall.Credential) []string {
+		// The server runs as another user: it gets copies it can read.
+		var args []string
+		for _, f := range []struct{ from, name, opt string }{{cert, "server.crt", "--ssl-cert"}, {key, "server.key", "--ssl-key"}} {
+			b, err := os.ReadFile(f.from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := filepath.Join(dir, f.name)
+			if err := os.WriteFile(to, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if cred != nil {
+				if err := os.Chown(to, int(cred.Uid), int(cred.Gid)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			args = append(args, f.opt+"="+to)
+		}
+		return args
+	})
+}
+
+// startMariaDB starts a server; extra, given its directory and the user it
+// runs as (nil: this process's), returns more server arguments.
+func startMariaDB(t testing.TB, extra func(dir string, cred *syscall.Credential) []string) *Server {
+	t.Helper()
 	install, mariadbd := LookPath(t, "mariadb-install-db"), LookPath(t, "mariadbd")
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
@@ -91,6 +127,9 @@ CREATE DATABASE %[4]s;
 			"--init-file=" + initSQL, "--skip-log-bin", "--innodb-flush-log-at-trx-commit=0",
 			"--local-infile=1", "--max-allowed-packet=64M", "--max-connections=500"}, small...),
 		t: t, cred: cred, quit: syscall.SIGTERM, // a clean shutdown
+	}
+	if extra != nil {
+		s.args = append(s.args, extra(dir, cred)...)
 	}
 	s.start()
 	t.Cleanup(s.Stop)

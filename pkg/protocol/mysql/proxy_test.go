@@ -2,11 +2,13 @@ package mysql
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -389,4 +391,77 @@ func readFull(c net.Conn, b []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// greetingCaps reads the capabilities of the greeting at addr.
+func greetingCaps(t *testing.T, addr string) uint64 {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var h [headerLen]byte
+	if _, err := readFull(c, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := header(h[:])
+	p := make([]byte, n)
+	if _, err := readFull(c, p); err != nil {
+		t.Fatal(err)
+	}
+	g, err := parseGreeting(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g.caps
+}
+
+// TestTLS: by default the route takes CLIENT_SSL out of a server's
+// greeting, and a driver that prefers TLS goes on in plain text, framed;
+// with tls = "passthrough" the driver's TLS session is relayed raw, and it
+// verifies the server's own certificate.
+func TestTLS(t *testing.T) {
+	ca := testenv.NewCA(t)
+	srv := testenv.MariaDBTLS(t, ca)
+	if greetingCaps(t, srv.Addr)&capSSL == 0 {
+		t.Fatal("the server offers no TLS")
+	}
+	if err := mysql.RegisterTLSConfig("vaurien-test", &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	query := func(addr, mode string) string {
+		db := open(t, dsn(testenv.MariaDBNativeUser, addr, "tls="+mode))
+		var cipher string
+		if err := db.QueryRow("SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'").Scan(&cipher); err != nil {
+			t.Fatalf("through %s with tls=%s: %v", addr, mode, err)
+		}
+		db.Close()
+		return cipher
+	}
+	if cipher := query(srv.Addr, "preferred"); cipher == "" {
+		t.Fatal("directly, tls=preferred did not use TLS")
+	}
+
+	plain := route(t, srv.Addr, nil)
+	if greetingCaps(t, plain.Addr)&capSSL != 0 {
+		t.Fatal("the route's greeting offers TLS")
+	}
+	if cipher := query(plain.Addr, "preferred"); cipher != "" {
+		t.Fatalf("through the route the session uses TLS (%s)", cipher)
+	}
+	if !slices.Contains(plain.Commands(), "SELECT") {
+		t.Fatalf("the session was not framed: %v", plain.Commands())
+	}
+
+	raw := route(t, srv.Addr, map[string]any{"tls": "passthrough"})
+	if greetingCaps(t, raw.Addr)&capSSL == 0 {
+		t.Fatal("with passthrough the route's greeting offers no TLS")
+	}
+	if cipher := query(raw.Addr, "vaurien-test"); cipher == "" {
+		t.Fatal("with passthrough the session does not use TLS")
+	}
+	if cmds := raw.Commands(); len(cmds) != 0 {
+		t.Fatalf("a TLS session was framed: %v", cmds)
+	}
 }
