@@ -76,7 +76,7 @@ func debianPackage(name string) string {
 		return "prometheus"
 	case "docker":
 		return "docker.io"
-	case "initdb", "postgres":
+	case "initdb", "postgres", "pgbench", "psql":
 		return "postgresql"
 	case "mariadbd", "mariadb-install-db":
 		return "mariadb-server"
