@@ -168,7 +168,7 @@ func BenchmarkTLS(b *testing.B) {
 			for _, c := range []*child{vaur, hap} {
 				before := c.cpu(b)
 				took := sendTLS(b, c.addr, clientTLS(ca), total/int64(streams), streams, sinkSrv)
-				rate, cpu := mb/took.Seconds(), float64((c.cpu(b) - before).Microseconds())/mb
+				rate, cpu := mb/took.Seconds(), float64((c.cpu(b)-before).Microseconds())/mb
 				if c == vaur {
 					vRate, vCPU = append(vRate, rate), append(vCPU, cpu)
 				} else {
