@@ -400,8 +400,9 @@ func (p *pair) evStep(i int) (more bool) {
 				putPipe(pp)
 				continue
 			case e == unix.EAGAIN:
+				// All moved: the next bytes are spliced as well, until a
+				// splice moves no more than a message.
 				putPipe(pp)
-				d.bulk = false // the next read tells a message from a stream again
 				return false
 			case e != 0:
 				putPipe(pp)
@@ -420,6 +421,7 @@ func (p *pair) evStep(i int) (more bool) {
 			}
 			pp.data = n
 			d.pipe = pp
+			d.bulk = n >= smallMessage
 			moved += n
 			p.active(dir)
 			continue
@@ -761,7 +763,9 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 		return true, nil
 	}
 	l.mu.Lock()
-	if p.pl != nil && !l.closed {
+	if l.poller != nil && !l.closed {
+		// Armed once the poller knows the connection; one that ends
+		// first leaves a timer that finds nothing to do.
 		l.dial = time.AfterFunc(timeout, p.dialTimeout)
 	}
 	l.mu.Unlock()
@@ -844,6 +848,14 @@ func (p *pair) evConnected() {
 	}
 	switch err {
 	case nil:
+		// An event can come before the connection is made (Go's dialer
+		// checks the same way): only a peer says it is.
+		var rsa unix.RawSockaddrAny
+		n := uint32(unix.SizeofSockaddrAny)
+		if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(ev.fds[1]), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e == unix.ENOTCONN {
+			return
+		}
+	case unix.EISCONN:
 	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 		return // not yet
 	default:
