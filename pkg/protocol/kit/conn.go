@@ -30,6 +30,7 @@ type conn[R any] struct {
 	idle            watchdog
 	req             side[R] // the request loop's state
 	rep             side[R] // the reply loop's state
+	inTurn          bool    // Options.ReplyDelayInTurn
 }
 
 // side is one loop's own state: the Exchanges and the draw it works on
@@ -55,7 +56,7 @@ type ending struct {
 }
 
 func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
-	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend}
+	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, inTurn: o.ReplyDelayInTurn}
 	c.idle.d = s.IdleTimeout()
 	var last *atomic.Int64
 	if c.idle.d > 0 {

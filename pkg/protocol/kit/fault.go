@@ -71,7 +71,7 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 		case chaos.StepAbort:
 			abort = true
 		case chaos.StepReplyDelay:
-			fx.due = x.start + e.Delay + st.D
+			fx.due, fx.delay = x.start+e.Delay+st.D, st.D
 		case chaos.StepCloseDelay:
 			c.holdClose(st.D)
 		}
@@ -106,9 +106,12 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 				return false, nil
 			}
 		}
-		// The request is read from the client and never reaches the backend.
-		if err := c.f.Send(c.cr, io.Discard, x); err != nil {
-			return true, c.clientEnded(err)
+		// The request is read from the client and never reaches the
+		// backend; an answer that closes leaves it unread.
+		if x.Then != Close {
+			if err := c.f.Send(c.cr, io.Discard, x); err != nil {
+				return true, c.clientEnded(err)
+			}
 		}
 		if x.Reply == ReplyOne {
 			x.op = opError
@@ -119,7 +122,13 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 				x.op = opAbort
 			}
 		}
-		return x.op == opAbort, c.push(x)
+		if err := c.push(x); err != nil || x.op == opAbort {
+			return true, err
+		}
+		if x.Then == Close {
+			return true, c.closing()
+		}
+		return false, nil
 	}
 	if x.Inject {
 		fx.reply = c.f.Error(x, &e.Error)

@@ -44,11 +44,16 @@ type Framing[R any] interface {
 	// to out, with the out-of-band messages that come before it, up to
 	// where the answer ends. With x.Inject it corrupts the answer (or
 	// replaces it with Error's). ErrRaw leaves framing after it;
-	// chaos.ErrClose ends the connection once the answer is written.
+	// chaos.ErrClose ends the connection once the answer is written, and
+	// setting x.Then to Close ends it with the lingering close (an answer
+	// that says so). With ReplyOwn it writes the proxy's own answer and
+	// reads nothing.
 	Reply(in *Reader, out io.Writer, x *Exchange[R]) error
 	// Error renders the error fault's answer to x in the protocol's terms;
 	// nil ends the connection instead, once the earlier answers are
-	// relayed, without forwarding the request.
+	// relayed, without forwarding the request. It sets x.Then to Close
+	// when its answer ends the connection: the request is then not read
+	// any further.
 	Error(x *Exchange[R], spec *chaos.ErrorSpec) []byte
 }
 
@@ -61,7 +66,12 @@ type Exchange[R any] struct {
 	Affected bool // the draw changes this exchange: it is answered on its own
 	Inject   bool // corrupt the real answer (an error fault with inject)
 	Drain    bool // forward the request only once every earlier answer has come
-	R        R
+	// Early queues the exchange before Send, so that its answer may begin
+	// while the request is still on its way (HTTP's 100 Continue, an early
+	// 413). Send can then change nothing the reply loop sees in x. A
+	// request sent through a filter is still queued once it is sent.
+	Early bool
+	R     R
 
 	op    op
 	start time.Duration // now() when the request was framed
@@ -77,6 +87,9 @@ const (
 	// ReplyNone is no answer at all (memcache's noreply, Redis's CLIENT
 	// REPLY OFF, quit): the exchange ends once the request is sent.
 	ReplyNone
+	// ReplyOwn is the proxy's own answer, which Reply writes without
+	// reading the backend (HTTP's 400 to a request framed ambiguously).
+	ReplyOwn
 )
 
 // Then says what the connection does after a request.
@@ -94,10 +107,21 @@ const (
 	// RawIfReply waits for the answer before framing more; Reply returns
 	// ErrRaw to go raw (an HTTP upgrade answered 101).
 	RawIfReply
+	// Close ends the connection after this request's answer: nothing more
+	// is forwarded, what the client still sends is dropped, and the client
+	// gets the end of the stream once the answer is out (HTTP's answers
+	// that close the connection).
+	Close
 )
 
 // ErrRaw, from Reply or Start, leaves framing for a raw relay.
 var ErrRaw = errors.New("leave framing for a raw relay")
+
+// ErrStop, from Send, says that the request turned out malformed after part
+// of it went out: the backend gets the end of its stream, nothing more of
+// the client's is forwarded, and the connection ends once the answers due
+// are out (the framing's Reply tells the client what was wrong).
+var ErrStop = errors.New("stop forwarding a malformed request")
 
 // Starter is implemented by a Framing whose connection opens with an
 // exchange that is not framed as requests: a handshake, authentication,
@@ -153,6 +177,10 @@ type Options struct {
 	// when 0. A request head that does not fit is the protocol's to
 	// handle (stream it, or go raw).
 	BufSize int
+	// ReplyDelayInTurn runs a reply delay from the moment its answer's
+	// turn comes rather than from the request's arrival: the delayed
+	// answers of a pipeline then add up (HTTP holds each response in turn).
+	ReplyDelayInTurn bool
 }
 
 // Serve serves one client connection of a framed protocol: it dials the

@@ -27,6 +27,7 @@ const (
 // replyEffect is the part of a drawn Effect that acts on the way back.
 type replyEffect struct {
 	due    time.Duration // now() before which the answer is not written; 0: at once
+	delay  time.Duration // the reply delay, for Options.ReplyDelayInTurn
 	filter chaos.Filter
 	reply  []byte // the error fault's answer
 }
@@ -64,7 +65,7 @@ func (q *queue[R]) init(backend net.Conn) {
 // needsWake reports whether the reply loop can handle x without bytes from
 // the backend, so that its wait must be interrupted.
 func needsWake[R any](x *Exchange[R]) bool {
-	return x.op != opRelay || x.Reply == ReplyNone
+	return x.op != opRelay || x.Reply != ReplyOne
 }
 
 // wake interrupts the reply loop's wait on the backend. The flag is set

@@ -16,7 +16,7 @@ type endKind uint8
 const (
 	endDrained endKind = iota // the request loop finished and every answer was relayed
 	endRaw                    // the connection goes raw
-	endBackend                // the backend ended: the lingering close
+	endBackend                // the backend ended, or an answer closes: the lingering close
 	endClosed                 // the connection ends at once (abort, a failure, a close)
 )
 
@@ -36,7 +36,7 @@ func (c *conn[R]) replies() (endKind, error) {
 		}
 		switch x.op {
 		case opRelay:
-			if x.Reply == ReplyOne {
+			if x.Reply != ReplyNone {
 				err := c.answer(x)
 				if err == ErrRaw {
 					c.exchanged(x)
@@ -53,6 +53,8 @@ func (c *conn[R]) replies() (endKind, error) {
 				return c.toRaw()
 			case RawIfReply:
 				c.verdict(x, false)
+			case Close:
+				return endBackend, c.cw.Flush()
 			}
 		case opError:
 			if err := c.due(x); err != nil {
@@ -62,6 +64,9 @@ func (c *conn[R]) replies() (endKind, error) {
 				return endClosed, err
 			}
 			c.exchanged(x)
+			if x.Then == Close {
+				return endBackend, c.cw.Flush()
+			}
 		case opHang:
 			c.rep.hanging = true
 		case opAbort:
@@ -160,6 +165,9 @@ func (c *conn[R]) due(x *Exchange[R]) error {
 		return nil
 	}
 	d := x.fx.due - now()
+	if c.inTurn {
+		d = x.fx.delay
+	}
 	if d <= 0 {
 		return nil
 	}

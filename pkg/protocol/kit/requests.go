@@ -70,11 +70,24 @@ func (c *conn[R]) requests() (err error) {
 func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
 	c.q.sending.Store(true)
 	defer c.q.sending.Store(false)
+	if x.Early && f == nil {
+		if err := c.push(x); err != nil {
+			return err
+		}
+		return c.f.Send(c.cr, c.bw, x)
+	}
 	var err error
 	if f == nil {
 		err = c.f.Send(c.cr, c.bw, x)
 	} else {
 		err = c.sendFiltered(x, f)
+	}
+	if err == ErrStop {
+		// What went out of the request may be answered.
+		if err := c.push(x); err != nil {
+			return err
+		}
+		return ErrStop
 	}
 	if err != nil {
 		return err
@@ -147,8 +160,19 @@ func (c *conn[R]) then(x *Exchange[R]) (stop bool, err error) {
 		case <-c.q.done:
 			return true, nil
 		}
+	case Close:
+		return true, c.closing()
 	}
 	return false, nil
+}
+
+// closing ends the request loop before a Close: the client's input is
+// dropped until it leaves or the connection ends.
+func (c *conn[R]) closing() error {
+	if err := c.bw.Flush(); err != nil {
+		return c.clientEnded(err)
+	}
+	return c.dropClient()
 }
 
 // settle lets the framing close what it left open before the loop waits,
@@ -239,6 +263,10 @@ func (c *conn[R]) clientEnded(err error) error {
 	case errors.Is(err, chaos.ErrClose):
 		c.closeAll()
 		return nil
+	case err == ErrStop:
+		c.bw.Flush()
+		relay.CloseWrite(c.backend)
+		return c.dropClient()
 	case err != io.EOF && !relay.OrdinaryEnd(err):
 		c.closeAll()
 		return err
