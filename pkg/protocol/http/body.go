@@ -6,8 +6,12 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
+
+// bulkMin is the size from which the data of a body goes through
+// Reader.CopyN, which moves it socket to socket when it can.
+const bulkMin = 64 << 10
 
 // injectLen is how many body bytes an error fault with inject corrupts,
 // as many as the original Vaurien inserted; they are replaced rather than
@@ -28,17 +32,13 @@ const (
 // pieces of its reader's buffer, so a body of any size streams through
 // without being held, and a claimed length is only ever counted down.
 type body struct {
-	r       *inbuf
+	r       *kit.Reader
 	kind    bodyKind
 	n       int64 // bytes left of the body (length) or of the chunk (chunked data)
 	state   chunkState
 	done    bool
 	line    []byte // a line longer than r's buffer, gathered
 	trailer int    // trailer bytes so far
-	cnt     *counter
-	// bulk, when set, moves n data bytes straight from the source
-	// connection to the destination (whose buffer it flushes first).
-	bulk func(n int64) (int64, error)
 
 	rest []byte // Read: the part of the last piece not returned yet
 	err  error  // Read: the error that came with it
@@ -49,8 +49,8 @@ type body struct {
 }
 
 // reset prepares b for the next body from r.
-func (b *body) reset(r *inbuf, kind bodyKind, length int64, inject bool) {
-	*b = body{r: r, kind: kind, n: length, line: b.line[:0], cnt: b.cnt, bulk: b.bulk, inject: inject}
+func (b *body) reset(r *kit.Reader, kind bodyKind, length int64, inject bool) {
+	*b = body{r: r, kind: kind, n: length, line: b.line[:0], inject: inject}
 	if inject && kind == bodyLength {
 		b.cs = max(0, length/2-injectLen/2)
 		b.ce = min(length, b.cs+injectLen)
@@ -152,7 +152,7 @@ func (b *body) data(max int64) ([]byte, error) {
 			return nil, err
 		}
 	}
-	p := b.r.bytes()
+	p := buffered(b.r)
 	if int64(len(p)) > max {
 		p = p[:max]
 	}
@@ -201,16 +201,15 @@ func (b *body) corrupt(p []byte) {
 	}
 }
 
-// WriteTo copies the rest of the body to w. It returns nil at the body's end.
+// WriteTo copies the rest of the body to w. It returns nil at the body's
+// end. Large data goes through Reader.CopyN, which splices it when w is
+// the other side's Writer.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
-		if n := b.dataLeft(); n >= bulkMin && b.bulk != nil && !b.inject && b.r.Buffered() == 0 {
-			m, err := b.bulk(n)
+		if n := b.dataLeft(); n >= bulkMin && !b.inject && b.r.Buffered() == 0 {
+			m, err := b.r.CopyN(w, n)
 			total += m
-			if b.cnt != nil {
-				b.cnt.add(int(m))
-			}
 			if err = b.advance(m, err); err != nil {
 				return total, err
 			}
@@ -220,9 +219,6 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 		if len(p) > 0 {
 			m, werr := w.Write(p)
 			total += int64(m)
-			if b.cnt != nil {
-				b.cnt.add(m)
-			}
 			if werr != nil {
 				return total, werr
 			}
@@ -251,7 +247,7 @@ func (b *body) dataLeft() int64 {
 	return 0
 }
 
-// advance accounts for m data bytes moved by bulk, which ended with err.
+// advance accounts for m data bytes moved by CopyN, which ended with err.
 func (b *body) advance(m int64, err error) error {
 	b.dataOff += m
 	switch b.kind {
@@ -264,7 +260,7 @@ func (b *body) advance(m int64, err error) error {
 			b.state = chunkDataEnd
 		}
 	case bodyEOF:
-		if err == io.EOF {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			b.done = true
 			return nil
 		}
@@ -286,25 +282,4 @@ func (b *body) Read(p []byte) (int, error) {
 	n := copy(p, b.rest)
 	b.rest = b.rest[n:]
 	return n, nil
-}
-
-// counter batches byte counts for chaos.Events.Relayed.
-type counter struct {
-	ev  chaos.Events
-	dir chaos.Direction
-	n   int64
-}
-
-func (c *counter) add(n int) {
-	c.n += int64(n)
-	if c.n >= 1<<20 {
-		c.flush()
-	}
-}
-
-func (c *counter) flush() {
-	if c.n > 0 {
-		c.ev.Relayed(c.dir, c.n)
-		c.n = 0
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 // checkInPlace checks that parsing the first head of data in place, as a
@@ -78,7 +80,7 @@ func checkFields(t *testing.T, head []byte) {
 // each head and body into out, and checks that what was relayed plus what
 // is left unread is exactly data: no byte lost, duplicated or reordered,
 // whatever the input.
-func frameAll(t *testing.T, data []byte, next func(r *inbuf, out *bytes.Buffer) bool) {
+func frameAll(t *testing.T, data []byte, next func(r *kit.Reader, out *bytes.Buffer) bool) {
 	src := bytes.NewReader(data)
 	r := newReader(src, 16) // the smallest buffer: long lines take the slow path
 	var out bytes.Buffer
@@ -98,7 +100,7 @@ func FuzzRequest(f *testing.F) {
 	f.Add([]byte("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;e\r\nabc\r\n0\r\nT: v\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkInPlace(t, data, true)
-		frameAll(t, data, func(r *inbuf, out *bytes.Buffer) bool {
+		frameAll(t, data, func(r *kit.Reader, out *bytes.Buffer) bool {
 			head, err := readHead(r, nil, true)
 			out.Write(head)
 			if err != nil {
@@ -134,7 +136,7 @@ func FuzzResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.0 200 OK\r\n\r\nto the end"), false)
 	f.Fuzz(func(t *testing.T, data []byte, head bool) {
 		checkInPlace(t, data, false)
-		frameAll(t, data, func(r *inbuf, out *bytes.Buffer) bool {
+		frameAll(t, data, func(r *kit.Reader, out *bytes.Buffer) bool {
 			h, err := readHead(r, nil, false)
 			out.Write(h)
 			if err != nil {
@@ -159,7 +161,7 @@ func FuzzChunked(f *testing.F) {
 	f.Add([]byte("fffffffffff\r\nabc"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		early := checkChunks(data)
-		frameAll(t, data, func(r *inbuf, out *bytes.Buffer) bool {
+		frameAll(t, data, func(r *kit.Reader, out *bytes.Buffer) bool {
 			var b body
 			b.reset(r, bodyChunked, 0, false)
 			buf := make([]byte, 3)

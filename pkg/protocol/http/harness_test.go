@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,6 +25,7 @@ import (
 	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
+	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 func TestMain(m *testing.M) {
@@ -294,3 +297,11 @@ func readFrame(r io.Reader) ([]byte, error) {
 	}
 	return p, nil
 }
+
+// queueLen is how many requests the kit's queue holds in flight.
+const queueLen = 64
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// errIdle is what Serve may report for a connection the idle timeout ended.
+var errIdle = relay.ErrIdleTimeout

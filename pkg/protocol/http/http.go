@@ -71,16 +71,24 @@
 // began: then the connection is closed).
 //
 // Fallback. A response the proxy cannot frame (not HTTP/1.x, a malformed
-// head, chunk or length, a head over the limits, or a response the backend
-// sends without a request) ends the framing: what was read is written out
-// and the connection continues as a raw relay, so the client sees exactly
-// the bytes it would have seen without the proxy.
+// head, chunk or length, a head over the limits) is relayed as it comes
+// until the backend closes, and so are bytes the backend sends with no
+// request in flight, so the client sees exactly the bytes it would have
+// seen without the proxy.
+//
+// The connection runs on the protocol kit (pkg/protocol/kit): this
+// package supplies the framing above, the kit the buffers, the queue, the
+// draws and faults, the idle timeout and the close. A request is queued
+// before its body is sent, so that a 100 Continue or an early answer
+// reaches the client while the body is awaited (except a request a
+// to_backend filter acts on, queued once it is through the filter).
 package httpproto
 
 import (
 	"context"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 var options = append(chaos.Options{
@@ -118,18 +126,12 @@ type protocol struct {
 
 var _ chaos.Protocol = (*protocol)(nil)
 
-// Serve relays one client connection over one backend connection, dialed
-// at once, until either side ends it.
+// Serve frames one client connection on the protocol kit; see the package
+// documentation.
 func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
-	backend, err := s.Dial(ctx)
-	if err != nil {
-		return err
-	}
 	host := ""
 	if p.overwriteHost {
 		host = s.Backend()
 	}
-	c := newConn(ctx, s, backend, host)
-	defer c.close()
-	return c.serve()
+	return kit.Serve(ctx, s, newFraming(s, host), kit.Options{BufSize: bufSize, ReplyDelayInTurn: true})
 }

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 // Limits on a message head. A peer that exceeds them gets 414 or 431 (from
@@ -84,7 +86,7 @@ type response struct {
 // blank line that ends them) from r to buf[:0]. It returns what it consumed
 // even on error, so that a fallback relay loses no byte. A clean end of
 // stream before any byte is io.EOF with an empty head.
-func readHead(r *inbuf, buf []byte, request bool) ([]byte, error) {
+func readHead(r *kit.Reader, buf []byte, request bool) ([]byte, error) {
 	head := buf[:0]
 	lineStart := 0
 	blank := 0
@@ -203,26 +205,28 @@ func nextLine(head []byte, off int) (line []byte, next int) {
 // gathering), without consuming it. It returns the head's length, or 0
 // when readHead must read the head: it is not whole, or not well formed
 // (then readHead finds what to do about it).
-func peekRequest(r *inbuf, rq *request) int {
-	if parseRequest(r.bytes(), rq) != nil || rq.lineStart > maxBlankPrefix*2 {
+func peekRequest(r *kit.Reader, rq *request) int {
+	if parseRequest(buffered(r), rq) != nil || rq.lineStart > maxBlankPrefix*2 {
 		return 0
 	}
 	return rq.end
 }
 
 // peekResponse does the same for a response head.
-func peekResponse(r *inbuf, rs *response) int {
-	if parseResponse(r.bytes(), rs) != nil {
+func peekResponse(r *kit.Reader, rs *response) int {
+	if parseResponse(buffered(r), rs) != nil {
 		return 0
 	}
 	return rs.end
 }
 
-// rebase points rq's slices into head, a copy of the bytes it was parsed
-// from.
-func (rq *request) rebase(head []byte) {
-	rq.method = head[rq.lineStart : rq.lineStart+len(rq.method)]
-	rq.target = head[rq.targetStart : rq.targetStart+len(rq.target)]
+// buffered is what r holds, without reading.
+func buffered(r *kit.Reader) []byte {
+	if r.Buffered() == 0 {
+		return nil
+	}
+	b, _ := r.Peek(r.Buffered())
+	return b
 }
 
 // parseRequest parses a head read by readHead.

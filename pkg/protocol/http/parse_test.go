@@ -8,20 +8,14 @@ import (
 	"testing"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
-// readerSource fills an inbuf from an io.Reader, as a connection would.
-type readerSource struct{ r io.Reader }
-
-func (s *readerSource) fill(b *inbuf) (int, error) { return s.r.Read(b.buf[b.w:]) }
-
-// newReader returns an inbuf of the given size over rd.
-func newReader(rd io.Reader, size int) *inbuf {
-	return &inbuf{buf: make([]byte, size), size: size, src: &readerSource{rd}}
-}
+// newReader returns a Reader of the given size over rd.
+func newReader(rd io.Reader, size int) *kit.Reader { return kit.NewReader(rd, size) }
 
 // rewind empties r, whose source starts again.
-func rewind(r *inbuf) { r.r, r.w, r.err = 0, 0, nil }
+func rewind(r *kit.Reader) { r.Discard(r.Buffered()) }
 
 func TestParseRequest(t *testing.T) {
 	tests := []struct {
@@ -362,7 +356,7 @@ func TestBodyFraming(t *testing.T) {
 				if out.String() != tc.body {
 					t.Errorf("read=%v: relayed %.60q, want %.60q", read, out.String(), tc.body)
 				}
-				rest, _ := io.ReadAll(r)
+				rest, _ := io.ReadAll(io.MultiReader(bytes.NewReader(buffered(r)), src))
 				if out.String()+string(rest) != tc.in {
 					t.Errorf("read=%v: bytes were lost or duplicated", read)
 				}
@@ -410,9 +404,10 @@ func TestLookup(t *testing.T) {
 	if err := parseRequest(head, &rq); err != nil {
 		t.Fatal(err)
 	}
-	x := &exchange{head: head, rq: rq}
+	f := newFraming(nil, "")
+	f.head, f.rq = head, rq
 	for name, want := range map[string]string{"X-Token": "secret", "host": "a", "HOST": "a", "missing": "", "X": ""} {
-		if got := x.header(name); got != want {
+		if got := f.header(name); got != want {
 			t.Errorf("header(%q) = %q, want %q", name, got, want)
 		}
 	}
