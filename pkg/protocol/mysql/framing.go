@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
@@ -45,6 +46,7 @@ type exchange struct {
 	// deadlock: the injected error is a deadlock, which rolls the
 	// transaction back.
 	deadlock bool
+	rq       *request // what the command is drawn as; nil when it is not drawn
 }
 
 // framing frames one client connection for the kit.
@@ -61,7 +63,11 @@ type framing struct {
 	// rollbackDue: a deadlock was injected (with inject) inside a
 	// transaction, and the server has not rolled it back yet.
 	rollbackDue atomic.Bool
-	lastSQL     string // the request loop's last statement text, reused while it repeats
+	// A command's request is recycled: the reply loop keeps the one it
+	// answered last (replied) until its next answer, when the kit has
+	// reported that exchange, and hands it to the request loop (spare).
+	spare   atomic.Pointer[request]
+	replied *request
 	// stmts maps the ids of prepared statements to their keyword and text:
 	// a COM_STMT_EXECUTE is drawn as the statement it runs.
 	mu    sync.Mutex
@@ -73,6 +79,13 @@ type framing struct {
 }
 
 type prepared struct{ keyword, sql string }
+
+// request is a command's chaos.Request, with the bytes its SQL is read
+// from.
+type request struct {
+	req chaos.Request
+	sql []byte
+}
 
 var (
 	_ kit.Framing[exchange] = (*framing)(nil)
@@ -208,39 +221,12 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 		x.R.infile = true // not drawn: it is part of the LOAD DATA statement
 		return nil
 	}
-	if n == 0 {
-		// The server answers an empty command with an ERR.
-		x.Req = &chaos.Request{Command: other, Database: f.db, User: f.user}
-		return nil
+	var code byte = 0xff // an empty command, which the server answers with an ERR
+	if n > 0 {
+		code = head[0]
 	}
-	code := head[0]
 	x.R.code = code
-	req := &chaos.Request{Command: commandName(code), Database: f.db, User: f.user}
 	switch code {
-	case comQuery:
-		if sql, ok := statement(head, f.caps); ok {
-			req.Command = keyword(sql)
-			if string(sql) != f.lastSQL {
-				f.lastSQL = string(sql)
-			}
-			req.SQL = f.lastSQL
-		} else {
-			req.Command = other
-		}
-	case comStmtPrepare:
-		f.mu.Lock()
-		sql := head[1:]
-		f.prepare = prepared{keyword(sql), string(sql)}
-		f.mu.Unlock()
-	case comStmtExecute:
-		if id, ok := stmtID(head); ok {
-			f.mu.Lock()
-			s, known := f.stmts[id]
-			f.mu.Unlock()
-			if known {
-				req.Command, req.SQL = s.keyword, s.sql
-			}
-		}
 	case comStmtClose:
 		if id, ok := stmtID(head); ok {
 			f.mu.Lock()
@@ -261,8 +247,50 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 		x.Reply, x.Then = kit.ReplyNone, kit.RawAfter
 		return nil
 	}
-	x.Req = req
+	rq := f.request()
+	x.R.rq, x.Req = rq, &rq.req
+	req := &rq.req
+	req.Command = commandName(code)
+	switch code {
+	case comQuery:
+		sql, ok := statement(head, f.caps)
+		if !ok {
+			req.Command = other
+			break
+		}
+		req.Command = keyword(sql)
+		rq.sql = append(rq.sql[:0], sql...)
+		// The text lives in rq.sql, which changes only once the exchange
+		// has been reported: the request is valid for as long as
+		// chaos.Request promises.
+		req.SQL = unsafe.String(unsafe.SliceData(rq.sql), len(rq.sql))
+	case comStmtPrepare:
+		f.mu.Lock()
+		sql := head[1:]
+		f.prepare = prepared{keyword(sql), string(sql)}
+		f.mu.Unlock()
+	case comStmtExecute:
+		if id, ok := stmtID(head); ok {
+			f.mu.Lock()
+			s, known := f.stmts[id]
+			f.mu.Unlock()
+			if known {
+				req.Command, req.SQL = s.keyword, s.sql
+			}
+		}
+	}
 	return nil
+}
+
+// request returns a command's request to fill, recycling one the reply
+// loop is done with.
+func (f *framing) request() *request {
+	rq := f.spare.Swap(nil)
+	if rq == nil {
+		rq = new(request)
+	}
+	rq.req = chaos.Request{Database: f.db, User: f.user}
+	return rq
 }
 
 // Send writes the command, streaming its chunks, after a ROLLBACK of the
@@ -303,6 +331,10 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange])
 
 // Reply relays the server's answer to one command, chunk by chunk.
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
+	if f.replied != nil {
+		f.spare.Store(f.replied)
+	}
+	f.replied = x.R.rq
 	if x.R.rollback {
 		if _, err := relayPacket(in, io.Discard); err != nil {
 			return err
