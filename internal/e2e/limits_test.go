@@ -161,11 +161,11 @@ func TestThreeThousandIdleConnections(t *testing.T) {
 	if fdsPerConn > 3 {
 		t.Errorf("%.2f descriptors per idle connection, want at most 3", fdsPerConn)
 	}
-	// About 4.5 KB here: the sockets' structures and the relay's state,
+	// About 3.2 KB here: the sockets' structures and the relay's state,
 	// and no goroutine (a poller relays idle connections); the slack is
 	// for what the garbage collector has not reclaimed yet.
-	if perConn > 6 {
-		t.Errorf("%.1f KB per idle connection, want at most 6: a relay keeps a goroutine, a buffer or a pipe while it waits", perConn)
+	if perConn > 5 {
+		t.Errorf("%.1f KB per idle connection, want at most 5: a relay keeps a goroutine, a buffer or a pipe while it waits", perConn)
 	}
 	// Every connection still works.
 	for i, c := range conns[:100] {
