@@ -74,6 +74,13 @@ func newHub(s *Server, interval time.Duration) *hub {
 func (h *hub) join() (*subscriber, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	select {
+	case <-h.s.done:
+		// Shutting down: no publisher may start once Shutdown waits for
+		// the server's goroutines.
+		return nil, false
+	default:
+	}
 	if len(h.subs) >= MaxSubscribers {
 		return nil, false
 	}
@@ -203,7 +210,7 @@ func rates(p, c routeCounters, d time.Duration) api.Rates {
 func (s *Server) events(c *echo.Context) error {
 	sub, ok := s.hub.join()
 	if !ok {
-		return echo.NewHTTPError(http.StatusServiceUnavailable, "too many event streams are open: close a console tab and retry")
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "no event stream now: vaurien is shutting down, or too many streams are open (close a console tab and retry)")
 	}
 	defer s.hub.leave(sub)
 	w := c.Response()

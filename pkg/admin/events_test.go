@@ -20,6 +20,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/vaurien-go/vaurien/pkg/admin"
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
 	"github.com/vaurien-go/vaurien/pkg/app"
 	"github.com/vaurien-go/vaurien/pkg/config"
@@ -319,4 +320,30 @@ func startApp(t *testing.T, text string) *app.App {
 		p.Shutdown(ctx)
 	})
 	return p
+}
+
+// The streams open at once are bounded: one more gets a 503 that says
+// why, and a place frees when a stream closes.
+func TestEventsStreamsAreBounded(t *testing.T) {
+	e := startEnv(t, "")
+	streams := make([]*stream, admin.MaxSubscribers)
+	for i := range streams {
+		streams[i] = openStream(t, e.admin+"/events", nil)
+	}
+	code, body := e.call(t, http.MethodGet, "/events", "")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "too many streams") {
+		t.Fatalf("stream %d: %d %s", admin.MaxSubscribers+1, code, body)
+	}
+	streams[0].close()
+	eventually(t, 5*time.Second, "a place freed", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, e.admin+"/events", nil)
+		resp, err := e.http.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
