@@ -152,7 +152,7 @@ func (b *body) data(max int64) ([]byte, error) {
 			return nil, err
 		}
 	}
-	p := buffered(b.r)
+	p := b.r.Bytes()
 	if int64(len(p)) > max {
 		p = p[:max]
 	}

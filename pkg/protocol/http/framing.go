@@ -23,16 +23,16 @@ const refusedBadRequest = "bad_request"
 // framed.
 var errMalformed = errors.New("malformed response head")
 
-// exchange is http's own state of one request in the kit's queue.
+// exchange is http's own state of one request in the kit's queue, kept
+// small: the queue holds many.
 type exchange struct {
-	req     chaos.Request // what x.Req points to (see Reply)
-	seq     uint32        // the request's number on the connection, from 1
-	head    bool          // a HEAD request: its response has no body
-	connect bool          // a CONNECT request
-	close   bool          // the request ends the connection after its response
-	partial bool          // the client left in the middle of this head: it goes out as it is
-	status  int16         // the proxy's own answer (400, 414, 431, 505); 0 relays the backend's
-	why     error         // what was wrong with the request, told in that answer
+	method, path string // what the exchange is reported with
+	seq          uint32 // the request's number on the connection, from 1
+	head         bool   // a HEAD request: its response has no body
+	connect      bool   // a CONNECT request
+	close        bool   // the request ends the connection after its response
+	partial      bool   // the client left in the middle of this head: it goes out as it is
+	status       int16  // the proxy's own answer (400, 414, 431, 505); 0 relays the backend's
 }
 
 // framing frames one client connection for the kit. The request loop
@@ -52,15 +52,19 @@ type framing struct {
 	seq      uint32
 	lastPath string
 	header   func(string) string
+	req      chaos.Request // the request being framed and drawn
 
 	// reply loop
 	rs       response
 	rhead    []byte // a response head gathered line by line
 	respBody body
+	done     chaos.Request // the request whose exchange is reported
 
 	// rejected is the number of the request whose body turned out
-	// malformed after its head went out, and why: its answer is the
-	// proxy's 400, unless the backend's began already.
+	// malformed after its head went out: its answer is the proxy's 400,
+	// unless the backend's began already. why is what was wrong with it,
+	// or with a head refused (at most one request is refused: the
+	// connection ends there).
 	rejected atomic.Uint32
 	why      atomic.Pointer[error]
 }
@@ -94,7 +98,7 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 	x.R.seq = f.seq
 	f.inPlace = false
 	if n := peekRequest(in, &f.rq); n > 0 {
-		f.head, f.inPlace = buffered(in)[:n], true
+		f.head, f.inPlace = in.Bytes()[:n], true
 	} else {
 		if err := awaitRequestLine(in); err != nil {
 			return f.reject(x, 400, err)
@@ -127,7 +131,7 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 	}
 	kind, err := f.rq.body()
 	if err == nil && kind == bodyChunked {
-		rest := buffered(in)
+		rest := in.Bytes()
 		if f.inPlace {
 			rest = rest[len(f.head):]
 		}
@@ -137,8 +141,9 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 		return f.reject(x, 400, err)
 	}
 	f.kind = kind
-	x.R.req = chaos.Request{Command: method(f.rq.method), Path: f.path(f.rq.target), Header: f.header}
-	x.Req = &x.R.req
+	x.R.method, x.R.path = method(f.rq.method), f.path(f.rq.target)
+	f.req = chaos.Request{Command: x.R.method, Path: x.R.path, Header: f.header}
+	x.Req = &f.req
 	x.Early = true
 	switch string(f.rq.method) {
 	case "HEAD":
@@ -165,7 +170,8 @@ func (f *framing) reject(x *kit.Exchange[exchange], status int, why error) error
 	}
 	f.s.Refused(refusedBadRequest)
 	x.Reply, x.Then = kit.ReplyOwn, kit.Close
-	x.R.status, x.R.why = int16(status), why
+	x.R.status = int16(status)
+	f.why.Store(&why)
 	return nil
 }
 
@@ -175,7 +181,7 @@ func (f *framing) reject(x *kit.Exchange[exchange], status int, why error) error
 // A read error is left for readHead to meet again.
 func awaitRequestLine(in *kit.Reader) error {
 	for {
-		b := buffered(in)
+		b := in.Bytes()
 		b = b[skipBlank(b):]
 		end := bytes.IndexByte(b, '\n')
 		line := b
@@ -271,12 +277,12 @@ func (f *framing) writeHead(out io.Writer, asIs bool) error {
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
 	e := &x.R
 	if x.Req != nil {
-		// x is the reply loop's copy: the request loop reuses the one x.Req
-		// was made with.
-		x.Req = &e.req
+		// The request loop reuses the one x.Req was drawn with.
+		f.done = chaos.Request{Command: e.method, Path: e.path}
+		x.Req = &f.done
 	}
 	if e.status != 0 {
-		_, err := out.Write(renderReply(int(e.status), whySpec(e.why), false))
+		_, err := out.Write(renderReply(int(e.status), whySpec(*f.why.Load()), false))
 		return err
 	}
 	for {
@@ -336,7 +342,7 @@ func (f *framing) responseHead(in *kit.Reader) (h []byte, inPlace bool, err erro
 		return nil, false, err
 	}
 	if n := peekResponse(in, &f.rs); n > 0 {
-		return buffered(in)[:n], true, nil
+		return in.Bytes()[:n], true, nil
 	}
 	h, err = readHead(in, f.rhead, false)
 	f.rhead = h
@@ -366,7 +372,7 @@ func (f *framing) unframed(in *kit.Reader, out io.Writer, x *kit.Exchange[exchan
 // (a 408 before any request, bytes after a response that cannot be
 // framed), as it comes.
 func (f *framing) Unsolicited(in *kit.Reader, out io.Writer) (bool, error) {
-	b := buffered(in)
+	b := in.Bytes()
 	_, err := out.Write(b)
 	in.Discard(len(b))
 	return true, err

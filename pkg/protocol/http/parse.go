@@ -181,11 +181,8 @@ func isBlank(line []byte) bool {
 
 // trimEOL drops the line ending, CRLF or a bare LF.
 func trimEOL(line []byte) []byte {
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
+	if len(line) > 0 && line[len(line)-1] == '\n' {
+		line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
 	}
 	return line
 }
@@ -206,7 +203,7 @@ func nextLine(head []byte, off int) (line []byte, next int) {
 // when readHead must read the head: it is not whole, or not well formed
 // (then readHead finds what to do about it).
 func peekRequest(r *kit.Reader, rq *request) int {
-	if parseRequest(buffered(r), rq) != nil || rq.lineStart > maxBlankPrefix*2 {
+	if parseRequest(r.Bytes(), rq) != nil || rq.lineStart > maxBlankPrefix*2 {
 		return 0
 	}
 	return rq.end
@@ -214,19 +211,10 @@ func peekRequest(r *kit.Reader, rq *request) int {
 
 // peekResponse does the same for a response head.
 func peekResponse(r *kit.Reader, rs *response) int {
-	if parseResponse(buffered(r), rs) != nil {
+	if parseResponse(r.Bytes(), rs) != nil {
 		return 0
 	}
 	return rs.end
-}
-
-// buffered is what r holds, without reading.
-func buffered(r *kit.Reader) []byte {
-	if r.Buffered() == 0 {
-		return nil
-	}
-	b, _ := r.Peek(r.Buffered())
-	return b
 }
 
 // parseRequest parses a head read by readHead.

@@ -356,7 +356,7 @@ func TestBodyFraming(t *testing.T) {
 				if out.String() != tc.body {
 					t.Errorf("read=%v: relayed %.60q, want %.60q", read, out.String(), tc.body)
 				}
-				rest, _ := io.ReadAll(io.MultiReader(bytes.NewReader(buffered(r)), src))
+				rest, _ := io.ReadAll(io.MultiReader(bytes.NewReader(r.Bytes()), src))
 				if out.String()+string(rest) != tc.in {
 					t.Errorf("read=%v: bytes were lost or duplicated", read)
 				}
