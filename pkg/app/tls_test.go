@@ -39,7 +39,7 @@ func TestTLSConfigNeedsTermination(t *testing.T) {
   backend_tls {
     insecure_skip_verify = true
   }
-}`, "5:3", `No TLS for this protocol: Route "db" takes no backend_tls block with protocol "mysql": a MySQL client asks for TLS inside the protocol (CLIENT_SSL)`},
+}`, "5:3", `TLS on both sides or neither: Route "db" with protocol "mysql" speaks TLS to its clients and its backend together, or to neither`},
 		{`route "a" {
   listen  = "127.0.0.1:8000"
   backend = "127.0.0.1:80"

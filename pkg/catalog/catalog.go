@@ -84,6 +84,8 @@ func TLSMarkdown(w io.Writer) {
 	var inner, none []string
 	for _, p := range chaos.Protocols() {
 		switch {
+		case p.InnerTLS && p.TLSBoth != "":
+			inner = append(inner, fmt.Sprintf("`%s` (both blocks together or neither: %s)", p.Name, p.TLSBoth))
 		case p.InnerTLS:
 			inner = append(inner, "`"+p.Name+"`")
 		case p.NoTLS != "":
@@ -92,7 +94,7 @@ func TLSMarkdown(w io.Writer) {
 	}
 	intro := "A route terminates TLS on its listener with a `tls` block and originates TLS to its backend with a `backend_tls` block; the two combine independently, and a route with neither relays as before (spliced on tcp). Both sides offer TLS 1.2 at least, and http routes offer ALPN `http/1.1`. The behaviors " + strings.Join(handshake, ", ") + " act on the handshakes of a route with a `tls` block, drawn once per connection (see [behaviors](behaviors.md))."
 	if len(inner) > 0 {
-		intro += " These protocols negotiate TLS inside their exchange and carry the blocks out there: " + strings.Join(inner, ", ") + "."
+		intro += " These protocols negotiate TLS inside their exchange and carry the blocks out there: " + strings.Join(inner, "; ") + "."
 	}
 	if len(none) > 0 {
 		intro += " These protocols take neither block: " + strings.Join(none, "; ") + "."

@@ -254,10 +254,11 @@ type TLSUpgrader interface {
 	// TLSSides reports whether the route terminates TLS with its clients
 	// (a tls block) and originates it to its backend (backend_tls).
 	TLSSides() (client, backend bool)
-	// ServerTLS completes the handshake with the client over the client
-	// connection, carrying out the route's handshake faults, and returns
-	// the TLS connection, which the session then ends with.
-	ServerTLS(ctx context.Context) (net.Conn, error)
+	// ServerTLS completes the handshake with the client over client (the
+	// client connection, or a view of it that first gives back what the
+	// protocol read ahead), carrying out the route's handshake faults, and
+	// returns the TLS connection, which the session then ends with.
+	ServerTLS(ctx context.Context, client net.Conn) (net.Conn, error)
 	// ClientTLS completes the handshake with the backend over backend, a
 	// connection Dial returned.
 	ClientTLS(ctx context.Context, backend net.Conn) (net.Conn, error)

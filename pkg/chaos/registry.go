@@ -49,6 +49,10 @@ type ProtocolSpec struct {
 	// tls and backend_tls blocks to it, and its sessions implement
 	// TLSUpgrader.
 	InnerTLS bool
+	// TLSBoth, when set, says why an InnerTLS protocol speaks TLS on both
+	// sides at once or on neither: a route takes tls and backend_tls
+	// together.
+	TLSBoth string
 }
 
 var (

@@ -335,6 +335,14 @@ func (d *decoder) tls(raw *rawRoute, r *Route) {
 		{raw.TLS, "tls", tlsroute.ServerOptions, tlsroute.Check, &r.TLS},
 		{raw.BackendTLS, "backend_tls", tlsroute.BackendOptions, tlsroute.CheckBackend, &r.BackendTLS},
 	}
+	if spec, ok := chaos.LookupProtocol(r.Protocol); ok && spec.TLSBoth != "" && (raw.TLS == nil) != (raw.BackendTLS == nil) {
+		at, missing := raw.BackendTLS, "tls"
+		if raw.TLS != nil {
+			at, missing = raw.TLS, "backend_tls"
+		}
+		d.errorf(at.TypeRange, "TLS on both sides or neither", "Route %q with protocol %q speaks TLS to its clients and its backend together, or to neither: %s. Add a %s block, or remove this one.", r.Name, r.Protocol, spec.TLSBoth, missing)
+		return
+	}
 	for _, b := range blocks {
 		if b.raw == nil {
 			continue

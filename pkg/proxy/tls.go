@@ -98,7 +98,7 @@ func (r *Route) handshook(side string, start time.Time, err error) {
 // behavior changes nothing here, and the protocol's own draws treat the
 // TLS behaviors as dummy, so that each behavior keeps its share.
 func (s *session) terminate(p *plan) error {
-	tc, err := s.handshake(s.route.ctx, p)
+	tc, err := s.handshake(s.route.ctx, p, s.raw)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *session) terminate(p *plan) error {
 	return nil
 }
 
-func (s *session) handshake(ctx context.Context, p *plan) (net.Conn, error) {
+func (s *session) handshake(ctx context.Context, p *plan, conn net.Conn) (net.Conn, error) {
 	r := s.route
 	d := p.mix.Draw(p.source, nil)
 	fault := d.Effect.Handshake
@@ -115,7 +115,7 @@ func (s *session) handshake(ctx context.Context, p *plan) (net.Conn, error) {
 		r.obs.Injected(d.Name, nil)
 	}
 	start := time.Now()
-	tc, err := r.tlsIn.Handshake(ctx, s.raw, fault)
+	tc, err := r.tlsIn.Handshake(ctx, conn, fault)
 	r.handshook(SideClient, start, err)
 	if err != nil {
 		return nil, err
@@ -133,11 +133,11 @@ func (s *session) TLSSides() (client, backend bool) {
 // ServerTLS implements chaos.TLSUpgrader: the handshake, with its drawn
 // faults, as at accept on the routes whose engine terminates TLS. The
 // client connection is the TLS one from then on.
-func (s *session) ServerTLS(ctx context.Context) (net.Conn, error) {
+func (s *session) ServerTLS(ctx context.Context, client net.Conn) (net.Conn, error) {
 	if s.route.tlsIn == nil {
 		return nil, fmt.Errorf("tls handshake: route %q has no tls block", s.route.name)
 	}
-	tc, err := s.handshake(ctx, s.protocol)
+	tc, err := s.handshake(ctx, s.protocol, client)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	goredis "github.com/redis/go-redis/v9"
@@ -21,6 +23,7 @@ import (
 	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/memcache"
+	_ "github.com/vaurien-go/vaurien/pkg/protocol/mysql"
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/postgres"
 	_ "github.com/vaurien-go/vaurien/pkg/protocol/redis"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
@@ -207,5 +210,63 @@ func TestTLSPostgresRoute(t *testing.T) {
 	var v string
 	if err := c.QueryRow(ctx, "SELECT v FROM kv WHERE k = 1").Scan(&v); err != nil || v != "a" {
 		t.Errorf("SELECT after the fault: %q, %v", v, err)
+	}
+}
+
+// TestTLSMySQLRoute: a mysql route with tls and backend_tls keeps CLIENT_SSL
+// in the greeting, relays the client's SSLRequest and speaks TLS with both
+// sides, so that the mariadb client and go-sql-driver verifying the
+// generated CA reach a server that sees a TLS session; faults are drawn per
+// command inside TLS.
+func TestTLSMySQLRoute(t *testing.T) {
+	ca := testenv.NewCA(t)
+	srv := testenv.MariaDBTLS(t, ca)
+	in, caOut := generated(t)
+	cfg := proxy.RouteConfig{Name: "mysql", Listen: "127.0.0.1:0", Backend: srv.Addr, Protocol: "mysql",
+		TLS: in, Mix: errorOn(t, "UPDATE"),
+		BackendTLS: resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File})}
+	s := startServer(t, cfg)
+	addr := s.Route("mysql").Addr()
+	cipherQuery := "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'"
+
+	cli := testenv.LookPath(t, "mariadb")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, cli, "-hlocalhost", "--protocol=TCP", "-P"+port(addr), "-u"+testenv.MariaDBNativeUser,
+		"-p"+testenv.MariaDBPassword, "--ssl", "--ssl-ca="+caOut, "--ssl-verify-server-cert", "--batch", "--skip-column-names",
+		"-e", cipherQuery).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("mariadb --ssl-verify-server-cert through the route: %v: %q; want the server's TLS cipher", err, out)
+	}
+
+	if err := mysql.RegisterTLSConfig("vaurien-route", &tls.Config{RootCAs: trust(t, caOut), ServerName: "localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/%s?tls=vaurien-route", testenv.MariaDBNativeUser, testenv.MariaDBPassword, addr, testenv.MariaDBDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var cipher string
+	if err := db.QueryRowContext(ctx, cipherQuery).Scan(&cipher); err != nil || cipher == "" {
+		t.Fatalf("go-sql-driver with TLS: %q, %v", cipher, err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE kv (k INT PRIMARY KEY, v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	var myErr *mysql.MySQLError
+	if _, err := db.ExecContext(ctx, "UPDATE kv SET v = 'x'"); !errors.As(err, &myErr) || myErr.Number != 1213 {
+		t.Errorf("UPDATE under the error fault: %v, want the deadlock 1213", err)
+	}
+
+	// A client that does not ask for TLS is refused: its login would reach
+	// the server in plain text.
+	plain, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/%s?tls=false", testenv.MariaDBNativeUser, testenv.MariaDBPassword, addr, testenv.MariaDBDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if err := plain.PingContext(ctx); err == nil {
+		t.Error("a client without TLS was served by a route that speaks TLS to the server")
 	}
 }

@@ -20,9 +20,24 @@ func (o *Opening) ClientTLS() error { return o.startTLS(true) }
 // block.
 func (o *Opening) BackendTLS() error { return o.startTLS(false) }
 
-// errTLSUnread is a side that sent more than the exchange that asks for
-// TLS before the handshake: those bytes would be read as plain text.
-var errTLSUnread = errors.New("tls: bytes arrived before the handshake, after the request for TLS")
+// errTLSUnread is a backend that sent more than its answer to the request
+// for TLS before the handshake: those bytes would be read as plain text.
+var errTLSUnread = errors.New("tls: the backend sent bytes before the handshake, after agreeing to TLS")
+
+// readAhead is a connection whose first bytes were already read.
+type readAhead struct {
+	net.Conn
+	ahead []byte
+}
+
+func (r *readAhead) Read(p []byte) (int, error) {
+	if len(r.ahead) > 0 {
+		n := copy(p, r.ahead)
+		r.ahead = r.ahead[n:]
+		return n, nil
+	}
+	return r.Conn.Read(p)
+}
 
 func (c *conn[R]) startTLS(client bool) error {
 	u, ok := c.s.(chaos.TLSUpgrader)
@@ -32,10 +47,16 @@ func (c *conn[R]) startTLS(client bool) error {
 	var err error
 	var tc net.Conn
 	if client {
-		if c.cr.Buffered() > 0 {
-			return errTLSUnread
+		// A client may send its hello right after its request for TLS,
+		// without waiting (MySQL's SSLRequest has no answer): what was
+		// read ahead is the handshake's start.
+		conn := c.client
+		if n := c.cr.Buffered(); n > 0 {
+			ahead, _ := c.cr.Peek(n)
+			conn = &readAhead{Conn: c.client, ahead: append([]byte(nil), ahead...)}
+			c.cr.Discard(n)
 		}
-		if tc, err = u.ServerTLS(c.ctx); err != nil {
+		if tc, err = u.ServerTLS(c.ctx, conn); err != nil {
 			return err
 		}
 		c.client = tc

@@ -154,7 +154,17 @@ func (f *framing) Start(o *kit.Opening) error {
 		// client sees it as it is.
 		return kit.ErrRaw
 	}
-	if !f.p.passthroughTLS {
+	// A route with tls and backend_tls speaks TLS to both: the client's
+	// SSLRequest is relayed, and each side's handshake made with vaurien.
+	var bothTLS bool
+	if u, ok := o.Session.(chaos.TLSUpgrader); ok {
+		client, backend := u.TLSSides()
+		bothTLS = client && backend
+	}
+	if bothTLS && g.caps&capSSL == 0 {
+		return errors.New("mysql: the server offers no TLS (no CLIENT_SSL in its greeting), and the route speaks TLS to it: turn TLS on in the server, or remove the route's tls and backend_tls blocks")
+	}
+	if !f.p.passthroughTLS && !bothTLS {
 		g.clearSSL(greet)
 	}
 	if _, err := relayPacket(o.Backend, o.ToClient); err != nil {
@@ -171,6 +181,11 @@ func (f *framing) Start(o *kit.Opening) error {
 		return err
 	}
 	l, err := parseLogin(login)
+	if bothTLS {
+		if l, err = f.startTLS(o, l, err); err != nil {
+			return err
+		}
+	}
 	if err != nil || l.ssl {
 		return kit.ErrRaw // TLS (or a login this proxy does not read): relayed untouched
 	}
@@ -208,6 +223,39 @@ func (f *framing) Start(o *kit.Opening) error {
 			}
 		}
 	}
+}
+
+// startTLS relays the client's SSLRequest to the server, makes both sides
+// TLS and reads the login the client sends over TLS. A client that does
+// not ask for TLS is refused: its login would reach the server in plain
+// text, which the route's backend_tls forbids.
+func (f *framing) startTLS(o *kit.Opening, l login, err error) (login, error) {
+	if err != nil {
+		return l, err
+	}
+	if !l.ssl {
+		return l, errors.New("mysql: the client did not ask for TLS, and the route speaks TLS to the server: connect with TLS (ssl-mode=REQUIRED)")
+	}
+	if _, err := relayPacket(o.Client, o.ToBackend); err != nil {
+		return l, err
+	}
+	if err := o.ToBackend.Flush(); err != nil {
+		return l, err
+	}
+	if err := o.BackendTLS(); err != nil {
+		return l, err
+	}
+	if err := o.ClientTLS(); err != nil {
+		return l, err
+	}
+	n, _, p, err := peekPacket(o.Client, bufSize-headerLen)
+	if err == bufio.ErrBufferFull || err == nil && len(p) < n {
+		return l, kit.ErrRaw
+	}
+	if err != nil {
+		return l, err
+	}
+	return parseLogin(p)
 }
 
 // Request frames the next command from its first chunk's head.

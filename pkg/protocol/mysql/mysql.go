@@ -36,7 +36,8 @@ func init() {
 			"for the commands that carry none) and its text. An error fault answers a real ERR " +
 			"packet, by default a deadlock (1213, SQLSTATE 40001), after which the server's " +
 			"transaction is rolled back as a real deadlock's is. Text and binary protocols, " +
-			"multi-results, LOAD DATA LOCAL and packets over 16 MiB are framed.",
+			"multi-results, LOAD DATA LOCAL and packets over 16 MiB are framed. A route with tls and " +
+			"backend_tls keeps CLIENT_SSL in the greeting and speaks TLS with the client and the server.",
 		Options: options,
 		Example: "route \"db\" {\n  listen   = \"127.0.0.1:3307\"\n  backend  = \"127.0.0.1:3306\"\n" +
 			"  protocol = \"mysql\"\n\n  behavior \"error\" {\n    percent = 10\n    match {\n      command = [\"UPDATE\"]\n    }\n  }\n}",
@@ -44,7 +45,8 @@ func init() {
 			return New(v.String("error_code"), v.String("sqlstate"), v.String("error_message"), v.String("tls"))
 		},
 		Commands: commands(),
-		NoTLS:    "a MySQL client asks for TLS inside the protocol (CLIENT_SSL) after a plain-text greeting: the connection cannot be TLS from its first byte; see the tls option",
+		InnerTLS: true,
+		TLSBoth:  "the client's packets are numbered from the server's greeting, so TLS on one side only would renumber the whole authentication",
 	})
 }
 
