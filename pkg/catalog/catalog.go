@@ -81,23 +81,18 @@ func TLSMarkdown(w io.Writer) {
 			handshake = append(handshake, "`"+b.Name+"`")
 		}
 	}
-	var inner, none []string
+	var inner []string
 	for _, p := range chaos.Protocols() {
 		switch {
 		case p.InnerTLS && p.TLSBoth != "":
 			inner = append(inner, fmt.Sprintf("`%s` (both blocks together or neither: %s)", p.Name, p.TLSBoth))
 		case p.InnerTLS:
 			inner = append(inner, "`"+p.Name+"`")
-		case p.NoTLS != "":
-			none = append(none, fmt.Sprintf("`%s` (%s)", p.Name, p.NoTLS))
 		}
 	}
 	intro := "A route terminates TLS on its listener with a `tls` block and originates TLS to its backend with a `backend_tls` block; the two combine independently, and a route with neither relays as before (spliced on tcp). Both sides offer TLS 1.2 at least, and http routes offer ALPN `http/1.1`. The behaviors " + strings.Join(handshake, ", ") + " act on the handshakes of a route with a `tls` block, drawn once per connection (see [behaviors](behaviors.md))."
 	if len(inner) > 0 {
 		intro += " These protocols negotiate TLS inside their exchange and carry the blocks out there: " + strings.Join(inner, "; ") + "."
-	}
-	if len(none) > 0 {
-		intro += " These protocols take neither block: " + strings.Join(none, "; ") + "."
 	}
 	markdown(w, "TLS", intro, []entry{
 		{"tls", "Terminates TLS on the route's listener, with a certificate loaded from files (and loaded again when they change) or generated at start with a CA of its own.", "tls {\n  generate = true\n  names    = [\"localhost\", \"vaurien\"]\n  ca_out   = \"/shared/vaurien-ca.pem\"\n}", tlsroute.ServerOptions},

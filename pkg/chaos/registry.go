@@ -34,10 +34,6 @@ type ProtocolSpec struct {
 	// ALPN lists the application protocols a route offers, and asks its
 	// backend for, when it speaks TLS (http: "http/1.1").
 	ALPN []string
-	// NoTLS, when set, says why a route of this protocol takes no tls or
-	// backend_tls block, such as a protocol that negotiates TLS inside
-	// its own exchange and does not carry it out.
-	NoTLS string
 	// Commands, when set, is the closed set of values the protocol gives
 	// Request.Command whatever clients send (a database's statement
 	// keywords, with a catch-all): metrics then count requests, their

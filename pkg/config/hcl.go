@@ -347,10 +347,6 @@ func (d *decoder) tls(raw *rawRoute, r *Route) {
 		if b.raw == nil {
 			continue
 		}
-		if spec, ok := chaos.LookupProtocol(r.Protocol); ok && spec.NoTLS != "" {
-			d.errorf(b.raw.TypeRange, "No TLS for this protocol", "Route %q takes no %s block with protocol %q: %s.", r.Name, b.name, r.Protocol, spec.NoTLS)
-			continue
-		}
 		values, _, _, ok := d.options(b.raw.Body, "block", b.name, b.decl, nil)
 		if !ok {
 			continue
