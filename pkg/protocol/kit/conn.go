@@ -51,8 +51,14 @@ type ending struct {
 	clientGone atomic.Bool
 	lingering  atomic.Bool
 	closeDelay atomic.Int64
-	mu         sync.Mutex
-	strike     *time.Timer // a reset_peer or timeout that acts later
+	// The backend hears that the client has gone (a FIN) once the reply
+	// loop waits for it with nothing left to read: redis, for one, drops
+	// the replies it has not sent when it reads the end of a client, and a
+	// request blocked in it (BLPOP) ends only then.
+	backendIdle atomic.Bool
+	fin         sync.Once
+	mu          sync.Mutex
+	strike      *time.Timer // a reset_peer or timeout that acts later
 }
 
 func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
@@ -68,6 +74,7 @@ func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Option
 	c.br = newReader(backend, o.BufSize, c.cw, last)
 	c.q.init(backend)
 	c.br.woken = func() { c.backend.SetReadDeadline(time.Time{}) }
+	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
 	return c
 }
 
@@ -184,6 +191,15 @@ func (c *conn[R]) closeAll() {
 		c.client.Close()
 		c.backend.Close()
 	})
+}
+
+// finIfClientGone half-closes the backend once the client has gone and the
+// reply loop waits for the backend (see ending.backendIdle); the two loops
+// each check after setting their own flag, so one of them sees both.
+func (c *conn[R]) finIfClientGone() {
+	if c.end.clientGone.Load() && c.end.backendIdle.Load() {
+		c.end.fin.Do(func() { relay.CloseWrite(c.backend) })
+	}
 }
 
 // expire ends a connection that moved no byte for the idle timeout.

@@ -68,6 +68,10 @@ type Reader struct {
 	// returns it.
 	woken    func()
 	awaiting bool
+	// parked, when set, says that the Reader waits for its peer, and
+	// onPark runs as it starts to.
+	parked *atomic.Bool
+	onPark func()
 	// The readiness callback's state, bound once so that a wait allocates
 	// nothing.
 	ready   func(fd uintptr) bool
@@ -166,6 +170,7 @@ func (r *Reader) fill1() error {
 	r.flushed = r.before == nil
 	r.err = nil
 	err := r.rc.Read(r.ready)
+	r.unpark()
 	if r.buf == nil {
 		// Woken without data (a deadline, a close).
 		if err == nil {
@@ -188,7 +193,9 @@ func (r *Reader) fillPlain() error {
 		r.before.release()
 	}
 	for range 100 {
+		r.park()
 		n, err := r.src.Read((*r.buf)[r.w:])
+		r.unpark()
 		r.w += n
 		if n > 0 {
 			r.touch()
@@ -226,6 +233,7 @@ func (r *Reader) readFD(fd uintptr) bool {
 			r.before.release()
 		}
 		r.release()
+		r.park()
 		return false
 	}
 	r.w += n
@@ -234,6 +242,19 @@ func (r *Reader) readFD(fd uintptr) bool {
 	}
 	r.err = err
 	return true
+}
+
+func (r *Reader) park() {
+	if r.parked != nil {
+		r.parked.Store(true)
+		r.onPark()
+	}
+}
+
+func (r *Reader) unpark() {
+	if r.parked != nil {
+		r.parked.Store(false)
+	}
 }
 
 func (r *Reader) touch() {

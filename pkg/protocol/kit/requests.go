@@ -248,8 +248,8 @@ func (c *conn[R]) handOver() error {
 
 // clientEnded finishes the request loop when reading or forwarding
 // stopped. A client that left has what it sent forwarded, and the backend
-// sees the half-close, so that it answers what it has and closes, as it
-// would for the client itself. A backend that stopped reading is the reply
+// sees the half-close once it has sent what it had for the client, so
+// that it ends as it would for the client itself. A backend that stopped reading is the reply
 // loop's to see; a lingering connection drops the client's input.
 func (c *conn[R]) clientEnded(err error) error {
 	switch {
@@ -276,8 +276,8 @@ func (c *conn[R]) clientEnded(err error) error {
 		c.cr.r = c.cr.w
 	}
 	c.bw.Flush()
-	relay.CloseWrite(c.backend)
 	c.end.clientGone.Store(true)
+	c.finIfClientGone()
 	return nil
 }
 
