@@ -60,11 +60,10 @@
 //     request's bytes and on its answer's bytes only.
 //   - slow_close holds the close of the connection, whoever ends it.
 //
-// Between requests, and before the first, each side waits for its peer in
-// the poller with its buffers back in a shared pool, and the read that ends
-// the wait is made in the poller's callback into buffers taken for it: an
-// idle connection costs its two sockets and two parked goroutines, about
-// 20 KiB in all, and a request one read on each side, as a plain copy.
+// The protocol is its framing on the protocol kit (pkg/protocol/kit), which
+// owns the rest: between requests, and before the first, each side waits
+// for its peer in the poller with its buffers back in a shared pool, and a
+// request costs one read on each side, as a plain copy.
 //
 // Raw relay. The connection leaves framing for a raw relay (relay.Raw),
 // after every answer still due has been relayed, when the client speaks the
@@ -72,7 +71,9 @@
 // (the backend then streams), when a request line other than get or gets
 // overflows the 16 KiB read buffer (memcached closes on those), and when a
 // data block claims more than 1 GiB. A backend answer that cannot be framed
-// closes the connection, and so does a backend that closes its side.
+// closes the connection. A backend that closes its side has what it said
+// reach the client, then the end of the stream, while what the client still
+// sends is read and dropped (a lingering close, at most relay.LingerTime).
 package memcache
 
 import (

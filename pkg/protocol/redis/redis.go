@@ -42,10 +42,11 @@
 // CRLF after it, or an EOF mark when diskless), then the replication
 // stream. Redis refuses them inside MULTI, so there they switch nothing.
 // The same happens when the client sends bytes that are not RESP (redis
-// then answers its own protocol error) and when the client half-closes
-// (its FIN reaches redis only after the earlier replies are delivered,
-// because redis drops the unsent replies of a client whose EOF it reads).
-// A backend reply that is not RESP closes both connections.
+// then answers its own protocol error). When the client half-closes, its
+// FIN reaches redis once redis has sent every reply it had (redis drops
+// the unsent replies of a client whose EOF it reads), and a request
+// blocked in redis (BLPOP) then ends. A backend reply that is not RESP
+// closes both connections.
 //
 // # Faults
 //
