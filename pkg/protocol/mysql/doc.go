@@ -14,6 +14,9 @@
 // from the greeting's capabilities, so a client that prefers TLS goes on
 // in plain text; with tls = "passthrough" the greeting is relayed as is,
 // and a client's SSLRequest switches the connection to a raw relay. A
+// route with tls and backend_tls blocks keeps CLIENT_SSL, relays the
+// SSLRequest and makes each side's TLS handshake itself: the session is
+// framed inside TLS. A
 // session that agrees on compression (CLIENT_COMPRESS, zstd) is relayed
 // raw after the login, and so are clients of the pre-4.1 protocol.
 //
@@ -51,9 +54,9 @@
 //     code, else the route's error_code: a preset or a MySQL error number.
 //     deadlock (1213, 40001, the default): the server rolls back a
 //     transaction that a real deadlock breaks, so inside a transaction the
-//     proxy sends ROLLBACK ahead of the client's next command (unless it is
-//     a ROLLBACK), and drops its answer: client and server agree that the
-//     transaction is gone, and a retry starts afresh. lock_wait_timeout
+//     proxy sends ROLLBACK in the statement's place and drops its answer:
+//     client and server agree that the transaction is gone, and a retry
+//     starts afresh. lock_wait_timeout
 //     (1205) and read_only (1290): the statement is not run and the
 //     transaction stays open, as on the server. too_many_connections
 //     (1040): each connection is drawn once at the handshake (Command
@@ -64,9 +67,19 @@
 //     transaction); drivers report a lost connection.
 //   - error with inject: the statement runs, and its reply is replaced by
 //     the ERR packet: the client is told it failed when it did not (with
-//     deadlock, the transaction is then rolled back as above).
-//   - delay, hang, timeout, abort, blackout, reset_peer, filters and
-//     slow_close act on the statement and its reply as the kit carries them
-//     out for every protocol; abort forwards the statement, so the server
-//     runs it, then drops both connections before the reply.
+//     deadlock inside a transaction, a ROLLBACK goes ahead of the client's
+//     next command, unless that is a ROLLBACK).
+//   - delay: the statement runs, later (or its reply comes later).
+//   - hang and timeout: the statement is not forwarded, so it does not run;
+//     the server's session (and an open transaction) stays until the
+//     client leaves, or timeout closes the connection.
+//   - blackout and down: the client's connection closes; the statement
+//     does not run, and the server rolls back an open transaction when its
+//     connection ends.
+//   - reset_peer: at once, as blackout with an RST; after a delay, the
+//     statement was forwarded and may have run.
+//   - abort: the statement is forwarded and runs; both connections drop
+//     before its reply, so the client cannot know it ran.
+//   - filters (bandwidth, slicer, corrupt, limit_data) act on that
+//     command's bytes and its reply's; slow_close holds the close.
 package mysql

@@ -22,8 +22,12 @@ const bufSize = 16 << 10
 var rollback = []byte("\x09\x00\x00\x00\x03ROLLBACK")
 
 // errAuthFailed ends a connection whose login the server refused, once
-// the server's ERR packet has reached the client.
-var errAuthFailed = errors.New("the server refused the login")
+// the server's ERR packet has reached the client; errTooMany one refused
+// at its handshake by an injected too_many_connections.
+var (
+	errAuthFailed = errors.New("the server refused the login")
+	errTooMany    = errors.New("refused at the handshake by an injected too_many_connections error")
+)
 
 // exchange is mysql's own state of one command in the kit's queue.
 type exchange struct {
@@ -138,7 +142,7 @@ func (f *framing) Start(o *kit.Opening) error {
 			// protocol: no SQLSTATE, as MySQL and MariaDB send it.
 			fail := f.p.failure(&d.Effect.Error)
 			o.ToClient.Write(errPacket(0, fail.code, fail.state, fail.message, false))
-			return errAuthFailed
+			return errTooMany
 		}
 	}
 	n, _, greet, err := peekPacket(o.Backend, bufSize-headerLen)
