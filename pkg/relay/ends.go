@@ -54,20 +54,6 @@ func (c *Counter) Write(p []byte) (int, error) {
 // Failed reports whether a write failed: the peer stopped reading.
 func (c *Counter) Failed() bool { return c.failed.Load() }
 
-// WriteBuffered writes the bytes a protocol buffered, for its Flush. What
-// a short write left is moved to buf's front: left says how much, and err
-// why, io.ErrShortWrite when the writer said nothing.
-func WriteBuffered(w io.Writer, buf []byte) (left int, err error) {
-	n, err := w.Write(buf)
-	if n < len(buf) && err == nil {
-		err = io.ErrShortWrite
-	}
-	if err != nil && n > 0 && n < len(buf) {
-		copy(buf, buf[n:])
-	}
-	return len(buf) - n, err
-}
-
 // ErrNotReady is what ReadReady returns when nothing has arrived yet.
 var ErrNotReady = errors.New("nothing to read yet")
 

@@ -2,8 +2,6 @@ package httpproto
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
@@ -42,13 +41,13 @@ func TestRejectsAmbiguousFraming(t *testing.T) {
 		{"chunk after valid data", chunked + "5\r\nhello\r\nffffffffffffffff\r\n" + hidden, []int{400}, 0},
 		{"trailer without colon", chunked + "0\r\nX\r\n\r\n" + hidden, []int{400}, 0},
 		{"http/9.9", "GET /hello HTTP/9.9\r\nHost: x\r\n\r\n", []int{505}, 0},
-		{"tls client hello", string(clientHello(t)), []int{400}, 0},
+		{"tls client hello", string(testenv.ClientHello(t)), []int{400}, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := startGoBackend(t)
 			p := startProxy(t, b.Addr(), proxyConfig{})
-			resps, bodies := exchangeToEnd(t, p.Addr, tc.req)
+			resps, bodies := testenv.ExchangeToEnd(t, p.Addr, tc.req)
 			var got []int
 			for _, r := range resps {
 				got = append(got, r.StatusCode)
@@ -74,73 +73,6 @@ func TestRejectsAmbiguousFraming(t *testing.T) {
 			noErrors(t, p)
 		})
 	}
-}
-
-// exchangeToEnd writes req on a new connection, then reads responses until
-// the proxy ends the connection, which it must do within a generous bound.
-func exchangeToEnd(t *testing.T, addr, req string) ([]*http.Response, [][]byte) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	all, err := io.ReadAll(conn)
-	if err != nil {
-		t.Fatalf("reading to the end of the connection: %v (read %q)", err, all)
-	}
-	br := bufio.NewReader(bytes.NewReader(all))
-	var resps []*http.Response
-	var bodies [][]byte
-	for {
-		if _, err := br.Peek(1); err == io.EOF {
-			break
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("response %d: %v in %q", len(resps), err, all)
-		}
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("response %d body: %v", len(resps), err)
-		}
-		resps = append(resps, resp)
-		bodies = append(bodies, body)
-	}
-	if len(resps) == 0 {
-		t.Fatal("the connection ended without a response")
-	}
-	return resps, bodies
-}
-
-// clientHello returns the first record crypto/tls sends, a ClientHello.
-func clientHello(t *testing.T) []byte {
-	t.Helper()
-	a, b := net.Pipe()
-	defer b.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tls.Client(a, &tls.Config{ServerName: "example.com"}).Handshake()
-	}()
-	defer func() {
-		a.Close()
-		<-done
-	}()
-	var hdr [5]byte
-	if _, err := io.ReadFull(b, hdr[:]); err != nil {
-		t.Fatal(err)
-	}
-	rec := make([]byte, 5+int(hdr[3])<<8|int(hdr[4]))
-	copy(rec, hdr[:])
-	if _, err := io.ReadFull(b, rec[5:]); err != nil {
-		t.Fatal(err)
-	}
-	return rec
 }
 
 func equalInts(a, b []int) bool {
