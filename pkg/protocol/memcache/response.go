@@ -72,20 +72,14 @@ func sizeField(line []byte, i int) (int64, error) {
 	if sp := bytes.IndexByte(line, ' '); sp >= 0 {
 		line = line[:sp]
 	}
-	if len(line) == 0 {
+	n, ok := kit.Decimal(line)
+	switch {
+	case !ok:
 		return 0, errBadResponse
+	case n > maxData:
+		return 0, errTooLarge
 	}
-	var n int64
-	for _, b := range line {
-		if b < '0' || b > '9' {
-			return 0, errBadResponse
-		}
-		n = n*10 + int64(b-'0')
-		if n > maxData {
-			return 0, errTooLarge
-		}
-	}
-	return n, nil
+	return int64(n), nil
 }
 
 // readLine returns the next line with its "\n". A line that does not fit

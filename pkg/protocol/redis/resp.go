@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 const (
@@ -122,17 +124,10 @@ func parseLength(line []byte) (int64, error) {
 	if neg {
 		digits = digits[1:]
 	}
-	if len(digits) == 0 || len(digits) > 19 {
-		return 0, errBadLength
-	}
-	var n uint64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, errBadLength
-		}
-		n = n*10 + uint64(c-'0')
-	}
+	n, ok := kit.Decimal(digits)
 	switch {
+	case !ok:
+		return 0, errBadLength
 	case neg && n <= 1<<63:
 		return int64(-n), nil
 	case !neg && n < 1<<63:
