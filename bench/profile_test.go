@@ -16,7 +16,8 @@ import (
 
 // BenchmarkProfile profiles the vaurien child on the paths that matter:
 // the tcp stream, the tcp route and the redis route under redis-benchmark
-// (with and without pipelining), the http route under wrk, connection
+// (with and without pipelining), the http route under wrk, the postgres
+// route (and the tcp one) under pgbench in simple and prepared mode, connection
 // churn on the tcp route and the memcache route. Each case runs three
 // times on a fresh child, so that no measurement perturbs another: with the
 // CPU profiler alone (BENCH_CPUPROFILE), with every allocation profiled
@@ -87,6 +88,24 @@ func BenchmarkProfile(b *testing.B) {
 			return w.requests
 		})
 	})
+	pgbenchCase := func(name, protocol, mode string) {
+		b.Run(name, func(b *testing.B) {
+			tool := testenv.LookPath(b, "pgbench")
+			srv := testenv.Postgres(b)
+			pgbench(b, tool, srv.Addr, "-i", "-q", "-s", "10")
+			p.run(b, name, srv.Addr, protocol, "", "tx", func(addr string) float64 {
+				out := pgbench(b, tool, addr, "-c", "8", "-j", "2", "-T", strconv.Itoa(int(cfg.pgbenchDuration.Seconds())), "-M", mode)
+				r, err := parsePgbench(out)
+				if err != nil {
+					b.Fatalf("pgbench: %v\n%s", err, out)
+				}
+				return float64(r.transactions)
+			})
+		})
+	}
+	pgbenchCase("tcp-pgbench", "tcp", "simple")
+	pgbenchCase("pgbench", "postgres", "simple")
+	pgbenchCase("pgbench-prepared", "postgres", "prepared")
 	b.Run("churn", func(b *testing.B) {
 		echo := startEcho(b)
 		p.run(b, "churn", echo.addr, "tcp", "", "conn", func(addr string) float64 {
