@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -229,9 +230,11 @@ func (f *framing) query(body []byte) *query {
 	if q == nil {
 		q = new(query)
 	}
-	sql, _, _ := cstringBytes(body)
-	if sql == nil {
-		sql = body
+	// The text ends at the NUL that ends the message; IndexByte finds it
+	// word by word rather than byte by byte.
+	sql := body
+	if i := bytes.IndexByte(body, 0); i >= 0 {
+		sql = body[:i]
 	}
 	q.sql = append(q.sql[:0], sql...)
 	// The text lives in q.sql, which changes only once the exchange has
