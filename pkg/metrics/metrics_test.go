@@ -532,6 +532,17 @@ func BenchmarkObserver(b *testing.B) {
 			}
 		})
 	})
+	// A statement on a database route is counted by command as well.
+	db := metrics.New(nil).Route("bench", "postgres")
+	update := &chaos.Request{Command: "UPDATE"}
+	b.Run("ExchangedStatement", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				db.Exchanged(update, 3*time.Millisecond)
+			}
+		})
+	})
 }
 
 // TestREADMEListsEveryMetric keeps the README's metric table true: every

@@ -1,7 +1,7 @@
 package metrics
 
 import (
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,9 +38,16 @@ func newStatementVecs() statementVecs {
 type routeCommands struct {
 	v     *statementVecs
 	route string
-	known map[string]bool // the protocol's commands; read-only
-	other string          // what a command outside them counts as
-	by    sync.Map        // command → *commandSeries
+	// by has a slot for every command of the protocol's set and is never
+	// written once made, so that a statement costs one lookup and no lock.
+	by    map[string]*commandSlot
+	other *commandSlot // the last declared command, the catch-all
+}
+
+// commandSlot is one command's place, with its series once it is seen.
+type commandSlot struct {
+	command string
+	series  atomic.Pointer[commandSeries]
 }
 
 type commandSeries struct {
@@ -49,36 +56,39 @@ type commandSeries struct {
 }
 
 func newRouteCommands(v *statementVecs, route string, commands []string) *routeCommands {
-	rc := &routeCommands{v: v, route: route, known: make(map[string]bool, len(commands)), other: commands[len(commands)-1]}
+	rc := &routeCommands{v: v, route: route, by: make(map[string]*commandSlot, len(commands))}
 	for _, c := range commands {
-		rc.known[c] = true
+		rc.by[c] = &commandSlot{command: c}
 	}
+	rc.other = rc.by[commands[len(commands)-1]]
 	return rc
 }
 
-// command bounds a command to the declared set: a protocol that reports
+// slot bounds a command to the declared set: a protocol that reports
 // another counts it as the last declared command, its catch-all.
-func (rc *routeCommands) command(c string) string {
-	if rc.known[c] {
-		return c
+func (rc *routeCommands) slot(c string) *commandSlot {
+	if s, ok := rc.by[c]; ok {
+		return s
 	}
 	return rc.other
 }
 
 func (rc *routeCommands) exchanged(command string, took time.Duration) {
-	command = rc.command(command)
-	s, ok := rc.by.Load(command)
-	if !ok {
-		s, _ = rc.by.LoadOrStore(command, &commandSeries{
-			requests: rc.v.requests.WithLabelValues(rc.route, command),
-			duration: rc.v.duration.WithLabelValues(rc.route, command),
-		})
+	s := rc.slot(command)
+	cs := s.series.Load()
+	if cs == nil {
+		cs = &commandSeries{
+			requests: rc.v.requests.WithLabelValues(rc.route, s.command),
+			duration: rc.v.duration.WithLabelValues(rc.route, s.command),
+		}
+		if !s.series.CompareAndSwap(nil, cs) {
+			cs = s.series.Load()
+		}
 	}
-	cs := s.(*commandSeries)
 	cs.requests.Inc()
 	cs.duration.Observe(took.Seconds())
 }
 
 func (rc *routeCommands) injected(behavior, command string) {
-	rc.v.faults.WithLabelValues(rc.route, behavior, rc.command(command)).Inc()
+	rc.v.faults.WithLabelValues(rc.route, behavior, rc.slot(command).command).Inc()
 }
