@@ -84,7 +84,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	var targets []experiment.Target
 	var routes []string
-	var inConfig []config.Experiment
+	var cfg *config.File
 	remote := *cfgPath == ""
 	if remote {
 		if len(admins) == 0 {
@@ -106,10 +106,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 			printConfigError(stderr, *cfgPath, err)
 			return 2
 		}
-		for _, r := range f.Routes {
-			routes = append(routes, r.Name)
-		}
-		inConfig = f.Experiments
+		cfg = f
 		a, code := startInProcess(f, stderr)
 		if a == nil {
 			return code
@@ -124,14 +121,18 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		targets = []experiment.Target{a.ExperimentTarget()}
 	}
 
-	exps := inConfig
-	if !remote && sameFile(file, *cfgPath) {
-		if len(exps) == 0 {
-			fmt.Fprintf(stderr, "vaurien experiment run: %s declares no experiment\n", file)
-			return 2
-		}
-	} else if exps, err = config.LoadExperiments(file, routes); err != nil {
+	var exps []config.Experiment
+	if remote {
+		exps, err = config.LoadExperiments(file, routes)
+	} else {
+		exps, err = experimentsFor(file, cfg)
+	}
+	if err != nil {
 		printConfigError(stderr, file, err)
+		return 2
+	}
+	if len(exps) == 0 {
+		fmt.Fprintf(stderr, "vaurien experiment run: %s declares no experiment\n", file)
 		return 2
 	}
 	exp, err := pick(exps, *name)
@@ -224,6 +225,21 @@ func startInProcess(f *config.File, stderr io.Writer) (*app.App, int) {
 		return nil, 2
 	}
 	return a, 0
+}
+
+// experimentsFor reads the experiments of file, whose steps may act on the
+// routes of cfg: those cfg holds itself when file is its file, else the
+// blocks of an experiment file. experiment run --config and validate
+// --config read them this one way.
+func experimentsFor(file string, cfg *config.File) ([]config.Experiment, error) {
+	if sameFile(file, cfg.Path) {
+		return cfg.Experiments, nil
+	}
+	var routes []string
+	for _, r := range cfg.Routes {
+		routes = append(routes, r.Name)
+	}
+	return config.LoadExperiments(file, routes)
 }
 
 func pick(exps []config.Experiment, name string) (config.Experiment, error) {

@@ -32,6 +32,8 @@ Usage:
                                    run the routes of FILE (.hcl, or an original .ini),
                                    reloading when it changes
   vaurien validate FILE...         check files; diagnostics on stderr, exit 1 if any is invalid
+  vaurien validate -c vaurien.hcl EXPERIMENT.hcl...
+                                   check experiment files against the routes of vaurien.hcl
   vaurien behaviors                list the behaviors with their options
   vaurien protocols                list the protocols with their options
   vaurien convert OLD.ini          print the HCL equivalent of an original Vaurien .ini file
@@ -187,18 +189,48 @@ func serve(ctx context.Context, f *config.File, level, format, output string, st
 }
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
+	fs := flag.NewFlagSet("vaurien validate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfgPath := fs.String("config", "", "check the files as experiments on the routes of this configuration")
+	fs.StringVar(cfgPath, "c", "", "same as --config")
+	files, err := parseInterspersed(fs, args)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "vaurien validate: %v\n", err)
+		return 2
+	case len(files) == 0 && *cfgPath == "":
 		fmt.Fprintln(stderr, "vaurien validate: give one or more files")
 		return 2
 	}
-	code := 0
-	for _, p := range args {
-		if _, err := config.Load(p); err != nil {
+	valid := func(p string, err error) int {
+		if err != nil {
 			printConfigError(stderr, p, err)
-			code = 1
-			continue
+			return 1
 		}
 		fmt.Fprintf(stdout, "%s: valid\n", p)
+		return 0
+	}
+	if *cfgPath == "" {
+		code := 0
+		for _, p := range files {
+			_, err := config.Load(p)
+			code = max(code, valid(p, err))
+		}
+		return code
+	}
+	// An experiment file names routes it does not declare: it is valid
+	// only against the configuration whose routes it steers.
+	cfg, err := config.Load(*cfgPath)
+	if valid(*cfgPath, err) != 0 {
+		return 1
+	}
+	code := 0
+	for _, p := range files {
+		if sameFile(p, cfg.Path) {
+			continue
+		}
+		_, err := experimentsFor(p, cfg)
+		code = max(code, valid(p, err))
 	}
 	return code
 }

@@ -62,6 +62,66 @@ func TestValidateAcceptsTheDefaultConfig(t *testing.T) {
 	}
 }
 
+// An experiment kept in its own file validates against the routes of the
+// configuration it steers (--config before or after it, as experiment run
+// takes it), with the same file:line:col diagnostics; alone it cannot.
+func TestValidateChecksAnExperimentFileAgainstItsRoutes(t *testing.T) {
+	const routes = "../../examples/compose/vaurien/vaurien.hcl"
+	const exp = "../../examples/compose/experiment.hcl"
+	for _, args := range [][]string{
+		{"validate", "--config", routes, exp},
+		{"validate", exp, "-c", routes},
+		{"validate", "-c", routes, exp, routes},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d:\n%s", args, code, errb.String())
+		}
+		if want := routes + ": valid\n" + exp + ": valid\n"; out.String() != want {
+			t.Errorf("%v: stdout %q, want %q", args, out.String(), want)
+		}
+	}
+
+	cfg := writeFile(t, "vaurien.hcl", "route \"cache\" {\n  listen  = \"127.0.0.1:1\"\n  backend = \"127.0.0.1:2\"\n}\n")
+	bad := writeFile(t, "bad.hcl", `experiment "x" {
+  probe "app" {
+    tcp {
+      address = "127.0.0.1:2"
+    }
+  }
+  step "s" {
+    duration = "1s"
+    route "cahce" {
+      behavior "delay" {
+        percent = 100
+      }
+    }
+  }
+}
+`)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"validate", "-c", cfg, bad}, bad + `:9:11: error: Unknown route: There is no route named "cahce". Did you mean "cache"?`},
+		{[]string{"validate", bad}, bad + `:9:11: error: Unknown route: There is no route named "cahce": the configuration declares no routes.`},
+		// The configuration is checked first, as any configuration.
+		{[]string{"validate", "-c", bad, cfg}, bad + `:9:11: error: Unknown route: There is no route named "cahce": the configuration declares no routes.`},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), tc.args, &out, &errb); code != 1 {
+			t.Errorf("%v: exit %d, want 1:\n%s", tc.args, code, errb.String())
+		}
+		if !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: stderr does not say %q:\n%s", tc.args, tc.want, errb.String())
+		}
+	}
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"validate", "--nope", cfg}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "-nope") {
+		t.Errorf("an unknown flag: exit %d, want 2:\n%s", code, errb.String())
+	}
+}
+
 func TestBehaviorsAndProtocolsList(t *testing.T) {
 	var out bytes.Buffer
 	run(context.Background(), []string{"behaviors"}, &out, io.Discard)
