@@ -463,7 +463,7 @@ func TestExperimentInvalidFile(t *testing.T) {
     probe      = "app"
     error_rate = 0.1
   }
-}`, `:6:18: error: Unknown probe`},
+}`, `:6:18: error: Unknown probe: There is no probe named "app": the experiment declares no probe.`},
 		{"total duration 0", `experiment "x" {
 }`, `:1:12: error: Experiment takes no time`},
 		{"probe interval under 10ms", `experiment "x" {

@@ -396,7 +396,11 @@ func (d *decoder) slo(raw *rawSLO, e *Experiment, probes, steps map[string]hcl.R
 	ok := true
 	if name, st := d.str(raw.Probe, "probe", `"app"`); st == present {
 		if _, known := probes[name]; !known {
-			d.errorf(raw.Probe.Range(), "Unknown probe", "%s", unknownName("probe", name, slices.Sorted(maps.Keys(probes))))
+			msg := unknownName("probe", name, slices.Sorted(maps.Keys(probes)))
+			if len(probes) == 0 {
+				msg = fmt.Sprintf("There is no probe named %q: the experiment declares no probe. Declare it in the experiment, as in probe %q { http { url = \"http://127.0.0.1:9000/\" } }.", name, name)
+			}
+			d.errorf(raw.Probe.Range(), "Unknown probe", "%s", msg)
 			ok = false
 		}
 		s.Probe = name

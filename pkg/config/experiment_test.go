@@ -96,6 +96,7 @@ func TestLoadExperimentsInvalid(t *testing.T) {
 		{"unknown_route.hcl", "4:11", `Unknown route: There is no route named "cahce". Did you mean "cache"? The valid routes are "cache" and "web".`},
 		{"unknown_behavior.hcl", "5:16", `Unknown behavior: There is no behavior named "test_dealy". Did you mean "test_delay"?`},
 		{"slo_unknown_probe.hcl", "11:18", `Unknown probe: There is no probe named "ap". Did you mean "app"?`},
+		{"slo_no_probe.hcl", "6:18", `Unknown probe: There is no probe named "app": the experiment declares no probe.`},
 		{"zero_duration.hcl", "1:12", `Experiment takes no time: The experiment "nothing" lasts 0s`},
 		{"probe_interval.hcl", "6:16", `Probe interval too short: The interval of probe "app" is 5ms; the shortest is 10ms`},
 		{"probe_rate.hcl", "2:3", `Probe rate too high: Probe "app" would send 200 attempts a second`},
