@@ -2,16 +2,12 @@ package testenv
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestSkipSummaryShownWithoutVerbose runs go test on a package whose tests
@@ -35,22 +31,7 @@ func TestSkipSummaryShownWithoutVerbose(t *testing.T) {
 // pipe, and returns what the terminal received and what go test printed.
 func goTestInTerminal(t *testing.T, gobin, pkg string) (terminal, stdout string) {
 	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminal: %v", err)
-	}
-	defer master.Close()
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("pseudo-terminal number: %v", err)
-	}
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlock the pseudo-terminal: %v", err)
-	}
-	slave, err := os.OpenFile(filepath.Join("/dev/pts", fmt.Sprint(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatalf("open the pseudo-terminal: %v", err)
-	}
+	master, slave := Pty(t)
 
 	var out bytes.Buffer
 	cmd := exec.Command(gobin, "test", "-count=1", pkg)
@@ -58,7 +39,6 @@ func goTestInTerminal(t *testing.T, gobin, pkg string) (terminal, stdout string)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
-		slave.Close()
 		t.Fatalf("go test %s: %v", pkg, err)
 	}
 	slave.Close() // the child holds it now: its end of the terminal closes with it

@@ -15,7 +15,7 @@ import (
 // probe the attempts, errors and p99 so far); elsewhere (CI logs) plain
 // lines, one at each change of phase and one every few seconds.
 func Progress(w io.Writer, terminal bool) func(api.ExperimentStatus) {
-	p := &progress{w: w, terminal: terminal}
+	p := &progress{w: w, terminal: terminal, now: time.Now}
 	return p.show
 }
 
@@ -23,7 +23,8 @@ type progress struct {
 	mu       sync.Mutex
 	w        io.Writer
 	terminal bool
-	lines    int // drawn last time, to redraw over
+	now      func() time.Time // the clock, which the tests set
+	lines    int              // drawn last time, to redraw over
 	phase    string
 	last     time.Time
 }
@@ -34,7 +35,7 @@ const plainEvery = 5 * time.Second
 func (p *progress) show(st api.ExperimentStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
+	now := p.now()
 	if p.terminal {
 		p.draw(st, now)
 		return
