@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/experiment"
 	"github.com/vaurien-go/vaurien/pkg/vaurientest"
 )
@@ -183,5 +184,56 @@ experiment "web-down" {
 	}
 	if faults < 2 || reported != faults {
 		t.Fatalf("the report counts %d faults, the replicas %d together: want the same, at least one each", reported, faults)
+	}
+}
+
+// An admin API that cannot be reached when the run starts is a connection
+// error: exit 2 with the address, before any step, probe or report; a
+// replica that could be reached is left as it was.
+func TestExperimentRunWithoutItsAdminAPI(t *testing.T) {
+	up := vaurientest.Start(t, fmt.Sprintf(`
+route "web" {
+  listen  = "127.0.0.1:0"
+  backend = %q
+}`, namedBackend(t, "A")))
+	closed := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	file := writeFile(t, "down.hcl", `
+experiment "web-down" {
+  report = "never"
+  probe "nothing" {
+    tcp {
+      address = "127.0.0.1:1"
+    }
+  }
+  step "down" {
+    duration = "3s"
+    route "web" {
+      behavior "blackout" {
+        percent = 100
+      }
+    }
+  }
+}`)
+	for _, admins := range [][]string{{closed}, {up.AdminAddr(), closed}} {
+		args := []string{"experiment", "run", file}
+		for _, a := range admins {
+			args = append(args, "--admin", a)
+		}
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, &out, &errb)
+		want := "vaurien experiment run: read the routes of the vaurien at " + closed + ": "
+		if code != 2 || !strings.HasPrefix(errb.String(), want) || !strings.Contains(errb.String(), "connection refused") || out.Len() != 0 {
+			t.Errorf("--admin %v: exit %d, want 2 and %q:\n%s\n%s", admins, code, want, errb.String(), out.String())
+		}
+	}
+	r, err := up.Client.Route(t.Context(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Mix) != 0 || r.RevertsAt != nil || r.Stats.Requests != 0 {
+		t.Errorf("the replica that was up runs %+v (reverts at %v, %d requests), want it untouched", r.Mix, r.RevertsAt, r.Stats.Requests)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "never")); !os.IsNotExist(err) {
+		t.Errorf("a report was written: %v", err)
 	}
 }
