@@ -225,3 +225,79 @@ func TestRunRestoresATimedChange(t *testing.T) {
 		})
 	}
 }
+
+// A step's behavior with a match block reaches only the matching
+// requests, in process and through the admin API alike: during a step that
+// fails GET, every SET goes through to redis and every GET fails, and only
+// the GETs count as faults; after the run, the GETs find what the SETs
+// wrote.
+func TestStepMatchReachesOnlyMatchingRequests(t *testing.T) {
+	backend := testenv.Redis(t)
+	p := vaurientest.Start(t, fmt.Sprintf(`
+route "cache" {
+  listen   = "127.0.0.1:0"
+  backend  = %q
+  protocol = "redis"
+}`, backend.Addr))
+	rdb := redis.NewClient(&redis.Options{Addr: p.Addr("cache"), MaxRetries: -1, PoolSize: 1, DisableIdentity: true, Protocol: 2})
+	t.Cleanup(func() { rdb.Close() })
+	exps, err := config.ParseExperiments(fmt.Appendf(nil, `
+experiment "get-fails" {
+  probe "backend" {
+    tcp {
+      address = %q
+    }
+    interval = "1s"
+  }
+  step "flaky" {
+    duration = "1m"
+    route "cache" {
+      behavior "error" {
+        percent = 100
+        match {
+          command = ["get"]
+        }
+      }
+    }
+  }
+}`, backend.Addr), "match.hcl", []string{"cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	for k, tc := range []struct {
+		name   string
+		target experiment.Target
+	}{{"in process", p.App.ExperimentTarget()}, {"through the admin API", experiment.Remote{C: p.Client}}} {
+		before, err := p.Client.Route(t.Context(), "cache")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := fmt.Sprintf("run%d-", k)
+		during(t, exps[0], func(ctx context.Context) {
+			for i := range n {
+				if err := rdb.Set(ctx, fmt.Sprint(key, i), i, 0).Err(); err != nil {
+					t.Errorf("%s: SET %d in the step: %v, want it through", tc.name, i, err)
+				}
+				if v, err := rdb.Get(ctx, fmt.Sprint(key, i)).Result(); err == nil || errors.Is(err, redis.Nil) {
+					t.Errorf("%s: GET %d in the step answered %q, %v: want the injected error", tc.name, i, v, err)
+				}
+			}
+		}, tc.target)
+		after, err := p.Client.Route(t.Context(), "cache")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if faults, requests := after.Stats.Faults-before.Stats.Faults, after.Stats.Requests-before.Stats.Requests; faults != n || requests < 2*n {
+			t.Errorf("%s: the step faulted %d of %d requests, want the %d GETs only", tc.name, faults, requests, n)
+		}
+		if len(after.Mix) != 0 || after.RevertsAt != nil {
+			t.Errorf("%s: after the run the route runs %+v (reverts at %v), want no mix", tc.name, after.Mix, after.RevertsAt)
+		}
+		for i := range n {
+			if v, err := rdb.Get(t.Context(), fmt.Sprint(key, i)).Result(); err != nil || v != fmt.Sprint(i) {
+				t.Errorf("%s: GET %d after the run: %q, %v; want what the step's SET wrote", tc.name, i, v, err)
+			}
+		}
+	}
+}
