@@ -19,7 +19,7 @@ import (
 	"github.com/vaurien-go/vaurien/internal/testenv"
 )
 
-var updateScreenshot = flag.Bool("update", false, "write docs/experiment-report.png from the report of a real run")
+var updateScreenshot = flag.Bool("update", false, "rewrite the README's screenshots from real runs: docs/experiment-report.png (TestExperimentReportRenders) and docs/console.png (TestConsoleInBrowser)")
 
 const showcaseExperiment = `
 experiment "cache-chaos" {
