@@ -295,8 +295,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	p.wait("delay's options, from its declaration", `document.querySelector('[data-route="web"] [data-option="sleep"]') && document.querySelector('[data-route="web"] [data-option="jitter"]')`)
 	var help string
 	p.eval(`document.getElementById(document.querySelector('[data-route="web"] [data-option="sleep"]').getAttribute("aria-describedby").split(" ")[0]).textContent`, &help)
-	if !strings.Contains(help, "how long to wait") || !strings.Contains(help, "Default 1s") {
-		t.Errorf("sleep's help reads %q; want its doc and default", help)
+	if !strings.Contains(help, "how long to wait") || !strings.Contains(help, "Default 1s") || !strings.Contains(help, "From 0s to 100000h0m0s") {
+		t.Errorf("sleep's help reads %q; want its doc, default and range as the API's errors write it", help)
 	}
 	p.setField(web+` [data-key="percent"]`, "100")
 	p.setField(web+` [data-option="sleep"]`, "300ms")

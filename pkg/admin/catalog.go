@@ -25,7 +25,7 @@ func catalog() api.Catalog {
 		for _, o := range s.Options {
 			d.Options = append(d.Options, api.OptionDecl{
 				Name: o.Name, Kind: o.Kind.String(), Default: defaults[o.Name], Doc: o.Doc,
-				Choices: o.Choices, Min: o.Min, Max: o.Max, NoEffect: o.NoEffect,
+				Choices: o.Choices, Min: o.Min, Max: o.Max, Range: o.Range(), NoEffect: o.NoEffect,
 			})
 		}
 		out.Behaviors = append(out.Behaviors, d)

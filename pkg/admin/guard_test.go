@@ -136,6 +136,11 @@ func TestCatalogDeclaresEveryOption(t *testing.T) {
 	if _, isString := sleep.Default.(string); !isString {
 		t.Fatalf("a duration's default is sent as the API takes it, a string: %#v", sleep.Default)
 	}
+	// The range reads as the API's error on a value out of it.
+	code, body := e.call(t, http.MethodPut, "/routes/web/mix", `{"behaviors": [{"name": "delay", "percent": 1, "options": {"sleep": "-1s"}}]}`)
+	if sleep.Range == "" || code != http.StatusBadRequest || !strings.Contains(body, "want "+sleep.Range) {
+		t.Fatalf("sleep's range %q; the API's answer to a value out of it: %d %s", sleep.Range, code, body)
+	}
 }
 
 // An error about one field of a mix names it, so that a form shows the

@@ -392,7 +392,9 @@ function optionField(o, value) {
   }
   input.dataset.option = o.name;
   input.dataset.kind = o.kind;
-  const range = o.min != null || o.max != null ? ` Range ${o.min ?? "…"} to ${o.max ?? "…"}${o.kind === "duration" ? " s" : ""}.` : "";
+  // The range in the API's own words, so that the help and the error
+  // read alike.
+  const range = o.range ? ` ${o.range[0].toUpperCase()}${o.range.slice(1)}.` : "";
   return field(id, `${o.name} (${o.kind})`, input, `options.${o.name}`, `${o.doc}. Default ${shown(o.default) || "none"}.${range}${o.no_effect ? " " + o.no_effect : ""}`);
 }
 

@@ -19,7 +19,8 @@ type BehaviorDecl struct {
 // OptionDecl is one declared option. Kind is "bool", "int", "number",
 // "duration", "string", "list of strings" or "list of ints"; Default is in
 // the form the API accepts (durations as Go duration strings); Min and Max
-// bound numbers and each list element, in seconds for durations.
+// bound numbers and each list element, in seconds for durations, and
+// Range says the same in words, as the API's errors and the docs do.
 type OptionDecl struct {
 	Name     string   `json:"name"`
 	Kind     string   `json:"kind"`
@@ -28,6 +29,7 @@ type OptionDecl struct {
 	Choices  []string `json:"choices,omitempty"`
 	Min      *float64 `json:"min,omitempty"`
 	Max      *float64 `json:"max,omitempty"`
+	Range    string   `json:"range,omitempty"`
 	NoEffect string   `json:"no_effect,omitempty"`
 }
 
