@@ -61,6 +61,12 @@ func TestComposeStack(t *testing.T) {
 	logs.waitClean(backends, 0, time.Minute)
 	t.Logf("clean traffic on every route at %v", time.Since(start).Round(time.Millisecond))
 
+	// The console, the walkthrough's first link, is served under its
+	// strict policy.
+	for _, path := range []string{"/ui/", "/ui/console.js"} {
+		consoleFile(t, admin+path)
+	}
+
 	// A fault switched on from the host: every Redis call fails, the
 	// other routes are untouched, and vaurien counts the faults.
 	before := faultsInjected(t, admin, "redis")
@@ -223,6 +229,25 @@ func adminCall(t *testing.T, method, url, body string) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("%s %s: %s: %s", method, url, resp.Status, b)
+	}
+}
+
+// consoleFile wants a file of the console served whole, with the policy
+// that allows no inline script or style.
+func consoleFile(t *testing.T, url string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	csp := resp.Header.Get("Content-Security-Policy")
+	if err != nil || resp.StatusCode != http.StatusOK || len(b) < 1000 {
+		t.Errorf("GET %s: %s, %d bytes, %v", url, resp.Status, len(b), err)
+	}
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("GET %s: Content-Security-Policy %q, want the console's strict one", url, csp)
 	}
 }
 
