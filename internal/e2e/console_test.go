@@ -534,6 +534,117 @@ func TestConsoleOnAPhone(t *testing.T) {
 	}
 }
 
+// Every text of the console, in every state a person meets, keeps a
+// contrast of 4.5:1 with what it is drawn on, 3:1 when it is large (WCAG 2
+// AA): the routes with a timed change, faults, a disabled route, the mix
+// editor with its help and errors, the notices, a running experiment's
+// timeline, each state of the connection and the token dialog.
+func TestConsoleContrast(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium")
+	s := newConsoleStack(t)
+	ctx, probs := browse(t, chromium, 1280, 1000)
+	p := page{t, ctx}
+	web, api := `[data-route="web"]`, `[data-route="api"]`
+	exp := `[data-experiment="web-slow"]`
+	p.run("open the console", chromedp.Navigate("http://"+s.admin+"/ui/"))
+	p.wait("the stream is live", `document.getElementById("conn").dataset.state === "live" && document.querySelectorAll("[data-route]").length === 2`)
+	p.eval(contrastJS, nil)
+
+	var pairs []contrastPair
+	measure := func(what, expr string) {
+		t.Helper()
+		var got []contrastPair
+		p.eval(expr, &got)
+		if len(got) == 0 {
+			t.Fatalf("%s: no text found", what)
+		}
+		pairs = append(pairs, got...)
+	}
+
+	// The experiment running on web, a timed change with its faults on
+	// api, web's editor and backend form with their errors, and a refused
+	// what-if in the notice.
+	p.click(exp + ` [data-action="start"]`)
+	p.wait("the experiment's timeline", fmt.Sprintf(`document.querySelector(%q)`, exp+` svg.timeline rect.phase.current`))
+	p.click(api + ` [data-action="whatif-errors"]`)
+	p.wait("api's faults", `document.querySelector('[data-route="api"] [data-behavior="error"]') && document.querySelector('[data-route="api"] .badge.timed')`)
+	p.click(web + ` details.editor > summary`)
+	p.wait("the editor", `document.querySelectorAll('[data-route="web"] fieldset.entry').length === 1`)
+	p.click(web + ` [data-action="add-behavior"]`)
+	p.wait("delay's options", `document.querySelector('[data-route="web"] [data-option="sleep"]')`)
+	p.setField(web+` [data-option="sleep"]`, "soon")
+	p.click(web + ` [data-action="apply"]`)
+	p.wait("the error next to sleep", `document.querySelector('[data-route="web"] [data-error-for="behaviors[1].options.sleep"]').textContent !== ""`)
+	p.setField(web+` input[name="backend"]`, "nowhere")
+	p.click(web + ` [data-form="backend"] button[type="submit"]`)
+	p.wait("the backend's error", `document.querySelector('[data-route="web"] [data-error-for="backend"]').textContent !== ""`)
+	p.setField(api+` [data-field="whatif-duration"]`, "a while")
+	p.click(api + ` [data-action="whatif-down"]`)
+	p.wait("the refusal", `document.getElementById("notice").textContent.includes("invalid duration")`)
+	p.wait("the timeline's labels", fmt.Sprintf(`document.querySelectorAll(%q).length >= 2`, exp+` svg.timeline text`))
+	measure("the busy page", `contrastPairs(document.body)`)
+
+	// The experiment stopped, an SLO verdict of each kind (the file's
+	// experiment has no SLO: they are put in its list as a run's would
+	// be), a done notice and a disabled route.
+	p.click(exp + ` [data-action="stop"]`)
+	p.wait("the run stopped", fmt.Sprintf(`document.querySelector(%q).textContent === "stopped" && !document.querySelector(%q).hidden`, exp+` [data-part="state"]`, exp+` [data-part="report"]`))
+	p.click(`#reload`)
+	p.wait("the file reloaded", `document.getElementById("notice").textContent === "Reload the file: done."`)
+	p.click(api + ` [data-action="toggle"]`)
+	p.wait("api disabled", `document.querySelector('[data-route="api"] [data-part="enabled"]').textContent === "disabled"`)
+	measure("the page after", fmt.Sprintf(`(() => {
+  const slos = document.querySelector(%q);
+  slos.append(Object.assign(document.createElement("li"), {className: "slo-ok", textContent: "✔ steady: p99 12ms ≤ 50ms"}),
+    Object.assign(document.createElement("li"), {className: "slo-bad", textContent: "✘ flaky: error rate 0.31 > 0.05"}));
+  const out = contrastPairs(document.body);
+  slos.replaceChildren();
+  return out;
+})()`, exp+` [data-part="slos"]`))
+
+	// Each state of the connection, and the token dialog.
+	measure("the connection's states", `(() => {
+  const conn = document.getElementById("conn"), was = [conn.dataset.state, conn.textContent], out = [];
+  for (const [state, text] of [["connecting", "Connecting…"], ["live", "Live"], ["lost", "Connection lost: reconnecting…"]]) {
+    conn.dataset.state = state;
+    conn.textContent = text;
+    out.push(...contrastPairs(conn));
+  }
+  [conn.dataset.state, conn.textContent] = was;
+  return out;
+})()`)
+	measure("the token dialog", `(() => {
+  const d = document.getElementById("token-dialog");
+  d.showModal();
+  const out = contrastPairs(d);
+  d.close();
+  return out;
+})()`)
+	probs.take() // the refused calls' 400s are the point
+
+	lowest := pairs[0]
+	slo := map[string]string{}
+	for _, c := range pairs {
+		if strings.Contains(c.What, "li.slo-") {
+			slo[c.What[:strings.IndexByte(c.What, ' ')]] = c.FG
+		}
+		want := 4.5
+		if c.Large {
+			want = 3
+		}
+		if c.Ratio < want {
+			t.Errorf("%s: %s on %s is %.2f:1, want at least %.1f:1", c.What, c.FG, c.BG, c.Ratio, want)
+		}
+		if c.Ratio < lowest.Ratio {
+			lowest = c
+		}
+	}
+	t.Logf("%d texts measured; the lowest contrast is %.2f:1, %s on %s: %s", len(pairs), lowest.Ratio, lowest.FG, lowest.BG, lowest.What)
+	if len(slo) != 2 || slo["li.slo-ok"] == slo["li.slo-bad"] {
+		t.Errorf("the SLO verdicts' colours: %v; a met one and a broken one must differ", slo)
+	}
+}
+
 // apiError sends a mix straight to the API and returns its error answer.
 func apiError(t *testing.T, s *consoleStack, route, body string) api.Error {
 	t.Helper()
@@ -548,4 +659,103 @@ func apiError(t *testing.T, s *consoleStack, route, body string) api.Error {
 		t.Fatalf("PUT %s: %d %v", body, resp.StatusCode, err)
 	}
 	return e
+}
+
+// contrastJS defines contrastPairs(root): every piece of text shown under
+// root, with its colour and the background it is drawn on, composed
+// through every translucent layer beneath, and their contrast ratio as
+// WCAG 2 defines it.
+const contrastJS = `
+window.contrastPairs = (root) => {
+  const cv = document.createElement("canvas");
+  cv.width = cv.height = 1;
+  const cx = cv.getContext("2d", { willReadFrequently: true });
+  // Any CSS colour to [r, g, b, alpha], as the browser itself paints it.
+  const rgba = (c) => {
+    cx.clearRect(0, 0, 1, 1);
+    cx.fillStyle = "rgba(0, 0, 0, 0)";
+    cx.fillStyle = c;
+    cx.fillRect(0, 0, 1, 1);
+    const d = cx.getImageData(0, 0, 1, 1).data;
+    return [d[0], d[1], d[2], d[3] / 255];
+  };
+  const over = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgba(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    let bg = [255, 255, 255, 1];
+    for (const c of layers.reverse()) bg = over(c, bg);
+    return bg;
+  };
+  // SVG text lies on the shapes painted before it under its middle.
+  const svgBackground = (el) => {
+    const root = el.ownerSVGElement;
+    let bg = background(root);
+    const r = el.getBoundingClientRect();
+    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+    for (const s of root.querySelectorAll("rect, circle, ellipse, polygon, path")) {
+      const b = s.getBoundingClientRect();
+      if (!(s.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING) || x < b.left || x > b.right || y < b.top || y > b.bottom) continue;
+      const st = getComputedStyle(s);
+      const c = rgba(st.fill);
+      c[3] *= Number(st.fillOpacity) * Number(st.opacity);
+      if (c[3] > 0) bg = over(c, bg);
+    }
+    return bg;
+  };
+  const lum = (c) => {
+    const v = c.slice(0, 3).map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+  };
+  const hex = (c) => "#" + c.slice(0, 3).map((x) => Math.round(x).toString(16).padStart(2, "0")).join("");
+  const shown = (el) => {
+    if (!el.checkVisibility({ checkOpacity: true, checkVisibilityCSS: true })) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.right + scrollX > 0 && r.bottom + scrollY > 0;
+  };
+  const name = (el, text) => {
+    const route = el.closest("[data-route]");
+    const cls = (el.getAttribute("class") || "").trim().split(/\s+/).filter(Boolean).map((c) => "." + c).join("");
+    return (route ? "[" + route.dataset.route + "] " : "") + el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + cls + " \"" + text.trim().slice(0, 40) + "\"";
+  };
+  const out = [];
+  const add = (el, colour, what) => {
+    const st = getComputedStyle(el);
+    const bg = el instanceof SVGElement ? svgBackground(el) : background(el);
+    const fg = over(rgba(colour), bg);
+    const l = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    const size = parseFloat(st.fontSize), weight = Number(st.fontWeight);
+    out.push({ what, fg: hex(fg), bg: hex(bg), ratio: (l[0] + 0.05) / (l[1] + 0.05), large: size >= 24 || (size >= 18.66 && weight >= 700) });
+  };
+  const seen = new Set();
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement;
+    // Disabled controls are exempt from the contrast WCAG asks.
+    if (!n.textContent.trim() || !el || seen.has(el) || el.closest(":disabled") || !shown(el)) continue;
+    seen.add(el);
+    add(el, el instanceof SVGElement ? getComputedStyle(el).fill : getComputedStyle(el).color, name(el, n.textContent));
+  }
+  for (const el of root.querySelectorAll("input, select")) {
+    if (el.disabled || !shown(el)) continue;
+    if (el.tagName === "SELECT") add(el, getComputedStyle(el).color, name(el, el.selectedOptions[0] ? el.selectedOptions[0].text : ""));
+    else if (el.value) add(el, getComputedStyle(el).color, name(el, el.type === "password" ? "(hidden value)" : el.value));
+    else if (el.placeholder) add(el, getComputedStyle(el, "::placeholder").color, name(el, "placeholder " + el.placeholder));
+  }
+  return out;
+};
+`
+
+// contrastPair is a piece of text of the page, its colours and their
+// contrast ratio.
+type contrastPair struct {
+	What  string  `json:"what"`
+	FG    string  `json:"fg"`
+	BG    string  `json:"bg"`
+	Ratio float64 `json:"ratio"`
+	Large bool    `json:"large"`
 }
