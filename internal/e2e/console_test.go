@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
@@ -503,7 +505,10 @@ fetch("http://%s/routes/web/disable", {method: "POST", mode: "no-cors", headers:
 }
 
 // The console on a phone's screen: nothing wider than the screen, every
-// route and its controls there.
+// route and its controls there. With the keyboard alone (Tab, Shift+Tab,
+// Enter, Space), the focus ring shown at every stop: skip to the routes,
+// walk a route's controls, flip its "slow" what-if, open its mix editor
+// and apply a change; the API shows both changes made.
 func TestConsoleOnAPhone(t *testing.T) {
 	chromium := testenv.LookPath(t, "chromium")
 	s := newConsoleStack(t)
@@ -516,19 +521,87 @@ func TestConsoleOnAPhone(t *testing.T) {
 	if overflow > 0 {
 		t.Errorf("the page is %d px wider than a phone's screen", overflow)
 	}
-	// Keyboard: Tab reaches the first route's controls.
-	p.run("tab", chromedp.KeyEvent("\t"), chromedp.KeyEvent("\t"))
-	var focused string
-	p.eval(`document.activeElement.tagName + ":" + document.activeElement.textContent`, &focused)
-	if !strings.HasPrefix(focused, "BUTTON:") {
-		t.Errorf("after two tabs the focus is on %q, want a button", focused)
-	}
 	var shot []byte
 	p.run("screenshot", chromedp.FullScreenshot(&shot, 100))
 	testenv.CheckPicture(t, shot)
 	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), "console-phone.png"), shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
+
+	// The keyboard alone. Each stop of the focus is checked for a visible
+	// ring, and the way is logged.
+	var stops []string
+	press := func(what, keys string, opts ...chromedp.KeyOption) {
+		t.Helper()
+		p.run(what, chromedp.KeyEvent(keys, opts...))
+	}
+	// at tells whether the focus is on sel, and wants its ring shown.
+	at := func(sel string) bool {
+		t.Helper()
+		var f struct {
+			Desc  string `json:"desc"`
+			Ring  bool   `json:"ring"`
+			Match bool   `json:"match"`
+		}
+		p.eval(fmt.Sprintf(`(() => {
+  const el = document.activeElement, st = getComputedStyle(el);
+  const name = (el.labels && el.labels.length ? el.labels[0].textContent : el.textContent || el.id).trim().slice(0, 30);
+  const route = el.closest("[data-route]");
+  return {desc: (route ? route.dataset.route + ": " : "") + el.tagName.toLowerCase() + " " + JSON.stringify(name),
+    ring: el.matches(":focus-visible") && st.outlineStyle !== "none" && parseFloat(st.outlineWidth) >= 2,
+    match: el.matches(%q)};
+})()`, sel), &f)
+		stops = append(stops, f.Desc)
+		if !f.Ring {
+			t.Errorf("the focus on %s shows no ring", f.Desc)
+		}
+		return f.Match
+	}
+	// tabTo presses Tab until the focus is on sel, at most n times.
+	tabTo := func(sel string, n int) {
+		t.Helper()
+		for range n {
+			press("Tab", kb.Tab)
+			if at(sel) {
+				return
+			}
+		}
+		t.Fatalf("%d Tabs did not reach %s; the focus went: %s", n, sel, strings.Join(stops, " → "))
+	}
+	api := `[data-route="api"]`
+	tabTo(`a.skip`, 1)
+	press("Enter on the skip link", kb.Enter)
+	tabTo(api+` button`, 1)
+	tabTo(api+` [data-action="whatif-slow"]`, 5)
+	press("Shift+Tab", kb.Tab, chromedp.KeyModifiers(input.ModifierShift))
+	if !at(api + ` [data-action="reset"]`) {
+		t.Fatalf("Shift+Tab from api's Slow did not go back to its Reset; the focus went: %s", strings.Join(stops, " → "))
+	}
+	tabTo(api+` [data-action="whatif-slow"]`, 1)
+	press("Space on Slow", " ")
+	waitFor(t, "api slow for a while", func() bool {
+		r := s.route(t, "api")
+		return r.RevertsAt != nil && len(r.Mix) == 1 && r.Mix[0].Name == "delay" && r.Mix[0].Percent == 100
+	})
+
+	tabTo(api+` details.editor > summary`, 10)
+	press("Enter on the editor", kb.Enter)
+	p.wait("api's editor", `document.querySelectorAll('[data-route="api"] fieldset.entry').length === 1`)
+	tabTo(api+` fieldset.entry [data-key="percent"]`, 3)
+	// The field's text is selected as the focus comes in: typing replaces it.
+	press("type 50", "50")
+	var typed string
+	p.eval(`document.querySelector('[data-route="api"] fieldset.entry [data-key="percent"]').value`, &typed)
+	if typed != "50" {
+		t.Fatalf("api's percent field reads %q after typing 50", typed)
+	}
+	tabTo(api+` [data-action="apply"]`, 40)
+	press("Enter on Apply", kb.Enter)
+	waitFor(t, "api's mix applied", func() bool {
+		r := s.route(t, "api")
+		return len(r.Mix) == 1 && r.Mix[0].Name == "delay" && r.Mix[0].Percent == 50
+	})
+	t.Logf("by keyboard, %d stops: %s", len(stops), strings.Join(stops, " → "))
 	if ps := probs.take(); len(ps) > 0 {
 		t.Fatalf("the page reported problems:\n%s", strings.Join(ps, "\n"))
 	}
