@@ -41,7 +41,7 @@ func loadConfig() config {
 		redisPipelined:   int(envInt("BENCH_REDIS_PIPELINED_REQUESTS", 1000000)),
 		wrkDuration:      envDuration("BENCH_WRK_DURATION", 5*time.Second),
 		duration:         envDuration("BENCH_DURATION", 2*time.Second),
-		pgbenchDuration:  envDuration("BENCH_PGBENCH_DURATION", 10*time.Second),
+		pgbenchDuration:  envDuration("BENCH_PGBENCH_DURATION", 20*time.Second),
 		mysqlslapQueries: int(envInt("BENCH_MYSQLSLAP_QUERIES", 40000)),
 		idleConns:        int(envInt("BENCH_IDLE_CONNS", 3300)),
 		faultMix:         envString("BENCH_FAULT_MIX", defaultFaultMix),
