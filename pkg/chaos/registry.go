@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +41,9 @@ type ProtocolSpec struct {
 	// durations and faults by command. A protocol whose clients can name
 	// any command leaves it nil.
 	Commands []string
+	// OtherCommand is the catch-all among Commands, which metrics count a
+	// command outside the set as. Required with Commands.
+	OtherCommand string
 	// InnerTLS marks a protocol that negotiates TLS inside its own
 	// exchange (PostgreSQL's SSLRequest): the engine leaves the route's
 	// tls and backend_tls blocks to it, and its sessions implement
@@ -71,9 +75,13 @@ func RegisterBehavior(s BehaviorSpec) {
 	behaviors[s.Name] = s
 }
 
-// RegisterProtocol makes a protocol available by name, with the same rules.
+// RegisterProtocol makes a protocol available by name, with the same rules;
+// a protocol that declares Commands names its catch-all among them.
 func RegisterProtocol(s ProtocolSpec) {
 	mustValid("protocol", s.Name, s.New == nil, s.Options)
+	if len(s.Commands) > 0 && !slices.Contains(s.Commands, s.OtherCommand) {
+		panic(fmt.Sprintf("chaos: protocol %q declares commands without its catch-all among them (OtherCommand %q)", s.Name, s.OtherCommand))
+	}
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := protocols[s.Name]; dup {

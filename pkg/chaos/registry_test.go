@@ -122,6 +122,10 @@ func TestRegisterProtocolPanics(t *testing.T) {
 			{Name: "a", Kind: chaos.Bool}, {Name: "a", Kind: chaos.Bool},
 		}}, `declares option "a" twice or invalidly`},
 		{"registered twice", chaos.ProtocolSpec{Name: "zz_test_proto", New: newProto}, `protocol "zz_test_proto" registered twice`},
+		{"commands without a catch-all", chaos.ProtocolSpec{Name: "zz_test_proto_cmds", New: newProto, Commands: []string{"GET", "OTHER"}},
+			`protocol "zz_test_proto_cmds" declares commands without its catch-all among them (OtherCommand "")`},
+		{"catch-all outside the commands", chaos.ProtocolSpec{Name: "zz_test_proto_other", New: newProto, Commands: []string{"GET"}, OtherCommand: "OTHER"},
+			`(OtherCommand "OTHER")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

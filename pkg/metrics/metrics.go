@@ -245,7 +245,7 @@ func (m *Metrics) Route(name, protocol string) proxy.RouteObserver {
 		r.refused[reason] = m.refused.WithLabelValues(name, reason)
 	}
 	if spec, ok := chaos.LookupProtocol(protocol); ok && len(spec.Commands) > 0 {
-		r.commands = newRouteCommands(&m.statements, name, spec.Commands)
+		r.commands = newRouteCommands(&m.statements, name, spec.Commands, spec.OtherCommand)
 	}
 	for _, b := range chaos.BehaviorNames() {
 		if b != dummy { // dummy never changes the traffic

@@ -55,17 +55,17 @@ type commandSeries struct {
 	duration prometheus.Observer
 }
 
-func newRouteCommands(v *statementVecs, route string, commands []string) *routeCommands {
+func newRouteCommands(v *statementVecs, route string, commands []string, other string) *routeCommands {
 	rc := &routeCommands{v: v, route: route, by: make(map[string]*commandSlot, len(commands))}
 	for _, c := range commands {
 		rc.by[c] = &commandSlot{command: c}
 	}
-	rc.other = rc.by[commands[len(commands)-1]]
+	rc.other = rc.by[other]
 	return rc
 }
 
 // slot bounds a command to the declared set: a protocol that reports
-// another counts it as the last declared command, its catch-all.
+// another counts it as its declared catch-all.
 func (rc *routeCommands) slot(c string) *commandSlot {
 	if s, ok := rc.by[c]; ok {
 		return s

@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,5 +59,42 @@ func TestStatementsThroughPostgres(t *testing.T) {
 	}
 	if got := sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "STARTUP"}); got != 1 {
 		t.Errorf("startups = %v, want 1", got)
+	}
+}
+
+// TestStatementCatchAll: each database protocol counts a command outside
+// its declared set as OTHER, whatever order it declares the set in.
+func TestStatementCatchAll(t *testing.T) {
+	for _, tt := range []struct {
+		protocol, command, counted string
+	}{
+		{"postgres", "UPDATE", "UPDATE"},
+		{"postgres", "STARTUP", "STARTUP"},
+		{"postgres", "OTHER", "OTHER"},
+		{"postgres", "update t set a = 1", "OTHER"},
+		{"postgres", "", "OTHER"},
+		{"mysql", "UPDATE", "UPDATE"},
+		{"mysql", "XA", "XA"},
+		{"mysql", "STMT_PREPARE", "STMT_PREPARE"},
+		{"mysql", "OTHER", "OTHER"},
+		{"mysql", "COM_0XFF", "OTHER"},
+		{"mysql", "", "OTHER"},
+	} {
+		t.Run(tt.protocol+"/"+tt.command, func(t *testing.T) {
+			spec, ok := chaos.LookupProtocol(tt.protocol)
+			if !ok || spec.OtherCommand != "OTHER" {
+				t.Fatalf("protocol %s: registered %v, catch-all %q; want OTHER", tt.protocol, ok, spec.OtherCommand)
+			}
+			reg := prometheus.NewRegistry()
+			db := metrics.New(reg).Route("db", tt.protocol)
+			db.Exchanged(&chaos.Request{Command: tt.command}, time.Millisecond)
+			db.Injected("error", &chaos.Request{Command: tt.command})
+			if got := sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": tt.counted}); got != 1 {
+				t.Errorf("statements{command=%s} = %v, want 1", tt.counted, got)
+			}
+			if got := sample(t, reg, "vaurien_statement_faults_injected_total", labels{"route": "db", "behavior": "error", "command": tt.counted}); got != 1 {
+				t.Errorf("statement faults{command=%s} = %v, want 1", tt.counted, got)
+			}
+		})
 	}
 }

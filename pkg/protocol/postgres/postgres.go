@@ -109,8 +109,9 @@ func init() {
 		New: func(v chaos.Values) (chaos.Protocol, error) {
 			return New(v.String("tls"), v.String("error_code"), v.String("error_message"))
 		},
-		Commands: commands(),
-		InnerTLS: true,
+		Commands:     commands(),
+		OtherCommand: CommandOther,
+		InnerTLS:     true,
 	})
 }
 
