@@ -2,9 +2,12 @@ package metrics_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,6 +62,61 @@ func TestStatementsThroughPostgres(t *testing.T) {
 	}
 	if got := sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "STARTUP"}); got != 1 {
 		t.Errorf("startups = %v, want 1", got)
+	}
+}
+
+// TestStatementsThroughMySQL: the same through a real mysql route and
+// MariaDB, text and prepared statements, and a statement whose first word
+// is no keyword counted as OTHER.
+func TestStatementsThroughMySQL(t *testing.T) {
+	srv := testenv.MariaDB(t)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	e, err := chaos.NewEntry("error", 100, nil, chaos.MatchSpec{Commands: []string{"UPDATE"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx, err := chaos.NewMix([]chaos.Entry{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serve(t, m, proxy.RouteConfig{Name: "db", Protocol: "mysql", Backend: srv.Addr, Mix: mx})
+	db, err := sql.Open("mysql", testenv.MariaDBNativeUser+":"+testenv.MariaDBPassword+"@tcp("+s.Route("db").Addr()+")/"+testenv.MariaDBDatabase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec("CREATE TABLE t (x INT)"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		var me *mysql.MySQLError
+		if _, err := db.Exec("UPDATE t SET x = 1"); !errors.As(err, &me) || me.Number != 1213 {
+			t.Fatalf("an UPDATE through a 100%% error mix gave %v, want the deadlock error", err)
+		}
+		if err := db.QueryRow("SELECT 1").Scan(new(int)); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow("SELECT ?", i).Scan(new(int)); err != nil { // prepared
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec("FROBNICATE t"); err == nil {
+		t.Fatal("the server ran FROBNICATE")
+	}
+	eventually(t, "the statements counted", func() bool {
+		return sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "SELECT"}) == 6 &&
+			sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "UPDATE"}) == 3 &&
+			sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "CREATE"}) == 1 &&
+			sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "STMT_PREPARE"}) == 3 &&
+			sample(t, reg, "vaurien_statements_total", labels{"route": "db", "command": "OTHER"}) == 1
+	})
+	if got := sample(t, reg, "vaurien_statement_faults_injected_total", labels{"route": "db", "behavior": "error", "command": "UPDATE"}); got != 3 {
+		t.Errorf("UPDATE faults = %v, want 3", got)
+	}
+	if got := sample(t, reg, "vaurien_statement_faults_injected_total", labels{"route": "db", "behavior": "error", "command": "SELECT"}); got != -1 {
+		t.Errorf("SELECT faults = %v, want no series", got)
 	}
 }
 
