@@ -311,3 +311,98 @@ func TestReadmeExampleValidates(t *testing.T) {
 		t.Fatalf("the README's HCL example does not validate:\n%s", errb.String())
 	}
 }
+
+// databaseRoutes is a file with a postgres and a mysql route using every
+// protocol option; TestValidateDatabaseRoutes spoils one value at a time.
+const databaseRoutes = `route "pg" {
+  listen   = "127.0.0.1:16432"
+  backend  = "127.0.0.1:5432"
+  protocol = "postgres"
+  protocol_options {
+    tls           = "disable"
+    error_code    = "deadlock"
+    error_message = "could not serialize access"
+  }
+  behavior "error" {
+    percent = 10
+    code    = "40P01"
+    match {
+      command  = ["UPDATE", "delete"]
+      sql      = ["*orders*"]
+      database = ["shop"]
+      user     = ["app"]
+    }
+  }
+  behavior "delay" {
+    percent = 5
+    sleep   = "200ms"
+    match {
+      command = ["SELECT"]
+    }
+  }
+}
+
+route "my" {
+  listen   = "127.0.0.1:13307"
+  backend  = "127.0.0.1:3306"
+  protocol = "mysql"
+  protocol_options {
+    error_code    = "lock_wait_timeout"
+    sqlstate      = "HY000"
+    error_message = "Lock wait timeout exceeded"
+    tls           = "passthrough"
+    keep_alive    = true
+    reuse_socket  = false
+  }
+  behavior "error" {
+    percent = 5
+    code    = "1213"
+    match {
+      command = ["UPDATE"]
+    }
+  }
+}
+`
+
+// TestValidateDatabaseRoutes: vaurien validate accepts postgres and mysql
+// routes with their protocol options and faults matched on statements, and
+// refuses a bad option value at its place in the file: an error code the
+// protocol does not know at the protocol_options block, a value outside an
+// option's choices at the value.
+func TestValidateDatabaseRoutes(t *testing.T) {
+	p := writeFile(t, "db.hcl", databaseRoutes)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"validate", p}, &out, &errb); code != 0 || !strings.Contains(out.String(), "valid") {
+		t.Fatalf("exit %d, want 0; stdout %q, stderr:\n%s", code, out.String(), errb.String())
+	}
+	for _, tt := range []struct {
+		name, from, to, want string
+	}{
+		{"postgres error_code", `error_code    = "deadlock"`, `error_code    = "deadlok"`,
+			`:5:3: error: Invalid protocol options: The postgres protocol of route "pg": option "error_code": `},
+		{"postgres SQLSTATE", `error_code    = "deadlock"`, `error_code    = "40P0"`,
+			`:5:3: error: Invalid protocol options: The postgres protocol of route "pg": option "error_code": `},
+		{"mysql error_code", `error_code    = "lock_wait_timeout"`, `error_code    = "lock_wait"`,
+			`:33:3: error: Invalid protocol options: The mysql protocol of route "my": option "error_code": "lock_wait" is neither a preset`},
+		{"mysql error number", `error_code    = "lock_wait_timeout"`, `error_code    = "70000"`,
+			`:33:3: error: Invalid protocol options: The mysql protocol of route "my": option "error_code": `},
+		{"postgres tls", `tls           = "disable"`, `tls           = "require"`,
+			`:6:21: error: Invalid option value: The protocol "postgres" option "tls" does not accept this value`},
+		{"mysql keep_alive", `keep_alive    = true`, `keep_alive    = "yes"`,
+			`:38:21: error: Invalid option value: The protocol "mysql" option "keep_alive" takes a bool`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if strings.Count(databaseRoutes, tt.from) != 1 {
+				t.Fatalf("%q is not once in the file", tt.from)
+			}
+			p := writeFile(t, "db.hcl", strings.Replace(databaseRoutes, tt.from, tt.to, 1))
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), []string{"validate", p}, &out, &errb); code != 1 {
+				t.Fatalf("exit %d, want 1; stderr:\n%s", code, errb.String())
+			}
+			if !strings.Contains(errb.String(), p+tt.want) {
+				t.Fatalf("stderr does not give %q:\n%s", p+tt.want, errb.String())
+			}
+		})
+	}
+}
