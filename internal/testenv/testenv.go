@@ -11,8 +11,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"image/png"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -270,21 +272,41 @@ func Postgres(t testing.TB) *Server {
 }
 
 // PostgresTLS starts a throwaway PostgreSQL cluster with ssl on, serving a
-// certificate for 127.0.0.1 and localhost issued by ca; it still accepts
-// clients that do not ask for TLS.
+// certificate for 127.0.0.1 and localhost issued by ca, that takes only
+// TLS connections (hostssl from 127.0.0.1): a client that does not ask for
+// TLS is refused, SQLSTATE 28000.
 func PostgresTLS(t testing.TB, ca *CA) *Server {
 	t.Helper()
+	return postgresTLS(t, ca, "hostssl all all 127.0.0.1/32 trust\n")
+}
+
+// PostgresTLSOptional is PostgresTLS taking clients that do not ask for
+// TLS too, as a server with ssl on and host lines does.
+func PostgresTLSOptional(t testing.TB, ca *CA) *Server {
+	t.Helper()
+	return postgresTLS(t, ca, "host all all 127.0.0.1/32 trust\n")
+}
+
+func postgresTLS(t testing.TB, ca *CA, hba string) *Server {
+	t.Helper()
 	cert, key := ca.Issue(t, "127.0.0.1", "localhost")
+	certPEM, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return startPostgres(t, func(dir string, uid, gid int) []string {
 		// The server reads its key only when the key is private to it.
 		var args []string
-		for _, f := range []struct{ from, name, opt string }{{cert, "server.crt", "ssl_cert_file"}, {key, "server.key", "ssl_key_file"}} {
-			b, err := os.ReadFile(f.from)
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, f := range []struct {
+			data      []byte
+			name, opt string
+		}{{certPEM, "server.crt", "ssl_cert_file"}, {keyPEM, "server.key", "ssl_key_file"}, {[]byte(hba), "pg_hba.conf", "hba_file"}} {
 			to := filepath.Join(dir, f.name)
-			if err := os.WriteFile(to, b, 0o600); err != nil {
+			if err := os.WriteFile(to, f.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			if uid >= 0 {
@@ -357,7 +379,8 @@ func startPostgres(t testing.TB, extra func(dir string, uid, gid int) []string) 
 
 // postgresReady polls until PostgreSQL, which listens before it is ready,
 // answers a startup message with an authentication request instead of an
-// error ("the database system is starting up").
+// error ("the database system is starting up"), or with the refusal of a
+// server that takes TLS only: it checks pg_hba.conf once it is ready.
 func postgresReady(addr string, within time.Duration) error {
 	startup := []byte("\x00\x00\x00\x00\x00\x03\x00\x00user\x00postgres\x00database\x00postgres\x00\x00")
 	startup[3] = byte(len(startup))
@@ -366,16 +389,17 @@ func postgresReady(addr string, within time.Duration) error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.SetDeadline(time.Now().Add(time.Second))
-			kind := make([]byte, 1)
+			var kind byte
+			var body []byte
 			if _, err = c.Write(startup); err == nil {
-				_, err = c.Read(kind)
+				kind, body, err = readPostgresMessage(c)
 			}
 			c.Close()
-			if err == nil && kind[0] == 'R' {
+			if err == nil && (kind == 'R' || kind == 'E' && postgresErrorCode(body) == "28000") {
 				return nil
 			}
 			if err == nil {
-				err = fmt.Errorf("answered %q to a startup message", kind)
+				err = fmt.Errorf("answered %q to a startup message: %q", kind, body)
 			}
 		}
 		if time.Now().After(deadline) {
@@ -383,4 +407,34 @@ func postgresReady(addr string, within time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func readPostgresMessage(r io.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(binary.BigEndian.Uint32(hdr[1:]))
+	if n < 4 || n > 1<<16 {
+		return hdr[0], nil, fmt.Errorf("a message of length %d", n)
+	}
+	body := make([]byte, n-4)
+	_, err := io.ReadFull(r, body)
+	return hdr[0], body, err
+}
+
+// postgresErrorCode is the SQLSTATE of an ErrorResponse's body.
+func postgresErrorCode(body []byte) string {
+	for len(body) > 1 {
+		field, rest := body[0], body[1:]
+		v, next, ok := bytes.Cut(rest, []byte{0})
+		if !ok {
+			break
+		}
+		if field == 'C' {
+			return string(v)
+		}
+		body = next
+	}
+	return ""
 }

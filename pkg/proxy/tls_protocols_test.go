@@ -160,12 +160,20 @@ func TestTLSMemcacheRoute(t *testing.T) {
 
 // TestTLSPostgresRoute: the postgres route answers SSLRequest 'S' and
 // terminates TLS with its generated certificate, so that psql and pgx with
-// sslmode=verify-full trust it, and speaks TLS to a server with ssl on
-// (pg_stat_ssl shows the server's side of it); faults are drawn per
+// sslmode=verify-full trust it, and speaks TLS to a server that takes TLS
+// only (pg_stat_ssl shows the server's side of it); faults are drawn per
 // statement inside TLS.
 func TestTLSPostgresRoute(t *testing.T) {
 	ca := testenv.NewCA(t)
 	pg := testenv.PostgresTLS(t, ca)
+	direct, err := pgx.Connect(context.Background(), "postgres://postgres@"+pg.Addr+"/postgres?sslmode=disable")
+	var refused *pgconn.PgError
+	if !errors.As(err, &refused) || refused.Code != "28000" {
+		if err == nil {
+			direct.Close(context.Background())
+		}
+		t.Fatalf("a plain connection to the server: %v; want its refusal, SQLSTATE 28000", err)
+	}
 	in, caOut := generated(t)
 	cfg := proxy.RouteConfig{Name: "db", Listen: "127.0.0.1:0", Backend: pg.Addr, Protocol: "postgres",
 		TLS: in, Mix: errorOn(t, "UPDATE"),
@@ -187,6 +195,52 @@ func TestTLSPostgresRoute(t *testing.T) {
 	out, err = exec.CommandContext(ctx, psql, plain, "-Atc", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "t" {
 		t.Errorf("psql sslmode=disable through the route: %v: %q", err, out)
+	}
+
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("pgx sslmode=verify-full: %v", err)
+	}
+	defer c.Close(context.Background())
+	if !c.PgConn().Conn().(interface{ ConnectionState() tls.ConnectionState }).ConnectionState().HandshakeComplete {
+		t.Error("pgx is not on TLS")
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE kv (k int PRIMARY KEY, v text)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "INSERT INTO kv VALUES (1, 'a')"); err != nil {
+		t.Fatal(err)
+	}
+	var pgErr *pgconn.PgError
+	if _, err := c.Exec(ctx, "UPDATE kv SET v = 'b'"); !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Errorf("UPDATE under the error fault: %v, want SQLSTATE 40001", err)
+	}
+	var v string
+	if err := c.QueryRow(ctx, "SELECT v FROM kv WHERE k = 1").Scan(&v); err != nil || v != "a" {
+		t.Errorf("SELECT after the fault: %q, %v", v, err)
+	}
+}
+
+// TestTLSPostgresRouteClientSideOnly: a postgres route with tls and no
+// backend_tls terminates TLS for psql and pgx with sslmode=verify-full and
+// speaks plain text to a server without ssl; faults are drawn per statement
+// inside the client's TLS.
+func TestTLSPostgresRouteClientSideOnly(t *testing.T) {
+	pg := testenv.Postgres(t)
+	in, caOut := generated(t)
+	cfg := proxy.RouteConfig{Name: "db", Listen: "127.0.0.1:0", Backend: pg.Addr, Protocol: "postgres",
+		TLS: in, Mix: errorOn(t, "UPDATE")}
+	s := startServer(t, cfg)
+	dsn := fmt.Sprintf("host=localhost port=%s user=postgres dbname=postgres sslmode=verify-full sslrootcert=%s", port(s.Route("db").Addr()), caOut)
+
+	psql := testenv.LookPath(t, "psql")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// verify-full fails unless the route served TLS with a certificate
+	// for localhost from the CA; the server's side is plain.
+	out, err := exec.CommandContext(ctx, psql, dsn, "-Atc", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "f" {
+		t.Fatalf("psql sslmode=verify-full through the route: %v: %q; want f, the server's side in plain text", err, out)
 	}
 
 	c, err := pgx.Connect(ctx, dsn)
