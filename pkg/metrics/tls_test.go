@@ -1,16 +1,27 @@
 package metrics_test
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/metrics"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
+	"github.com/vaurien-go/vaurien/pkg/tlsroute"
 )
 
 func TestTLSHandshakesByReason(t *testing.T) {
@@ -81,4 +92,94 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string, labels []stri
 		}
 	}
 	return -1
+}
+
+// tlsRoute is a route that terminates TLS with a generated certificate,
+// for localhost, in front of an HTTP backend; it returns the file of the
+// generated CA.
+func tlsRoute(t *testing.T, name, backend string, m *chaos.Mix) (proxy.RouteConfig, string) {
+	t.Helper()
+	caOut := filepath.Join(t.TempDir(), "ca.pem")
+	v, err := tlsroute.ServerOptions.Resolve("tls", map[string]any{"generate": true, "ca_out": caOut})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxy.RouteConfig{Name: name, Backend: backend, Protocol: "http", TLS: v, Mix: m}, caOut
+}
+
+func httpHello(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// TestTLSCurlRejectionsByAlert: curl (OpenSSL) refuses each certificate
+// of tls_bad_cert, and the failures are counted by the alert it sent,
+// which in TLS 1.3 reaches vaurien in plain text where crypto/tls expects
+// an encrypted record. curl checks the host name after the handshake: a
+// wrong host is a handshake that succeeded, and a connection curl closes.
+func TestTLSCurlRejectionsByAlert(t *testing.T) {
+	curl := testenv.LookPath(t, "curl")
+	backend := httpHello(t)
+	for _, tt := range []struct {
+		cert, curl, reason string // reason "" for a handshake that succeeds
+	}{
+		{"expired", "certificate has expired", "alert_certificate_expired"},
+		{"not_yet_valid", "certificate is not yet valid", "alert_bad_certificate"},
+		{"self_signed", "self-signed certificate", "alert_unknown_ca"},
+		{"wrong_host", "no alternative certificate subject name matches target host name 'localhost'", ""},
+	} {
+		for _, version := range []string{"1.3", "1.2"} {
+			t.Run(tt.cert+"/TLS"+version, func(t *testing.T) {
+				reg := prometheus.NewRegistry()
+				cfg, caOut := tlsRoute(t, "bad", backend, mix(t, "100:tls_bad_cert/cert="+tt.cert))
+				s := serve(t, metrics.New(reg), cfg)
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				out, err := exec.CommandContext(ctx, curl, "-sS", "--tlsv"+version, "--tls-max", version, "--cacert", caOut,
+					"https://localhost:"+port(s.Route("bad").Addr())+"/").CombinedOutput()
+				if err == nil || !strings.Contains(string(out), tt.curl) {
+					t.Fatalf("curl: %v: %q; want an error saying %q", err, out, tt.curl)
+				}
+				eventually(t, "the handshake counted", func() bool {
+					return sample(t, reg, "vaurien_tls_handshakes_total", labels{"route": "bad", "side": "client"}) == 1
+				})
+				failures := labels{"route": "bad", "side": "client"}
+				if tt.reason != "" {
+					failures["reason"] = tt.reason
+				}
+				got := sample(t, reg, "vaurien_tls_handshake_failures_total", failures)
+				if tt.reason == "" && got != -1 || tt.reason != "" && got != 1 {
+					t.Errorf("failures{reason=%q} = %v, want 1 (-1: no series); all: %v", tt.reason, got, failureReasons(t, reg))
+				}
+			})
+		}
+	}
+}
+
+// failureReasons lists the handshake failures counted, by reason.
+func failureReasons(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	out := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "vaurien_tls_handshake_failures_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "reason" {
+					out[lp.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }

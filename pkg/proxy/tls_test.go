@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -350,15 +351,35 @@ func TestTLSFaultsSeenByCurlAndGo(t *testing.T) {
 			if !tt.goErr(err) {
 				t.Errorf("Go's TLS client: %v; not the error the fault makes", err)
 			}
-			// curl checks the host name after the handshake, and OpenSSL's
-			// alerts reach crypto/tls as bad records: only Go's reason is
-			// known for sure.
+			// curl checks the host name after the handshake: only Go's
+			// client fails every one (curl's reasons are checked with the
+			// metrics).
 			waitFor(t, func() bool { return contains(rec.seen(), "client "+tt.reason) },
 				func() string { return fmt.Sprintf("handshakes seen %q, want a failure %s", rec.seen(), tt.reason) })
 			if st := s.Route("faulty").Stats(); st.Faults < 2 {
 				t.Errorf("faults counted %d, want 2", st.Faults)
 			}
 		})
+	}
+}
+
+// TestTLSResetPeer: reset_peer resets the socket under the client's TLS,
+// with no close_notify, as on a plain route.
+func TestTLSResetPeer(t *testing.T) {
+	in, caOut := generated(t)
+	cfg := tcpRoute("reset", httpBackend(t))
+	cfg.TLS, cfg.Mix = in, mix(t, "reset_peer", nil)
+	s := startServer(t, cfg)
+	c, err := tls.Dial("tcp", s.Route("reset").Addr(), &tls.Config{RootCAs: trust(t, caOut), ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Reading only: a write could take the reset's error for itself, and
+	// leave the read an end of file.
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(c); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the client read to %v, want a reset", err)
 	}
 }
 

@@ -133,9 +133,13 @@ func abort(client, backend net.Conn, ev chaos.Events) error {
 
 // Reset closes c with a TCP RST instead of a FIN (reset_peer, abort).
 func Reset(c net.Conn) {
-	if w, ok := c.(interface{ NetConn() net.Conn }); ok {
-		// A TLS connection: reset the socket under it, with no
-		// close_notify first.
+	// A TLS connection: reset the socket under it (and under what wraps
+	// the socket for the handshake), with no close_notify first.
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
 		c = w.NetConn()
 	}
 	if tc, ok := c.(*net.TCPConn); ok {

@@ -81,6 +81,7 @@ const (
 // label.
 func Reason(err error) string {
 	var inj *InjectedError
+	var pa *PeerAlertError
 	var rh tls.RecordHeaderError
 	var op *net.OpError
 	var ua x509.UnknownAuthorityError
@@ -89,6 +90,8 @@ func Reason(err error) string {
 	switch {
 	case errors.As(err, &inj):
 		return ReasonInjected
+	case errors.As(err, &pa):
+		return "alert_" + AlertName(pa.Alert)
 	case errors.Is(err, context.Canceled), errors.Is(err, net.ErrClosed):
 		return ReasonCanceled
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):

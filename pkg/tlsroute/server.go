@@ -118,11 +118,84 @@ func (s *Server) Handshake(ctx context.Context, conn net.Conn, fault chaos.Hands
 			return nil, err
 		}
 	}
-	tc := tls.Server(conn, cfg)
+	rc := &recordConn{Conn: conn}
+	tc := tls.Server(rc, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if alert, ok := rc.alert(); ok {
+			return nil, &PeerAlertError{Alert: alert, Err: err}
+		}
 		return nil, err
 	}
+	rc.done = true
 	return tc, nil
+}
+
+// PeerAlertError is a handshake the client ended with an alert in plain
+// text where crypto/tls expected an encrypted record, so that it saw only
+// a bad record: OpenSSL (curl, psql...) sends the alert of a certificate
+// it rejects that way in TLS 1.3, before it has keys of its own.
+type PeerAlertError struct {
+	Alert uint8
+	Err   error // what crypto/tls made of it
+}
+
+func (e *PeerAlertError) Error() string {
+	return fmt.Sprintf("tls handshake: the client answered with the alert %s (%v)", AlertName(e.Alert), e.Err)
+}
+
+func (e *PeerAlertError) Unwrap() error { return e.Err }
+
+// recordConn follows the records a client sends during the handshake, to
+// tell the plain-text alert that ends it; then it only passes reads on.
+type recordConn struct {
+	net.Conn
+	done  bool    // the handshake is over
+	hdr   [5]byte // the header of the last record read, as far as read
+	nhdr  int
+	body  [2]byte // the first bytes of its body
+	nbody int
+	left  int // the bytes of its body still to come
+}
+
+func (c *recordConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if !c.done {
+		c.follow(b[:n])
+	}
+	return n, err
+}
+
+// NetConn returns the connection under c, for what acts on the socket
+// itself (a reset).
+func (c *recordConn) NetConn() net.Conn { return c.Conn }
+
+func (c *recordConn) follow(p []byte) {
+	for len(p) > 0 {
+		if c.nhdr == len(c.hdr) && c.left == 0 {
+			c.nhdr, c.nbody = 0, 0
+		}
+		if c.nhdr < len(c.hdr) {
+			k := copy(c.hdr[c.nhdr:], p)
+			c.nhdr, p = c.nhdr+k, p[k:]
+			if c.nhdr == len(c.hdr) {
+				c.left = int(binary.BigEndian.Uint16(c.hdr[3:]))
+			}
+			continue
+		}
+		k := min(len(p), c.left)
+		c.nbody += copy(c.body[c.nbody:], p[:k])
+		c.left, p = c.left-k, p[k:]
+	}
+}
+
+// alert returns the alert of the last record read when that record is a
+// whole alert in plain text: 2 bytes, level and code. An encrypted one is
+// longer by its authentication tag at least.
+func (c *recordConn) alert() (uint8, bool) {
+	if c.nhdr == len(c.hdr) && c.left == 0 && c.hdr[0] == 0x15 && c.hdr[3] == 0 && c.hdr[4] == 2 && c.nbody == 2 {
+		return c.body[1], true
+	}
+	return 0, false
 }
 
 // badConfig returns the configuration that serves the faulty certificate

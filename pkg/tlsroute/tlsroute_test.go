@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
@@ -105,6 +106,98 @@ func TestReasonOfARealAlert(t *testing.T) {
 	}
 	if !slicesContain(Reasons(), "alert_bad_certificate") {
 		t.Error("Reasons does not list alert_bad_certificate")
+	}
+}
+
+// TestReasonOfAPlainTextAlert: a TLS 1.3 client that rejects the
+// certificate with an alert in plain text, as OpenSSL does, where
+// crypto/tls expects an encrypted record and sees only a bad one; the
+// reason names the alert.
+func TestReasonOfAPlainTextAlert(t *testing.T) {
+	v, _ := ServerOptions.Resolve("tls", map[string]any{"generate": true})
+	s, err := NewServer(v, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	hello := testenv.ClientHello(t)
+	client := make(chan error, 1)
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			client <- err
+			return
+		}
+		defer c.Close()
+		if _, err := c.Write(hello); err != nil {
+			client <- err
+			return
+		}
+		// The server's hello in plain text, then its encrypted flight.
+		var hdr [5]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil || hdr[0] != 0x16 {
+			client <- fmt.Errorf("the server's hello: %x, %v", hdr, err)
+			return
+		}
+		// certificate_expired, fatal, in plain text.
+		_, err = c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 2, 45})
+		io.Copy(io.Discard, c)
+		client <- err
+	}()
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, err = s.Handshake(context.Background(), a, chaos.Handshake{})
+	a.Close()
+	if cerr := <-client; cerr != nil {
+		t.Fatal(cerr)
+	}
+	if got := Reason(err); got != "alert_certificate_expired" {
+		t.Errorf("Reason(%v) = %q, want alert_certificate_expired", err, got)
+	}
+}
+
+// TestRecordConnFollowsRecords: the last record is told whatever the
+// reads cut the stream into.
+func TestRecordConnFollowsRecords(t *testing.T) {
+	handshake := append([]byte{0x16, 0x03, 0x03, 0x00, 0x04}, 1, 2, 3, 4)
+	encrypted := append([]byte{0x17, 0x03, 0x03, 0x00, 0x13}, make([]byte, 0x13)...)
+	alert := []byte{0x15, 0x03, 0x03, 0x00, 0x02, 2, 48}
+	empty := []byte{0x17, 0x03, 0x03, 0x00, 0x00}
+	for _, tt := range []struct {
+		stream [][]byte
+		want   uint8 // 0 for no alert
+	}{
+		{[][]byte{handshake, alert}, 48},
+		{[][]byte{handshake, empty, alert}, 48},
+		{[][]byte{handshake, encrypted}, 0},
+		{[][]byte{alert, handshake}, 0},
+		{[][]byte{handshake, alert[:6]}, 0},                                                // cut short
+		{[][]byte{append([]byte{0x15, 0x03, 0x03, 0x00, 0x1a}, make([]byte, 0x1a)...)}, 0}, // an encrypted alert (TLS 1.2)
+	} {
+		var all []byte
+		for _, r := range tt.stream {
+			all = append(all, r...)
+		}
+		for size := 1; size <= len(all); size++ {
+			c := &recordConn{}
+			for p := all; len(p) > 0; {
+				n := min(size, len(p))
+				c.follow(p[:n])
+				p = p[n:]
+			}
+			got, ok := c.alert()
+			if ok != (tt.want != 0) || got != tt.want {
+				t.Errorf("%x read %d bytes at a time: alert %d, %v; want %d", all, size, got, ok, tt.want)
+				break
+			}
+		}
 	}
 }
 
