@@ -1,7 +1,10 @@
 package metrics_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,4 +187,116 @@ func failureReasons(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
+}
+
+// TestTLSBehaviorsKeepTheirShares: tls_handshake_fail and tls_bad_cert are
+// drawn once per connection and error once per request, from one mix. The
+// failed handshakes Go's client sees fall near their shares, and match
+// the fault and handshake-failure counts exactly; the requests' draws
+// count the TLS behaviors as dummy, so that error keeps its share of the
+// requests and no request is counted as a TLS fault.
+func TestTLSBehaviorsKeepTheirShares(t *testing.T) {
+	const conns, perConn = 300, 10
+	reg := prometheus.NewRegistry()
+	m := mix(t, "20:tls_handshake_fail/alert=handshake_failure,20:tls_bad_cert/cert=expired,30:error")
+	cfg, caOut := tlsRoute(t, "share", httpHello(t), m)
+	s := serve(t, metrics.New(reg), cfg)
+	pemBytes, err := os.ReadFile(caOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	addr := s.Route("share").Addr()
+
+	var alerted, expired, served, requests, errored atomic.Int64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for next.Add(1) <= conns {
+				c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+				var invalid x509.CertificateInvalidError
+				switch {
+				case err == nil:
+					served.Add(1)
+				case strings.Contains(err.Error(), "remote error: tls: handshake failure"):
+					alerted.Add(1)
+					continue
+				case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+					expired.Add(1)
+					continue
+				default:
+					t.Errorf("handshake: %v", err)
+					return
+				}
+				// Requests until an error answer, which closes the
+				// connection.
+				br := bufio.NewReader(c)
+				for range perConn {
+					if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+						t.Error(err)
+						break
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Error(err)
+						break
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					requests.Add(1)
+					if resp.StatusCode >= 500 {
+						errored.Add(1)
+						break
+					}
+				}
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	share := func(n, of int64) float64 { return 100 * float64(n) / float64(of) }
+	t.Logf("%d connections: %d alerts (%.1f%%), %d expired certificates (%.1f%%), %d served; %d requests, %d errors (%.1f%%)",
+		conns, alerted.Load(), share(alerted.Load(), conns), expired.Load(), share(expired.Load(), conns), served.Load(),
+		requests.Load(), errored.Load(), share(errored.Load(), requests.Load()))
+	for _, tt := range []struct {
+		what     string
+		got      float64
+		low, top float64
+	}{
+		{"tls_handshake_fail, of the connections", share(alerted.Load(), conns), 10, 30},
+		{"tls_bad_cert, of the connections", share(expired.Load(), conns), 10, 30},
+		{"error, of the requests", share(errored.Load(), requests.Load()), 20, 40},
+	} {
+		if tt.got < tt.low || tt.got > tt.top {
+			t.Errorf("%s: %.1f%%, want %v-%v%%", tt.what, tt.got, tt.low, tt.top)
+		}
+	}
+
+	eventually(t, "every handshake counted", func() bool {
+		return sample(t, reg, "vaurien_tls_handshakes_total", labels{"route": "share", "side": "client"}) == conns
+	})
+	for _, tt := range []struct {
+		name   string
+		labels labels
+		want   int64
+	}{
+		{"vaurien_tls_handshake_failures_total", labels{"side": "client", "reason": "injected"}, alerted.Load()},
+		{"vaurien_tls_handshake_failures_total", labels{"side": "client", "reason": "alert_bad_certificate"}, expired.Load()},
+		{"vaurien_faults_injected_total", labels{"behavior": "tls_handshake_fail"}, alerted.Load()},
+		{"vaurien_faults_injected_total", labels{"behavior": "tls_bad_cert"}, expired.Load()},
+		{"vaurien_faults_injected_total", labels{"behavior": "error"}, errored.Load()},
+	} {
+		tt.labels["route"] = "share"
+		if got := sample(t, reg, tt.name, tt.labels); got != float64(tt.want) {
+			t.Errorf("%s%v = %v, want %d as the client saw", tt.name, tt.labels, got, tt.want)
+		}
+	}
+	if failures := failureReasons(t, reg); len(failures) != 2 {
+		t.Errorf("handshake failures by reason %v, want injected and alert_bad_certificate only", failures)
+	}
 }
