@@ -31,6 +31,7 @@ type tlsRecorder struct {
 	proxy.RouteObserver
 	mu         sync.Mutex
 	handshakes []string // "side reason", reason "ok" for a success
+	errs       []error  // the failures' errors
 	reloads    chan error
 }
 
@@ -46,7 +47,16 @@ func (r *tlsRecorder) Handshake(side string, _ time.Duration, reason string, err
 	}
 	r.mu.Lock()
 	r.handshakes = append(r.handshakes, side+" "+reason)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
 	r.mu.Unlock()
+}
+
+func (r *tlsRecorder) failures() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.errs...)
 }
 
 func (r *tlsRecorder) CertReloaded(err error) { r.reloads <- err }
@@ -220,6 +230,98 @@ func TestTLSOriginatesWithClientCertificate(t *testing.T) {
 		}
 		return false
 	}, func() string { return fmt.Sprintf("handshakes seen %q, want the backend's alert", rec.seen()) })
+}
+
+// TestTLSBackendMinimumVersion: a backend that speaks TLS 1.1 at most is
+// refused, as clients are, with an error that says why.
+func TestTLSBackendMinimumVersion(t *testing.T) {
+	ca := testenv.NewCA(t)
+	backend := tlsEcho(t, ca.KeyPair(t, "127.0.0.1"), nil, tls.VersionTLS11)
+	rec := newTLSRecorder()
+	cfg := tcpRoute("old", backend)
+	cfg.BackendTLS = resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File})
+	s := startObserved(t, rec, cfg)
+
+	c, err := net.Dial("tcp", s.Route("old").Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 16)); err == nil {
+		t.Fatalf("a TLS 1.1 backend echoed %d bytes", n)
+	}
+	waitFor(t, func() bool { return len(rec.failures()) > 0 },
+		func() string { return fmt.Sprintf("handshakes seen %q, want the backend's refused", rec.seen()) })
+	err = rec.failures()[0]
+	t.Logf("the backend handshake: %v", err)
+	if got := rec.seen(); !contains(got, "backend alert_protocol_version") {
+		t.Errorf("handshakes seen %q, want the backend's protocol_version alert", got)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "tls handshake with backend") || !strings.Contains(msg, "protocol version not supported") {
+		t.Errorf("the error says %q, want the backend and the version", msg)
+	}
+}
+
+// TestTLSReloadsChangedClientCertificate: backend_tls's cert and key are
+// loaded again when their files change, as the tls block's are.
+func TestTLSReloadsChangedClientCertificate(t *testing.T) {
+	ca := testenv.NewCA(t)
+	// The backend answers with the serial of the client's certificate.
+	cfg := &tls.Config{Certificates: []tls.Certificate{ca.KeyPair(t, "127.0.0.1")}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool}
+	backend := testenv.Serve(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() != nil {
+			return
+		}
+		io.WriteString(tc, tc.ConnectionState().PeerCertificates[0].SerialNumber.String())
+		tc.Close()
+	}).Addr
+
+	first, firstKey := ca.Issue(t, "vaurien-client")
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	copyFile(t, first, certFile)
+	copyFile(t, firstKey, keyFile)
+	rec := newTLSRecorder()
+	route := tcpRoute("mtls", backend)
+	route.BackendTLS = resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File, "cert": certFile, "key": keyFile})
+	s := startObserved(t, rec, route)
+	presented := func() string {
+		c, err := net.Dial("tcp", s.Route("mtls").Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got, want := presented(), mustSerial(t, first); got != want {
+		t.Fatalf("the backend saw the client certificate %q, want %s", got, want)
+	}
+
+	second, secondKey := ca.Issue(t, "vaurien-client")
+	copyFile(t, secondKey, keyFile+".new")
+	copyFile(t, second, certFile+".new")
+	os.Rename(keyFile+".new", keyFile)
+	os.Rename(certFile+".new", certFile)
+	want := mustSerial(t, second)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-rec.reloads:
+			if err == nil && presented() == want {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the backend still sees %s after the files changed, want %s", presented(), want)
+		}
+	}
 }
 
 func TestTLSBothSidesBulk(t *testing.T) {
