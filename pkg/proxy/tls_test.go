@@ -324,6 +324,49 @@ func TestTLSReloadsChangedClientCertificate(t *testing.T) {
 	}
 }
 
+// TestTLSReloadsChangedBackendCA: backend_tls's ca is loaded again when
+// its file changes, so that a backend whose CA was replaced is trusted
+// without a restart.
+func TestTLSReloadsChangedBackendCA(t *testing.T) {
+	old, current := testenv.NewCA(t), testenv.NewCA(t)
+	backend := tlsEcho(t, current.KeyPair(t, "127.0.0.1"), nil, 0)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	copyFile(t, old.File, caFile)
+	rec := newTLSRecorder()
+	route := tcpRoute("rotated", backend)
+	route.BackendTLS = resolve(t, tlsroute.BackendOptions, map[string]any{"ca": caFile})
+	s := startObserved(t, rec, route)
+	echoed := func() bool {
+		c, err := net.Dial("tcp", s.Route("rotated").Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write([]byte("ping"))
+		b := make([]byte, 4)
+		_, err = io.ReadFull(c, b)
+		return err == nil && string(b) == "ping"
+	}
+	if echoed() {
+		t.Fatal("a backend whose CA is not in ca was trusted")
+	}
+
+	copyFile(t, current.File, caFile+".new")
+	os.Rename(caFile+".new", caFile)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-rec.reloads:
+			if err == nil && echoed() {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the backend is still refused after ca changed; handshakes seen %q", rec.seen())
+		}
+	}
+}
+
 func TestTLSBothSidesBulk(t *testing.T) {
 	ca := testenv.NewCA(t)
 	backend := tlsEcho(t, ca.KeyPair(t, "127.0.0.1"), nil, 0)

@@ -39,7 +39,7 @@ var BackendOptions = chaos.Options{
 	{Name: "server_name", Kind: chaos.String, Default: "",
 		Doc: "the name sent (SNI) and verified in the backend's certificate; empty takes the backend address's host"},
 	{Name: "ca", Kind: chaos.String, Default: "",
-		Doc: "PEM file of the CAs that sign the backend's certificate; empty trusts the system's"},
+		Doc: "PEM file of the CAs that sign the backend's certificate, reloaded when it changes; empty trusts the system's"},
 	{Name: "cert", Kind: chaos.String, Default: "",
 		Doc: "PEM file of a client certificate, for a backend that requires one (mTLS); reloaded when it changes"},
 	{Name: "key", Kind: chaos.String, Default: "",
