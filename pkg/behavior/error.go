@@ -30,7 +30,7 @@ var errorOptions = chaos.Options{
 		Doc: "error text sent to the client (one line); empty lets the protocol choose"},
 	{Name: "headers", Kind: chaos.Strings, Default: []string{},
 		Doc: "extra headers for HTTP error responses, each written \"Name: value\""},
-	{Name: "code", Kind: chaos.String, Default: "",
+	{Name: chaos.ErrorCodeOption, Kind: chaos.String, Default: "",
 		Doc: "on database routes, the error to answer: a preset such as deadlock or serialization, or the database's own code (a SQLSTATE such as 40P01 on postgres); empty takes the route's error_code (see docs/protocols.md)"},
 }
 
@@ -91,7 +91,7 @@ func newFailing(v chaos.Values, agitate int64) (*failing, error) {
 	if strings.ContainsAny(b.spec.Message, "\r\n") {
 		return nil, fmt.Errorf("option \"message\": %q spans several lines; it must be one line", b.spec.Message)
 	}
-	b.spec.Code = v.String("code")
+	b.spec.Code = v.String(chaos.ErrorCodeOption)
 	if !validCode(b.spec.Code) {
 		return nil, fmt.Errorf("option \"code\": %q is not an error code; want a preset name such as \"deadlock\" or a code such as \"40P01\" (letters, digits and _)", b.spec.Code)
 	}

@@ -95,6 +95,28 @@ type ErrorSpec struct {
 	Headers map[string]string // extra HTTP response headers
 }
 
+// ErrorCodeOption is the behavior option that sets ErrorSpec.Code.
+const ErrorCodeOption = "code"
+
+// CheckErrorCode checks the error code that a behavior's options v set
+// against the protocol of the route they are for, with the protocol's
+// CheckErrorCode. It passes options that set no code, and protocols that
+// do not check codes or are not registered.
+func CheckErrorCode(protocol string, v Values) error {
+	code := v.String(ErrorCodeOption)
+	if code == "" {
+		return nil
+	}
+	spec, ok := LookupProtocol(protocol)
+	if !ok || spec.CheckErrorCode == nil {
+		return nil
+	}
+	if err := spec.CheckErrorCode(code); err != nil {
+		return fmt.Errorf("option %q: on a %s route, %w", ErrorCodeOption, protocol, err)
+	}
+	return nil
+}
+
 // A Filter relays one direction of a connection itself, changing the bytes
 // or their timing (bandwidth, slicer, corrupt, limit_data...). It returns
 // when src ends (nil), on a write error, or with ErrClose to end the

@@ -53,6 +53,14 @@ type ProtocolSpec struct {
 	// sides at once or on neither: a route takes tls and backend_tls
 	// together.
 	TLSBoth string
+	// CheckErrorCode, when set, says whether code, the code option of an
+	// error behavior (ErrorSpec.Code), names an error the protocol can
+	// answer, with the lookup its faults use; the error says what the
+	// protocol takes instead. Config files and the admin API check a
+	// route's mixes with it, so that a code the route could only answer as
+	// an unknown error is refused where it is written. Protocols whose
+	// errors carry no code leave it nil.
+	CheckErrorCode func(code string) error
 }
 
 var (

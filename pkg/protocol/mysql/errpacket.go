@@ -80,11 +80,25 @@ func lookupCode(code string) (failure, bool) {
 	return failure{code: uint16(n), state: "HY000", message: "vaurien: injected error " + code}, true
 }
 
+// codeWanted says what lookupCode takes, for the error of a code it refuses.
+func codeWanted() string {
+	return fmt.Sprintf("neither a preset (%s) nor a MySQL error number (1 to 65535)", strings.Join(presetNames(), ", "))
+}
+
+// checkCode is the protocol's CheckErrorCode: the codes failure answers
+// as themselves.
+func checkCode(code string) error {
+	if _, ok := lookupCode(code); !ok {
+		return fmt.Errorf("error code %q is %s", code, codeWanted())
+	}
+	return nil
+}
+
 // newFailure resolves a route's error options.
 func newFailure(code, state, message string) (failure, error) {
 	f, ok := lookupCode(code)
 	if !ok {
-		return failure{}, fmt.Errorf("option \"error_code\": %q is neither a preset (%s) nor a MySQL error number (1 to 65535)", code, strings.Join(presetNames(), ", "))
+		return failure{}, fmt.Errorf("option \"error_code\": %q is %s", code, codeWanted())
 	}
 	if state != "" {
 		if !validState(state) {

@@ -44,10 +44,11 @@ func init() {
 		New: func(v chaos.Values) (chaos.Protocol, error) {
 			return New(v.String("error_code"), v.String("sqlstate"), v.String("error_message"), v.String("tls"))
 		},
-		Commands:     commands(),
-		OtherCommand: other,
-		InnerTLS:     true,
-		TLSBoth:      "the client's packets are numbered from the server's greeting, so TLS on one side only would renumber the whole authentication",
+		Commands:       commands(),
+		OtherCommand:   other,
+		InnerTLS:       true,
+		TLSBoth:        "the client's packets are numbered from the server's greeting, so TLS on one side only would renumber the whole authentication",
+		CheckErrorCode: checkCode,
 	})
 }
 

@@ -112,6 +112,10 @@ func init() {
 		Commands:     commands(),
 		OtherCommand: CommandOther,
 		InnerTLS:     true,
+		CheckErrorCode: func(code string) error {
+			_, err := resolve(code)
+			return err
+		},
 	})
 }
 
