@@ -367,8 +367,9 @@ route "my" {
 // TestValidateDatabaseRoutes: vaurien validate accepts postgres and mysql
 // routes with their protocol options and faults matched on statements, and
 // refuses a bad option value at its place in the file: an error code the
-// protocol does not know at the protocol_options block, a value outside an
-// option's choices at the value.
+// protocol does not know at the protocol_options block, or at the value of
+// an error behavior's code, a value outside an option's choices at the
+// value.
 func TestValidateDatabaseRoutes(t *testing.T) {
 	p := writeFile(t, "db.hcl", databaseRoutes)
 	var out, errb bytes.Buffer
@@ -386,6 +387,12 @@ func TestValidateDatabaseRoutes(t *testing.T) {
 			`:33:3: error: Invalid protocol options: The mysql protocol of route "my": option "error_code": "lock_wait" is neither a preset`},
 		{"mysql error number", `error_code    = "lock_wait_timeout"`, `error_code    = "70000"`,
 			`:33:3: error: Invalid protocol options: The mysql protocol of route "my": option "error_code": `},
+		{"postgres behavior code", `code    = "40P01"`, `code    = "40P0"`,
+			`:12:15: error: Invalid error code: The "error" behavior of route "pg": option "code": on a postgres route, error code "40P0" is neither a preset (admin_shutdown, deadlock, `},
+		{"postgres behavior preset", `code    = "40P01"`, `code    = "dead_lock"`,
+			`:12:15: error: Invalid error code: The "error" behavior of route "pg": option "code": on a postgres route, error code "dead_lock" is neither a preset`},
+		{"mysql behavior code", `code    = "1213"`, `code    = "40P01"`,
+			`:43:15: error: Invalid error code: The "error" behavior of route "my": option "code": on a mysql route, error code "40P01" is neither a preset (deadlock, `},
 		{"postgres tls", `tls           = "disable"`, `tls           = "require"`,
 			`:6:21: error: Invalid option value: The protocol "postgres" option "tls" does not accept this value`},
 		{"mysql keep_alive", `keep_alive    = true`, `keep_alive    = "yes"`,

@@ -71,6 +71,10 @@ type decoder struct {
 	// exprs, set when converting an .ini file, collects the env() expressions
 	// that stand for values read through ${NAME}, by Format's paths.
 	exprs map[string]string
+	// protocols are the protocols of the file's routes by name, for the
+	// error codes of its experiments' steps; nil for an experiment file
+	// read on its own, which knows its routes by name only.
+	protocols map[string]string
 }
 
 func (d *decoder) add(diags ...*hcl.Diagnostic) { d.diags = append(d.diags, diags...) }

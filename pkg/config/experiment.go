@@ -386,7 +386,7 @@ func (d *decoder) step(raw *rawStep, routes []string) (Step, bool) {
 			d.errorf(rr.NameRange, "Unknown route", "%s", msg)
 			ok = false
 		}
-		s.Routes = append(s.Routes, StepRoute{Route: rr.Name, Behaviors: d.mix(rr.Behaviors, rr.Name)})
+		s.Routes = append(s.Routes, StepRoute{Route: rr.Name, Behaviors: d.mix(rr.Behaviors, rr.Name, d.protocols[rr.Name])})
 	}
 	return s, ok
 }
@@ -432,7 +432,7 @@ func (d *decoder) slo(raw *rawSLO, e *Experiment, probes, steps map[string]hcl.R
 		case float64:
 			limit = x
 		}
-		attr := sloAttr(raw.Body, m.Name)
+		attr := attrRange(raw.Body, m.Name)
 		if m.Kind == chaos.Float && limit > 1 {
 			d.errorf(attr, "Invalid SLO limit", "%s is a share of the attempts, from 0 to 1 (0.01 is 1%%); got %v.", m.Name, limit)
 			ok = false
@@ -463,8 +463,8 @@ func (d *decoder) slo(raw *rawSLO, e *Experiment, probes, steps map[string]hcl.R
 	return s, ok
 }
 
-// sloAttr returns the range of an argument of an slo body, for diagnostics.
-func sloAttr(body hcl.Body, name string) hcl.Range {
+// attrRange returns the range of an argument of a body, for diagnostics.
+func attrRange(body hcl.Body, name string) hcl.Range {
 	if sb, ok := body.(*hclsyntax.Body); ok {
 		if a := sb.Attributes[name]; a != nil {
 			return a.Expr.Range()

@@ -219,8 +219,10 @@ func (d *decoder) file(raw *rawFile, f *File) {
 	}
 	d.selfLoops(f, listeners, backends)
 	routes := make([]string, len(f.Routes))
+	d.protocols = map[string]string{}
 	for i, r := range f.Routes {
 		routes[i] = r.Name
+		d.protocols[r.Name] = r.Protocol
 	}
 	f.Experiments = d.experiments(raw.Experiments, routes)
 }
@@ -311,7 +313,7 @@ func (d *decoder) route(raw *rawRoute) (Route, routeMeta) {
 	d.protocol(raw, &r)
 	d.tls(raw, &r)
 
-	r.Behaviors = d.mix(raw.Behaviors, r.Name)
+	r.Behaviors = d.mix(raw.Behaviors, r.Name, r.Protocol)
 	if r.TLS == nil {
 		for _, b := range raw.Behaviors {
 			if spec, ok := chaos.LookupBehavior(b.Name); ok && spec.Handshake {
@@ -360,12 +362,13 @@ func (d *decoder) tls(raw *rawRoute, r *Route) {
 }
 
 // mix decodes the behavior blocks of a route, or of a route in an
-// experiment's step, and checks that their percentages fit in 100.
-func (d *decoder) mix(raws []rawBehavior, route string) []Behavior {
+// experiment's step, and checks that their percentages fit in 100. protocol
+// is the route's, "" when it is not known.
+func (d *decoder) mix(raws []rawBehavior, route, protocol string) []Behavior {
 	var out []Behavior
 	sum, crossed := 0.0, false
 	for i := range raws {
-		b, percent, ok := d.behavior(&raws[i], route)
+		b, percent, ok := d.behavior(&raws[i], route, protocol)
 		if !ok {
 			continue
 		}
@@ -419,7 +422,7 @@ func (d *decoder) protocol(raw *rawRoute, r *Route) {
 // behavior decodes a behavior block's body against the declared options of
 // the behavior its label names. It returns the range of its percent for the
 // over-100 check, and false when the block is not usable.
-func (d *decoder) behavior(raw *rawBehavior, route string) (Behavior, *hcl.Range, bool) {
+func (d *decoder) behavior(raw *rawBehavior, route, protocol string) (Behavior, *hcl.Range, bool) {
 	spec, ok := chaos.LookupBehavior(raw.Name)
 	if !ok {
 		d.errorf(raw.NameRange, "Unknown behavior", "%s", unknownName("behavior", raw.Name, chaos.BehaviorNames()))
@@ -434,6 +437,10 @@ func (d *decoder) behavior(raw *rawBehavior, route string) (Behavior, *hcl.Range
 		// cannot say.
 		if _, err := spec.New(values); err != nil {
 			d.errorf(raw.NameRange, "Invalid behavior options", "The %q behavior of route %q: %s.", raw.Name, route, err)
+		} else if err := chaos.CheckErrorCode(protocol, values); err != nil {
+			// Only the route's protocol knows its error codes; the
+			// behavior's own check took the code's shape.
+			d.errorf(attrRange(raw.Body, chaos.ErrorCodeOption), "Invalid error code", "The %q behavior of route %q: %s.", raw.Name, route, err)
 		}
 	}
 	match, matchOK := d.match(blocks)

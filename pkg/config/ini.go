@@ -525,6 +525,12 @@ func (d *decoder) ini(sections []*iniSection, f *File) {
 		}
 		options[name] = d.iniOptions(s, "behavior", name, spec.Options)
 	}
+	for _, name := range slices.Sorted(maps.Keys(options)) {
+		if err := chaos.CheckErrorCode(r.Protocol, options[name]); err != nil {
+			e, _ := behaviorOpts[name].lookup(chaos.ErrorCodeOption)
+			d.errorf(e.valueRng, "Invalid error code", "The %q behavior: %s.", name, err)
+		}
+	}
 	if v, e, ok := get("behavior"); ok {
 		r.Behaviors = d.iniMix(v, e, options)
 	}
