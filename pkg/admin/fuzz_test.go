@@ -30,7 +30,7 @@ func FuzzMixBody(f *testing.F) {
 	f.Add([]byte(`{"behaviors": []}`))
 	f.Add([]byte(`{"behaviors": [], "duration": "1s", "seed": 7, "then": {"behaviors": [], "duration": "2s", "then": {"behaviors": []}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ch, err := readMix(bytes.NewReader(data))
+		ch, err := readMix(bytes.NewReader(data), "")
 		if err != nil {
 			checkRefusal(t, err)
 			return
@@ -59,7 +59,7 @@ func FuzzMixBody(f *testing.F) {
 		for _, b := range mixView(m) {
 			entries = append(entries, mixEntry{Name: b.Name, Percent: ptr(b.Percent), Options: b.Options})
 		}
-		m2, err := buildMix(entries)
+		m2, err := buildMix(entries, "")
 		if err != nil {
 			t.Fatalf("the mix as shown does not build again: %v", err)
 		}
@@ -73,7 +73,7 @@ func FuzzMixBody(f *testing.F) {
 func FuzzBehaviorBody(f *testing.F) {
 	f.Add([]byte(`{"name": "delay", "sleep": 2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, warnings, err := readBehavior(bytes.NewReader(data))
+		m, warnings, err := readBehavior(bytes.NewReader(data), "")
 		if err != nil {
 			checkRefusal(t, err)
 			return

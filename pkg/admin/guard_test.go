@@ -2,10 +2,12 @@ package admin_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/admin/api"
 )
@@ -165,5 +167,78 @@ func TestMixErrorsNameTheField(t *testing.T) {
 	code, body := e.call(t, http.MethodPut, "/routes/web/backend", `{"backend": "nowhere"}`)
 	if code != http.StatusBadRequest || !strings.Contains(body, `"field":"backend"`) {
 		t.Errorf("bad backend: %d %s", code, body)
+	}
+}
+
+// An error behavior's code names an error of the route's protocol: the API
+// takes the protocol's presets and codes, and refuses, on the code's field,
+// one the protocol does not have, as a config file refuses it at the
+// attribute; the original's PUT /behavior checks it against the default
+// route's protocol. On a route without database errors the code is left to
+// the protocol, as before.
+func TestMixErrorCodeIsTheRoutesProtocols(t *testing.T) {
+	p := startApp(t, `
+admin {
+  listen = "127.0.0.1:0"
+}
+route "pg" {
+  listen   = "127.0.0.1:0"
+  backend  = "127.0.0.1:1"
+  protocol = "postgres"
+  default  = true
+}
+route "my" {
+  listen   = "127.0.0.1:0"
+  backend  = "127.0.0.1:1"
+  protocol = "mysql"
+}
+route "raw" {
+  listen  = "127.0.0.1:0"
+  backend = "127.0.0.1:1"
+}
+`)
+	e := &env{app: p, admin: "http://" + p.AdminAddr(), http: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}}
+	t.Cleanup(e.http.CloseIdleConnections)
+	mix := func(behavior, code string) string {
+		return fmt.Sprintf(`{"behaviors": [{"name": %q, "percent": 5, "options": {"code": %q}}]}`, behavior, code)
+	}
+	for _, c := range []struct{ route, body string }{
+		{"pg", mix("error", "deadlock")},
+		{"pg", mix("transient", "40P01")},
+		{"pg", mix("error", "")},
+		{"my", mix("error", "lock_wait_timeout")},
+		{"my", mix("transient", "1213")},
+		{"raw", mix("error", "40P0")},
+	} {
+		if code, body := e.call(t, http.MethodPut, "/routes/"+c.route+"/mix", c.body); code != http.StatusOK {
+			t.Errorf("%s %s: %d %s; want 200", c.route, c.body, code, body)
+		}
+	}
+	for _, c := range []struct{ route, body, field, words string }{
+		{"pg", mix("error", "40P0"), "behaviors[0].options.code",
+			`error: option "code": on a postgres route, error code "40P0" is neither a preset (admin_shutdown, deadlock, `},
+		{"pg", `{"behaviors": [], "duration": "1s", "then": ` + mix("transient", "dead_lock") + `}`, "then.behaviors[0].options.code",
+			`transient: option "code": on a postgres route, error code "dead_lock" is neither a preset`},
+		{"my", mix("error", "40P01"), "behaviors[0].options.code",
+			`error: option "code": on a mysql route, error code "40P01" is neither a preset (deadlock, `},
+	} {
+		code, body := e.call(t, http.MethodPut, "/routes/"+c.route+"/mix", c.body)
+		var ans api.Error
+		if err := json.Unmarshal([]byte(body), &ans); err != nil || code != http.StatusBadRequest || ans.Field != c.field || !strings.Contains(ans.Error, c.words) {
+			t.Errorf("%s %s: %d %s; want 400 on field %q saying %q", c.route, c.body, code, body, c.field, c.words)
+		} else {
+			t.Logf("%s: %s", c.route, body)
+		}
+	}
+	if code, body := e.call(t, http.MethodPut, "/behavior", `{"name": "error", "code": "deadlock"}`); code != http.StatusOK {
+		t.Errorf("PUT /behavior with a postgres preset: %d %s", code, body)
+	}
+	code, body := e.call(t, http.MethodPut, "/behavior", `{"name": "error", "code": "40P0"}`)
+	var got api.OriginalErrors
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != http.StatusBadRequest || len(got.Errors) != 1 ||
+		got.Errors[0].Name != "code" || !strings.Contains(got.Errors[0].Description, `on a postgres route, error code "40P0" is neither`) {
+		t.Errorf("PUT /behavior with a bad code: %d %s; want 400 on name \"code\"", code, body)
+	} else {
+		t.Logf("PUT /behavior: %s", body)
 	}
 }

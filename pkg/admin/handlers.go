@@ -115,7 +115,7 @@ func (s *Server) putBehavior(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	m, warnings, err := readBehavior(c.Request().Body)
+	m, warnings, err := readBehavior(c.Request().Body, r.Config().Protocol)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func (s *Server) putMix(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ch, err := readMix(c.Request().Body)
+	ch, err := readMix(c.Request().Body, r.Config().Protocol)
 	if err != nil {
 		return err
 	}
@@ -264,24 +264,25 @@ func (s *Server) putMix(c *echo.Context) error {
 	return s.sendRoute(c, r)
 }
 
-// readMix reads and checks the body of PUT /routes/{name}/mix.
-func readMix(r io.Reader) (MixChange, error) {
+// readMix reads and checks the body of PUT /routes/{name}/mix for a route
+// of protocol.
+func readMix(r io.Reader, protocol string) (MixChange, error) {
 	var body setMixBody
 	if err := decodeReader(r, &body); err != nil {
 		return MixChange{}, err
 	}
-	return body.change("")
+	return body.change("", protocol)
 }
 
 // change checks a body, or its "then" at path, and builds the change.
-func (b *setMixBody) change(path string) (MixChange, error) {
+func (b *setMixBody) change(path, protocol string) (MixChange, error) {
 	if b.Behaviors == nil {
 		return MixChange{}, badRequest(path + `the "behaviors" list is required, as in {"behaviors": [{"name": "delay", "percent": 20, "options": {"sleep": "500ms"}}]}; [] passes everything through`)
 	}
 	if b.Duration < 0 {
 		return MixChange{}, onField(fieldPath(path)+"duration", fmt.Errorf("%sduration %s is negative: give a positive duration, or none to keep the mix until changed", path, time.Duration(b.Duration)))
 	}
-	m, err := buildMix(*b.Behaviors)
+	m, err := buildMix(*b.Behaviors, protocol)
 	if err != nil {
 		return MixChange{}, inThen(path, err)
 	}
@@ -290,7 +291,7 @@ func (b *setMixBody) change(path string) (MixChange, error) {
 		if ch.For == 0 {
 			return MixChange{}, badRequest(path + `"then" follows a timed change: give a "duration" too, or leave "then" out`)
 		}
-		then, err := b.Then.change(path + "then: ")
+		then, err := b.Then.change(path+"then: ", protocol)
 		if err != nil {
 			return MixChange{}, err
 		}

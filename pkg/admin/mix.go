@@ -19,8 +19,9 @@ type mixEntry struct {
 }
 
 // buildMix checks entries against the registry with the declarations the
-// HCL file is checked with, and builds the mix. Errors are 400s.
-func buildMix(entries []mixEntry) (*chaos.Mix, error) {
+// HCL file is checked with, and the error codes they name against protocol,
+// the route's, and builds the mix. Errors are 400s.
+func buildMix(entries []mixEntry, protocol string) (*chaos.Mix, error) {
 	out := make([]chaos.Entry, 0, len(entries))
 	for i, e := range entries {
 		if e.Name == "" {
@@ -29,7 +30,7 @@ func buildMix(entries []mixEntry) (*chaos.Mix, error) {
 		if e.Percent == nil {
 			return nil, onField(fmt.Sprintf("behaviors[%d].percent", i), badRequest(fmt.Sprintf(`behavior %q: the "percent" key is required: its share of the draws, from 0 to 100`, e.Name)))
 		}
-		if err := checkOptions(i, e); err != nil {
+		if err := checkOptions(i, e, protocol); err != nil {
 			return nil, err
 		}
 		// Adding 0 turns -0 into 0, which is what it means.
@@ -73,7 +74,7 @@ func (c MixChange) View() *api.SetMix {
 // checkOptions checks each option of entry i on its own, so that an error
 // names the field at fault ("behaviors[0].options.sleep") for a form to
 // show next to it; the message is the one the whole entry's check gives.
-func checkOptions(i int, e mixEntry) error {
+func checkOptions(i int, e mixEntry, protocol string) error {
 	spec, ok := chaos.LookupBehavior(e.Name)
 	if !ok {
 		return onField(fmt.Sprintf("behaviors[%d].name", i), &chaos.UnknownError{What: "behavior", Name: e.Name, Valid: chaos.BehaviorNames()})
@@ -85,6 +86,20 @@ func checkOptions(i int, e mixEntry) error {
 		if _, err := spec.Options.Resolve(e.Name, map[string]any{k: e.Options[k]}); err != nil {
 			return onField(fmt.Sprintf("behaviors[%d].options.%s", i, k), err)
 		}
+	}
+	return checkErrorCode(e.Name, protocol, spec.Options, e.Options, fmt.Sprintf("behaviors[%d].options.%s", i, chaos.ErrorCodeOption))
+}
+
+// checkErrorCode checks the error code that the options of behavior name,
+// each valid on its own, set for a route of protocol; an error is about
+// field.
+func checkErrorCode(name, protocol string, decl chaos.Options, opts map[string]any, field string) error {
+	v, err := decl.Resolve(name, opts)
+	if err != nil {
+		return nil // reported by the check of each option, or of the entry
+	}
+	if err := chaos.CheckErrorCode(protocol, v); err != nil {
+		return onField(field, fmt.Errorf("%s: %w", name, err))
 	}
 	return nil
 }

@@ -84,8 +84,9 @@ func readOriginalBody(r io.Reader, key, example string) (map[string]any, string,
 
 // readBehavior reads the body of the original's PUT /behavior:
 // {"name": "delay", "sleep": 2} is delay at 100% with sleep = 2. Keys that
-// are not options of the behavior are left out, each with a warning.
-func readBehavior(r io.Reader) (*chaos.Mix, []string, error) {
+// are not options of the behavior are left out, each with a warning. The
+// default route's protocol checks the error code it names.
+func readBehavior(r io.Reader, protocol string) (*chaos.Mix, []string, error) {
 	const example = `{"name": "delay", "sleep": 2}`
 	opts, name, err := readOriginalBody(r, "name", example)
 	if err != nil {
@@ -107,7 +108,10 @@ func readBehavior(r io.Reader) (*chaos.Mix, []string, error) {
 			return nil, nil, onField(k, fmt.Errorf("%s: %w", name, err))
 		}
 	}
-	m, err := buildMix([]mixEntry{{Name: name, Percent: ptr(100.0), Options: opts}})
+	if err := checkErrorCode(name, protocol, spec.Options, opts, chaos.ErrorCodeOption); err != nil {
+		return nil, nil, err
+	}
+	m, err := buildMix([]mixEntry{{Name: name, Percent: ptr(100.0), Options: opts}}, protocol)
 	if err != nil {
 		return nil, nil, onField("", err)
 	}

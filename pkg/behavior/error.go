@@ -31,7 +31,7 @@ var errorOptions = chaos.Options{
 	{Name: "headers", Kind: chaos.Strings, Default: []string{},
 		Doc: "extra headers for HTTP error responses, each written \"Name: value\""},
 	{Name: chaos.ErrorCodeOption, Kind: chaos.String, Default: "",
-		Doc: "on database routes, the error to answer: a preset such as deadlock or serialization, or the database's own code (a SQLSTATE such as 40P01 on postgres); empty takes the route's error_code (see docs/protocols.md)"},
+		Doc: "on database routes, the error to answer: a preset of the route's protocol such as deadlock or serialization, or the database's own code (a SQLSTATE such as 40P01 on postgres, an error number such as 1213 on mysql); a code the route's protocol does not have is refused; empty takes the route's error_code (see docs/protocols.md)"},
 }
 
 func init() {
