@@ -1,10 +1,12 @@
 package kit
 
 import (
-	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
 // queueLen bounds the requests forwarded and not yet answered: a deeper
@@ -38,10 +40,26 @@ type replyEffect struct {
 // wake-up per answer as in a plain copy, and a backend that closes an
 // idle connection is seen at once. An Exchange that needs no backend bytes
 // interrupts that wait (wake).
+//
+// The Exchanges wait in a ring of queueLen taken from a pool when the first
+// is queued and handed back once the last is taken: an idle connection,
+// which is what a proxy holds most of, holds no room for them.
 type queue[R any] struct {
-	ch      chan Exchange[R]
-	backend net.Conn
-	parked  atomic.Bool // the reply loop waits on the backend
+	mu     sync.Mutex
+	ring   *[queueLen]Exchange[R] // nil while nothing is queued
+	head   int
+	n      int
+	closed bool // the request loop queues nothing more
+	// A loop that finds nothing to do waits on its channel, which the
+	// other signals: the reply loop on ready, for an Exchange or the
+	// close; the request loop on room (made when a pipeline first fills
+	// the queue). A signal can outlive its wait (the waiter left on
+	// another event): a wait looks at the queue again when signalled.
+	readyWait, roomWait bool
+	ready, room         chan struct{}
+	rings               *sync.Pool
+	backend             net.Conn
+	parked              atomic.Bool // the reply loop waits on the backend
 	// sending says that a request is on its way to the backend and not
 	// queued yet: bytes that come meanwhile may answer it, so they are
 	// not taken for unsolicited ones.
@@ -56,10 +74,93 @@ type queue[R any] struct {
 // blocked read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// ringPools holds the rings of each Exchange type, by a nil *Exchange[R].
+var ringPools sync.Map
+
 func (q *queue[R]) init(backend net.Conn) {
-	q.ch = make(chan Exchange[R], queueLen)
+	key := any((*Exchange[R])(nil))
+	p, ok := ringPools.Load(key)
+	if !ok {
+		p, _ = ringPools.LoadOrStore(key, &sync.Pool{New: func() any { return new([queueLen]Exchange[R]) }})
+	}
+	q.rings = p.(*sync.Pool)
+	q.ready = make(chan struct{}, 1)
 	q.backend = backend
 	q.done = make(chan struct{})
+}
+
+// put queues x; false when the queue is full, and then, with wait, the
+// next take signals room.
+func (q *queue[R]) put(x *Exchange[R], wait bool) bool {
+	q.mu.Lock()
+	if q.n == queueLen {
+		if wait {
+			if q.room == nil {
+				q.room = make(chan struct{}, 1)
+			}
+			q.roomWait = true
+		}
+		q.mu.Unlock()
+		return false
+	}
+	if q.ring == nil {
+		q.ring = q.rings.Get().(*[queueLen]Exchange[R])
+	}
+	q.ring[(q.head+q.n)%queueLen] = *x
+	q.n++
+	if q.readyWait {
+		q.readyWait = false
+		signal(q.ready)
+	}
+	q.mu.Unlock()
+	return true
+}
+
+// take moves the next Exchange into x. ok is false with none: closed then
+// says that none will come; otherwise, with wait, the next put or the
+// close signals ready.
+func (q *queue[R]) take(x *Exchange[R], wait bool) (ok, closed bool) {
+	q.mu.Lock()
+	if q.n == 0 {
+		closed = q.closed
+		if wait && !closed {
+			q.readyWait = true
+		}
+		q.mu.Unlock()
+		return false, closed
+	}
+	y := &q.ring[q.head]
+	*x = *y
+	*y = Exchange[R]{} // what it points to is not kept alive
+	q.head = (q.head + 1) % queueLen
+	if q.n--; q.n == 0 {
+		q.rings.Put(q.ring)
+		q.ring, q.head = nil, 0
+	}
+	if q.roomWait {
+		q.roomWait = false
+		signal(q.room)
+	}
+	q.mu.Unlock()
+	return true, false
+}
+
+// close says that nothing more will be queued.
+func (q *queue[R]) close() {
+	q.mu.Lock()
+	q.closed = true
+	if q.readyWait {
+		q.readyWait = false
+		signal(q.ready)
+	}
+	q.mu.Unlock()
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // needsWake reports whether the reply loop can handle x without bytes from

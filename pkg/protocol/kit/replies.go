@@ -99,10 +99,8 @@ func (c *conn[R]) verdict(x *Exchange[R], raw bool) {
 // on the backend (see queue).
 func (c *conn[R]) next() (ok bool, err error) {
 	x := &c.rep.x
-	select {
-	case *x, ok = <-c.q.ch:
+	if ok, closed := c.q.take(x, false); ok || closed {
 		return ok, nil
-	default:
 	}
 	if err := c.cw.Flush(); err != nil {
 		return false, err
@@ -110,19 +108,12 @@ func (c *conn[R]) next() (ok bool, err error) {
 	for {
 		if c.rep.hanging {
 			// Nothing is forwarded any more: only the request loop's end matters.
-			select {
-			case *x, ok = <-c.q.ch:
-				return ok, nil
-			case <-c.ctx.Done():
-				return false, c.ctx.Err()
-			}
+			return c.wait()
 		}
 		c.q.parked.Store(true)
-		select {
-		case *x, ok = <-c.q.ch:
+		if ok, closed := c.q.take(x, false); ok || closed {
 			c.q.parked.Store(false)
 			return ok, nil
-		default:
 		}
 		err := c.br.await()
 		c.q.parked.Store(false)
@@ -130,10 +121,8 @@ func (c *conn[R]) next() (ok bool, err error) {
 			if u, isU := c.f.(Unsolicited); isU && !c.q.sending.Load() {
 				// Nothing was on its way when these bytes came, unless it
 				// is queued by now.
-				select {
-				case *x, ok = <-c.q.ch:
+				if ok, closed := c.q.take(x, false); ok || closed {
 					return ok, nil
-				default:
 				}
 				if handled, err := u.Unsolicited(c.br, c.cw); err != nil {
 					return false, err
@@ -142,18 +131,27 @@ func (c *conn[R]) next() (ok bool, err error) {
 				}
 			}
 			// An answer is coming in; its Exchange is queued or about to be.
-			select {
-			case *x, ok = <-c.q.ch:
-				return ok, nil
-			case <-c.ctx.Done():
-				return false, c.ctx.Err()
-			}
+			return c.wait()
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return false, err
 		}
 		if !c.q.consumeWake() {
 			c.backend.SetReadDeadline(time.Time{}) // a wake-up that came after the wait
+		}
+	}
+}
+
+// wait waits for the next Exchange, into c.rep.x, as next does.
+func (c *conn[R]) wait() (ok bool, err error) {
+	for {
+		if ok, closed := c.q.take(&c.rep.x, true); ok || closed {
+			return ok, nil
+		}
+		select {
+		case <-c.q.ready:
+		case <-c.ctx.Done():
+			return false, c.ctx.Err()
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // raw or ends.
 func (c *conn[R]) requests() (err error) {
 	defer func() {
-		close(c.q.ch)
+		c.q.close()
 		c.q.wake()
 	}()
 	x := &c.req.x
@@ -125,16 +125,16 @@ func (c *conn[R]) sendFiltered(x *Exchange[R], f chaos.Filter) error {
 // it flushes, since the answers it waits for may need the requests still
 // buffered.
 func (c *conn[R]) push(x *Exchange[R]) error {
-	select {
-	case c.q.ch <- *x:
-	default:
+	if !c.q.put(x, false) {
 		if err := c.bw.Flush(); err != nil {
 			return err
 		}
-		select {
-		case c.q.ch <- *x:
-		case <-c.q.done:
-			return errStopped
+		for !c.q.put(x, true) {
+			select {
+			case <-c.q.room:
+			case <-c.q.done:
+				return errStopped
+			}
 		}
 	}
 	if needsWake(x) {
