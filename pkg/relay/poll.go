@@ -35,6 +35,9 @@ import (
 // after another goroutine closed it and the kernel gave it to a new
 // connection. Others ask it to close the connection (closeAll) through a
 // wake-up.
+//
+// The pollers also watch the idle connections of the protocol engine, which
+// park there without a goroutine until either socket is readable (Watch).
 
 // closer is a session that lets the relay close its connection itself: the
 // engine calls close instead of closing the client under the poller.
@@ -76,7 +79,19 @@ type poller struct {
 // a previous connection of the slot still in the batch being handled.
 type pollSlot struct {
 	p   *pair
+	w   *Watching
 	gen uint32
+}
+
+// takeSlot returns a free slot; q.mu is held.
+func (q *poller) takeSlot() int32 {
+	if n := len(q.free); n > 0 {
+		slot := q.free[n-1]
+		q.free = q.free[:n-1]
+		return slot
+	}
+	q.slots = append(q.slots, pollSlot{})
+	return int32(len(q.slots) - 1)
 }
 
 // evDir is one direction of a polled connection: what it still has to
@@ -220,13 +235,7 @@ func (p *pair) poll(ctx context.Context, s chaos.Session, e *chaos.Effect, done 
 func (q *poller) add(p *pair) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var slot int32
-	if n := len(q.free); n > 0 {
-		slot, q.free = q.free[n-1], q.free[:n-1]
-	} else {
-		slot = int32(len(q.slots))
-		q.slots = append(q.slots, pollSlot{})
-	}
+	slot := q.takeSlot()
 	s := &q.slots[slot]
 	s.gen++
 	s.p = p
@@ -334,6 +343,10 @@ func (q *poller) loop() {
 			s := q.slots[ev.Fd]
 			q.mu.Unlock()
 			k, gen := int(ev.Pad&1), uint32(ev.Pad)>>1
+			if s.w != nil {
+				q.fire(s.w, gen)
+				continue
+			}
 			p := s.p
 			if p == nil || s.gen&(1<<31-1) != gen || p.pl == nil {
 				continue // a connection that ended in this batch

@@ -31,6 +31,11 @@ type conn[R any] struct {
 	req             side[R] // the request loop's state
 	rep             side[R] // the reply loop's state
 	inTurn          bool    // Options.ReplyDelayInTurn
+	park            parking
+	resumeFn        func() // resume, bound once
+	reqDone         chan error
+	stopCtx         func() bool
+	done            func(error) // called once the connection is over
 }
 
 // side is one loop's own state: the Exchanges and the draw it works on
@@ -64,28 +69,29 @@ type ending struct {
 func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
 	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, inTurn: o.ReplyDelayInTurn}
 	c.idle.d = s.IdleTimeout()
-	var last *atomic.Int64
-	if c.idle.d > 0 {
-		last = &c.idle.last
-	}
+	// The time of the last byte read tells the idle timeout and parking
+	// when the connection went quiet.
+	last := &c.idle.last
 	c.cw = newWriter(c.client, o.BufSize, s, chaos.ToClient)
 	c.bw = newWriter(backend, o.BufSize, s, chaos.ToBackend)
 	c.cr = newReader(c.client, o.BufSize, c.bw, last)
 	c.br = newReader(backend, o.BufSize, c.cw, last)
 	c.q.init(backend)
+	// A read deadline that comes while a loop is not at its top (a park
+	// called off) is cleared, and the read goes on.
+	c.cr.woken = func() { c.client.SetReadDeadline(time.Time{}) }
 	c.br.woken = func() { c.backend.SetReadDeadline(time.Time{}) }
 	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
+	c.resumeFn = c.resume
 	return c
 }
 
-// serve passes the opening, runs the two loops and ends the connection the
-// way its end calls for.
-func (c *conn[R]) serve() error {
-	stop := context.AfterFunc(c.ctx, c.closeAll)
-	defer stop()
+// serve passes the opening and starts the two loops, or parks the
+// connection until either side speaks; done gets the connection's end.
+func (c *conn[R]) serve(done func(error)) {
+	c.done = done
+	c.stopCtx = context.AfterFunc(c.ctx, c.closeAll)
 	c.idle.start(c.expire)
-	defer c.idle.stop()
-	defer c.release()
 	if st, ok := c.f.(Starter); ok {
 		err := st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS})
 		if ferr := c.flushBoth(); err == nil {
@@ -94,22 +100,67 @@ func (c *conn[R]) serve() error {
 		if err == ErrRaw {
 			// What Start looked at and left goes on to its peer first.
 			if err := c.handOver(); err != nil {
-				return err
+				c.finish(err)
+				return
 			}
 			if _, err := c.toRaw(); err != nil {
 				c.closeAll()
-				return quiet(err)
+				c.finish(quiet(err))
+				return
 			}
-			return c.raw()
+			c.finish(c.raw())
+			return
 		}
 		if err != nil {
 			c.closeAll()
-			return quiet(err)
+			c.finish(quiet(err))
+			return
 		}
 	}
-	reqDone := make(chan error, 1)
-	go func() { reqDone <- c.requests() }()
+	c.reqDone = make(chan error, 1)
+	if c.startParking() {
+		return
+	}
+	go c.runRequests()
+	c.runReplies()
+}
+
+// finish ends a connection served: the buffers go back, and done hears of
+// it.
+func (c *conn[R]) finish(err error) {
+	c.release()
+	c.idle.stop()
+	c.stopCtx()
+	c.done(err)
+}
+
+// runRequests runs the request loop in its goroutine, until it ends or
+// the connection parks.
+func (c *conn[R]) runRequests() {
+	err := c.requests()
+	if err == errParked {
+		return
+	}
+	c.q.close()
+	c.q.wake()
+	c.reqDone <- err
+}
+
+// runReplies runs the reply loop in its goroutine, and ends the
+// connection when the loop ends, unless the connection parks.
+func (c *conn[R]) runReplies() {
 	end, err := c.replies()
+	if end == endParked {
+		return
+	}
+	c.stopParking()
+	c.finish(c.conclude(end, err))
+}
+
+// conclude ends the connection the way the reply loop's end calls for, once the
+// request loop is over too.
+func (c *conn[R]) conclude(end endKind, err error) error {
+	reqDone := c.reqDone
 	close(c.q.done)
 	switch end {
 	case endRaw:
@@ -158,6 +209,7 @@ func (c *conn[R]) raw() error {
 	c.flushBoth()
 	c.release() // the raw relay has buffers of its own
 	c.idle.stop()
+	c.stopParking()
 	c.end.stopStrike()
 	c.client.SetReadDeadline(time.Time{})
 	c.backend.SetReadDeadline(time.Time{})
@@ -188,6 +240,7 @@ func (c *conn[R]) release() {
 func (c *conn[R]) closeAll() {
 	c.end.once.Do(func() {
 		c.end.closed.Store(true)
+		c.stopParking()
 		c.client.Close()
 		c.backend.Close()
 	})
@@ -200,6 +253,13 @@ func (c *conn[R]) finIfClientGone() {
 	if c.end.clientGone.Load() && c.end.backendIdle.Load() {
 		c.end.fin.Do(func() { relay.CloseWrite(c.backend) })
 	}
+}
+
+// reset ends the connection with a reset to the client (reset_peer).
+func (c *conn[R]) reset() {
+	c.stopParking()
+	relay.Reset(c.client)
+	c.closeAll()
 }
 
 // expire ends a connection that moved no byte for the idle timeout.

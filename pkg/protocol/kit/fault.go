@@ -58,10 +58,7 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 				c.closeAll()
 				return true, nil
 			}
-			c.end.strikeAfter(st.D, func() {
-				relay.Reset(c.client)
-				c.closeAll()
-			})
+			c.end.strikeAfter(st.D, c.reset)
 		case chaos.StepError:
 			fail = !e.Error.Inject
 			x.Inject = e.Error.Inject

@@ -7,7 +7,14 @@
 //     idle connection holds no buffer (Reader, Writer);
 //   - the two loops, requests (client → backend) and replies (backend →
 //     client), and the in-order queue of Exchanges between them, which lets
-//     clients pipeline at full speed;
+//     clients pipeline at full speed and holds no room for Exchanges while
+//     empty;
+//   - parking: a connection that has been quiet for a second, both loops
+//     waiting at their tops, leaves its goroutines, and the relay's poller
+//     watches its two sockets until either is readable or ends (a new
+//     connection starts so, once past its opening): an idle connection
+//     holds no goroutine, stack or buffer. A side without a descriptor
+//     (TLS) keeps its goroutines;
 //   - a draw per request, and carrying out the drawn Effect step by step
 //     in the order chaos.Effect.Steps gives (carryOut), so that a fault acts
 //     the same on every protocol;
@@ -200,13 +207,16 @@ func Serve[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options)
 		// whose stack dialing grew, ends: stacks are most of what an idle
 		// connection costs.
 		done := d.Detach()
-		go func() {
-			err := c.serve()
+		go c.serve(func(err error) {
 			backend.Close()
 			done(err)
-		}()
+		})
 		return nil
 	}
-	defer backend.Close()
-	return c.serve()
+	ended := make(chan error, 1)
+	c.serve(func(err error) {
+		backend.Close()
+		ended <- err
+	})
+	return <-ended
 }

@@ -18,6 +18,7 @@ const (
 	endRaw                    // the connection goes raw
 	endBackend                // the backend ended, or an answer closes: the lingering close
 	endClosed                 // the connection ends at once (abort, a failure, a close)
+	endParked                 // the connection parked: the loop resumes later
 )
 
 // replies is the reply loop: it answers the queued Exchanges in order.
@@ -25,6 +26,9 @@ func (c *conn[R]) replies() (endKind, error) {
 	x := &c.rep.x
 	for {
 		ok, err := c.next()
+		if err == errParked {
+			return endParked, nil
+		}
 		if err != nil {
 			return c.backendEnded(err)
 		}
@@ -115,8 +119,13 @@ func (c *conn[R]) next() (ok bool, err error) {
 			c.q.parked.Store(false)
 			return ok, nil
 		}
+		c.park.repTop.Store(true)
 		err := c.br.await()
+		c.park.repTop.Store(false)
 		c.q.parked.Store(false)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.stay(false)
+		}
 		if err == nil {
 			if u, isU := c.f.(Unsolicited); isU && !c.q.sending.Load() {
 				// Nothing was on its way when these bytes came, unless it
@@ -136,8 +145,14 @@ func (c *conn[R]) next() (ok bool, err error) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return false, err
 		}
-		if !c.q.consumeWake() {
-			c.backend.SetReadDeadline(time.Time{}) // a wake-up that came after the wait
+		if c.q.consumeWake() {
+			c.stay(false)
+			continue
+		}
+		// A wake-up that came after the wait, or a park.
+		c.backend.SetReadDeadline(time.Time{})
+		if c.leave(false) {
+			return false, errParked
 		}
 	}
 }

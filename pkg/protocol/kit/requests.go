@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/relay"
@@ -12,12 +14,8 @@ import (
 // requests is the request loop: it frames each request, draws for it,
 // carries out the draw and forwards it, in order, queueing an Exchange for
 // the reply loop. It returns when the client leaves, the connection goes
-// raw or ends.
+// raw or ends, or parks (errParked).
 func (c *conn[R]) requests() (err error) {
-	defer func() {
-		c.q.close()
-		c.q.wake()
-	}()
 	x := &c.req.x
 	for {
 		if c.end.lingering.Load() {
@@ -25,6 +23,12 @@ func (c *conn[R]) requests() (err error) {
 		}
 		if c.cr.Buffered() == 0 {
 			if err := c.settle(); err != nil {
+				return c.clientEnded(err)
+			}
+			if err := c.waitClient(); err != nil {
+				if err == errParked {
+					return err
+				}
 				return c.clientEnded(err)
 			}
 		}
@@ -61,6 +65,25 @@ func (c *conn[R]) requests() (err error) {
 		}
 		if stop, err := c.then(x); stop || err != nil {
 			return err
+		}
+	}
+}
+
+// waitClient is the request loop's top wait, for the client's next
+// request; errParked when the connection parks (see parking).
+func (c *conn[R]) waitClient() error {
+	p := &c.park
+	for {
+		p.reqTop.Store(true)
+		err := c.cr.await()
+		p.reqTop.Store(false)
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.stay(true)
+			return err
+		}
+		c.client.SetReadDeadline(time.Time{})
+		if c.leave(true) {
+			return errParked
 		}
 	}
 }

@@ -6,6 +6,7 @@ package protocoltest
 
 import (
 	"context"
+	"io"
 	"net"
 	"slices"
 	"sync"
@@ -205,6 +206,11 @@ type Session struct {
 	p      *Proxy
 	client net.Conn
 }
+
+// CloseWith is the engine's way of letting a protocol close the client
+// itself; the fake engine closes the client only once Serve has returned,
+// so it never needs to.
+func (s *Session) CloseWith(io.Closer) {}
 
 func (s *Session) Client() net.Conn           { return s.client }
 func (s *Session) Backend() string            { return s.p.cfg.Backend }

@@ -1,0 +1,219 @@
+package kit
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/relay"
+)
+
+// parkAfter is how long a connection stays quiet, both loops waiting at
+// their tops, before it parks: a busy connection pays one look per
+// parkAfter, nothing per request.
+const parkAfter = time.Second
+
+// errParked ends a loop's goroutine: the connection parked, and the loop
+// resumes at its top in a goroutine of its own.
+var errParked = errors.New("parked")
+
+// parking is how an idle connection leaves its goroutines. When both loops
+// wait at their tops (the request loop for the client with nothing
+// buffered, the reply loop for the backend with nothing queued) and no
+// byte came for parkAfter, a look (lookIdle) asks both to leave, and
+// interrupts their waits with a read deadline; once both are out, the
+// relay's poller watches the two sockets, and the first that is readable,
+// ends or fails resumes both loops in fresh goroutines, where they left
+// off. A loop that finds anything else than the interruption (bytes, an
+// end) calls the park off, and brings back the other loop if it left
+// already. A connection also starts parked, once past its opening.
+//
+// A parked connection's descriptors belong to the poller: whatever closes
+// the connection (closeAll, the engine through Close, a strike) stops the
+// watch first (stopParking), and the loops resume to see the end.
+type parking struct {
+	mu sync.Mutex
+	t  *time.Timer // the next look; nil: the connection never parks
+	// want asks both loops to leave at their tops; written under mu, read
+	// by the loops as they leave their waits.
+	want atomic.Bool
+	// Each loop waits at its top. A look sets want before it reads them,
+	// and a loop clears its own before it reads want: one of them sees
+	// the other.
+	reqTop, repTop atomic.Bool
+	out            int             // loops that left
+	w              *relay.Watching // the poller's watch while parked
+	off            bool            // the connection ends or goes raw
+}
+
+// closer is a session that lets the kit close the connection itself, so
+// that a parked connection's descriptors leave the poller first.
+type closer interface {
+	CloseWith(c io.Closer)
+}
+
+// startParking parks the connection past its opening (true), and looks
+// for quiet from then on; the connection never parks when a side has no
+// descriptor (TLS) or the session would close the client behind the kit's
+// back.
+func (c *conn[R]) startParking() bool {
+	cl, ok := c.s.(closer)
+	if !ok || c.cr.rc == nil || c.br.rc == nil {
+		return false
+	}
+	p := &c.park
+	cl.CloseWith(c)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off {
+		return false
+	}
+	c.idle.last.Store(int64(now()))
+	p.t = time.AfterFunc(parkAfter, c.lookIdle)
+	if c.cr.Buffered() > 0 || c.br.Buffered() > 0 {
+		return false
+	}
+	if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w == nil {
+		return false
+	}
+	p.out = 2
+	return true
+}
+
+// Close is the engine's close of the client (see closer): the connection
+// resumes if parked, and its client closes as it would otherwise.
+func (c *conn[R]) Close() error {
+	c.stopParking()
+	c.client.Close()
+	return nil
+}
+
+// lookIdle asks both loops to leave when the connection has been quiet for
+// parkAfter, and looks again later otherwise.
+func (c *conn[R]) lookIdle() {
+	p := &c.park
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off || p.w != nil || p.want.Load() {
+		return // the resume or the called-off park looks again
+	}
+	quiet := now() - time.Duration(c.idle.last.Load())
+	if quiet < parkAfter {
+		p.t.Reset(parkAfter - quiet)
+		return
+	}
+	p.want.Store(true)
+	if !p.reqTop.Load() || !p.repTop.Load() {
+		p.want.Store(false)
+		p.t.Reset(parkAfter)
+		return
+	}
+	c.client.SetReadDeadline(aLongTimeAgo)
+	c.backend.SetReadDeadline(aLongTimeAgo)
+}
+
+// leave takes the calling loop out of its goroutine when a park is asked;
+// the last one out hands the connection to the poller. false: the loop
+// stays, and the other is back if it had left.
+func (c *conn[R]) leave(req bool) bool {
+	p := &c.park
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.want.Load() {
+		return false
+	}
+	if p.out == 0 && !p.off {
+		p.out = 1
+		return true
+	}
+	p.want.Store(false)
+	if p.out == 1 && !p.off && c.cr.Buffered() == 0 && c.br.Buffered() == 0 && c.q.empty() {
+		if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w != nil {
+			p.out = 2
+			return true
+		}
+	}
+	if p.out == 1 {
+		p.out = 0
+		c.spawn(!req)
+	}
+	if !p.off {
+		p.t.Reset(parkAfter)
+	}
+	return false
+}
+
+// stay calls off a park asked of a loop that found something else than the
+// interruption at its top: the other loop comes back if it left.
+func (c *conn[R]) stay(req bool) {
+	p := &c.park
+	if !p.want.Load() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.want.Load() {
+		return
+	}
+	p.want.Store(false)
+	// The look's deadlines go: a read that passes its top now (a body
+	// spliced, for one) must not find them.
+	c.client.SetReadDeadline(time.Time{})
+	c.backend.SetReadDeadline(time.Time{})
+	if p.out == 1 {
+		p.out = 0
+		c.spawn(!req)
+	}
+	if !p.off {
+		p.t.Reset(parkAfter)
+	}
+}
+
+// resume brings both loops back, from the poller, unless the watch was
+// stopped meanwhile.
+func (c *conn[R]) resume() {
+	p := &c.park
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.w == nil {
+		return
+	}
+	p.w, p.out = nil, 0
+	c.client.SetReadDeadline(time.Time{})
+	c.backend.SetReadDeadline(time.Time{})
+	c.spawn(true)
+	c.spawn(false)
+	if !p.off {
+		p.t.Reset(parkAfter)
+	}
+}
+
+// stopParking parks the connection no more, and resumes it if it is
+// parked: it ends or goes raw.
+func (c *conn[R]) stopParking() {
+	p := &c.park
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.off = true
+	if p.t != nil {
+		p.t.Stop()
+	}
+	if p.w != nil && p.w.Stop() {
+		// Stopped before it fired; otherwise resume, on its way, brings
+		// the loops back.
+		p.w, p.out = nil, 0
+		c.spawn(true)
+		c.spawn(false)
+	}
+}
+
+// spawn runs a loop in a goroutine of its own.
+func (c *conn[R]) spawn(req bool) {
+	if req {
+		go c.runRequests()
+	} else {
+		go c.runReplies()
+	}
+}
