@@ -54,7 +54,6 @@ type live struct {
 	strike   *time.Timer // a reset_peer or timeout counting its timeout
 	closed   bool        // closeAll ran
 	poller   *poller     // relaying the connection: closeAll asks it to close
-	dial     *time.Timer // bounds the poller's connection to the backend
 	ended    bool        // the connection is over
 }
 

@@ -73,6 +73,16 @@ type poller struct {
 	poked   []*pair         // connections to close or hand over, for the goroutine
 	again   []*pair         // connections that used up their budget; the goroutine's alone
 	ctl     unix.EpollEvent // add's, kept here so that it does not escape each time
+	run     func()          // loop, as a value made once: starting it allocates nothing
+	// Connections to backends are bounded by one timer per poller, not one
+	// per connection: it fires at dialAt (zero: not armed), at or before
+	// the earliest deadline of a connection in progress, and sets expire
+	// for the goroutine, which ends the connections past their deadline
+	// and arms it again for the others. Both are guarded by mu.
+	dialTimer *time.Timer
+	dialAt    time.Time
+	expire    bool
+	expired   []*pair // the goroutine's alone
 }
 
 // pollSlot is a registered connection. gen tells its events from those of
@@ -118,6 +128,7 @@ type evState struct {
 	// that no net.Conn holds, until the connection is handed over.
 	raw        bool
 	connecting bool
+	deadline   time.Time // of the connection to the backend
 	to         netip.AddrPort
 	rd         rawDialer
 }
@@ -178,6 +189,7 @@ func newPoller() (*poller, error) {
 		q.n, q.err = unix.EpollWait(int(fd), q.events[:], 0)
 		return q.n != 0 || q.err != nil
 	}
+	q.run = q.loop
 	return q, nil
 }
 
@@ -255,11 +267,68 @@ func (q *poller) add(p *pair) bool {
 		}
 	}
 	q.live++
+	if p.pl.connecting {
+		q.watchDial(p.pl.deadline)
+	}
 	if !q.running {
 		q.running = true
-		go q.loop()
+		go q.run()
 	}
 	return true
+}
+
+// watchDial makes the dial timer fire by at; the caller holds mu.
+func (q *poller) watchDial(at time.Time) {
+	if !q.dialAt.IsZero() && !at.Before(q.dialAt) {
+		return
+	}
+	q.dialAt = at
+	if q.dialTimer == nil {
+		q.dialTimer = time.AfterFunc(time.Until(at), q.dialsDue)
+	} else {
+		q.dialTimer.Reset(time.Until(at))
+	}
+}
+
+// dialsDue is the dial timer's: the goroutine looks for connections past
+// their deadline.
+func (q *poller) dialsDue() {
+	q.mu.Lock()
+	q.dialAt = time.Time{}
+	q.expire = true
+	q.mu.Unlock()
+	q.wakeUp()
+}
+
+// expireDials ends the connections to backends past their deadline, and
+// arms the dial timer for the earliest of the others.
+func (q *poller) expireDials() {
+	now := time.Now()
+	q.mu.Lock()
+	var next time.Time
+	for _, s := range q.slots {
+		p := s.p
+		if p == nil || p.pl == nil || !p.pl.connecting {
+			continue
+		}
+		switch d := p.pl.deadline; {
+		case !now.Before(d):
+			q.expired = append(q.expired, p)
+		case next.IsZero() || d.Before(next):
+			next = d
+		}
+	}
+	if !next.IsZero() {
+		q.watchDial(next)
+	}
+	q.mu.Unlock()
+	for i, p := range q.expired {
+		if p.pl != nil && p.pl.connecting {
+			p.evDialFail(os.ErrDeadlineExceeded)
+		}
+		q.expired[i] = nil
+	}
+	q.expired = q.expired[:0]
 }
 
 // remove forgets p; its sockets are deregistered by their close, or by
@@ -277,6 +346,11 @@ func (q *poller) poke(p *pair) {
 	q.mu.Lock()
 	q.poked = append(q.poked, p)
 	q.mu.Unlock()
+	q.wakeUp()
+}
+
+// wakeUp makes the goroutine look at what it was asked to do.
+func (q *poller) wakeUp() {
 	one := uint64(1)
 	unix.Write(q.wake, (*[8]byte)(unsafe.Pointer(&one))[:])
 }
@@ -290,6 +364,8 @@ func (q *poller) loop() {
 	for {
 		q.mu.Lock()
 		poked, q.poked = q.poked, poked[:0]
+		expire := q.expire
+		q.expire = false
 		if q.live == 0 && len(poked) == 0 {
 			q.running = false
 			q.mu.Unlock()
@@ -304,12 +380,13 @@ func (q *poller) loop() {
 				}
 			case p.closeWanted.Load():
 				p.evClose()
-			case p.pl.connecting && p.dialExpired.Load():
-				p.evDialFail(os.ErrDeadlineExceeded)
 			}
 			poked[i] = nil
 		}
-		if len(poked) > 0 {
+		if expire {
+			q.expireDials()
+		}
+		if len(poked) > 0 || expire {
 			continue // the connections closed may have been the last
 		}
 		if len(q.again) > 0 {
@@ -602,7 +679,6 @@ func (p *pair) evFinish() {
 			d.pipe = nil
 		}
 	}
-	p.stopDialTimer()
 	ev.q.remove(p)
 	p.pl = nil
 	p.finish()
@@ -757,7 +833,7 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 		p.finish()
 		return true, rd.DialFailed(to, os.NewSyscallError("connect", err))
 	}
-	p.polled = evState{q: q, ctx: ctx, fds: [2]int{cfd, fd}, raw: true, connecting: true, to: to, rd: rd}
+	p.polled = evState{q: q, ctx: ctx, fds: [2]int{cfd, fd}, raw: true, connecting: true, deadline: time.Now().Add(timeout), to: to, rd: rd}
 	p.pl = &p.polled
 	p.done = dt.Detach()
 	cl.CloseWith(p)
@@ -773,37 +849,8 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 		unix.Close(fd)
 		p.finish()
 		p.done(rd.DialFailed(to, errors.New("the relay's poller refused the socket")))
-		return true, nil
 	}
-	l.mu.Lock()
-	if l.poller != nil && !l.closed {
-		// Armed once the poller knows the connection; one that ends
-		// first leaves a timer that finds nothing to do.
-		l.dial = time.AfterFunc(timeout, p.dialTimeout)
-	}
-	l.mu.Unlock()
 	return true, nil
-}
-
-// dialTimeout ends a connection to the backend that took too long.
-func (p *pair) dialTimeout() {
-	p.dialExpired.Store(true)
-	p.live.mu.Lock()
-	q := p.live.poller
-	p.live.mu.Unlock()
-	if q != nil {
-		q.poke(p)
-	}
-}
-
-func (p *pair) stopDialTimer() {
-	l := &p.live
-	l.mu.Lock()
-	if l.dial != nil {
-		l.dial.Stop()
-		l.dial = nil
-	}
-	l.mu.Unlock()
 }
 
 // connectNow starts a connection to to on a new non-blocking socket. fd is
@@ -875,7 +922,6 @@ func (p *pair) evConnected() {
 		p.evDialFail(os.NewSyscallError("connect", err))
 		return
 	}
-	p.stopDialTimer()
 	if err := ev.rd.Connected(localAddr(ev.fds[1]), ev.to); err != nil {
 		p.errs[dirIndex(chaos.ToClient)] = err
 		p.evClose()

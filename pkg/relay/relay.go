@@ -105,7 +105,6 @@ type pair struct {
 	pl          *evState
 	polled      evState
 	closeWanted atomic.Bool
-	dialExpired atomic.Bool
 }
 
 // The linger bits of a pair's ended.
