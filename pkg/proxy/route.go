@@ -646,9 +646,9 @@ func (s *session) DialAddr() (netip.AddrPort, time.Duration, bool) {
 	return to, p.cfg.DialTimeout, err == nil
 }
 
-// Connected records a backend connection that a relay made itself, from
-// local to remote. It returns an error, counted as a refusal, when the
-// connection leads back to vaurien itself.
+// Connected records a backend connection that a relay makes itself, from
+// local to remote, once it has its local address. It returns an error,
+// counted as a refusal, when the connection leads back to vaurien itself.
 func (s *session) Connected(local, remote netip.AddrPort) error {
 	out, loop := selfloop.DialedAddrs(local, remote)
 	if loop {

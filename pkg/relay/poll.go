@@ -798,8 +798,9 @@ type rawDialer interface {
 	// DialAddr is the backend's address when it can be dialed that way,
 	// and how long a connection may take.
 	DialAddr() (to netip.AddrPort, timeout time.Duration, ok bool)
-	// Connected records the connection made, from local to the backend;
-	// an error ends the connection (it leads back to vaurien).
+	// Connected records the connection being made, from local to the
+	// backend, as soon as it has its local address; an error ends the
+	// connection (it leads back to vaurien).
 	Connected(local, remote netip.AddrPort) error
 	// DialFailed counts a failure to connect and returns the error the
 	// connection ends with.
@@ -832,6 +833,14 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 		}
 		p.finish()
 		return true, rd.DialFailed(to, os.NewSyscallError("connect", err))
+	}
+	// Recorded before the backend can have accepted it, most likely: a
+	// backend that leads back to vaurien then finds it when it accepts,
+	// and refuses it before it dials again.
+	if err := rd.Connected(localAddr(fd), to); err != nil {
+		unix.Close(fd)
+		p.finish()
+		return true, err
 	}
 	p.polled = evState{q: q, ctx: ctx, fds: [2]int{cfd, fd}, raw: true, connecting: true, deadline: time.Now().Add(timeout), to: to, rd: rd}
 	p.pl = &p.polled
@@ -920,11 +929,6 @@ func (p *pair) evConnected() {
 		return // not yet
 	default:
 		p.evDialFail(os.NewSyscallError("connect", err))
-		return
-	}
-	if err := ev.rd.Connected(localAddr(ev.fds[1]), ev.to); err != nil {
-		p.errs[dirIndex(chaos.ToClient)] = err
-		p.evClose()
 		return
 	}
 	ev.connecting = false
