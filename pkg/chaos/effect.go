@@ -293,11 +293,14 @@ type TLSUpgrader interface {
 // connection costs.
 type Detacher interface {
 	// Detach makes the engine leave the connection open when Serve
-	// returns. The caller must call done once, with the connection's
+	// returns. The caller must then call End once, with the connection's
 	// error, when it is over: the engine then closes the client and ends
 	// the connection's accounting. The engine still closes the client
 	// when the route stops, which must end whatever still relays.
-	Detach() (done func(error))
+	Detach()
+	// End ends a detached connection. It is a method, not a function
+	// that Detach returns, so that detaching allocates nothing.
+	End(err error)
 }
 
 // Follower is implemented by sessions whose route's mix can change while
@@ -306,18 +309,23 @@ type Detacher interface {
 // loads the change counter at every read, which is all a connection whose
 // mix never changes pays, and draws again when it moved.
 type Follower interface {
-	// Follow makes the engine call changed after each change of the
-	// route's mix, for as long as the connection lives, from the goroutine
-	// that made the change: changed must return quickly and never block.
-	// It returns the route's change counter, which only grows and moves
-	// once the new mix is in force, before changed is called.
-	Follow(changed func()) *atomic.Uint64
+	// Follow makes the engine call h's MixChanged after each change of
+	// the route's mix, for as long as the connection lives, from the
+	// goroutine that made the change: it must return quickly and never
+	// block. It returns the route's change counter, which only grows and
+	// moves once the new mix is in force, before MixChanged is called.
+	Follow(h ChangeHook) *atomic.Uint64
 	// Redraw draws from the route's live mix, as Draw does, and returns
 	// the mix's version: the value the change counter has, or will have
 	// in a moment, for it. The counter being above the version of a draw
 	// means that the mix changed since.
 	Redraw() (Drawn, uint64)
 }
+
+// ChangeHook hears of the changes of a route's mix (see Follower). It is
+// an interface, not a function, so that a connection that follows the mix
+// allocates nothing for it.
+type ChangeHook interface{ MixChanged() }
 
 // Protocol serves client connections of a route: it draws from the mix
 // (once per connection or once per request), dials the backend when it needs

@@ -102,7 +102,7 @@ type Route struct {
 
 	ctx    context.Context // ends when live connections must stop
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // accept loop and connections
+	wg     sync.WaitGroup // the goroutine that accepts, and connections
 
 	accepted, active, refused, dialErrors, faults atomic.Int64
 	// Counted per message or request by every connection at once.
@@ -229,8 +229,7 @@ func (r *Route) listenerFor(addr string) *net.TCPListener {
 
 func (r *Route) start() {
 	r.obs.MixChanged(r.plan.Load().mix)
-	r.wg.Add(1)
-	go r.acceptLoop(r.ln)
+	r.accept(r.ln)
 }
 
 // Name is the route's name.
@@ -297,7 +296,7 @@ func (r *Route) setMix(m *chaos.Mix, src *chaos.Source) {
 // follows the mix.
 func (r *Route) tellFollowers() {
 	r.mu.Lock()
-	hooks := make([]func(), 0, len(r.conns))
+	hooks := make([]chaos.ChangeHook, 0, len(r.conns))
 	for _, s := range r.conns {
 		if s.changed != nil {
 			hooks = append(hooks, s.changed)
@@ -305,7 +304,7 @@ func (r *Route) tellFollowers() {
 	}
 	r.mu.Unlock()
 	for _, h := range hooks {
-		h()
+		h.MixChanged()
 	}
 }
 
@@ -373,8 +372,7 @@ func (r *Route) Enable() error {
 		return err
 	}
 	r.disabled = false
-	r.wg.Add(1)
-	go r.acceptLoop(r.ln)
+	r.accept(r.ln)
 	return nil
 }
 
@@ -434,13 +432,34 @@ func (r *Route) drain(ctx context.Context) {
 	r.obs.Stopped()
 }
 
-func (r *Route) acceptLoop(ln net.Listener) {
-	defer r.wg.Done()
+// acceptor accepts a route's connections on one listener. The goroutine
+// that accepts a connection serves it, once it has started the next one
+// that accepts: a goroutine started for the connection would cost a
+// closure for its arguments at every connection.
+type acceptor struct {
+	r    *Route
+	ln   net.Listener
+	loop func() // accept, as a value made once: starting it allocates nothing
+}
+
+// accept starts accepting on ln.
+func (r *Route) accept(ln net.Listener) {
+	a := &acceptor{r: r, ln: ln}
+	a.loop = a.accept
+	r.wg.Add(1)
+	go a.loop()
+}
+
+// accept waits for a connection and serves it; its count in the route's
+// wg becomes the connection's.
+func (a *acceptor) accept() {
+	r := a.r
 	var backoff time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := a.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
+				r.wg.Done()
 				return
 			}
 			// Out of file descriptors or a passing kernel error: retry with
@@ -451,13 +470,15 @@ func (r *Route) acceptLoop(ln net.Listener) {
 			case <-t.C:
 			case <-r.ctx.Done():
 				t.Stop()
+				r.wg.Done()
 				return
 			}
 			continue
 		}
-		backoff = 0
 		r.wg.Add(1)
-		go r.serve(c)
+		go a.loop()
+		r.serve(c)
+		return
 	}
 }
 
@@ -535,9 +556,9 @@ type session struct {
 	protocol *plan
 	start    time.Time
 	detached bool
-	shard    uint32    // of the route's hot counters
-	changed  func()    // the Follow hook; guarded by the route's mu
-	closer   io.Closer // closes the connection instead of closing client; guarded by the route's mu
+	shard    uint32           // of the route's hot counters
+	changed  chaos.ChangeHook // the Follow hook; guarded by the route's mu
+	closer   io.Closer        // closes the connection instead of closing client; guarded by the route's mu
 	// The client connection and the backend ones, as selfloop recorded
 	// them.
 	in  selfloop.Pair
@@ -568,10 +589,10 @@ func (o *selfloops) forget() {
 
 // Detach lets a relay outlive Serve (see chaos.Detacher); stopping the
 // route still ends it, since stopping closes every tracked client.
-func (s *session) Detach() func(error) {
-	s.detached = true
-	return s.end
-}
+func (s *session) Detach() { s.detached = true }
+
+// End ends a detached connection.
+func (s *session) End(err error) { s.end(err) }
 
 // CloseWith makes the engine close the connection by closing c rather
 // than the client: a relay that reads and writes the sockets
@@ -687,10 +708,10 @@ func (s *session) draw(p *plan, req *chaos.Request) chaos.Drawn {
 }
 
 // Follow implements chaos.Follower.
-func (s *session) Follow(changed func()) *atomic.Uint64 {
+func (s *session) Follow(h chaos.ChangeHook) *atomic.Uint64 {
 	r := s.route
 	r.mu.Lock()
-	s.changed = changed
+	s.changed = h
 	r.mu.Unlock()
 	return &r.changes
 }

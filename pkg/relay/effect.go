@@ -85,11 +85,11 @@ walk:
 		p.armFirst(&e)
 	}
 	if d, ok := s.(chaos.Detacher); ok {
-		done := d.Detach()
-		if !switched && p.poll(ctx, s, &e, done) {
+		d.Detach()
+		if !switched && p.poll(ctx, s, &e, d) {
 			return nil
 		}
-		p.detach(ctx, done)
+		p.detach(ctx, d)
 		return nil
 	}
 	defer backend.Close()

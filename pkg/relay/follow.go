@@ -72,16 +72,16 @@ func (p *pair) first(s chaos.Session) chaos.Effect {
 	l.follower = f
 	// A change that lands between Follow and Redraw waits for the lock,
 	// then finds the draw made.
-	p.changes = f.Follow(p.changed)
+	p.changes = f.Follow(p)
 	d, v := f.Redraw()
 	l.seen, l.effect = v, d.Effect
 	p.known = [2]uint64{v, v}
 	return l.effect
 }
 
-// changed is the route's change hook: the connection draws now, so that a
-// timed fault counts from the change and waits end.
-func (p *pair) changed() {
+// MixChanged is the route's change hook: the connection draws now, so
+// that a timed fault counts from the change and waits end.
+func (p *pair) MixChanged() {
 	p.live.mu.Lock()
 	p.catchUp()
 	p.live.mu.Unlock()

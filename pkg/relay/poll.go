@@ -214,7 +214,7 @@ func fdOf(c net.Conn) (int, bool) {
 // nothing to carry out (e), no idle timeout, TCP sockets on both sides and
 // a session that lets the relay close the connection. It reports false
 // when the caller must relay with goroutines.
-func (p *pair) poll(ctx context.Context, s chaos.Session, e *chaos.Effect, done func(error)) bool {
+func (p *pair) poll(ctx context.Context, s chaos.Session, e *chaos.Effect, d chaos.Detacher) bool {
 	cl, ok := s.(closer)
 	if !ok || p.idle > 0 || !e.IsZero() {
 		return false
@@ -227,7 +227,7 @@ func (p *pair) poll(ctx context.Context, s chaos.Session, e *chaos.Effect, done 
 	}
 	p.polled = evState{q: q, ctx: ctx, fds: [2]int{cfd, bfd}}
 	p.pl = &p.polled
-	p.done = done
+	p.detached = d
 	cl.CloseWith(p)
 	p.live.mu.Lock()
 	p.live.poller = q
@@ -690,7 +690,7 @@ func (p *pair) evFinish() {
 	} else {
 		p.conns[1].Close()
 	}
-	p.done(p.result())
+	p.detached.End(p.result())
 }
 
 // evHandOver gives the connection back to goroutines, which carry out the
@@ -764,7 +764,7 @@ func (p *pair) evHandOver() {
 		p.finish()
 		p.stopLinger()
 		p.conns[1].Close()
-		p.done(p.result())
+		p.detached.End(p.result())
 		return
 	}
 	for i := range ev.dirs {
@@ -844,7 +844,8 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 	}
 	p.polled = evState{q: q, ctx: ctx, fds: [2]int{cfd, fd}, raw: true, connecting: true, deadline: time.Now().Add(timeout), to: to, rd: rd}
 	p.pl = &p.polled
-	p.done = dt.Detach()
+	dt.Detach()
+	p.detached = dt
 	cl.CloseWith(p)
 	l := &p.live
 	l.mu.Lock()
@@ -857,7 +858,7 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 		p.pl = nil
 		unix.Close(fd)
 		p.finish()
-		p.done(rd.DialFailed(to, errors.New("the relay's poller refused the socket")))
+		dt.End(rd.DialFailed(to, errors.New("the relay's poller refused the socket")))
 	}
 	return true, nil
 }

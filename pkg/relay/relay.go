@@ -79,10 +79,10 @@ type pair struct {
 	once    sync.Once
 	conns   [2]net.Conn // the backend is set, under live.mu, once dialed
 	errs    [2]error    // each direction's, indexed by dirIndex
-	// For a detached relay: the directions still running and what to call
-	// when both have ended.
-	left atomic.Int32
-	done func(error)
+	// For a detached relay: the directions still running, and the session
+	// to end when both have ended.
+	left     atomic.Int32
+	detached chaos.Detacher
 	// Per direction, indexed like conns by the direction's source: what
 	// waits for and moves its bytes, in the pair's one allocation.
 	sides [2]side
@@ -219,10 +219,10 @@ func (p *pair) result() error {
 }
 
 // detach relays both ways in goroutines of its own and returns at once;
-// done gets run's result when both directions have ended. The engine ends
-// a detached relay by closing the client.
-func (p *pair) detach(ctx context.Context, done func(error)) {
-	p.done = done
+// d's End gets run's result when both directions have ended. The engine
+// ends a detached relay by closing the client.
+func (p *pair) detach(ctx context.Context, d chaos.Detacher) {
+	p.detached = d
 	p.left.Store(2)
 	p.bindSides()
 	go p.half(ctx, chaos.ToBackend)
@@ -239,7 +239,7 @@ func (p *pair) half(ctx context.Context, dir chaos.Direction) {
 	p.finish()
 	p.stopLinger()
 	p.conns[1].Close()
-	p.done(p.result())
+	p.detached.End(p.result())
 }
 
 // pump relays one direction, from the source of dir to the other side,

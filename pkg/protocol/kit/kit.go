@@ -206,10 +206,10 @@ func Serve[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options)
 		// The loops run in goroutines of their own, and the engine's,
 		// whose stack dialing grew, ends: stacks are most of what an idle
 		// connection costs.
-		done := d.Detach()
+		d.Detach()
 		go c.serve(func(err error) {
 			backend.Close()
-			done(err)
+			d.End(err)
 		})
 		return nil
 	}
