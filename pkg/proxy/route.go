@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -168,15 +169,28 @@ func newPlan(cfg RouteConfig) (*plan, error) {
 	return &plan{cfg: cfg, mix: mix, protocol: proto, backend: cfg.Backend}, nil
 }
 
-// keepAlive turns TCP keep-alive probes on for both sockets of a
-// connection, at the system's timings: Go's own timings cost three more
-// system calls per socket, which a connection-per-request load pays at
-// every connection.
+// keepAlive turns TCP keep-alive probes on for the sockets vaurien dials,
+// at the system's timings: Go's own timings cost three more system calls
+// per socket, which a connection-per-request load pays at every
+// connection.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
+
+// keepAliveOn turns keep-alive probes on for a listening socket, whose
+// accepted sockets take it from there: set once, it costs them no system
+// call.
+func keepAliveOn(_, _ string, c syscall.RawConn) error {
+	var err error
+	if cerr := c.Control(func(fd uintptr) {
+		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
 
 // listen binds the route's address.
 func (r *Route) listen(addr string) error {
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	lc := net.ListenConfig{KeepAlive: -1, Control: keepAliveOn}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for route %q on %s: %w", r.name, addr, err)

@@ -129,6 +129,7 @@ type evState struct {
 	raw        bool
 	connecting bool
 	deadline   time.Time // of the connection to the backend
+	heard      uint32    // the client's input events while connecting
 	to         netip.AddrPort
 	rd         rawDialer
 }
@@ -403,7 +404,7 @@ func (q *poller) loop() {
 		q.again = nil
 		for _, p := range turn {
 			if p.pl != nil {
-				up, down := p.evStep(0), p.evStep(1)
+				up, down := p.evStep(0, false), p.evStep(1, false)
 				if up || down {
 					q.again = append(q.again, p)
 				}
@@ -430,18 +431,20 @@ func (q *poller) loop() {
 			}
 			if p.pl.connecting {
 				// The client's bytes wait until the backend answers.
-				if k == 1 {
-					p.evConnected()
+				if k == 0 {
+					p.pl.heard |= ev.Events & inputEvents
+				} else {
+					p.evConnected(ev.Events)
 					p.evCheck()
 				}
 				continue
 			}
 			more := false
-			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-				more = p.evStep(k)
+			if ev.Events&inputEvents != 0 {
+				more = p.evStep(k, ev.Events&endEvents == 0)
 			}
 			if p.pl != nil && ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 && p.pl.dirs[1-k].pending() {
-				more = p.evStep(1-k) || more
+				more = p.evStep(1-k, false) || more
 			}
 			if more {
 				q.again = append(q.again, p)
@@ -453,10 +456,21 @@ func (q *poller) loop() {
 
 func (d *evDir) pending() bool { return d.buf != nil || d.pipe != nil }
 
+// The events that call for reading a socket, and those among them that
+// may tell of its end.
+const (
+	inputEvents = unix.EPOLLIN | endEvents
+	endEvents   = unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
+)
+
 // evStep moves what direction i can move now, and reports whether it
 // stopped on its budget rather than on a source or destination that must
-// wait.
-func (p *pair) evStep(i int) (more bool) {
+// wait. shortEnds lets a read that did not fill the buffer end the step
+// without a read that finds nothing: the source had no more when it was
+// read, and bytes that come later make an event of their own. Only the
+// event of a source whose end has not come may pass it, since the end
+// that came with the bytes read makes no other event.
+func (p *pair) evStep(i int, shortEnds bool) (more bool) {
 	ev := p.pl
 	if ev == nil || ev.connecting {
 		return false
@@ -468,9 +482,10 @@ func (p *pair) evStep(i int) (more bool) {
 	}
 	src := ev.fds[i]
 	moved := 0
+	short := false
 	for !d.done {
 		if d.pending() {
-			if !p.evFlush(i, dir) {
+			if !p.evFlush(i, dir) || short {
 				return false
 			}
 			continue
@@ -545,6 +560,7 @@ func (p *pair) evStep(i int) (more bool) {
 		}
 		d.buf, d.off, d.n = buf, 0, n
 		d.bulk = n == smallMessage
+		short = shortEnds && n < smallMessage
 		moved += n
 	}
 	return false
@@ -605,7 +621,11 @@ func (p *pair) evEnd(i int, dir chaos.Direction) {
 	d := &p.pl.dirs[i]
 	d.done = true
 	p.waiting[i].Store(true)
-	unix.Shutdown(p.pl.fds[1-i], unix.SHUT_WR)
+	if !p.pl.dirs[1-i].done {
+		// Else the destination is about to be closed, which sends the
+		// end of the stream as well.
+		unix.Shutdown(p.pl.fds[1-i], unix.SHUT_WR)
+	}
 	if dir == chaos.ToClient {
 		p.startLinger(sentAll)
 	}
@@ -909,10 +929,31 @@ func connectNow(to netip.AddrPort) (fd int, err error) {
 }
 
 // evConnected finishes the connection to the backend once its socket
-// says how it went.
-func (p *pair) evConnected() {
+// says how it went, in events.
+func (p *pair) evConnected(events uint32) {
 	ev := p.pl
-	e, err := unix.GetsockoptInt(ev.fds[1], unix.SOL_SOCKET, unix.SO_ERROR)
+	// A socket still connecting is never writable: writable without an
+	// error or a hang-up, it is connected, which spares two system calls
+	// per connection.
+	if (events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 || events&unix.EPOLLOUT == 0) && !p.evConnectDone() {
+		return
+	}
+	ev.connecting = false
+	// What either side sent meanwhile moves now: what an event said came,
+	// since bytes that come later make events of their own.
+	up := ev.heard != 0 && p.evStep(0, ev.heard&endEvents == 0)
+	down := events&inputEvents != 0 && p.evStep(1, events&endEvents == 0)
+	if up || down {
+		ev.q.again = append(ev.q.again, p)
+	}
+}
+
+// evConnectDone asks the backend's socket whether its connection is
+// made: false when it is not yet, or when it failed, which ends the
+// connection.
+func (p *pair) evConnectDone() bool {
+	fd := p.pl.fds[1]
+	e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 	if err == nil && e != 0 {
 		err = syscall.Errno(e)
 	}
@@ -922,22 +963,17 @@ func (p *pair) evConnected() {
 		// checks the same way): only a peer says it is.
 		var rsa unix.RawSockaddrAny
 		n := uint32(unix.SizeofSockaddrAny)
-		if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(ev.fds[1]), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e == unix.ENOTCONN {
-			return
+		if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); e == unix.ENOTCONN {
+			return false
 		}
 	case unix.EISCONN:
 	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
-		return // not yet
+		return false // not yet
 	default:
 		p.evDialFail(os.NewSyscallError("connect", err))
-		return
+		return false
 	}
-	ev.connecting = false
-	// What either side sent meanwhile moves now.
-	up, down := p.evStep(0), p.evStep(1)
-	if up || down {
-		ev.q.again = append(ev.q.again, p)
-	}
+	return true
 }
 
 // localAddr is the local end of socket fd; the zero AddrPort when it
