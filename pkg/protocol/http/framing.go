@@ -2,8 +2,9 @@ package httpproto
 
 import (
 	"bytes"
-	"errors"
 	"io"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 
@@ -19,20 +20,16 @@ const bufSize = 16 << 10
 // counted under (proxy.RefusedBadRequest).
 const refusedBadRequest = "bad_request"
 
-// errMalformed is a response head that was read whole and cannot be
-// framed.
-var errMalformed = errors.New("malformed response head")
-
 // exchange is http's own state of one request in the kit's queue, kept
 // small: the queue holds many.
 type exchange struct {
 	method, path string // what the exchange is reported with
 	seq          uint32 // the request's number on the connection, from 1
 	head         bool   // a HEAD request: its response has no body
-	connect      bool   // a CONNECT request
-	close        bool   // the request ends the connection after its response
-	partial      bool   // the client left in the middle of this head: it goes out as it is
-	status       int16  // the proxy's own answer (400, 414, 431, 505); 0 relays the backend's
+	connect      bool
+	close        bool  // the request ends the connection after its response
+	partial      bool  // the client left in the middle of this head: it goes out as it is
+	status       int16 // the proxy's own answer (400, 414, 431, 505); 0 relays the backend's
 }
 
 // framing frames one client connection for the kit. The request loop
@@ -40,7 +37,7 @@ type exchange struct {
 // response being relayed.
 type framing struct {
 	s    chaos.Session
-	host []byte // the Host rewrite; nil when off
+	host []byte // "Host: <backend>\r\n" when the Host rewrite is on
 
 	// request loop
 	rq       request
@@ -77,7 +74,7 @@ var (
 func newFraming(s chaos.Session, host string) *framing {
 	f := &framing{s: s}
 	if host != "" {
-		f.host = []byte(host)
+		f.host = []byte("Host: " + host + "\r\n")
 	}
 	// Matchers look headers up while the request is drawn, when its head
 	// is the one being framed.
@@ -96,46 +93,38 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 	}
 	f.seq++
 	x.R.seq = f.seq
-	f.inPlace = false
-	if n := peekRequest(in, &f.rq); n > 0 {
-		f.head, f.inPlace = in.Bytes()[:n], true
-	} else {
+	n := peekRequest(in, &f.rq)
+	f.head, f.inPlace = in.Bytes()[:n], n > 0
+	if n == 0 {
 		if err := awaitRequestLine(in); err != nil {
 			return f.reject(x, 400, err)
 		}
 		head, err := readHead(in, f.long, true)
 		f.long, f.head = head, head
+		if err == nil {
+			err = parseRequest(head, &f.rq)
+		}
 		switch {
+		case err == nil:
 		case err == io.ErrUnexpectedEOF:
 			// The client left in the middle of a head: the backend gets
 			// what there was and the end of the stream, as without the
 			// proxy.
 			x.Reply, x.R.partial = kit.ReplyNone, true
 			return nil
+		case err == errLineTooLong && bytes.IndexByte(head[skipBlank(head):len(head)-1], '\n') < 0:
+			return f.reject(x, 414, nil) // the request line is the long one
 		case err == errLineTooLong || err == errHeadTooLarge:
-			status := 431
-			if skip := skipBlank(head); err == errLineTooLong {
-				if i := bytes.IndexByte(head[skip:], '\n'); i < 0 || skip+i == len(head)-1 {
-					status = 414 // the request line is the long one
-				}
-			}
-			return f.reject(x, status, nil)
-		case errors.As(err, new(syntaxError)):
+			return f.reject(x, 431, nil)
+		case malformed(err):
 			return f.reject(x, 400, err)
-		case err != nil:
+		default:
 			return err
-		}
-		if err := parseRequest(head, &f.rq); err != nil {
-			return f.reject(x, 400, err)
 		}
 	}
 	kind, err := f.rq.body()
 	if err == nil && kind == bodyChunked {
-		rest := in.Bytes()
-		if f.inPlace {
-			rest = rest[len(f.head):]
-		}
-		err = checkChunks(rest)
+		err = checkChunks(in.Bytes()[n:])
 	}
 	if err != nil {
 		return f.reject(x, 400, err)
@@ -143,16 +132,10 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 	f.kind = kind
 	x.R.method, x.R.path = method(f.rq.method), f.path(f.rq.target)
 	f.req = chaos.Request{Command: x.R.method, Path: x.R.path, Header: f.header}
-	x.Req = &f.req
-	x.Early = true
-	switch string(f.rq.method) {
-	case "HEAD":
-		x.R.head = true
-	case "CONNECT":
-		x.R.connect = true
-		x.Then = kit.RawIfReply
-	}
-	if f.rq.upgrade && f.rq.connUpg {
+	x.Req, x.Early = &f.req, true
+	x.R.head = string(f.rq.method) == "HEAD"
+	x.R.connect = string(f.rq.method) == "CONNECT"
+	if x.R.connect || f.rq.upgrade && f.rq.connUpg {
 		x.Then = kit.RawIfReply
 	}
 	x.R.close = f.rq.wantsClose()
@@ -175,41 +158,19 @@ func (f *framing) reject(x *kit.Exchange[exchange], status int, why error) error
 	return nil
 }
 
-// awaitRequestLine checks the request line as its bytes come
-// (checkRequestStart) until its end is buffered, so that a client that does
-// not speak HTTP/1 is answered without waiting for a head it never sends.
-// A read error is left for readHead to meet again.
+// awaitRequestLine checks the request line as its bytes come until its end
+// is buffered, so that a client that does not speak HTTP/1 is answered
+// without waiting for a head it never sends. A read error is left for
+// readHead to meet again.
 func awaitRequestLine(in *kit.Reader) error {
 	for {
 		b := in.Bytes()
-		b = b[skipBlank(b):]
-		end := bytes.IndexByte(b, '\n')
-		line := b
-		if end >= 0 {
-			line = b[:end]
-		}
-		if err := checkRequestStart(line); err != nil {
+		line, _, whole := bytes.Cut(b[skipBlank(b):], []byte{'\n'})
+		if err := checkRequestStart(line); err != nil || whole {
 			return err
-		}
-		if end >= 0 {
-			return nil
 		}
 		if _, err := in.Peek(in.Buffered() + 1); err != nil {
 			return nil
-		}
-	}
-}
-
-// skipBlank returns the offset of the first line of head that is not blank.
-func skipBlank(head []byte) int {
-	off := 0
-	for {
-		if off < len(head) && head[off] == '\n' {
-			off++
-		} else if off+1 < len(head) && head[off] == '\r' && head[off+1] == '\n' {
-			off += 2
-		} else {
-			return off
 		}
 	}
 }
@@ -233,7 +194,7 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange])
 	}
 	f.reqBody.reset(in, f.kind, f.rq.length, false)
 	_, err := f.reqBody.WriteTo(out)
-	if errors.Is(err, errLineTooLong) || errors.Is(err, errHeadTooLarge) || errors.As(err, new(syntaxError)) {
+	if malformed(err) {
 		f.why.Store(&err)
 		f.rejected.Store(e.seq)
 		f.s.Refused(refusedBadRequest)
@@ -245,28 +206,21 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange])
 // writeHead writes the request head, its Host value replaced (or a Host
 // field added) when the rewrite is on.
 func (f *framing) writeHead(out io.Writer, asIs bool) error {
-	h := f.head
+	h, rq := f.head, &f.rq
 	if f.host == nil || asIs {
 		_, err := out.Write(h)
 		return err
 	}
-	before, after := h[:f.rq.hdrEnd], h[f.rq.hdrEnd:]
-	var mid []byte
-	if f.rq.hostStart >= 0 {
-		before, after, mid = h[:f.rq.hostStart], h[f.rq.hostEnd:], f.host
+	mid, cut, resume := f.host, rq.hdrEnd, rq.hdrEnd
+	if rq.hostStart >= 0 {
+		mid, cut, resume = f.host[len("Host: "):len(f.host)-2], rq.hostStart, rq.hostEnd
 	}
-	if _, err := out.Write(before); err != nil {
-		return err
-	}
-	if mid == nil {
-		if _, err := io.WriteString(out, "Host: "+string(f.host)+"\r\n"); err != nil {
+	for _, p := range [...][]byte{h[:cut], mid, h[resume:]} {
+		if _, err := out.Write(p); err != nil {
 			return err
 		}
-	} else if _, err := out.Write(mid); err != nil {
-		return err
 	}
-	_, err := out.Write(after)
-	return err
+	return nil
 }
 
 // Reply relays the response to x: its 1xx interim responses (100 Continue,
@@ -292,13 +246,7 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 			_, err := out.Write(renderReply(400, whySpec(*f.why.Load()), e.head))
 			return err
 		}
-		switch {
-		case err == nil:
-		case len(h) == 0 && err == io.EOF:
-			return err
-		case err == errMalformed || err == io.ErrUnexpectedEOF || err == errLineTooLong || err == errHeadTooLarge || errors.As(err, new(syntaxError)):
-			return f.unframed(in, out, x, h, inPlace)
-		default:
+		if err != nil && err != io.ErrUnexpectedEOF && !malformed(err) {
 			return err
 		}
 		if _, err := out.Write(h); err != nil {
@@ -307,6 +255,9 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 		if inPlace {
 			in.Discard(len(h))
 		}
+		if err != nil {
+			return unframed(in, out, x)
+		}
 		status := f.rs.status
 		if status < 200 && status != 101 {
 			continue // interim: the final response is still to come
@@ -314,13 +265,13 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 		kind := f.rs.body(e.head, e.connect)
 		if kind != bodyNone {
 			f.respBody.reset(in, kind, f.rs.length, x.Inject)
-			if _, err := f.respBody.WriteTo(out); err != nil {
-				if err == io.ErrUnexpectedEOF {
-					return io.EOF // a truncated body: the client sees the end where it came
-				}
-				if errors.Is(err, errLineTooLong) || errors.Is(err, errHeadTooLarge) || errors.As(err, new(syntaxError)) {
-					return f.unframed(in, out, x, nil, false)
-				}
+			_, err := f.respBody.WriteTo(out)
+			switch {
+			case err == io.ErrUnexpectedEOF:
+				return io.EOF // a truncated body: the client sees the end where it came
+			case malformed(err):
+				return unframed(in, out, x)
+			case err != nil:
 				return err
 			}
 		}
@@ -334,9 +285,9 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 	}
 }
 
-// responseHead reads the next response head and parses it into f.rs.
-// When the buffer holds the head whole, it is parsed where it is and left
-// there (inPlace) until relayed; otherwise it is gathered into f.rhead.
+// responseHead reads the next response head and parses it into f.rs: in
+// place when the buffer holds it whole (then it is left there until
+// relayed), else gathered into f.rhead.
 func (f *framing) responseHead(in *kit.Reader) (h []byte, inPlace bool, err error) {
 	if _, err := in.Peek(1); err != nil {
 		return nil, false, err
@@ -346,26 +297,20 @@ func (f *framing) responseHead(in *kit.Reader) (h []byte, inPlace bool, err erro
 	}
 	h, err = readHead(in, f.rhead, false)
 	f.rhead = h
-	if err == nil && parseResponse(h, &f.rs) != nil {
-		err = errMalformed
+	if err == nil {
+		err = parseResponse(h, &f.rs)
 	}
 	return h, false, err
 }
 
-// unframed relays a response the proxy cannot frame as it comes, from h
-// (what was read of it), until the backend closes.
-func (f *framing) unframed(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange], h []byte, inPlace bool) error {
+// unframed relays the rest of a response the proxy cannot frame as it
+// comes, until the backend closes.
+func unframed(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
 	x.Then = kit.Close
-	if _, err := out.Write(h); err != nil {
+	if _, err := in.CopyN(out, math.MaxInt64); err != io.ErrUnexpectedEOF {
 		return err
 	}
-	if inPlace {
-		in.Discard(len(h))
-	}
-	var rest body
-	rest.reset(in, bodyEOF, 0, false)
-	_, err := rest.WriteTo(out)
-	return err
+	return nil
 }
 
 // Unsolicited relays what the backend sends while no request is in flight
@@ -385,7 +330,11 @@ func (f *framing) Error(x *kit.Exchange[exchange], spec *chaos.ErrorSpec) []byte
 	if !x.Inject {
 		x.Then = kit.Close
 	}
-	return renderReply(errorStatus(spec), spec, x.R.head)
+	status := spec.Status
+	if status < 100 || status > 999 {
+		status = 500 + rand.IntN(4) // as the original Vaurien: 500 to 503
+	}
+	return renderReply(status, spec, x.R.head)
 }
 
 // whySpec is the answer's text for what was wrong with a request.
@@ -396,28 +345,15 @@ func whySpec(why error) *chaos.ErrorSpec {
 	return &chaos.ErrorSpec{Message: why.Error() + "\n"}
 }
 
-// method returns the request method as a string, without allocating for
-// the registered methods.
+// methods are the registered methods, which method returns without
+// allocating.
+var methods = [...]string{"GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
+
 func method(m []byte) string {
-	switch string(m) {
-	case "GET":
-		return "GET"
-	case "POST":
-		return "POST"
-	case "PUT":
-		return "PUT"
-	case "HEAD":
-		return "HEAD"
-	case "DELETE":
-		return "DELETE"
-	case "OPTIONS":
-		return "OPTIONS"
-	case "PATCH":
-		return "PATCH"
-	case "CONNECT":
-		return "CONNECT"
-	case "TRACE":
-		return "TRACE"
+	for _, s := range methods {
+		if string(m) == s {
+			return s
+		}
 	}
 	return string(bytes.ToUpper(m))
 }
@@ -427,7 +363,8 @@ func method(m []byte) string {
 func (f *framing) path(target []byte) string {
 	p := target
 	if len(p) > 0 && p[0] != '/' && p[0] != '*' {
-		// absolute-form: skip scheme and authority
+		// absolute-form: skip scheme and authority; authority-form
+		// (CONNECT host:port) stays whole
 		if i := bytes.Index(p, []byte("://")); i > 0 {
 			p = p[i+3:]
 			if j := bytes.IndexByte(p, '/'); j >= 0 {
@@ -436,13 +373,9 @@ func (f *framing) path(target []byte) string {
 				p = []byte("/")
 			}
 		}
-		// authority-form (CONNECT host:port) stays whole
 	}
-	for i, ch := range p {
-		if ch == '?' || ch == '#' {
-			p = p[:i]
-			break
-		}
+	if i := bytes.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
 	}
 	if string(p) != f.lastPath {
 		f.lastPath = string(p)

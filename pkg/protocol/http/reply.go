@@ -1,17 +1,13 @@
 package httpproto
 
 import (
-	"math/rand/v2"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
-
-// randomStatuses are the original Vaurien's error statuses, one drawn per
-// error when the behavior sets none.
-var randomStatuses = [...]int{500, 501, 502, 503}
 
 var statusText = map[int]string{
 	400: "Bad Request",
@@ -62,26 +58,18 @@ func reason(status int) string {
 	return "Status " + strconv.Itoa(status)
 }
 
-// errorStatus picks the status an error fault answers with.
-func errorStatus(spec *chaos.ErrorSpec) int {
-	if spec.Status >= 100 && spec.Status <= 999 {
-		return spec.Status
-	}
-	return randomStatuses[rand.IntN(len(randomStatuses))]
-}
-
 // renderReply builds a complete response that closes the connection: the
 // body is spec.Message (plain text) or an HTML page naming the status;
 // spec.Headers are added, except the framing ones (Content-Length,
 // Transfer-Encoding, Connection), which the proxy owns so that the client
 // stays in sync. A response to HEAD carries the headers only.
 func renderReply(status int, spec *chaos.ErrorSpec, headOnly bool) []byte {
-	text := reason(status)
-	code := strconv.Itoa(status)
-	var content, ctype string
-	if spec != nil && spec.Message != "" {
-		content, ctype = spec.Message, "text/plain; charset=utf-8"
-	} else {
+	if spec == nil {
+		spec = &chaos.ErrorSpec{}
+	}
+	text, code := reason(status), strconv.Itoa(status)
+	content, ctype := spec.Message, "text/plain; charset=utf-8"
+	if content == "" {
 		content = "<!DOCTYPE html>\n<html><head><title>" + code + " " + text + "</title></head>\n<body><h1>" +
 			text + "</h1>\n<p>" + statusDetail[status] + "</p>\n</body></html>\n"
 		ctype = "text/html; charset=utf-8"
@@ -89,14 +77,7 @@ func renderReply(status int, spec *chaos.ErrorSpec, headOnly bool) []byte {
 	var b strings.Builder
 	b.Grow(256 + len(content))
 	b.WriteString("HTTP/1.1 " + code + " " + text + "\r\n")
-	var extra []string
-	if spec != nil {
-		for name := range spec.Headers {
-			extra = append(extra, name)
-		}
-		slices.Sort(extra)
-	}
-	for _, name := range extra {
+	for _, name := range slices.Sorted(maps.Keys(spec.Headers)) {
 		value := spec.Headers[name]
 		if !isToken([]byte(name)) || strings.ContainsAny(value, "\r\n") {
 			continue
