@@ -9,24 +9,23 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
-// bulkMin is the size from which the data of a body goes through
-// Reader.CopyN, which moves it socket to socket when it can.
+// bulkMin is the size from which body data goes through Reader.CopyN,
+// which moves it socket to socket when it can.
 const bulkMin = 64 << 10
 
-// injectLen is how many body bytes an error fault with inject corrupts,
-// as many as the original Vaurien inserted; they are replaced rather than
+// injectLen is how many body bytes an error fault with inject corrupts, as
+// many as the original Vaurien inserted; they are replaced rather than
 // inserted so that Content-Length and chunk sizes stay true.
 const injectLen = 100
 
-// bodyState is where a body is: in its data, or in the lines around a
-// chunk's.
+// bodyState is what a body expects next.
 type bodyState uint8
 
 const (
 	sizeLine bodyState = iota // a chunk-size line
-	inData                    // data: the body's, or a chunk's
+	inData                    // data, the body's or a chunk's
 	dataEnd                   // the line ending after a chunk's data
-	trailer                   // the trailer section
+	trailer                   // a trailer line
 )
 
 // body relays one framed message body exactly as it came: chunk-size
@@ -50,23 +49,18 @@ type body struct {
 	cs, ce  int64 // data byte range to corrupt; ce == 0 until known
 }
 
-// reset prepares b for the next body from r.
 func (b *body) reset(r *kit.Reader, kind bodyKind, length int64, inject bool) {
 	*b = body{r: r, kind: kind, n: length, line: b.line[:0], inject: inject, done: kind == bodyNone}
-	switch kind {
-	case bodyEOF:
-		b.state, b.n = inData, math.MaxInt64
-	case bodyLength:
+	if kind == bodyEOF {
+		b.n = math.MaxInt64
+	}
+	if kind != bodyChunked {
 		b.state = inData
-		if inject {
-			b.cs = max(0, length/2-injectLen/2)
-			b.ce = min(length, b.cs+injectLen)
-		}
 	}
 }
 
-// next returns the next piece of raw body bytes, valid until the following
-// call, and io.EOF after the last. Bytes consumed before an error are
+// next returns the next piece of raw body bytes, valid until the next
+// read, and io.EOF after the last. Bytes consumed before an error are
 // returned with it, so that a fallback relay loses none.
 func (b *body) next() ([]byte, error) {
 	if b.done {
@@ -93,7 +87,7 @@ func (b *body) next() ([]byte, error) {
 	return p, b.advance(int64(len(p)), nil)
 }
 
-// endLine moves a chunked body past line, a whole line with its ending.
+// endLine moves a chunked body past line, with its ending.
 func (b *body) endLine(line []byte) error {
 	switch b.state {
 	case sizeLine:
@@ -106,10 +100,6 @@ func (b *body) endLine(line []byte) error {
 			return nil
 		}
 		b.state, b.n = inData, n
-		if b.inject && b.ce == 0 { // the middle of the first chunk
-			b.cs = b.dataOff + max(0, n/2-injectLen/2)
-			b.ce = min(b.dataOff+n, b.cs+injectLen)
-		}
 	case dataEnd:
 		if !isBlank(line) {
 			return syntaxError("chunk longer than its size")
@@ -144,7 +134,6 @@ func (b *body) advance(m int64, err error) error {
 	return err
 }
 
-// readLine returns one line with its ending.
 func (b *body) readLine() ([]byte, error) {
 	frag, err := b.r.ReadSlice('\n')
 	if err == nil {
@@ -164,23 +153,25 @@ func (b *body) readLine() ([]byte, error) {
 	return b.line, err
 }
 
-// corrupt flips the bytes of p, the data from b.dataOff on, that fall in
-// the range chosen for an injected error; a close-delimited body gets the
-// middle of its first piece.
+// corrupt changes the bytes of p (data from b.dataOff on) in the range
+// chosen for an injected error, which the first piece chooses: the middle
+// of the body, of its first chunk, or of itself when the body ends with
+// the stream.
 func (b *body) corrupt(p []byte) {
 	start, end := b.dataOff, b.dataOff+int64(len(p))
 	if b.ce == 0 {
-		b.cs = start + max(0, int64(len(p))/2-injectLen/2)
-		b.ce = min(end, b.cs+injectLen)
+		size := b.n
+		if b.kind == bodyEOF {
+			size = int64(len(p))
+		}
+		b.cs = start + max(0, size/2-injectLen/2)
+		b.ce = min(start+size, b.cs+injectLen)
 	}
 	for i := max(b.cs, start); i < min(b.ce, end); i++ {
 		p[i-start] ^= byte(1 + rand.IntN(255)) // never 0: every byte changes
 	}
 }
 
-// WriteTo copies the rest of the body to w and returns nil at its end.
-// Large data goes through Reader.CopyN, which splices it when w is the
-// other side's Writer.
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
@@ -209,7 +200,6 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// Read lets a filter pull the body; it ends with io.EOF at the body's end.
 func (b *body) Read(p []byte) (int, error) {
 	for len(b.rest) == 0 {
 		if b.err != nil {

@@ -16,24 +16,19 @@ import (
 // is gathered line by line, up to the limits in parse.go.
 const bufSize = 16 << 10
 
-// refusedBadRequest is the reason a request the proxy will not forward is
-// counted under (proxy.RefusedBadRequest).
-const refusedBadRequest = "bad_request"
-
-// exchange is http's own state of one request in the kit's queue, kept
-// small: the queue holds many.
+// exchange is http's state of one request in the kit's queue, which holds
+// many: it is kept small.
 type exchange struct {
-	method, path string // what the exchange is reported with
-	seq          uint32 // the request's number on the connection, from 1
-	head         bool   // a HEAD request: its response has no body
-	connect      bool
-	close        bool  // the request ends the connection after its response
-	partial      bool  // the client left in the middle of this head: it goes out as it is
-	status       int16 // the proxy's own answer (400, 414, 431, 505); 0 relays the backend's
+	method, path  string // what the exchange is reported with
+	seq           uint32 // the request's number on the connection, from 1
+	head, connect bool   // HEAD, CONNECT
+	close         bool   // the request ends the connection after its response
+	partial       bool   // the client left in the middle of this head: it goes out as it is
+	status        int16  // the proxy's own answer (400, 414, 431, 505); 0 relays the backend's
 }
 
-// framing frames one client connection for the kit. The request loop
-// owns the fields of the request being framed, the reply loop those of the
+// framing frames one client connection for the kit. The request loop owns
+// the fields of the request being framed, the reply loop those of the
 // response being relayed.
 type framing struct {
 	s    chaos.Session
@@ -41,8 +36,8 @@ type framing struct {
 
 	// request loop
 	rq       request
-	head     []byte // the request head being framed: in the Reader's buffer, or long
-	inPlace  bool   // head is at the front of the Reader's buffer, not consumed
+	head     []byte // the request head: in the Reader's buffer (inPlace), or long
+	inPlace  bool
 	long     []byte // a head gathered line by line
 	kind     bodyKind
 	reqBody  body
@@ -59,11 +54,10 @@ type framing struct {
 
 	// rejected is the number of the request whose body turned out
 	// malformed after its head went out: its answer is the proxy's 400,
-	// unless the backend's began already. why is what was wrong with it,
-	// or with a head refused (at most one request is refused: the
-	// connection ends there).
+	// unless the backend's began already. why is what was wrong with it or
+	// with a head refused (the connection ends at the first refusal).
 	rejected atomic.Uint32
-	why      atomic.Pointer[error]
+	why      atomic.Pointer[chaos.ErrorSpec]
 }
 
 var (
@@ -85,8 +79,8 @@ func newFraming(s chaos.Session, host string) *framing {
 	return f
 }
 
-// Request frames the next request head; Send consumes it, unless it had to
-// be gathered. A head the proxy will not forward is answered in place.
+// Request frames the next request head, which Send consumes unless it had
+// to be gathered. A head the proxy will not forward is answered in place.
 func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 	if _, err := in.Peek(1); err != nil {
 		return err
@@ -107,9 +101,8 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 		switch {
 		case err == nil:
 		case err == io.ErrUnexpectedEOF:
-			// The client left in the middle of a head: the backend gets
-			// what there was and the end of the stream, as without the
-			// proxy.
+			// The client left in the middle of a head: as without the
+			// proxy, the backend gets what there was and the end.
 			x.Reply, x.R.partial = kit.ReplyNone, true
 			return nil
 		case err == errLineTooLong && bytes.IndexByte(head[skipBlank(head):len(head)-1], '\n') < 0:
@@ -143,25 +136,33 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 }
 
 // reject answers a request head that the proxy will not forward, after the
-// responses to the requests before it: 505 for an HTTP major version other
-// than 1, 414 or 431 for a head over the limits, else 400. The connection
-// then closes (RFC 9112 section 6.3), and nothing of the request reaches
-// the backend. why, when set, is the answer's text.
+// responses to the requests before it, with status (505 for errVersion)
+// and why as its text, then closes the connection (RFC 9112 section 6.3):
+// nothing of the request reaches the backend.
 func (f *framing) reject(x *kit.Exchange[exchange], status int, why error) error {
 	if why == errVersion {
 		status = 505
 	}
-	f.s.Refused(refusedBadRequest)
+	f.refuse(why)
 	x.Reply, x.Then = kit.ReplyOwn, kit.Close
 	x.R.status = int16(status)
-	f.why.Store(&why)
 	return nil
+}
+
+// refuse counts a request refused and keeps why as its answer's text.
+func (f *framing) refuse(why error) {
+	f.s.Refused("bad_request") // proxy.RefusedBadRequest
+	var spec *chaos.ErrorSpec
+	if why != nil {
+		spec = &chaos.ErrorSpec{Message: why.Error() + "\n"}
+	}
+	f.why.Store(spec)
 }
 
 // awaitRequestLine checks the request line as its bytes come until its end
 // is buffered, so that a client that does not speak HTTP/1 is answered
-// without waiting for a head it never sends. A read error is left for
-// readHead to meet again.
+// without waiting for a head it never sends. A read error is left to
+// readHead.
 func awaitRequestLine(in *kit.Reader) error {
 	for {
 		b := in.Bytes()
@@ -195,9 +196,8 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange])
 	f.reqBody.reset(in, f.kind, f.rq.length, false)
 	_, err := f.reqBody.WriteTo(out)
 	if malformed(err) {
-		f.why.Store(&err)
+		f.refuse(err)
 		f.rejected.Store(e.seq)
-		f.s.Refused(refusedBadRequest)
 		return kit.ErrStop
 	}
 	return err
@@ -224,10 +224,9 @@ func (f *framing) writeHead(out io.Writer, asIs bool) error {
 }
 
 // Reply relays the response to x: its 1xx interim responses (100 Continue,
-// 103 Early Hints) at once, then the final one, whose body ends at its
-// Content-Length, its last chunk and trailers, or when the backend closes.
-// A response that cannot be framed is relayed as it comes until the
-// backend closes, so that the client sees every byte it sent.
+// 103 Early Hints) at once, then the final one. A response that cannot be
+// framed is relayed as it comes until the backend closes, so that the
+// client sees every byte it sent.
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
 	e := &x.R
 	if x.Req != nil {
@@ -236,14 +235,14 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 		x.Req = &f.done
 	}
 	if e.status != 0 {
-		_, err := out.Write(renderReply(int(e.status), whySpec(*f.why.Load()), false))
+		_, err := out.Write(renderReply(int(e.status), f.why.Load(), false))
 		return err
 	}
 	for {
-		h, inPlace, err := f.responseHead(in)
+		h, err := f.responseHead(in)
 		if f.rejected.Load() == e.seq {
 			x.Then = kit.Close
-			_, err := out.Write(renderReply(400, whySpec(*f.why.Load()), e.head))
+			_, err := out.Write(renderReply(400, f.why.Load(), e.head))
 			return err
 		}
 		if err != nil && err != io.ErrUnexpectedEOF && !malformed(err) {
@@ -251,9 +250,6 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 		}
 		if _, err := out.Write(h); err != nil {
 			return err
-		}
-		if inPlace {
-			in.Discard(len(h))
 		}
 		if err != nil {
 			return unframed(in, out, x)
@@ -285,22 +281,23 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 	}
 }
 
-// responseHead reads the next response head and parses it into f.rs: in
-// place when the buffer holds it whole (then it is left there until
-// relayed), else gathered into f.rhead.
-func (f *framing) responseHead(in *kit.Reader) (h []byte, inPlace bool, err error) {
+// responseHead consumes the next response head and parses it into f.rs.
+// h, what was read of it, is valid until the next read: it is parsed in
+// place when the buffer holds it whole, else gathered into f.rhead.
+func (f *framing) responseHead(in *kit.Reader) (h []byte, err error) {
 	if _, err := in.Peek(1); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if n := peekResponse(in, &f.rs); n > 0 {
-		return in.Bytes()[:n], true, nil
+		h = in.Bytes()[:n]
+		in.Discard(n)
+		return h, nil
 	}
-	h, err = readHead(in, f.rhead, false)
-	f.rhead = h
+	f.rhead, err = readHead(in, f.rhead, false)
 	if err == nil {
-		err = parseResponse(h, &f.rs)
+		err = parseResponse(f.rhead, &f.rs)
 	}
-	return h, false, err
+	return f.rhead, err
 }
 
 // unframed relays the rest of a response the proxy cannot frame as it
@@ -317,9 +314,7 @@ func unframed(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]) error {
 // (a 408 before any request, bytes after a response that cannot be
 // framed), as it comes.
 func (f *framing) Unsolicited(in *kit.Reader, out io.Writer) (bool, error) {
-	b := in.Bytes()
-	_, err := out.Write(b)
-	in.Discard(len(b))
+	_, err := in.CopyN(out, int64(in.Buffered()))
 	return true, err
 }
 
@@ -335,14 +330,6 @@ func (f *framing) Error(x *kit.Exchange[exchange], spec *chaos.ErrorSpec) []byte
 		status = 500 + rand.IntN(4) // as the original Vaurien: 500 to 503
 	}
 	return renderReply(status, spec, x.R.head)
-}
-
-// whySpec is the answer's text for what was wrong with a request.
-func whySpec(why error) *chaos.ErrorSpec {
-	if why == nil {
-		return nil
-	}
-	return &chaos.ErrorSpec{Message: why.Error() + "\n"}
 }
 
 // methods are the registered methods, which method returns without
@@ -363,7 +350,7 @@ func method(m []byte) string {
 func (f *framing) path(target []byte) string {
 	p := target
 	if len(p) > 0 && p[0] != '/' && p[0] != '*' {
-		// absolute-form: skip scheme and authority; authority-form
+		// absolute-form loses its scheme and authority; authority-form
 		// (CONNECT host:port) stays whole
 		if i := bytes.Index(p, []byte("://")); i > 0 {
 			p = p[i+3:]

@@ -2,29 +2,25 @@
 // HTTP/1.1 on both sides of a connection and applies the behavior mix once
 // per request.
 //
-// Framing. Requests are read one head at a time (start line and header
-// fields, at most 64 KiB a line and 1 MiB a head) and relayed byte for byte,
-// then their bodies (Content-Length or chunked, chunk-size lines and
-// trailers included) are streamed through, never held; what is left of a
-// large body (64 KiB or more) moves with the kernel's splice when no
-// behavior needs to see it. A connection that waits for its peer with
-// nothing buffered holds no buffer: its buffers go back to a pool.
-// Responses are matched to requests in order, so pipelined requests are
-// forwarded as they arrive while their answers come back one by one: 1xx
-// interim responses (100 Continue) are relayed at once while the final
-// response is awaited, responses to HEAD and 204/304 responses have no body,
-// others end at their Content-Length, their last chunk and trailers, or when
-// the backend closes.
-// Keep-alive follows the messages (HTTP/1.0 keep-alive included): the
-// connection ends after a response that closes it, and the client is then
-// given a moment to leave before its socket is closed, so that no reset
-// destroys the last response. A 101 Switching Protocols response (WebSocket,
-// h2c) or a 2xx answer to CONNECT turns the connection into a raw relay.
-// With overwrite_host_header the Host field of every request names the
-// backend (one is added when a request has none; an absolute-form request
-// target keeps its own authority). The backend connection is dialed when
-// the client connects, so a client whose requests all fail by fault still
-// opens one.
+// Framing. Request heads (at most 64 KiB a line and 1 MiB a head) are
+// relayed byte for byte, then their bodies (Content-Length or chunked,
+// chunk-size lines and trailers included) are streamed through, never
+// held; the rest of a large body (64 KiB or more) moves with the kernel's
+// splice when no behavior needs to see it. A connection that waits with
+// nothing buffered holds no buffer. Responses are matched to requests in
+// order, so pipelined requests are forwarded as they arrive: 1xx interim
+// responses (100 Continue) are relayed at once, responses to HEAD and
+// 204/304 responses have no body, others end at their Content-Length,
+// their last chunk and trailers, or when the backend closes. Keep-alive
+// follows the messages (HTTP/1.0 keep-alive included); after a response
+// that closes the connection the client is given a moment to leave before
+// its socket is closed, so that no reset destroys that response. A 101
+// Switching Protocols response (WebSocket, h2c) or a 2xx answer to CONNECT
+// turns the connection into a raw relay. With overwrite_host_header the
+// Host field of every request names the backend (one is added when a
+// request has none; an absolute-form target keeps its own authority). The
+// backend is dialed when the client connects, so a client whose requests
+// all fail by fault still opens a backend connection.
 //
 // The unit of a draw is one request. What each fault looks like:
 //   - error: the request (and its body) is read and not forwarded; the
@@ -32,13 +28,12 @@
 //     status, message and headers) with Connection: close, after the
 //     responses to the requests before it. With inject the request is
 //     forwarded and up to 100 bytes in the middle of the response body are
-//     changed, lengths kept, so the client reads a corrupt body in sync (a
-//     response without a body is relayed as it is).
+//     changed, lengths kept (a response without a body is relayed as is).
 //   - delay: the request waits before it is forwarded, or with before =
 //     false its response waits before it reaches the client.
-//   - hang: the request and everything after it are read and dropped; the
-//     client gets no answer until it leaves.
-//   - timeout: like hang, and the connection closes after the fault's delay.
+//   - hang: the request and all after it are read and dropped; the client
+//     gets no answer until it leaves. timeout: the same, then the
+//     connection closes after the fault's delay.
 //   - abort: the request is forwarded, then both connections are closed
 //     (the backend's with a reset) before its response.
 //   - blackout and down: the client connection is closed at once.
@@ -49,39 +44,35 @@
 //     the bytes of the request, to_client on those of its response.
 //
 // Requests framed strictly. A request whose framing the backend could read
-// otherwise than the proxy is how requests get smuggled past it, so the
-// proxy does what RFC 9112 asks of an intermediary and forwards none of
-// it: it answers 400 and closes the connection (after the responses to the
-// requests before it) for Content-Length together with Transfer-Encoding,
-// a Content-Length that is not one field of decimal digits (a list such as
-// "5, 5" included, which RFC 9110 lets a recipient reject), a
-// Transfer-Encoding whose codings do not end in one chunked or that comes
-// in an HTTP/1.0 request, whitespace before a colon, a header or trailer
-// line without a colon, obsolete line folding, NUL or a bare CR in a field
-// value, a request line that is not "METHOD target HTTP/x.y" (checked as
-// its bytes arrive, so that a TLS ClientHello is answered at once), and a
-// chunk size that is not hexadecimal or exceeds 2^62. An HTTP major version other
-// than 1 is answered 505. The answer's text says what was wrong, and each
-// counts as a connection refused for bad_request. A head over the limits
-// is answered 414 or 431 and counted the same way. The chunks that came
-// with a head are checked before it goes out; a malformed chunk that comes
-// later is found after the head went out: the backend then gets nothing
-// after the malformed line but the end of the stream, and the client gets
-// the 400 instead of the backend's response (unless that response already
-// began: then the connection is closed).
+// otherwise than the proxy is how requests get smuggled past it, so, as
+// RFC 9112 asks of an intermediary, the proxy forwards none of it and
+// answers 400, then closes the connection (after the responses to the
+// requests before it), for: Content-Length with Transfer-Encoding; a
+// Content-Length that is not one field of decimal digits ("5, 5" included,
+// which RFC 9110 lets a recipient reject); a Transfer-Encoding whose
+// codings do not end in one chunked, or in an HTTP/1.0 request; whitespace
+// before a colon; a header or trailer line without a colon; obsolete line
+// folding; NUL or a bare CR in a field value; a request line that is not
+// "METHOD target HTTP/x.y" (checked as its bytes arrive, so that a TLS
+// ClientHello is answered at once); a chunk size that is not hexadecimal
+// or exceeds 2^62. An HTTP major version other than 1 is answered 505, a
+// head over the limits 414 or 431; the answer's text says what was wrong,
+// and each counts as a connection refused for bad_request. The chunks that
+// came with a head are checked before it goes out; a malformed chunk that
+// comes later ends what the backend gets at the line before it, and the
+// client gets the 400 instead of the backend's response (or, if that
+// response began, the end of the connection).
 //
 // Fallback. A response the proxy cannot frame (not HTTP/1.x, a malformed
-// head, chunk or length, a head over the limits) is relayed as it comes
-// until the backend closes, and so are bytes the backend sends with no
-// request in flight, so the client sees exactly the bytes it would have
-// seen without the proxy.
+// head, chunk or length, a head over the limits) and bytes the backend
+// sends with no request in flight are relayed as they come until the
+// backend closes: the client sees the bytes it would see without the proxy.
 //
-// The connection runs on the protocol kit (pkg/protocol/kit): this
-// package supplies the framing above, the kit the buffers, the queue, the
-// draws and faults, the idle timeout and the close. A request is queued
-// before its body is sent, so that a 100 Continue or an early answer
-// reaches the client while the body is awaited (except a request a
-// to_backend filter acts on, queued once it is through the filter).
+// The connection runs on the protocol kit (pkg/protocol/kit), which owns
+// the buffers, the queue, the draws and faults, the idle timeout and the
+// close. A request is queued before its body is sent, so that a 100
+// Continue or an early answer reaches the client while the body is awaited
+// (a request a to_backend filter acts on is queued once through it).
 package httpproto
 
 import (
@@ -119,15 +110,10 @@ func init() {
 	})
 }
 
-// protocol is a configured http protocol.
-type protocol struct {
-	overwriteHost bool
-}
+type protocol struct{ overwriteHost bool }
 
 var _ chaos.Protocol = (*protocol)(nil)
 
-// Serve frames one client connection on the protocol kit; see the package
-// documentation.
 func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
 	host := ""
 	if p.overwriteHost {

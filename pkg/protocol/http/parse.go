@@ -37,14 +37,12 @@ func (e syntaxError) Error() string { return "malformed http message: " + string
 // answered 505 (RFC 9110 section 15.6.6).
 var errVersion = syntaxError("HTTP major version other than 1")
 
-// malformed reports whether err is a message that cannot be framed, rather
-// than an I/O error.
+// malformed reports whether err is a message that cannot be framed.
 func malformed(err error) bool {
 	_, syntax := err.(syntaxError)
 	return syntax || err == errLineTooLong || err == errHeadTooLarge
 }
 
-// bodyKind says how a message body is delimited.
 type bodyKind uint8
 
 const (
@@ -87,10 +85,9 @@ type response struct {
 	status int
 }
 
-// readHead appends one message head (start line, header lines, blank line)
-// from r to buf[:0]. It returns what it consumed even on error, so that a
-// fallback relay loses no byte. A clean end of stream before any byte is
-// io.EOF with an empty head.
+// readHead appends one message head from r to buf[:0], and what it
+// consumed on error, so that a fallback relay loses no byte. A clean end
+// of stream before any byte is io.EOF with an empty head.
 func readHead(r *kit.Reader, buf []byte, request bool) ([]byte, error) {
 	head := buf[:0]
 	lineStart, blank := 0, 0
@@ -124,30 +121,23 @@ func readHead(r *kit.Reader, buf []byte, request bool) ([]byte, error) {
 }
 
 // checkRequestStart judges b, the start of a request head up to the LF
-// that ends its request line at most, as far as it goes, so that a client
-// that does not speak HTTP/1 (a TLS ClientHello) is answered at once rather
-// than waited on for a line end that never comes. nil when b may still
-// start a request line that parseRequest accepts or answers 505.
+// that ends its request line at most: nil when b may still start a request
+// line that parseRequest accepts or answers 505.
 func checkRequestStart(b []byte) error {
-	b = b[skipBlank(b):]
-	if len(b) == 1 && b[0] == '\r' {
-		return nil // a blank line or an empty request line, to be seen
-	}
-	_, _, err := requestLine(b, true)
+	_, _, err := requestLine(b[skipBlank(b):], true)
 	return err
 }
 
-// requestLine checks a request line without its line ending: a method (a
-// token), a space, a target without spaces or controls, a space, then
-// HTTP/x.y. With partial, b is as much of the line as has come (its CR
-// included) and only that is judged. It returns where the method and the
-// target end.
+// requestLine checks a request line without its ending: a method (a
+// token), a space, a target without spaces or controls, a space, HTTP/x.y.
+// With partial, b is as much of the line as has come (CR included) and is
+// judged as far as it goes. m and t are where the method and target end.
 func requestLine(b []byte, partial bool) (m, t int, err error) {
 	for m < len(b) && tokenChars[b[m]] {
 		m++
 	}
 	switch {
-	case partial && m == len(b):
+	case partial && (m == len(b) || string(b) == "\r"): // a CR may begin a blank line
 		return m, t, nil
 	case m == len(b):
 		return m, t, syntaxError("request line")
@@ -185,7 +175,6 @@ func isBlank(line []byte) bool {
 	return len(line) == 1 || (len(line) == 2 && line[0] == '\r')
 }
 
-// skipBlank returns the offset of the first line of head that is not blank.
 func skipBlank(head []byte) int {
 	off := 0
 	for {
@@ -207,8 +196,8 @@ func trimEOL(line []byte) []byte {
 	return line
 }
 
-// nextLine returns the line of head starting at off, without its ending,
-// and the offset of the following line.
+// nextLine returns the line of head at off, without its ending, and the
+// offset of the next.
 func nextLine(head []byte, off int) (line []byte, next int) {
 	i := bytes.IndexByte(head[off:], '\n')
 	if i < 0 {
@@ -217,10 +206,9 @@ func nextLine(head []byte, off int) (line []byte, next int) {
 	return trimEOL(head[off : off+i+1]), off + i + 1
 }
 
-// peekRequest parses the request head at the front of r's buffer when the
-// buffer holds it whole (the common case, which spares readHead its
-// gathering), without consuming it. It returns the head's length, or 0
-// when readHead must read the head and find what to do about it.
+// peekRequest parses the request head at the front of r's buffer, without
+// consuming it, when the buffer holds it whole (the common case). It
+// returns the head's length, or 0: readHead must read the head.
 func peekRequest(r *kit.Reader, rq *request) int {
 	if parseRequest(r.Bytes(), rq) != nil || rq.lineStart > maxBlankPrefix*2 {
 		return 0
@@ -228,7 +216,6 @@ func peekRequest(r *kit.Reader, rq *request) int {
 	return rq.end
 }
 
-// peekResponse does the same for a response head.
 func peekResponse(r *kit.Reader, rs *response) int {
 	if parseResponse(r.Bytes(), rs) != nil {
 		return 0
@@ -264,11 +251,11 @@ func parseResponse(head []byte, rs *response) error {
 	return parseFields(head, next, &rs.fields)
 }
 
-// parseFields reads the header lines of head from off, each scanned once,
-// recording what the framing needs. Obsolete line folding, whitespace
-// before a colon, a line without a colon, NUL or a bare CR in a value (RFC
-// 9112 section 5, RFC 9110 section 5.5) and a Content-Length that is not
-// one decimal number are refused: they are how requests get smuggled.
+// parseFields reads the header lines of head from off, each scanned once.
+// Obsolete line folding, whitespace before a colon, a line without a
+// colon, NUL or a bare CR in a value (RFC 9112 section 5, RFC 9110 section
+// 5.5) and a Content-Length that is not one decimal number are refused:
+// they are how requests get smuggled.
 func parseFields(head []byte, off int, f *fields) error {
 	f.hdrStart, f.hostStart, f.hostEnd = off, -1, -1
 	for off < len(head) {
@@ -357,8 +344,7 @@ func (f *fields) transferCodings(v []byte) {
 	}
 }
 
-// tokens yields the non-empty elements of a comma-separated list, without
-// the spaces and tabs around them.
+// tokens yields the non-empty elements of a comma-separated list, trimmed.
 func tokens(v []byte) iter.Seq[[]byte] {
 	return func(yield func([]byte) bool) {
 		for tok := range bytes.SplitSeq(v, []byte{','}) {
@@ -416,10 +402,10 @@ digits:
 	return n, nil
 }
 
-// checkChunks walks the chunked body at the front of p as far as p goes,
-// without consuming it, and returns the first framing error that relaying
-// it would meet, so that a request whose malformed chunk came with its head
-// is refused before any of it goes out.
+// checkChunks returns the first framing error that relaying the chunked
+// body at the front of p would meet, as far as p goes, so that a request
+// whose malformed chunk came with its head is refused before any of it
+// goes out.
 func checkChunks(p []byte) error {
 	b := body{kind: bodyChunked}
 	for !b.done {
@@ -442,9 +428,8 @@ func checkChunks(p []byte) error {
 	return nil
 }
 
-// checkTrailer checks one line of a trailer section (with its ending) as
-// parseFields checks a header line. A blank line, which ends the section,
-// passes.
+// checkTrailer checks a trailer line (with its ending) as parseFields
+// checks a header line. A blank line passes.
 func checkTrailer(line []byte) error {
 	line = trimEOL(line)
 	if len(line) == 0 {
@@ -484,8 +469,7 @@ func (f *fields) wantsClose() bool {
 	return f.connClose || (f.versionMin == 0 && !f.keepAlive)
 }
 
-// body says how a response to a HEAD or CONNECT request, or another, is
-// delimited (RFC 9112 section 6.3).
+// body says how a response is delimited (RFC 9112 section 6.3).
 func (rs *response) body(head, connect bool) bodyKind {
 	switch {
 	case head, rs.status < 200, rs.status == 204, rs.status == 304, connect && rs.status < 300:
@@ -500,8 +484,6 @@ func (rs *response) body(head, connect bool) bodyKind {
 	return bodyNone
 }
 
-// lookup returns the value of the first header field called name in the
-// header lines of head, and whether there is one.
 func lookup(head []byte, off int, name string) ([]byte, bool) {
 	for off < len(head) {
 		line, next := nextLine(head, off)

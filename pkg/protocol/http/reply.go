@@ -44,15 +44,13 @@ var statusDetail = map[int]string{
 	503: "The server cannot handle the request right now because it is overloaded or down for maintenance. Try again later.",
 }
 
-// reason returns the reason phrase of a status code.
 func reason(status int) string {
-	if s, ok := statusText[status]; ok {
+	switch s, ok := statusText[status]; {
+	case ok:
 		return s
-	}
-	if status >= 500 {
+	case status >= 500:
 		return "Server Error"
-	}
-	if status >= 400 {
+	case status >= 400:
 		return "Client Error"
 	}
 	return "Status " + strconv.Itoa(status)
@@ -74,9 +72,8 @@ func renderReply(status int, spec *chaos.ErrorSpec, headOnly bool) []byte {
 			text + "</h1>\n<p>" + statusDetail[status] + "</p>\n</body></html>\n"
 		ctype = "text/html; charset=utf-8"
 	}
-	var b strings.Builder
-	b.Grow(256 + len(content))
-	b.WriteString("HTTP/1.1 " + code + " " + text + "\r\n")
+	b := make([]byte, 0, 256+len(content))
+	b = append(b, "HTTP/1.1 "+code+" "+text+"\r\n"...)
 	for _, name := range slices.Sorted(maps.Keys(spec.Headers)) {
 		value := spec.Headers[name]
 		if !isToken([]byte(name)) || strings.ContainsAny(value, "\r\n") {
@@ -88,14 +85,14 @@ func renderReply(status int, spec *chaos.ErrorSpec, headOnly bool) []byte {
 		case "content-type":
 			ctype = ""
 		}
-		b.WriteString(name + ": " + value + "\r\n")
+		b = append(b, name+": "+value+"\r\n"...)
 	}
 	if ctype != "" {
-		b.WriteString("Content-Type: " + ctype + "\r\n")
+		b = append(b, "Content-Type: "+ctype+"\r\n"...)
 	}
-	b.WriteString("Content-Length: " + strconv.Itoa(len(content)) + "\r\nConnection: close\r\n\r\n")
+	b = append(b, "Content-Length: "+strconv.Itoa(len(content))+"\r\nConnection: close\r\n\r\n"...)
 	if !headOnly {
-		b.WriteString(content)
+		b = append(b, content...)
 	}
-	return []byte(b.String())
+	return b
 }
