@@ -19,8 +19,8 @@
 // turns the connection into a raw relay. With overwrite_host_header the
 // Host field of every request names the backend (one is added when a
 // request has none; an absolute-form target keeps its own authority). The
-// backend is dialed when the client connects, so a client whose requests
-// all fail by fault still opens a backend connection.
+// backend is dialed when the client connects, even for a client whose
+// requests all fail by fault.
 //
 // The unit of a draw is one request. What each fault looks like:
 //   - error: the request (and its body) is read and not forwarded; the
@@ -45,28 +45,28 @@
 //
 // Requests framed strictly. A request whose framing the backend could read
 // otherwise than the proxy is how requests get smuggled past it, so, as
-// RFC 9112 asks of an intermediary, the proxy forwards none of it and
-// answers 400, then closes the connection (after the responses to the
-// requests before it), for: Content-Length with Transfer-Encoding; a
-// Content-Length that is not one field of decimal digits ("5, 5" included,
-// which RFC 9110 lets a recipient reject); a Transfer-Encoding whose
-// codings do not end in one chunked, or in an HTTP/1.0 request; whitespace
-// before a colon; a header or trailer line without a colon; obsolete line
-// folding; NUL or a bare CR in a field value; a request line that is not
-// "METHOD target HTTP/x.y" (checked as its bytes arrive, so that a TLS
-// ClientHello is answered at once); a chunk size that is not hexadecimal
-// or exceeds 2^62. An HTTP major version other than 1 is answered 505, a
-// head over the limits 414 or 431; the answer's text says what was wrong,
-// and each counts as a connection refused for bad_request. The chunks that
-// came with a head are checked before it goes out; a malformed chunk that
-// comes later ends what the backend gets at the line before it, and the
-// client gets the 400 instead of the backend's response (or, if that
-// response began, the end of the connection).
+// RFC 9112 asks of an intermediary, the proxy forwards none of it, answers
+// 400 and closes the connection (after the responses to the requests
+// before it) for: Content-Length with Transfer-Encoding; a Content-Length
+// that is not one field of decimal digits ("5, 5" included, which RFC 9110
+// lets a recipient reject); a Transfer-Encoding whose codings do not end
+// in one chunked, or in an HTTP/1.0 request; whitespace before a colon; a
+// header or trailer line without a colon; obsolete line folding; NUL or a
+// bare CR in a field value; a request line that is not "METHOD target
+// HTTP/x.y" (checked as its bytes arrive, so that a TLS ClientHello is
+// answered at once); a chunk size that is not hexadecimal or exceeds 2^62.
+// An HTTP major version other than 1 is answered 505, a head over the
+// limits 414 or 431. The answer's text says what was wrong, and each
+// counts as a connection refused for bad_request. The chunks that came
+// with a head are checked before it goes out; after a malformed line in a
+// body that comes later the backend gets nothing but the end of the
+// stream, and the client the 400 instead of the backend's response (unless
+// that response began: then the connection is closed).
 //
 // Fallback. A response the proxy cannot frame (not HTTP/1.x, a malformed
-// head, chunk or length, a head over the limits) and bytes the backend
-// sends with no request in flight are relayed as they come until the
-// backend closes: the client sees the bytes it would see without the proxy.
+// head, chunk or length, a head over the limits) is relayed as it comes
+// until the backend closes, and bytes the backend sends with no request in
+// flight as they come: the client sees what it would without the proxy.
 //
 // The connection runs on the protocol kit (pkg/protocol/kit), which owns
 // the buffers, the queue, the draws and faults, the idle timeout and the
