@@ -55,29 +55,21 @@ const (
 // fields holds what the framing needs from a header block. Offsets are
 // into the head it was parsed from.
 type fields struct {
-	hdrStart   int // offset of the first header line
-	hdrEnd     int // offset of the blank line that ends the head
-	end        int // the head's length
-	length     int64
-	hasLength  bool
-	hasTE      bool
-	chunked    bool // chunked is the final transfer coding
-	teBad      bool // a coding follows chunked, or one is not a token
-	connClose  bool
-	keepAlive  bool
-	connUpg    bool // Connection: upgrade
-	upgrade    bool // an Upgrade field is present
-	expect100  bool
-	hostStart  int // value range of the first Host field; -1 when absent
-	hostEnd    int
-	versionMin byte // HTTP/1.x minor version
+	hdrStart, hdrEnd, end       int // where the header lines start and end, the head's length
+	length                      int64
+	hasLength, hasTE            bool
+	chunked                     bool // chunked is the final transfer coding
+	teBad                       bool // a coding follows chunked, or one is not a token
+	connClose, keepAlive        bool
+	connUpg, upgrade, expect100 bool // Connection: upgrade, an Upgrade field, Expect: 100-continue
+	hostStart, hostEnd          int  // value range of the first Host field; -1 when absent
+	versionMin                  byte // HTTP/1.x minor version
 }
 
 type request struct {
 	fields
-	method, target []byte
-	lineStart      int // offset of the request line, after blank lines
-	targetStart    int
+	method, target         []byte
+	lineStart, targetStart int // offsets of the request line (after blank lines) and its target
 }
 
 type response struct {
