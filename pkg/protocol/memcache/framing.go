@@ -3,7 +3,6 @@ package memcache
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -155,11 +154,7 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight])
 // Reply relays the answer, or the run of answers, to one request.
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
 	fr := framer{br: in}
-	err := fr.relay(out, unit{run: x.R.run, swallow: x.R.swallow, corrupt: x.Inject, reply: x.ErrorReply()})
-	if errors.Is(err, errBadResponse) || errors.Is(err, errTooLarge) || errors.Is(err, errLongLine) {
-		return &FramingError{Err: err}
-	}
-	return err
+	return fr.relay(out, unit{run: x.R.run, swallow: x.R.swallow, corrupt: x.Inject, reply: x.ErrorReply()})
 }
 
 // Error is the SERVER_ERROR line.
@@ -173,12 +168,3 @@ func isLongGet(line []byte) bool {
 	line = bytes.TrimLeft(line, " ")
 	return bytes.HasPrefix(line, []byte("get ")) || bytes.HasPrefix(line, []byte("gets "))
 }
-
-// FramingError reports a backend answer that is not memcache's text
-// protocol; the connection is closed.
-type FramingError struct{ Err error }
-
-func (e *FramingError) Error() string { return "read memcache response: " + e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *FramingError) Unwrap() error { return e.Err }
