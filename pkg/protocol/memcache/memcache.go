@@ -77,7 +77,10 @@
 package memcache
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"strings"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -88,10 +91,6 @@ import (
 // sets none.
 const DefaultMessage = "vaurien injected fault"
 
-var options = chaos.OriginalProtocolOptions(
-	"the proxy sizes its own buffers and streams large values",
-	"a client connection keeps its backend connection for as long as it lives")
-
 func init() {
 	chaos.RegisterProtocol(chaos.ProtocolSpec{
 		Name: "memcache",
@@ -99,44 +98,172 @@ func init() {
 			"an error fault answers SERVER_ERROR, inject corrupts a returned value, and every " +
 			"answer is matched to its request in order, noreply and quiet (q) requests included. " +
 			"Behaviors can be limited to commands, named in lower case (get, set, mg...).",
-		Options: options,
+		Options: chaos.OriginalProtocolOptions(
+			"the proxy sizes its own buffers and streams large values",
+			"a client connection keeps its backend connection for as long as it lives"),
 		Example: "route \"cache\" {\n  listen   = \"0.0.0.0:11212\"\n  backend  = \"memcached:11211\"\n  protocol = \"memcache\"\n\n" +
 			"  behavior \"error\" {\n    percent = 5\n  }\n}",
-		New: func(chaos.Values) (chaos.Protocol, error) {
-			return New(), nil
-		},
+		New: func(chaos.Values) (chaos.Protocol, error) { return New(), nil },
 	})
 }
 
 // protocol is the memcache chaos.Protocol.
-type protocol struct {
-	defaultReply []byte
-}
-
-var _ chaos.Protocol = (*protocol)(nil)
+type protocol struct{}
 
 // New returns the memcache protocol.
-func New() chaos.Protocol {
-	return &protocol{defaultReply: []byte("SERVER_ERROR " + DefaultMessage + "\r\n")}
-}
+func New() chaos.Protocol { return protocol{} }
 
 // Serve frames one client connection; see the package documentation.
-func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
-	return kit.Serve(ctx, s, &framing{p: p}, kit.Options{BufSize: bufSize})
+func (protocol) Serve(ctx context.Context, s chaos.Session) error {
+	return kit.Serve(ctx, s, &framing{}, kit.Options{BufSize: bufSize})
 }
 
-// reply renders the SERVER_ERROR line for a message; line breaks in it
-// would end the line early and desynchronise the client, so they become
-// spaces.
-func (p *protocol) reply(msg string) []byte {
-	if msg == "" {
-		return p.defaultReply
-	}
-	msg = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
+// bufSize sizes each of a connection's buffers. It is memcached's own read
+// buffer size: a request line that does not fit is one memcached rejects
+// too (except get and gets, whose long key lists are streamed).
+const bufSize = 16 << 10
+
+var (
+	noop         = []byte("mn\r\n")
+	defaultReply = []byte("SERVER_ERROR " + DefaultMessage + "\r\n")
+	// Line breaks in a message would end the reply early and desynchronise
+	// the client.
+	lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
+)
+
+// inflight is memcache's own state of one request in the kit's queue; an
+// mn of the proxy's own (Settle's) has no Req.
+type inflight struct {
+	r    request
+	n    int32 // the request line's length, for Send
+	long bool  // the line overflowed the buffer: a long get, streamed
+	// swallow: the answer is a run, up to an MN that answers an mn of the
+	// proxy's own and is dropped. (A client's mn is answered by a run too.)
+	swallow bool
+}
+
+// framing frames one client connection for the kit.
+type framing struct {
+	started bool
+	run     bool // quiet requests forwarded and not yet followed by an mn
+}
+
+var (
+	_ kit.Framing[inflight] = (*framing)(nil)
+	_ kit.Settler[inflight] = (*framing)(nil)
+)
+
+// Request frames the next request line. It is only looked at here; Send
+// consumes it.
+func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
+	if !f.started {
+		first, err := in.Peek(1)
+		if err != nil {
+			return err
 		}
-		return r
-	}, msg)
-	return []byte("SERVER_ERROR " + msg + "\r\n")
+		f.started = true
+		if first[0] == 0x80 { // the magic byte of the binary protocol
+			x.Then = kit.RawNow
+			return nil
+		}
+	}
+	line, err := in.PeekSlice('\n')
+	long := err == bufio.ErrBufferFull
+	if err != nil && !long {
+		return err
+	}
+	if long {
+		if t := bytes.TrimLeft(line, " "); !bytes.HasPrefix(t, []byte("get ")) && !bytes.HasPrefix(t, []byte("gets ")) {
+			x.Then = kit.RawNow // memcached closes on such lines
+			return nil
+		}
+	}
+	r := parseRequest(line)
+	if r.data > maxData {
+		x.Req, x.Then = r.cmd.req, kit.RawNow
+		return nil
+	}
+	if f.run && r.kind != kindQuiet && r.kind != kindNone && r.kind != kindNoop {
+		// The run's answers are delimited before this request's: the line
+		// stays for the next call.
+		f.Settle(x)
+		return nil
+	}
+	x.Req, x.Drain = r.cmd.req, r.drain || long
+	x.R = inflight{r: r, n: int32(len(line)), long: long}
+	switch r.kind {
+	case kindNone, kindQuit, kindQuiet:
+		x.Reply = kit.ReplyNone
+	case kindStream:
+		x.Reply, x.Then = kit.ReplyNone, kit.RawAfter
+	}
+	return nil
+}
+
+// Settle ends an open run of quiet requests with an mn of the proxy's own.
+// memcached answers quiet requests only when they fail (or, for mg, hit)
+// and mn always, in order: every answer before that MN belongs to the run.
+func (f *framing) Settle(x *kit.Exchange[inflight]) bool {
+	if !f.run {
+		return false
+	}
+	f.run = false
+	x.R.swallow = true
+	return true
+}
+
+// Send writes the request: its line and data block, or the line of an
+// overlong get, streamed from the client. A quiet request that the draw
+// changes is answered in a run of its own.
+func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
+	e := &x.R
+	if x.Req == nil {
+		_, err := out.Write(noop)
+		return err
+	}
+	n := int64(e.n)
+	if e.r.data >= 0 {
+		n += e.r.data + 2
+	}
+	if _, err := in.CopyN(out, n); err != nil {
+		return err
+	}
+	if e.long {
+		for {
+			chunk, err := in.ReadSlice('\n')
+			if _, werr := out.Write(chunk); werr != nil {
+				return werr
+			}
+			if err != bufio.ErrBufferFull {
+				return err
+			}
+		}
+	}
+	switch e.r.kind {
+	case kindQuiet:
+		if !x.Affected {
+			f.run = true
+			return nil
+		}
+		x.Reply, e.swallow = kit.ReplyOne, true
+		_, err := out.Write(noop)
+		return err
+	case kindNoop:
+		f.run = false
+	}
+	return nil
+}
+
+// Reply relays the answer, or the run of answers, to one request.
+func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
+	fr := framer{br: in}
+	return fr.relay(out, unit{run: x.R.swallow || x.R.r.kind == kindNoop, swallow: x.R.swallow, corrupt: x.Inject, reply: x.ErrorReply()})
+}
+
+// Error is the SERVER_ERROR line.
+func (f *framing) Error(_ *kit.Exchange[inflight], spec *chaos.ErrorSpec) []byte {
+	if spec.Message == "" {
+		return defaultReply
+	}
+	return []byte("SERVER_ERROR " + lineBreaks.Replace(spec.Message) + "\r\n")
 }
