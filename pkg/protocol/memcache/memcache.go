@@ -1,79 +1,64 @@
-// Package memcache owns vaurien's memcache protocol: it frames memcached's
-// text protocol on both sides of a connection and carries out a drawn
-// behavior on each request.
+// Package memcache owns vaurien's memcache protocol: memcached's text
+// protocol framed on both sides of a connection, on the protocol kit
+// (pkg/protocol/kit: between requests each side waits in the poller, its
+// buffers pooled, and a request costs one read per side), and a drawn
+// behavior carried out on each request.
 //
-// Framing. Requests are split from the client stream by their command line
-// and, for storage commands (set, add, replace, append, prepend, cas) and
-// ms, their data block, which is streamed through and never buffered whole
-// (the unbuffered part of a large block goes socket to socket, spliced).
-// The line is classified the way memcached's own parser reads it (same
-// tokenizer, same number parsing, same token-count checks), because that
-// decides whether memcached reads a data block and whether it answers at
-// all. Answers are split from the backend stream by their first line: VALUE
-// blocks up to END (get, gets, gat, gats), a VA block (mg, ma), STAT, ITEM
-// or PREFIX lines up to END (stats and its sub-commands), or a single line.
-// Requests are forwarded as they arrive and answers matched to them in
-// order, so pipelines keep their depth.
+// Framing. A request is its command line and, for set, add, replace,
+// append, prepend, cas and ms, its data block, streamed and never buffered
+// whole (a large block's unbuffered part is spliced socket to socket). The
+// line is classified as memcached's own parser reads it (same tokenizer,
+// number parsing and token-count checks), since that decides whether
+// memcached reads a data block and whether it answers at all. An answer is
+// split by its first line: VALUE blocks up to END (get, gets, gat, gats), a
+// VA block (mg, ma), STAT, ITEM or PREFIX lines up to END (stats and its
+// sub-commands), or a single line. Requests are forwarded as they arrive
+// and answers matched to them in order, so pipelines keep their depth.
 //
-// Requests that get no answer. A classic command ending in noreply gets
-// none (memcached suppresses even its errors), so none is awaited; its
-// exchange is reported once it is forwarded. A meta command with the q flag
-// (mg, ms, md, ma) may or may not be answered: memcached leaves out the
-// common case (EN for mg, HD for ms, md and ma) and answers the rest (hits,
-// NS, EX, NF, every error), and it answers mn with MN, in order. So quiet
-// requests are matched as a run: every answer before the next MN belongs to
-// the run. The client's own mn ends a run; where the client has not sent
-// one yet — before a request that is not quiet, before a fault's reply and
-// whenever the proxy would wait for more client bytes — the proxy sends an
-// mn of its own and drops its MN. The client sees exactly memcached's
-// bytes; memcached sees the extra mn.
+// Requests without an answer. A classic command ending in noreply gets
+// none (memcached suppresses even its errors); its exchange is reported
+// once forwarded. A meta command with the q flag (mg, ms, md, ma) is
+// answered outside the common case only (hits, NS, EX, NF, every error; no
+// EN or HD), and mn always, with MN, in order. So quiet requests are
+// matched as a run: every answer before the next MN belongs to it. The
+// client's mn ends a run; where it has not sent one yet (before a request
+// that is not quiet, before a fault's reply, whenever the proxy would wait
+// for client bytes) the proxy sends an mn of its own and drops its MN: the
+// client sees exactly memcached's bytes.
 //
-// One memcached quirk is smoothed over: a get, gets, gat or gats naming a
-// key longer than 250 bytes makes memcached drop the answers it has not
-// sent yet, those of earlier pipelined requests included. Such a get is
-// forwarded only once every earlier answer has arrived, so none is lost.
+// A get, gets, gat or gats naming a key longer than 250 bytes makes
+// memcached drop the answers it has not sent yet, earlier pipelined ones
+// included: such a get is forwarded once every earlier answer has arrived.
 //
-// The unit of draw is one request (a quiet run's requests are drawn one by
-// one; a request drawn with a behavior that changes anything is answered in
-// a run of its own). Command in chaos.Request is the command name as sent:
-// memcached's commands are lower case and case-sensitive, so matchers name
-// them in lower case ("get", "set", "mg"). Faults on the wire:
+// The unit of draw is one request; in a quiet run, a request drawn with a
+// behavior that changes anything is answered in a run of its own.
+// chaos.Request.Command is the command name as sent: memcached's are lower
+// case and case-sensitive, so matchers name them so ("get", "set", "mg").
+// Faults on the wire:
 //
-//   - error: the request is read and not forwarded; the client gets
-//     "SERVER_ERROR <message>\r\n" (default message "vaurien injected
-//     fault"), also for meta requests, quiet or not. A noreply request is
-//     swallowed and nothing is sent back, as memcached would send nothing.
-//   - error with inject: the request is forwarded and the first value of
-//     the answer (VALUE or VA) gets up to 100 bytes in its middle
-//     overwritten with random bytes, lengths unchanged; an answer with no
-//     value is replaced by the SERVER_ERROR line (the request did run).
-//   - delay waits before forwarding the request; a response delay waits
-//     before the answer is written.
-//   - hang swallows the request and everything after it; earlier answers
-//     still arrive, then nothing, until the client leaves. timeout is hang
-//     that closes the connection after its After (never when 0).
-//   - abort forwards the request, then drops both connections before its
-//     answer (the backend with a TCP RST).
-//   - blackout and down close the client connection at once; reset_peer
-//     closes it with a TCP RST, at once or after its After.
-//   - filters (bandwidth, slicer, corrupt, limit_data) act on that
-//     request's bytes and on its answer's bytes only.
-//   - slow_close holds the close of the connection, whoever ends it.
+//   - error: the request is not forwarded; the client gets "SERVER_ERROR
+//     <message>\r\n" (default message "vaurien injected fault"), for meta
+//     requests too, quiet or not. A noreply request gets nothing, as from
+//     memcached.
+//   - error with inject: the request runs, and up to 100 bytes in the
+//     middle of the answer's first value (VALUE or VA) are overwritten with
+//     random bytes, lengths unchanged; an answer without a value is
+//     replaced by the SERVER_ERROR line.
+//   - the others act as on every framed protocol: delay holds the request,
+//     a response delay its answer; hang swallows it and all after it
+//     (timeout closes after its After); abort drops both connections before
+//     the answer; blackout, down and reset_peer close the client's; filters
+//     act on the request's and its answer's bytes; slow_close holds the close.
 //
-// The protocol is its framing on the protocol kit (pkg/protocol/kit), which
-// owns the rest: between requests, and before the first, each side waits
-// for its peer in the poller with its buffers back in a shared pool, and a
-// request costs one read on each side, as a plain copy.
-//
-// Raw relay. The connection leaves framing for a raw relay (relay.Raw),
-// after every answer still due has been relayed, when the client speaks the
-// binary protocol (first byte 0x80), after watch and lru_crawler metadump
-// (the backend then streams), when a request line other than get or gets
-// overflows the 16 KiB read buffer (memcached closes on those), and when a
-// data block claims more than 1 GiB. A backend answer that cannot be framed
-// closes the connection. A backend that closes its side has what it said
-// reach the client, then the end of the stream, while what the client still
-// sends is read and dropped (a lingering close, at most relay.LingerTime).
+// Raw relay. The connection goes raw (relay.Raw), once every answer due is
+// relayed, when the client speaks the binary protocol (first byte 0x80),
+// after watch and lru_crawler metadump (the backend then streams), when a
+// request line other than get or gets overflows the 16 KiB read buffer
+// (memcached closes on those), and when a data block claims more than 1
+// GiB. A backend answer that cannot be framed closes the connection. A
+// backend that closes its side has what it said reach the client, then the
+// end of the stream, while what the client still sends is dropped (a
+// lingering close, at most relay.LingerTime).
 package memcache
 
 import (
@@ -107,7 +92,6 @@ func init() {
 	})
 }
 
-// protocol is the memcache chaos.Protocol.
 type protocol struct{}
 
 // New returns the memcache protocol.
@@ -118,28 +102,23 @@ func (protocol) Serve(ctx context.Context, s chaos.Session) error {
 	return kit.Serve(ctx, s, &framing{}, kit.Options{BufSize: bufSize})
 }
 
-// bufSize sizes each of a connection's buffers. It is memcached's own read
-// buffer size: a request line that does not fit is one memcached rejects
-// too (except get and gets, whose long key lists are streamed).
+// bufSize is memcached's own read buffer size: a request line that does
+// not fit is one memcached rejects too, but for get and gets (streamed).
 const bufSize = 16 << 10
 
 var (
 	noop         = []byte("mn\r\n")
 	defaultReply = []byte("SERVER_ERROR " + DefaultMessage + "\r\n")
-	// Line breaks in a message would end the reply early and desynchronise
-	// the client.
-	lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
+	lineBreaks   = strings.NewReplacer("\r", " ", "\n", " ") // which would end a reply early
 )
 
-// inflight is memcache's own state of one request in the kit's queue; an
-// mn of the proxy's own (Settle's) has no Req.
+// inflight is a request's state in the kit's queue; an mn of the proxy's
+// own (Settle's) has no Req.
 type inflight struct {
-	r    request
-	n    int32 // the request line's length, for Send
-	long bool  // the line overflowed the buffer: a long get, streamed
-	// swallow: the answer is a run, up to an MN that answers an mn of the
-	// proxy's own and is dropped. (A client's mn is answered by a run too.)
-	swallow bool
+	r       request
+	n       int32 // the request line's length
+	long    bool  // an overlong get line, streamed
+	swallow bool  // the answer is a run ended by the MN of the proxy's own mn, dropped
 }
 
 // framing frames one client connection for the kit.
@@ -148,13 +127,9 @@ type framing struct {
 	run     bool // quiet requests forwarded and not yet followed by an mn
 }
 
-var (
-	_ kit.Framing[inflight] = (*framing)(nil)
-	_ kit.Settler[inflight] = (*framing)(nil)
-)
+var _ kit.Settler[inflight] = (*framing)(nil)
 
-// Request frames the next request line. It is only looked at here; Send
-// consumes it.
+// Request frames the next request line; Send consumes it.
 func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
 	if !f.started {
 		first, err := in.Peek(1)
@@ -162,7 +137,7 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
 			return err
 		}
 		f.started = true
-		if first[0] == 0x80 { // the magic byte of the binary protocol
+		if first[0] == 0x80 { // the binary protocol's magic byte
 			x.Then = kit.RawNow
 			return nil
 		}
@@ -184,9 +159,7 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
 		return nil
 	}
 	if f.run && r.kind != kindQuiet && r.kind != kindNone && r.kind != kindNoop {
-		// The run's answers are delimited before this request's: the line
-		// stays for the next call.
-		f.Settle(x)
+		f.Settle(x) // the run ends before this request, framed again next
 		return nil
 	}
 	x.Req, x.Drain = r.cmd.req, r.drain || long
@@ -200,21 +173,15 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
 	return nil
 }
 
-// Settle ends an open run of quiet requests with an mn of the proxy's own.
-// memcached answers quiet requests only when they fail (or, for mg, hit)
-// and mn always, in order: every answer before that MN belongs to the run.
+// Settle ends an open run of quiet requests with an mn of the proxy's own,
+// whose MN follows every answer of the run.
 func (f *framing) Settle(x *kit.Exchange[inflight]) bool {
-	if !f.run {
-		return false
-	}
-	f.run = false
-	x.R.swallow = true
-	return true
+	x.R.swallow, f.run = f.run, false
+	return x.R.swallow
 }
 
-// Send writes the request: its line and data block, or the line of an
-// overlong get, streamed from the client. A quiet request that the draw
-// changes is answered in a run of its own.
+// Send streams the request to out. A quiet request that the draw changes
+// is answered in a run of its own.
 func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
 	e := &x.R
 	if x.Req == nil {
@@ -256,8 +223,7 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight])
 
 // Reply relays the answer, or the run of answers, to one request.
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
-	fr := framer{br: in}
-	return fr.relay(out, unit{run: x.R.swallow || x.R.r.kind == kindNoop, swallow: x.R.swallow, corrupt: x.Inject, reply: x.ErrorReply()})
+	return (&framer{br: in}).relay(out, unit{run: x.R.swallow || x.R.r.kind == kindNoop, swallow: x.R.swallow, corrupt: x.Inject, reply: x.ErrorReply()})
 }
 
 // Error is the SERVER_ERROR line.

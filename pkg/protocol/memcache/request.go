@@ -93,7 +93,7 @@ const maxUnknownName = 64
 // does: on single spaces only, at most maxTokens-1 tokens, the rest of the
 // line left over (more is true then).
 func tokenize(line []byte, toks *[maxTokens][]byte) (n int, more bool) {
-	for i := 0; ; {
+	for i, j := 0, 0; ; i = j {
 		for i < len(line) && line[i] == ' ' {
 			i++
 		}
@@ -103,13 +103,11 @@ func tokenize(line []byte, toks *[maxTokens][]byte) (n int, more bool) {
 		if n == maxTokens-1 {
 			return n, true
 		}
-		j := i
-		for j < len(line) && line[j] != ' ' {
+		for j = i; j < len(line) && line[j] != ' '; {
 			j++
 		}
 		toks[n] = line[i:j]
 		n++
-		i = j
 	}
 }
 

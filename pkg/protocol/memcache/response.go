@@ -108,8 +108,7 @@ func copyN(w io.Writer, br source, n int64) (int64, error) {
 	return done, nil
 }
 
-// unit says how much of the backend's stream answers one request, and
-// what to do to it.
+// unit says what of the backend's stream answers a request, and how.
 type unit struct {
 	run     bool   // responses up to and including an MN line (a run of quiet requests)
 	swallow bool   // the MN was the proxy's own: do not relay it
@@ -148,9 +147,8 @@ func (f *framer) copy(w io.Writer, n int64) error {
 	return err
 }
 
-// next reads a response line and classifies it; line is nil when it
-// could not be read. memcached's lines are short: one that does not fit the
-// buffer is a framing error.
+// next reads a response line, which must fit the buffer, and classifies
+// it; line is nil when it could not be read.
 func (f *framer) next() (line []byte, k respKind, size int64, err error) {
 	if line, err = f.br.ReadSlice('\n'); err == nil {
 		k, size, err = classifyResponse(line)
@@ -165,9 +163,8 @@ func (f *framer) next() (line []byte, k respKind, size int64, err error) {
 }
 
 // relay copies one unit from the backend to w. With corrupt, an answer
-// whose first response carries a non-empty value gets that value's middle
-// overwritten (lengths unchanged, so the client stays in step); any other
-// answer is read and dropped, and u.reply is written in its place.
+// whose first response has a non-empty value gets its middle overwritten,
+// lengths unchanged; any other answer is replaced by u.reply.
 func (f *framer) relay(w io.Writer, u unit) error {
 	out, pending := w, u.corrupt
 	var mn []byte // the MN that ends the run, when it is relayed
