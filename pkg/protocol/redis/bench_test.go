@@ -50,13 +50,12 @@ func BenchmarkParseRequest(b *testing.B) {
 			b.SetBytes(int64(len(req)))
 			b.ReportAllocs()
 			for b.Loop() {
-				complete, err := r.scanRequest(&sc)
-				if err != nil {
+				if _, err := r.scanRequest(&sc); err != nil {
 					b.Fatal(err)
 				}
 				buf, _ := r.Peek(sc.pos)
 				commandName(sc.arg(buf, 0))
-				if err := r.copyRequest(w, &sc, complete); err != nil {
+				if err := r.copyRequest(w, &sc); err != nil {
 					b.Fatal(err)
 				}
 			}

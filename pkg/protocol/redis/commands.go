@@ -1,10 +1,14 @@
 package redis
 
-import "strings"
+import (
+	"strings"
 
-// commandNames are the commands of redis 7 and 8. Their upper-case names are
-// interned, so that naming the command of a request costs no allocation on
-// the pass-through path; other names are allocated as they come.
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+)
+
+// commandNames are the commands of redis 7 and 8. Each has one
+// chaos.Request, shared by every connection, so that naming the command of
+// a request costs no allocation on the pass-through path.
 var commandNames = strings.Fields(`
 ACL APPEND ASKING AUTH BGREWRITEAOF BGSAVE BITCOUNT BITFIELD BITFIELD_RO BITOP
 BITPOS BLMOVE BLMPOP BLPOP BRPOP BRPOPLPUSH BZMPOP BZPOPMAX BZPOPMIN CLIENT
@@ -34,13 +38,13 @@ ZREMRANGEBYLEX ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREVRANGE ZREVRANGEBYLEX
 ZREVRANGEBYSCORE ZREVRANK ZSCAN ZSCORE ZUNION ZUNIONSTORE
 `)
 
-// maxInterned is the longest interned name.
+// maxInterned is the longest known name.
 const maxInterned = 24
 
-var interned = func() map[string]string {
-	m := make(map[string]string, len(commandNames))
+var requests = func() map[string]*chaos.Request {
+	m := make(map[string]*chaos.Request, len(commandNames))
 	for _, n := range commandNames {
-		m[n] = n
+		m[n] = &chaos.Request{Command: n}
 	}
 	return m
 }()
@@ -48,43 +52,50 @@ var interned = func() map[string]string {
 // commandName returns b upper-cased as a string, without allocating for the
 // known commands.
 func commandName(b []byte) string {
-	if len(b) == 0 {
-		return ""
+	if len(b) > maxInterned {
+		return strings.ToUpper(string(b))
 	}
-	if len(b) <= maxInterned {
-		var tmp [maxInterned]byte
-		up := tmp[:len(b)]
-		for i, c := range b {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			up[i] = c
+	var tmp [maxInterned]byte
+	up := tmp[:len(b)]
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
 		}
-		if s, ok := interned[string(up)]; ok {
-			return s
-		}
-		return string(up)
+		up[i] = c
 	}
-	return strings.ToUpper(string(b))
+	if r, ok := requests[string(up)]; ok {
+		return r.Command
+	}
+	return string(up)
 }
 
-// lastName remembers the last command named, so that a run of one command
-// (a pipeline, typically) is looked up once.
-type lastName struct {
-	raw  [maxInterned]byte
-	n    int
-	name string
+// lastName remembers the request of the last command named, so that a run
+// of one command (a pipeline, typically) is looked up once.
+type lastName struct{ req *chaos.Request }
+
+// of returns the request of the command named b.
+func (l *lastName) of(b []byte) *chaos.Request {
+	if l.req == nil || !equalFold(b, l.req.Command) {
+		name := commandName(b)
+		if l.req = requests[name]; l.req == nil {
+			l.req = &chaos.Request{Command: name}
+		}
+	}
+	return l.req
 }
 
-// of returns commandName(b).
-func (l *lastName) of(b []byte) string {
-	if len(b) == l.n && string(b) == string(l.raw[:l.n]) && l.n > 0 {
-		return l.name
+// equalFold compares b with an upper-case ASCII word.
+func equalFold(b []byte, upper string) bool {
+	if len(b) != len(upper) {
+		return false
 	}
-	name := commandName(b)
-	if len(b) <= maxInterned {
-		l.n = copy(l.raw[:], b)
-		l.name = name
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
 	}
-	return name
+	return true
 }

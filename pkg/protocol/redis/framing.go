@@ -8,17 +8,11 @@ import (
 )
 
 const (
-	// bufSize sizes every pooled buffer: a pipeline's batch fits many
-	// times, and larger values are streamed through.
-	bufSize = 16 << 10
-	// maxInline is redis' longest inline request (PROTO_INLINE_MAX_SIZE):
-	// the client's buffer grows to it for an inline line that does not fit.
-	maxInline = 64 << 10
-	// maxReplies bounds the messages awaited for one UNSUBSCRIBE.
-	maxReplies = 1024
+	bufSize    = 16 << 10 // a pipeline's batch fits many times; larger values stream
+	maxInline  = 64 << 10 // redis' PROTO_INLINE_MAX_SIZE
+	maxReplies = 1024     // bounds the messages awaited for one UNSUBSCRIBE
+	execAbort  = "EXECABORT Transaction discarded because of previous errors."
 )
-
-const execAbort = "EXECABORT Transaction discarded because of previous errors."
 
 var discardRequest = []byte("*1\r\n$7\r\nDISCARD\r\n")
 
@@ -26,17 +20,8 @@ var discardRequest = []byte("*1\r\n$7\r\nDISCARD\r\n")
 type reader struct {
 	*kit.Reader
 	maxBulk int64
-	grow    int // the size an inline line may grow the buffer to; 0 for no growth
+	grow    int // the size a long inline line may grow the buffer to; 0 for none
 }
-
-func (r *reader) bytes() []byte              { return r.Bytes() }
-func (r *reader) more() error                { return r.More() }
-func (r *reader) fill(n int) ([]byte, error) { return r.Peek(n) }
-
-// growInline moves the buffered bytes to a buffer of r.grow bytes, for an
-// inline request longer than the pooled buffer. It reports false when the
-// buffer cannot grow.
-func (r *reader) growInline() bool { return r.grow > 0 && r.Grow(r.grow) }
 
 // kind sorts the commands that change the reply stream.
 type kind uint8
@@ -46,11 +31,11 @@ const (
 	kEmpty
 	kSwitch // SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR
 	kSync   // SYNC, PSYNC: an RDB payload that is not RESP, then a stream
-	kUnsub  // UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE
 	kMulti
 	kExec
 	kDiscard
 	kReset
+	kUnsub // UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE; it and the kinds after it only queue inside MULTI
 	kReplyOn
 	kReplyOff
 	kReplySkip
@@ -90,8 +75,6 @@ type framing struct {
 	cr, br         reader
 	sc             scan
 	names          lastName
-	last           *chaos.Request
-	complete       bool // the request framed is buffered whole
 	mode           replyMode
 	inMulti, dirty bool // dirty: an injected error refused a command of the transaction
 	pendingSwitch  bool // a SUBSCRIBE or MONITOR was queued in the transaction
@@ -99,57 +82,38 @@ type framing struct {
 }
 
 var (
-	_ kit.Framing[inflight] = (*framing)(nil)
-	_ kit.Failer[inflight]  = (*framing)(nil)
-	_ kit.Unsolicited       = (*framing)(nil)
+	_ kit.Failer[inflight] = (*framing)(nil)
+	_ kit.Unsolicited      = (*framing)(nil)
 )
-
-func (f *framing) client(in *kit.Reader) *reader {
-	if f.cr.Reader == nil {
-		f.cr = reader{Reader: in, maxBulk: f.p.maxBulk, grow: maxInline}
-	}
-	return &f.cr
-}
-
-func (f *framing) backend(in *kit.Reader) *reader {
-	if f.br.Reader == nil {
-		f.br = reader{Reader: in, maxBulk: f.p.maxBulk}
-	}
-	return &f.br
-}
 
 // Request frames the next request. Bytes that are not RESP go raw, so
 // that redis answers them itself.
 func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
-	r := f.client(in)
-	complete, err := r.scanRequest(&f.sc)
-	if err != nil {
+	r, sc := &f.cr, &f.sc
+	r.Reader = in
+	if _, err := r.scanRequest(sc); err != nil {
 		if isProtocolError(err) {
 			x.Then = kit.RawNow
 			return nil
 		}
 		return err
 	}
-	f.complete = complete
-	if f.sc.argc == 0 {
+	if sc.argc == 0 {
 		// An empty request runs no command and gets no reply, but redis
 		// still ends a CLIENT REPLY SKIP with it.
 		x.Reply, x.R.k = kit.ReplyNone, kEmpty
 		return nil
 	}
-	var name string
-	if f.sc.nargs > 0 {
-		name = f.names.of(f.sc.arg(r.bytes(), 0))
-	}
-	k := classify(name, &f.sc, r.bytes()[:f.sc.pos])
-	x.Req, x.R.k = f.request(name), k
+	b := r.Bytes()
+	x.Req = f.names.of(sc.arg(b, 0))
+	k := classify(x.Req.Command, sc, b)
+	x.R.k = k
 	if !f.expectsReply(k) {
 		x.Reply = kit.ReplyNone
 	}
 	if k == kUnsub && !f.inMulti {
-		// One message per channel named, or one when none is: a push in
-		// RESP3, the command's only answer.
-		x.R.replies = int32(min(max(f.sc.argc-1, 1), maxReplies))
+		// One message per channel named, or one when none is.
+		x.R.replies = int32(min(max(sc.argc-1, 1), maxReplies))
 	}
 	if k == kExec && f.inMulti && f.dirty {
 		x.R.replace = abortExec
@@ -164,40 +128,17 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
 	return nil
 }
 
-// request returns the chaos.Request of a command: one per name, shared by
-// every connection for the known commands, so that naming costs nothing.
-func (f *framing) request(name string) *chaos.Request {
-	if f.last != nil && f.last.Command == name {
-		return f.last
-	}
-	r, ok := requests[name]
-	if !ok {
-		r = &chaos.Request{Command: name}
-	}
-	f.last = r
-	return r
-}
-
-var requests = func() map[string]*chaos.Request {
-	m := make(map[string]*chaos.Request, len(commandNames))
-	for _, n := range commandNames {
-		m[n] = &chaos.Request{Command: n}
-	}
-	return m
-}()
-
 // Send forwards the request, and tracks what it changes in redis. The
 // EXEC of a transaction a command of which was refused goes as DISCARD.
 func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
-	r := f.client(in)
-	if out == io.Discard {
-		return r.copyRequest(out, &f.sc, f.complete)
+	switch {
+	case out == io.Discard:
+	case x.R.replace == abortExec:
+		return f.discardInstead(out)
+	default:
+		f.track(x.R.k)
 	}
-	if x.R.replace == abortExec {
-		return f.discardInstead(r, out)
-	}
-	f.track(x.R.k)
-	return r.copyRequest(out, &f.sc, f.complete)
+	return f.cr.copyRequest(out, &f.sc)
 }
 
 // Fail keeps redis's transaction in step with what the client is told: an
@@ -205,22 +146,21 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight])
 // DISCARD, a command refused inside it makes its EXEC fail, and a command
 // whose reply the client turned off still runs, as it expects.
 func (f *framing) Fail(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) (bool, error) {
-	k := x.R.k
-	switch {
+	switch k := x.R.k; {
 	case x.Reply == kit.ReplyNone:
 		return true, f.Send(in, out, x)
 	case f.inMulti && (k == kExec || k == kDiscard):
 		x.R.replace = failExec
-		return true, f.discardInstead(f.client(in), out)
+		return true, f.discardInstead(out)
 	case f.inMulti && k != kMulti:
 		f.dirty = true
 	}
 	return false, nil
 }
 
-func (f *framing) discardInstead(r *reader, out io.Writer) error {
+func (f *framing) discardInstead(out io.Writer) error {
 	f.track(kDiscard)
-	if err := r.copyRequest(io.Discard, &f.sc, f.complete); err != nil {
+	if err := f.cr.copyRequest(io.Discard, &f.sc); err != nil {
 		return err
 	}
 	_, err := out.Write(discardRequest)
@@ -229,11 +169,13 @@ func (f *framing) discardInstead(r *reader, out io.Writer) error {
 
 // Reply relays the backend's reply, the pushes before it and the
 // attributes that belong to it; for the UNSUBSCRIBE family, the messages
-// that answer it.
+// that answer it: arrays in RESP2, pushes of the command's own kind in
+// RESP3 (pushes of another kind, such as invalidations, are out of band).
+// A reply of another type (an error: NOAUTH, say) is the only one.
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
-	r := f.backend(in)
-	switch x.R.replace {
-	case abortExec, failExec:
+	r := &f.br
+	r.Reader = in
+	if x.R.replace != keep {
 		if _, err := f.reply(r, x, io.Discard, out, false); err != nil {
 			return err
 		}
@@ -244,20 +186,12 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]
 		_, err := out.Write(msg)
 		return err
 	}
-	if x.R.replies == 0 {
-		_, err := f.reply(r, x, out, out, x.Inject)
-		return err
-	}
-	// Arrays in RESP2, pushes of the command's own kind in RESP3 (pushes
-	// of another kind, such as invalidations, are relayed out of band). A
-	// reply of another type (an error: NOAUTH, say) is the only one.
-	inject := x.Inject
-	for range x.R.replies {
-		t, err := f.reply(r, x, out, out, inject)
+	for i := range max(x.R.replies, 1) {
+		// The first message is the one damaged.
+		t, err := f.reply(r, x, out, out, x.Inject && i == 0)
 		if err != nil || (t != '*' && t != '>') {
 			return err
 		}
-		inject = false // the first message is the one damaged
 	}
 	return nil
 }
@@ -265,55 +199,49 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]
 // reply relays one reply to dst, with the pushes before it to oob and the
 // attributes that belong to it, and returns its type byte.
 func (f *framing) reply(r *reader, x *kit.Exchange[inflight], dst, oob io.Writer, inject bool) (byte, error) {
-	var t byte
-head:
 	for {
-		b, err := r.fill(1)
+		b, err := r.Peek(1)
 		if err != nil {
 			return 0, eofIsUnexpected(err)
 		}
-		switch t = b[0]; t {
-		case '>':
-			if x.R.replies > 0 {
-				kind, err := r.pushKind()
-				if err != nil {
-					return 0, err
-				}
-				if equalFold(kind, x.Req.Command) {
-					break head // the push is the reply
-				}
-			}
-			if err := r.walk(oob, 1, nil); err != nil {
-				return 0, err
-			}
-		case '|':
+		t := b[0]
+		if t == '|' {
 			n, err := r.header(dst)
+			if err == nil && n < 0 {
+				err = protoErr("attribute count %d out of range", n)
+			}
+			if err == nil {
+				err = r.walk(dst, 2*n, nil)
+			}
 			if err != nil {
 				return 0, err
 			}
-			if n < 0 {
-				return 0, protoErr("attribute count %d out of range", n)
-			}
-			if err := r.walk(dst, 2*n, nil); err != nil {
+			continue
+		}
+		own := t != '>'
+		if !own && x.R.replies > 0 {
+			kind, err := r.pushKind()
+			if err != nil {
 				return 0, err
 			}
-		default:
-			break head
+			own = equalFold(kind, x.Req.Command)
+		}
+		if own {
+			f.cor.done = !inject
+			return t, r.walk(dst, 1, &f.cor)
+		}
+		if err := r.walk(oob, 1, nil); err != nil {
+			return 0, err
 		}
 	}
-	var cor *corrupter
-	if inject {
-		f.cor.done = false
-		cor = &f.cor
-	}
-	return t, r.walk(dst, 1, cor)
 }
 
 // Unsolicited relays what redis sends with no request in flight: a push,
 // or a value no request asked for (such as the error redis sends before
 // closing a connection over maxclients).
 func (f *framing) Unsolicited(in *kit.Reader, out io.Writer) (bool, error) {
-	return true, f.backend(in).walk(out, 1, nil)
+	f.br.Reader = in
+	return true, f.br.walk(out, 1, nil)
 }
 
 // Error is the RESP error line.
@@ -323,22 +251,6 @@ func (f *framing) Error(_ *kit.Exchange[inflight], spec *chaos.ErrorSpec) []byte
 		msg = errorLine(spec.Message)
 	}
 	return []byte("-" + msg + "\r\n")
-}
-
-// equalFold compares an argument with an upper-case ASCII word.
-func equalFold(b []byte, upper string) bool {
-	if len(b) != len(upper) {
-		return false
-	}
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		if c != upper[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func classify(name string, sc *scan, b []byte) kind {
@@ -376,10 +288,10 @@ func classify(name string, sc *scan, b []byte) kind {
 // expectsReply says whether redis will answer a command of kind k, given
 // the CLIENT REPLY mode.
 func (f *framing) expectsReply(k kind) bool {
-	if k == kUnsub && !f.inMulti {
+	switch {
+	case k == kUnsub && !f.inMulti:
 		return true // pub/sub messages come whatever CLIENT REPLY says
-	}
-	if f.inMulti && (k == kReplyOn || k == kReplyOff || k == kReplySkip || k == kUnsub) {
+	case k >= kUnsub && f.inMulti:
 		k = kOther // queued, answered +QUEUED
 	}
 	switch f.mode {
@@ -394,38 +306,25 @@ func (f *framing) expectsReply(k kind) bool {
 // track updates the connection state for a command of kind k that reached
 // redis, mirroring what redis does with its client flags.
 func (f *framing) track(k kind) {
-	wasSkip := f.mode == replySkip
-	switch k {
-	case kReset:
-		f.mode, f.inMulti, f.dirty, f.pendingSwitch = replyOn, false, false, false
-		return
-	case kReplyOn:
-		if !f.inMulti {
-			f.mode = replyOn
-			return
-		}
-	case kReplyOff:
-		if !f.inMulti {
-			f.mode = replyOff
-			return
-		}
-	case kReplySkip:
-		if !f.inMulti {
-			if f.mode != replyOff {
-				f.mode = replySkip
-			}
-			return
-		}
-	case kMulti:
-		f.inMulti = true
-	case kExec, kDiscard:
-		f.inMulti, f.dirty, f.pendingSwitch = false, false, false
-	case kSwitch:
-		if f.inMulti {
-			f.pendingSwitch = true
-		}
+	if f.mode == replySkip {
+		f.mode = replyOn // this command is the one skipped
 	}
-	if wasSkip {
+	switch {
+	case k == kReset:
 		f.mode = replyOn
+		fallthrough
+	case k == kExec || k == kDiscard:
+		f.inMulti, f.dirty, f.pendingSwitch = false, false, false
+	case k == kMulti:
+		f.inMulti = true
+	case k == kSwitch && f.inMulti:
+		f.pendingSwitch = true
+	case f.inMulti: // CLIENT REPLY is queued, not run
+	case k == kReplyOn:
+		f.mode = replyOn
+	case k == kReplyOff:
+		f.mode = replyOff
+	case k == kReplySkip && f.mode == replyOn:
+		f.mode = replySkip
 	}
 }

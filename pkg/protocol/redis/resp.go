@@ -15,9 +15,15 @@ const (
 	// maxHeaderLine bounds a length or count line ("$536870912\r\n"): these
 	// are short, so a longer one is a peer speaking something else.
 	maxHeaderLine = 32
+	// maxFastDigits is how many digits headerLine reads in its quick pass,
+	// which cannot overflow with them.
+	maxFastDigits = 18
 	// maxPending bounds the number of values a reply may still announce, so
 	// that a hostile count cannot overflow the walker's counter.
 	maxPending = 1 << 53
+	// maxPushKind is the longest push kind the framer looks for
+	// ("punsubscribe", "sunsubscribe").
+	maxPushKind = 12
 	// injectMax is how many bytes an injected corruption replaces at most,
 	// the amount the original Vaurien inserted.
 	injectMax = 100
@@ -42,47 +48,94 @@ var (
 	errNoCRLF      = &ProtocolError{Msg: "value not terminated by CRLF"}
 )
 
-// isProtocolError reports whether err is a framing failure rather than an
-// I/O one.
 func isProtocolError(err error) bool {
 	var pe *ProtocolError
 	return errors.As(err, &pe)
 }
 
-// peekLine returns the next line, CRLF included, without consuming it. It
-// fails with errLineTooLong when no '\n' comes within max bytes.
-func (r *reader) peekLine(max int) ([]byte, error) {
+func eofIsUnexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// headerLine reads the length or count line that starts b: its number and
+// its length, CRLF included, or a length of 0 while it is not all in b.
+func headerLine(b []byte) (n int64, size int, err error) {
+	i := 1
+	for ; i < len(b) && i <= maxFastDigits; i++ {
+		c := b[i]
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if i > 1 && i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+		return n, i + 2, nil
+	}
+	j := bytes.IndexByte(b[:min(len(b), maxHeaderLine)], '\n')
+	if j < 0 {
+		if len(b) >= maxHeaderLine {
+			return 0, 0, errLineTooLong
+		}
+		return 0, 0, nil
+	}
+	n, err = parseLength(b[:j+1])
+	return n, j + 1, err
+}
+
+// parseLength reads the signed decimal of a length or integer line: the
+// bytes between the type byte and the CRLF.
+func parseLength(line []byte) (int64, error) {
+	if len(line) < 4 || line[len(line)-2] != '\r' {
+		return 0, errBadLength
+	}
+	digits, neg := line[1:len(line)-2], line[1] == '-'
+	if neg {
+		digits = digits[1:]
+	}
+	n, ok := kit.Decimal(digits)
+	if !ok || n > 1<<63 || (n == 1<<63 && !neg) {
+		return 0, errBadLength
+	}
+	if neg {
+		return -int64(n), nil
+	}
+	return int64(n), nil
+}
+
+// header copies the length line the reader is at to w and returns its
+// number.
+func (r *reader) header(w io.Writer) (int64, error) {
 	for {
-		b := r.bytes()
-		if i := bytes.IndexByte(b[:min(len(b), max)], '\n'); i >= 0 {
-			return b[:i+1], nil
+		n, size, err := headerLine(r.Bytes())
+		if err != nil {
+			return 0, err
 		}
-		if len(b) >= max {
-			return nil, errLineTooLong
+		if size > 0 {
+			_, err := w.Write(r.Bytes()[:size])
+			r.Discard(size)
+			return n, err
 		}
-		if err := r.more(); err != nil {
-			if err == bufio.ErrBufferFull {
-				return nil, errLineTooLong
-			}
-			return nil, err
+		if err := r.More(); err == bufio.ErrBufferFull {
+			return 0, errLineTooLong
+		} else if err != nil {
+			return 0, eofIsUnexpected(err)
 		}
 	}
 }
-
-// maxPushKind is the longest push kind the framer looks for
-// ("punsubscribe", "sunsubscribe").
-const maxPushKind = 12
 
 // pushKind returns the kind of the push the reader is at, the first
 // element's payload, reading no further than that; nil when that element
 // is not a short bulk string.
 func (r *reader) pushKind() ([]byte, error) {
 	for {
-		b := r.bytes()
+		b := r.Bytes()
 		if kind, done := pushKind(b); done || len(b) == r.Size() {
 			return kind, nil
 		}
-		if err := r.more(); err != nil {
+		if err := r.More(); err != nil {
 			return nil, eofIsUnexpected(err)
 		}
 	}
@@ -93,205 +146,22 @@ func (r *reader) pushKind() ([]byte, error) {
 // nil otherwise. done is false while b is too short to tell.
 func pushKind(b []byte) (kind []byte, done bool) {
 	n, size, err := headerLine(b)
-	switch {
-	case err != nil || (size > 0 && n < 1):
-		return nil, true
-	case size == 0 || len(b) == size:
-		return nil, false
-	}
-	b = b[size:]
-	if b[0] != '$' {
-		return nil, true
-	}
-	n, size, err = headerLine(b)
-	switch {
-	case err != nil || (size > 0 && (n < 0 || n > maxPushKind)):
-		return nil, true
-	case size == 0 || len(b) < size+int(n):
-		return nil, false
-	}
-	return b[size : size+int(n)], true
-}
-
-// parseLength reads the signed decimal of a length or integer line: the
-// bytes between the type byte and the CRLF.
-func parseLength(line []byte) (int64, error) {
-	if len(line) < 4 || line[len(line)-2] != '\r' {
-		return 0, errBadLength
-	}
-	digits := line[1 : len(line)-2]
-	neg := digits[0] == '-'
-	if neg {
-		digits = digits[1:]
-	}
-	n, ok := kit.Decimal(digits)
-	switch {
-	case !ok:
-		return 0, errBadLength
-	case neg && n <= 1<<63:
-		return int64(-n), nil
-	case !neg && n < 1<<63:
-		return int64(n), nil
-	}
-	return 0, errBadLength
-}
-
-// header copies a length line to w and returns its number.
-func (r *reader) header(w io.Writer) (int64, error) {
-	line, err := r.peekLine(maxHeaderLine)
-	if err != nil {
-		return 0, eofIsUnexpected(err)
-	}
-	n, err := parseLength(line)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := w.Write(line); err != nil {
-		return 0, err
-	}
-	r.Discard(len(line))
-	return n, nil
-}
-
-// payload copies n bytes and their CRLF to w, streaming the ones that do
-// not fit in the buffer so that no value is ever held whole.
-func (r *reader) payload(w io.Writer, n int64, cor *corrupter, skip int64) error {
-	if n+2 <= int64(r.Size()) {
-		b, err := r.fill(int(n) + 2)
-		if err != nil {
-			return eofIsUnexpected(err)
+	if err == nil && size > 0 && n > 0 {
+		if len(b) == size {
+			return nil, false
 		}
-		if b[n] != '\r' || b[n+1] != '\n' {
-			return errNoCRLF
+		if b = b[size:]; b[0] != '$' {
+			return nil, true
 		}
-		if cor.wants(n - skip) {
-			err = cor.write(w, b[:n+2], skip, n, randomByte)
-		} else {
-			_, err = w.Write(b)
-		}
-		if err != nil {
-			return err
-		}
-		r.Discard(int(n) + 2)
-		return nil
-	}
-	dst := w
-	if cor.wants(n - skip) {
-		dst = cor.writer(w, skip, n)
-	}
-	for left := n; left > 0; {
-		if _, err := r.fill(1); err != nil {
-			return eofIsUnexpected(err)
-		}
-		b := r.bytes()
-		b = b[:min(int64(len(b)), left)]
-		if _, err := dst.Write(b); err != nil {
-			return err
-		}
-		r.Discard(len(b))
-		left -= int64(len(b))
-	}
-	b, err := r.fill(2)
-	if err != nil {
-		return eofIsUnexpected(err)
-	}
-	if b[0] != '\r' || b[1] != '\n' {
-		return errNoCRLF
-	}
-	if _, err := w.Write(b); err != nil {
-		return err
-	}
-	r.Discard(2)
-	return nil
-}
-
-func eofIsUnexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
-}
-
-// simple copies a line-valued item (+ - : _ # , ( ) to w. Lines longer
-// than the buffer are streamed; their content cannot be corrupted.
-func (r *reader) simple(w io.Writer, t byte, cor *corrupter) error {
-	var total int64
-	prev := byte(0)
-	for {
-		b := r.bytes()
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			if len(b) == r.Size() {
-				if total += int64(len(b)); total > r.maxBulk {
-					return protoErr("line longer than %d bytes", r.maxBulk)
-				}
-				if _, err := w.Write(b); err != nil {
-					return err
-				}
-				prev = b[len(b)-1]
-				r.Discard(len(b))
+		n, size, err = headerLine(b)
+		if err == nil && size > 0 && n >= 0 && n <= maxPushKind {
+			if len(b) < size+int(n) {
+				return nil, false
 			}
-			if err := r.more(); err != nil {
-				return eofIsUnexpected(err)
-			}
-			continue
-		}
-		line := b[:i+1]
-		if i > 0 {
-			prev = line[i-1]
-		}
-		if prev != '\r' {
-			return errNoCRLF
-		}
-		if total == 0 {
-			if err := checkSimple(t, line); err != nil {
-				return err
-			}
-		}
-		var err error
-		if total == 0 && cor.wants(int64(len(line)-3)) && (t == '+' || t == '-' || t == ':') {
-			gen := randomLetter
-			if t == ':' {
-				gen = randomDigit
-			}
-			start := int64(1)
-			if t == ':' && line[1] == '-' {
-				start = 2
-			}
-			err = cor.write(w, line, start, int64(len(line)-2), gen)
-		} else {
-			_, err = w.Write(line)
-		}
-		if err != nil {
-			return err
-		}
-		r.Discard(len(line))
-		return nil
-	}
-}
-
-// checkSimple validates the lines whose content RESP3 constrains.
-func checkSimple(t byte, line []byte) error {
-	content := line[1 : len(line)-2]
-	switch t {
-	case '_':
-		if len(content) != 0 {
-			return protoErr("null with content")
-		}
-	case '#':
-		if len(content) != 1 || (content[0] != 't' && content[0] != 'f') {
-			return protoErr("invalid boolean")
-		}
-	case ':':
-		if _, err := parseLength(line); err != nil {
-			return protoErr("invalid integer")
-		}
-	case ',', '(':
-		if len(content) == 0 {
-			return protoErr("empty number")
+			return b[size : size+int(n)], true
 		}
 	}
-	return nil
+	return nil, err != nil || size > 0
 }
 
 // walk copies pending whole RESP values from r to w: any type of RESP2 or
@@ -301,60 +171,133 @@ func checkSimple(t byte, line []byte) error {
 // it annotates.
 func (r *reader) walk(w io.Writer, pending int64, cor *corrupter) error {
 	for pending > 0 {
-		b, err := r.fill(1)
+		b, err := r.Peek(1)
 		if err != nil {
 			return eofIsUnexpected(err)
 		}
-		t := b[0]
+		t, n := b[0], int64(0) // n: the values t announces besides itself
 		switch t {
 		case '+', '-', ':', '_', '#', ',', '(':
-			if err := r.simple(w, t, cor); err != nil {
-				return err
-			}
-			pending--
+			err = r.simple(w, t, cor)
 		case '$', '!', '=':
-			n, err := r.header(w)
-			if err != nil {
-				return err
-			}
+			var size int64
+			size, err = r.header(w)
 			switch {
-			case n == -1 && t == '$': // RESP2 null bulk string
-			case n < 0 || n > r.maxBulk:
-				return protoErr("bulk length %d out of range", n)
-			case t == '=' && n < 4:
-				return protoErr("verbatim string without format")
+			case err != nil, size == -1 && t == '$': // RESP2 null bulk string
+			case size < 0 || size > r.maxBulk:
+				err = protoErr("bulk length %d out of range", size)
+			case t == '=' && size < 4:
+				err = protoErr("verbatim string without format")
+			case t == '=':
+				err = r.payload(w, size, cor, 4) // keep the "txt:" format prefix intact
 			default:
-				skip := int64(0)
-				if t == '=' {
-					skip = 4 // keep the "txt:" format prefix intact
-				}
-				if err := r.payload(w, n, cor, skip); err != nil {
-					return err
-				}
+				err = r.payload(w, size, cor, 0)
 			}
-			pending--
 		case '*', '~', '>', '%', '|':
-			n, err := r.header(w)
-			if err != nil {
-				return err
-			}
+			n, err = r.header(w)
 			switch {
+			case err != nil:
 			case n == -1 && t == '*': // RESP2 null array
-				pending--
-			case n < 0:
-				return protoErr("aggregate count %d out of range", n)
+				n = 0
+			case n < 0 || n > maxPending:
+				err = protoErr("aggregate count %d out of range", n)
 			case t == '%':
-				pending += 2*n - 1
-			case t == '|':
-				pending += 2 * n
-			default:
-				pending += n - 1
-			}
-			if pending > maxPending {
-				return protoErr("aggregate too large")
+				n *= 2
+			case t == '|': // its pairs, then the value it annotates
+				n = 2*n + 1
 			}
 		default:
-			return protoErr("unknown type byte %q", t)
+			err = protoErr("unknown type byte %q", t)
+		}
+		if err != nil {
+			return err
+		}
+		if pending += n - 1; pending > maxPending {
+			return protoErr("aggregate too large")
+		}
+	}
+	return nil
+}
+
+// payload copies n bytes and their CRLF to w. A value larger than the
+// buffer is streamed (spliced when it can), never held whole.
+func (r *reader) payload(w io.Writer, n int64, cor *corrupter, skip int64) error {
+	dst := cor.wrap(w, skip, n, randomByte)
+	if n+2 > int64(r.Size()) {
+		if _, err := r.CopyN(dst, n); err != nil {
+			return err
+		}
+		n, dst = 0, w
+	}
+	b, err := r.Peek(int(n) + 2)
+	if err != nil {
+		return eofIsUnexpected(err)
+	}
+	if b[n] != '\r' || b[n+1] != '\n' {
+		return errNoCRLF
+	}
+	_, err = dst.Write(b)
+	r.Discard(len(b))
+	return err
+}
+
+// simple copies a line-valued item (+ - : _ # , ( ) to w. Lines longer
+// than the buffer are streamed; their content cannot be corrupted.
+func (r *reader) simple(w io.Writer, t byte, cor *corrupter) error {
+	for total := 0; ; {
+		line, err := r.PeekSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// Streamed but for its last byte, which may be the CR.
+			if total += len(line) - 1; int64(total) > r.maxBulk {
+				return protoErr("line longer than %d bytes", r.maxBulk)
+			}
+			_, err = w.Write(line[:len(line)-1])
+			r.Discard(len(line) - 1)
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return eofIsUnexpected(err)
+		}
+		if line[len(line)-2] != '\r' {
+			return errNoCRLF
+		}
+		if total == 0 {
+			if err := checkSimple(t, line); err != nil {
+				return err
+			}
+			switch {
+			case t == '+' || t == '-':
+				w = cor.wrap(w, 1, int64(len(line)-2), randomLetter)
+			case t == ':' && line[1] == '-':
+				w = cor.wrap(w, 2, int64(len(line)-2), randomDigit)
+			case t == ':':
+				w = cor.wrap(w, 1, int64(len(line)-2), randomDigit)
+			}
+		}
+		_, err = w.Write(line)
+		r.Discard(len(line))
+		return err
+	}
+}
+
+// checkSimple validates the lines whose content RESP3 constrains.
+func checkSimple(t byte, line []byte) error {
+	content := line[1 : len(line)-2]
+	switch {
+	case t == '_' && len(content) != 0:
+		return protoErr("null with content")
+	case t == '#' && (len(content) != 1 || (content[0] != 't' && content[0] != 'f')):
+		return protoErr("invalid boolean")
+	case t == ',' || t == '(':
+		if len(content) == 0 {
+			return protoErr("empty number")
+		}
+	case t == ':':
+		if _, err := parseLength(line); err != nil {
+			return protoErr("invalid integer")
 		}
 	}
 	return nil
@@ -366,77 +309,43 @@ func (r *reader) walk(w io.Writer, pending int64, cor *corrupter) error {
 // never writes CR or LF into a line, so the client stays in sync and reads
 // a wrong value rather than garbage.
 type corrupter struct {
-	done bool
-	buf  [injectMax]byte
-}
-
-// wants reports whether a payload of n bytes is the one to damage.
-func (c *corrupter) wants(n int64) bool {
-	return c != nil && !c.done && n > 0
-}
-
-// span picks the damaged range inside [from, to): a quarter of the value,
-// at least one byte and at most injectMax, centred.
-func span(from, to int64) (int64, int64) {
-	n := to - from
-	k := min(max(n/4, 1), injectMax)
-	start := from + (n-k)/2
-	return start, start + k
-}
-
-// write writes b to w with b[from:to]'s middle overwritten by gen.
-func (c *corrupter) write(w io.Writer, b []byte, from, to int64, gen func(byte) byte) error {
-	c.done = true
-	s, e := span(from, to)
-	out := c.buf[:e-s]
-	for i := range out {
-		out[i] = gen(b[s+int64(i)])
-	}
-	if _, err := w.Write(b[:s]); err != nil {
-		return err
-	}
-	if _, err := w.Write(out); err != nil {
-		return err
-	}
-	_, err := w.Write(b[e:])
-	return err
-}
-
-// writer wraps w so that the payload streamed through it, n bytes of which
-// the first skip are kept, gets its middle overwritten.
-func (c *corrupter) writer(w io.Writer, skip, n int64) io.Writer {
-	c.done = true
-	s, e := span(skip, n)
-	return &corruptWriter{w: w, from: s, to: e, buf: &c.buf}
-}
-
-type corruptWriter struct {
+	done     bool
 	w        io.Writer
-	off      int64
-	from, to int64
-	buf      *[injectMax]byte
+	off      int64 // bytes written through
+	from, to int64 // the range overwritten
+	gen      func(byte) byte
+	buf      [injectMax]byte
 }
 
-func (cw *corruptWriter) Write(p []byte) (int, error) {
-	start, end := cw.off, cw.off+int64(len(p))
-	cw.off = end
-	if end <= cw.from || start >= cw.to {
-		return cw.w.Write(p)
+// wrap returns w, or, when the value at [from, to) of what goes through
+// is the one to damage, c as a writer to w that overwrites a quarter of the
+// value with gen's bytes: at least one byte and at most injectMax, centred.
+func (c *corrupter) wrap(w io.Writer, from, to int64, gen func(byte) byte) io.Writer {
+	if c == nil || c.done || to <= from {
+		return w
 	}
-	a := max(cw.from, start) - start
-	b := min(cw.to, end) - start
-	out := cw.buf[:b-a]
+	k := min(max((to-from)/4, 1), injectMax)
+	c.done, c.w, c.off, c.gen = true, w, 0, gen
+	c.from = from + (to-from-k)/2
+	c.to = c.from + k
+	return c
+}
+
+func (c *corrupter) Write(p []byte) (int, error) {
+	start, end := c.off, c.off+int64(len(p))
+	c.off = end
+	if end <= c.from || start >= c.to {
+		return c.w.Write(p)
+	}
+	a, b := max(c.from, start)-start, min(c.to, end)-start
+	out := c.buf[:b-a]
 	for i := range out {
-		out[i] = randomByte(p[a+int64(i)])
+		out[i] = c.gen(p[a+int64(i)])
 	}
-	if _, err := cw.w.Write(p[:a]); err != nil {
-		return 0, err
-	}
-	if _, err := cw.w.Write(out); err != nil {
-		return 0, err
-	}
-	if _, err := cw.w.Write(p[b:]); err != nil {
-		return 0, err
+	for _, part := range [][]byte{p[:a], out, p[b:]} {
+		if _, err := c.w.Write(part); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }

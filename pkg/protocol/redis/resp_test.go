@@ -23,13 +23,12 @@ func frameRequests(in string, size int) (string, []string, error) {
 	var cmds []string
 	var sc scan
 	for {
-		complete, err := r.scanRequest(&sc)
-		if err != nil {
+		if _, err := r.scanRequest(&sc); err != nil {
 			return out.String(), cmds, err
 		}
 		b, _ := r.Peek(sc.pos)
 		cmds = append(cmds, commandName(sc.arg(b, 0)))
-		if err := r.copyRequest(&out, &sc, complete); err != nil {
+		if err := r.copyRequest(&out, &sc); err != nil {
 			return out.String(), cmds, err
 		}
 	}
