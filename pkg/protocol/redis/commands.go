@@ -73,7 +73,6 @@ func commandName(b []byte) string {
 // of one command (a pipeline, typically) is looked up once.
 type lastName struct{ req *chaos.Request }
 
-// of returns the request of the command named b.
 func (l *lastName) of(b []byte) *chaos.Request {
 	if l.req == nil || !equalFold(b, l.req.Command) {
 		name := commandName(b)

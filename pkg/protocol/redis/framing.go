@@ -35,23 +35,15 @@ const (
 	kExec
 	kDiscard
 	kReset
-	kUnsub // UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE; it and the kinds after it only queue inside MULTI
+	// From kUnsub on, the kinds are only queued inside MULTI.
+	kUnsub // UNSUBSCRIBE, PUNSUBSCRIBE, SUNSUBSCRIBE
 	kReplyOn
 	kReplyOff
 	kReplySkip
 )
 
-type replyMode uint8
-
-const (
-	replyOn replyMode = iota
-	replyOff
-	replySkip // the next command gets no reply
-)
-
-// replacement says that the backend's reply is dropped and an error
-// answers in its place: the EXEC of a transaction that must not run went
-// to redis as DISCARD.
+// replacement drops the backend's reply for an error: the EXEC of a
+// transaction that must not run went to redis as DISCARD.
 type replacement uint8
 
 const (
@@ -67,15 +59,14 @@ type inflight struct {
 	replies int32 // for UNSUBSCRIBE and its kin, how many messages answer
 }
 
-// framing frames one client connection for the kit, and mirrors the
-// connection's state in redis that decides what comes back: the CLIENT
-// REPLY mode and the transaction.
+// framing frames one client connection, and mirrors the state in redis that
+// decides what comes back: the CLIENT REPLY mode and the transaction.
 type framing struct {
 	p              *Protocol
 	cr, br         reader
 	sc             scan
 	names          lastName
-	mode           replyMode
+	mode           kind // the CLIENT REPLY mode: kOther (on), kReplyOff or kReplySkip
 	inMulti, dirty bool // dirty: an injected error refused a command of the transaction
 	pendingSwitch  bool // a SUBSCRIBE or MONITOR was queued in the transaction
 	cor            corrupter
@@ -119,9 +110,8 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[inflight]) error {
 		x.R.replace = abortExec
 		return nil
 	}
-	// SYNC and PSYNC are refused inside MULTI (redis flags them no-multi),
-	// so only SUBSCRIBE and MONITOR wait for EXEC. Their replies are not
-	// framed: an RDB payload is not RESP.
+	// Redis refuses SYNC and PSYNC inside MULTI, so only SUBSCRIBE and
+	// MONITOR wait for EXEC. An RDB payload is not RESP: no reply is framed.
 	if ((k == kSwitch || k == kSync) && !f.inMulti) || (k == kExec && f.inMulti && f.pendingSwitch) {
 		x.Reply, x.Then = kit.ReplyNone, kit.RawAfter
 	}
@@ -142,9 +132,8 @@ func (f *framing) Send(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight])
 }
 
 // Fail keeps redis's transaction in step with what the client is told: an
-// EXEC or DISCARD refused by the error fault ends the transaction with a
-// DISCARD, a command refused inside it makes its EXEC fail, and a command
-// whose reply the client turned off still runs, as it expects.
+// EXEC or DISCARD refused ends it with a DISCARD, a command refused inside it
+// makes its EXEC fail; a command whose reply is turned off still runs.
 func (f *framing) Fail(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) (bool, error) {
 	switch k := x.R.k; {
 	case x.Reply == kit.ReplyNone:
@@ -167,11 +156,10 @@ func (f *framing) discardInstead(out io.Writer) error {
 	return err
 }
 
-// Reply relays the backend's reply, the pushes before it and the
-// attributes that belong to it; for the UNSUBSCRIBE family, the messages
-// that answer it: arrays in RESP2, pushes of the command's own kind in
-// RESP3 (pushes of another kind, such as invalidations, are out of band).
-// A reply of another type (an error: NOAUTH, say) is the only one.
+// Reply relays the backend's reply with the pushes before it; for the
+// UNSUBSCRIBE family, its messages: arrays in RESP2, pushes of its own kind
+// in RESP3 (others, such as invalidations, are out of band), or one reply
+// of another type (an error: NOAUTH, say).
 func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]) error {
 	r := &f.br
 	r.Reader = in
@@ -209,8 +197,7 @@ func (f *framing) reply(r *reader, x *kit.Exchange[inflight], dst, oob io.Writer
 			n, err := r.header(dst)
 			if err == nil && n < 0 {
 				err = protoErr("attribute count %d out of range", n)
-			}
-			if err == nil {
+			} else if err == nil {
 				err = r.walk(dst, 2*n, nil)
 			}
 			if err != nil {
@@ -295,9 +282,9 @@ func (f *framing) expectsReply(k kind) bool {
 		k = kOther // queued, answered +QUEUED
 	}
 	switch f.mode {
-	case replyOff:
+	case kReplyOff:
 		return k == kReplyOn || k == kReset
-	case replySkip:
+	case kReplySkip:
 		return k == kReplyOn
 	}
 	return k != kReplyOff && k != kReplySkip
@@ -306,12 +293,12 @@ func (f *framing) expectsReply(k kind) bool {
 // track updates the connection state for a command of kind k that reached
 // redis, mirroring what redis does with its client flags.
 func (f *framing) track(k kind) {
-	if f.mode == replySkip {
-		f.mode = replyOn // this command is the one skipped
+	if f.mode == kReplySkip {
+		f.mode = kOther // this command is the one skipped
 	}
 	switch {
 	case k == kReset:
-		f.mode = replyOn
+		f.mode = kOther
 		fallthrough
 	case k == kExec || k == kDiscard:
 		f.inMulti, f.dirty, f.pendingSwitch = false, false, false
@@ -321,10 +308,8 @@ func (f *framing) track(k kind) {
 		f.pendingSwitch = true
 	case f.inMulti: // CLIENT REPLY is queued, not run
 	case k == kReplyOn:
-		f.mode = replyOn
-	case k == kReplyOff:
-		f.mode = replyOff
-	case k == kReplySkip && f.mode == replyOn:
-		f.mode = replySkip
+		f.mode = kOther
+	case k == kReplyOff, k == kReplySkip && f.mode == kOther:
+		f.mode = k
 	}
 }

@@ -1,62 +1,44 @@
 // Package redis owns the redis protocol of vaurien: RESP2 and RESP3 framing
-// of a client connection's requests and its backend's replies, and the
-// carrying out of drawn faults one request at a time, in RESP.
+// of a client connection's requests and its backend's replies, and drawn
+// faults carried out one request at a time, in RESP.
 //
-// # Framing
+// Requests (arrays of bulk strings, or inline lines that grow the client's
+// buffer up to redis' 64 KiB) are forwarded as they arrive and replies (any
+// RESP2 or RESP3 value, nested to any depth) matched to them in order, so
+// pipelines keep their depth. Values larger than the buffers are streamed;
+// a length above max_bulk_len (redis' proto-max-bulk-len) is a protocol
+// error. An attribute belongs to the reply that follows it. A push is out
+// of band, relayed when it comes, except that UNSUBSCRIBE, PUNSUBSCRIBE and
+// SUNSUBSCRIBE on a connection that is not subscribed answer one message
+// per channel named (one when none is), pushes of their own kind in RESP3
+// and arrays in RESP2, whatever CLIENT REPLY says. RESP3 is read at any
+// time, so HELLO 3 needs no state. So that no reply is matched to the
+// wrong request, CLIENT REPLY OFF, ON and SKIP, RESET, empty requests and
+// MULTI ... EXEC/DISCARD are tracked (not a CLIENT REPLY queued in MULTI
+// or refused by redis).
 //
-// Requests are arrays of bulk strings or inline lines; replies are any
-// RESP2 or RESP3 value, nested to any depth. Requests are forwarded as they
-// arrive and replies matched to them in order, so pipelines keep their
-// depth. Bulk payloads larger than the buffers are streamed, never held
-// whole; a length above max_bulk_len (redis' proto-max-bulk-len) is a
-// protocol error. An inline request grows the client's buffer up to redis'
-// 64 KiB limit. An attribute belongs to the reply that follows it. A push
-// (>) is out of band, relayed when it comes, even while no request waits,
-// with one exception: UNSUBSCRIBE, PUNSUBSCRIBE and SUNSUBSCRIBE on a
-// connection that is not subscribed answer one message per channel named
-// (one when none is), pushes of their own kind in RESP3, arrays in RESP2,
-// whatever CLIENT REPLY says. The framer reads RESP3 at any time, so HELLO
-// 3 needs no state of its own.
-//
-// Commands that change which replies come are tracked, so that a reply is
-// never matched to the wrong request: CLIENT REPLY OFF, ON and SKIP, RESET,
-// empty requests, and MULTI ... EXEC/DISCARD. CLIENT REPLY queued inside
-// MULTI is not tracked, nor is one that redis refuses (before AUTH, say).
-//
-// # Raw relay
-//
-// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and MONITOR turn the connection into a
-// message stream: once such a command is forwarded and every earlier reply
-// delivered, the connection goes to a raw relay for the rest of its life
-// (inside MULTI, at EXEC). So do SYNC and PSYNC, so that a replica (or
-// redis-cli --rdb) syncs through the proxy: their answer is an RDB payload
-// that is not RESP (no CRLF after it), then the replication stream; redis
-// refuses them inside MULTI. So do client bytes that are not RESP (redis
-// answers its own protocol error). A backend reply that is not RESP closes
+// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and MONITOR (inside MULTI, its EXEC)
+// hand the connection to a raw relay once every earlier reply is out, and
+// draws stop; so do SYNC and PSYNC, whose RDB payload is not RESP, so that
+// replicas sync through the proxy, and client bytes that are not RESP
+// (redis answers its own error). A backend reply that is not RESP closes
 // both connections. A client's half-close reaches redis once redis has
-// sent every reply it had (it drops the unsent replies of a client whose
-// EOF it reads), and a blocked BLPOP then ends; a blocking command waiting
-// longer than the route's idle timeout counts as idle, as on a raw relay.
+// sent every reply it had (it drops those of a client whose EOF it reads),
+// and a blocked BLPOP then ends; a blocking command waiting longer than the
+// idle timeout counts as idle, as on a raw relay.
 //
-// # Faults
-//
-// The mix is drawn once per request (empty requests, which redis ignores,
-// draw nothing), with chaos.Request.Command the upper-cased command name;
-// a request that draws dummy costs no allocation. The kit carries out the
-// draw as on every protocol (delay, hang, timeout, abort, blackout, down,
-// reset_peer, slow_close, filters on that request's bytes and that reply's
-// bytes, not the pushes or attributes before it). In RESP:
-//   - error: the request is not forwarded; the client reads a RESP error
-//     made of the behavior's message, or the protocol's error_message
-//     (DefaultErrorMessage by default).
-//     Inside MULTI the transaction is marked failed, as redis does with a
-//     refused command: EXEC goes as DISCARD and answers -EXECABORT. An EXEC
-//     or DISCARD that draws the error goes as DISCARD. A request whose
-//     reply CLIENT REPLY suppresses is forwarded untouched.
-//   - error with inject: the request is forwarded and a few bytes in the
-//     middle of the reply's first string, error or integer are overwritten,
-//     keeping every length: the client reads a wrong value, not garbage;
-//     nulls, booleans and doubles pass intact.
+// The mix is drawn once per request (not for empty ones), with
+// chaos.Request.Command the upper-cased command name; a dummy draw costs no
+// allocation. The kit carries out the draw as for every protocol; filters
+// act on the request's bytes and its reply's, not the pushes or attributes
+// before it. The error fault answers a RESP error line (the behavior's
+// message, or error_message) in place of the request; inside MULTI it
+// fails the transaction as redis does a refused command (EXEC goes as
+// DISCARD and answers -EXECABORT), and an EXEC or DISCARD that draws it
+// goes as DISCARD; a request whose reply CLIENT REPLY suppresses goes
+// untouched. With inject the request is forwarded and a few bytes in the
+// middle of the reply's first string, error or integer are overwritten,
+// lengths kept.
 package redis
 
 import (
@@ -108,15 +90,10 @@ type Protocol struct {
 	maxBulk int64
 }
 
-var _ chaos.Protocol = (*Protocol)(nil)
-
 // New returns the redis protocol with the error line its faults answer by
 // default ("" for DefaultErrorMessage) and the largest accepted bulk length
 // (0 or less for DefaultMaxBulkLen).
 func New(errorMessage string, maxBulkLen int64) *Protocol {
-	if errorMessage == "" {
-		errorMessage = DefaultErrorMessage
-	}
 	if maxBulkLen <= 0 {
 		maxBulkLen = DefaultMaxBulkLen
 	}

@@ -7,18 +7,14 @@ import (
 
 const (
 	// maxArgs is how many leading arguments the scanner remembers: enough
-	// to recognise the commands that change the connection's state
-	// (CLIENT REPLY OFF takes three; a fourth makes it another command).
+	// for CLIENT REPLY OFF, which a fourth makes another command.
 	maxArgs = 4
-	// maxArgc is redis' own bound on a request's argument count.
-	maxArgc = 1<<31 - 1
+	maxArgc = 1<<31 - 1 // redis' own bound
 )
 
-// scan frames one client request, an array of bulk strings
-// ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n") or an inline line ("GET k\r\n"),
-// inside the bytes buffered so far. It is resumable: given the same
-// request's bytes with more after them (perhaps moved in memory), it goes
-// on from where it stopped.
+// scan frames one client request, an array of bulk strings or an inline
+// line, inside the bytes buffered so far. It is resumable: given the same
+// bytes with more after them (perhaps moved in memory), it goes on.
 type scan struct {
 	pos   int   // bytes scanned, always at a boundary between elements
 	argc  int64 // elements the header announced; -1 before the header
@@ -50,10 +46,7 @@ func (s *scan) add(from, to int) {
 // that can be buffered.
 func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 	if s.argc < 0 {
-		if len(b) == 0 {
-			return false, nil
-		}
-		if b[0] != '*' {
+		if len(b) == 0 || b[0] != '*' {
 			return s.line(b, full)
 		}
 		n, size, err := headerLine(b)
@@ -97,10 +90,8 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 	return true, nil
 }
 
-// line scans an inline request: one line, arguments separated by blanks
-// (C's isspace, as redis splits them). Quoting is not interpreted (redis
-// would); only the arguments that change the connection's state are read,
-// and those never need quotes.
+// line scans an inline request, arguments split on C's isspace as redis
+// does. Quotes are not interpreted: the arguments read never need them.
 func (s *scan) line(b []byte, full bool) (bool, error) {
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 {
@@ -150,9 +141,8 @@ func (r *reader) scanRequest(sc *scan) (bool, error) {
 	}
 }
 
-// copyRequest moves the request that scanRequest framed to w: what the
-// scanner saw at once, then the elements that did not fit in the buffer,
-// each bulk's header checked and its payload streamed.
+// copyRequest moves the request scanRequest framed to w, streaming the
+// elements that did not fit in the buffer.
 func (r *reader) copyRequest(w io.Writer, s *scan) error {
 	b, _ := r.Peek(s.pos)
 	if _, err := w.Write(b); err != nil {

@@ -12,29 +12,16 @@ import (
 )
 
 const (
-	// maxHeaderLine bounds a length or count line ("$536870912\r\n"): these
-	// are short, so a longer one is a peer speaking something else.
-	maxHeaderLine = 32
-	// maxFastDigits is how many digits headerLine reads in its quick pass,
-	// which cannot overflow with them.
-	maxFastDigits = 18
-	// maxPending bounds the number of values a reply may still announce, so
-	// that a hostile count cannot overflow the walker's counter.
-	maxPending = 1 << 53
-	// maxPushKind is the longest push kind the framer looks for
-	// ("punsubscribe", "sunsubscribe").
-	maxPushKind = 12
-	// injectMax is how many bytes an injected corruption replaces at most,
-	// the amount the original Vaurien inserted.
-	injectMax = 100
+	maxHeaderLine = 32      // a longer length line ("$536870912\r\n") is not RESP
+	maxFastDigits = 18      // the digits headerLine's quick pass reads without overflow
+	maxPending    = 1 << 53 // the values a reply may announce: a hostile count cannot overflow
+	maxPushKind   = 12      // the longest push kind looked for ("punsubscribe")
+	injectMax     = 100     // the most bytes a corruption replaces, as the original Vaurien
 )
 
-// ProtocolError reports bytes that are not RESP. The framer stops there:
-// on the client side it hands the rest of the stream to a raw relay, on
-// the backend side it closes the connection.
-type ProtocolError struct {
-	Msg string
-}
+// ProtocolError reports bytes that are not RESP: from the client, the rest
+// of the stream goes raw; from the backend, the connection closes.
+type ProtocolError struct{ Msg string }
 
 func (e *ProtocolError) Error() string { return "resp protocol error: " + e.Msg }
 
@@ -164,11 +151,8 @@ func pushKind(b []byte) (kind []byte, done bool) {
 	return nil, err != nil || size > 0
 }
 
-// walk copies pending whole RESP values from r to w: any type of RESP2 or
-// RESP3, aggregates nested to any depth. It counts the values still due
-// instead of recursing, so depth costs no stack and no memory. An attribute
-// is not a value of its own: it announces its key/value pairs and the value
-// it annotates.
+// walk copies pending whole RESP2 or RESP3 values from r to w. It counts
+// the values still due instead of recursing, so that depth costs no stack.
 func (r *reader) walk(w io.Writer, pending int64, cor *corrupter) error {
 	for pending > 0 {
 		b, err := r.Peek(1)
@@ -222,7 +206,7 @@ func (r *reader) walk(w io.Writer, pending int64, cor *corrupter) error {
 // payload copies n bytes and their CRLF to w. A value larger than the
 // buffer is streamed (spliced when it can), never held whole.
 func (r *reader) payload(w io.Writer, n int64, cor *corrupter, skip int64) error {
-	dst := cor.wrap(w, skip, n, randomByte)
+	dst := cor.wrap(w, skip, n, 0, 256)
 	if n+2 > int64(r.Size()) {
 		if _, err := r.CopyN(dst, n); err != nil {
 			return err
@@ -241,91 +225,84 @@ func (r *reader) payload(w io.Writer, n int64, cor *corrupter, skip int64) error
 	return err
 }
 
-// simple copies a line-valued item (+ - : _ # , ( ) to w. Lines longer
-// than the buffer are streamed; their content cannot be corrupted.
+// simple copies a line-valued item (+ - : _ # , ( ) to w, checking what
+// RESP3 constrains of its content. A line longer than the buffer is
+// streamed, and not corrupted.
 func (r *reader) simple(w io.Writer, t byte, cor *corrupter) error {
 	for total := 0; ; {
-		line, err := r.PeekSlice('\n')
-		if err == bufio.ErrBufferFull {
+		b := r.Bytes()
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 && len(b) == r.Size() {
 			// Streamed but for its last byte, which may be the CR.
-			if total += len(line) - 1; int64(total) > r.maxBulk {
+			if total += len(b) - 1; int64(total) > r.maxBulk {
 				return protoErr("line longer than %d bytes", r.maxBulk)
 			}
-			_, err = w.Write(line[:len(line)-1])
-			r.Discard(len(line) - 1)
+			_, err := w.Write(b[:len(b)-1])
+			r.Discard(len(b) - 1)
 			if err != nil {
 				return err
 			}
 			continue
 		}
-		if err != nil {
-			return eofIsUnexpected(err)
+		if i < 0 {
+			if err := r.More(); err != nil {
+				return eofIsUnexpected(err)
+			}
+			continue
 		}
-		if line[len(line)-2] != '\r' {
+		line, end := b[:i+1], i-1
+		if line[end] != '\r' {
 			return errNoCRLF
 		}
 		if total == 0 {
-			if err := checkSimple(t, line); err != nil {
-				return err
-			}
-			switch {
+			switch content := line[1:end]; {
+			case t == '_' && len(content) != 0:
+				return protoErr("null with content")
+			case t == '#' && (len(content) != 1 || (content[0] != 't' && content[0] != 'f')):
+				return protoErr("invalid boolean")
+			case (t == ',' || t == '(') && len(content) == 0:
+				return protoErr("empty number")
 			case t == '+' || t == '-':
-				w = cor.wrap(w, 1, int64(len(line)-2), randomLetter)
-			case t == ':' && line[1] == '-':
-				w = cor.wrap(w, 2, int64(len(line)-2), randomDigit)
+				w = cor.wrap(w, 1, int64(end), 'a', 26)
 			case t == ':':
-				w = cor.wrap(w, 1, int64(len(line)-2), randomDigit)
+				if _, err := parseLength(line); err != nil {
+					return protoErr("invalid integer")
+				}
+				from := int64(1)
+				if content[0] == '-' {
+					from = 2
+				}
+				w = cor.wrap(w, from, int64(end), '0', 10)
 			}
 		}
-		_, err = w.Write(line)
+		_, err := w.Write(line)
 		r.Discard(len(line))
 		return err
 	}
 }
 
-// checkSimple validates the lines whose content RESP3 constrains.
-func checkSimple(t byte, line []byte) error {
-	content := line[1 : len(line)-2]
-	switch {
-	case t == '_' && len(content) != 0:
-		return protoErr("null with content")
-	case t == '#' && (len(content) != 1 || (content[0] != 't' && content[0] != 'f')):
-		return protoErr("invalid boolean")
-	case t == ',' || t == '(':
-		if len(content) == 0 {
-			return protoErr("empty number")
-		}
-	case t == ':':
-		if _, err := parseLength(line); err != nil {
-			return protoErr("invalid integer")
-		}
-	}
-	return nil
-}
-
-// corrupter damages the first string-like payload of a reply (a bulk,
-// verbatim or blob error value, a simple string or error, an integer) by
-// overwriting a few bytes in its middle. It never changes a length and
-// never writes CR or LF into a line, so the client stays in sync and reads
-// a wrong value rather than garbage.
+// corrupter overwrites a few bytes in the middle of a reply's first string,
+// error or integer, never a length nor a line's CR LF: the client stays in
+// sync and reads a wrong value rather than garbage.
 type corrupter struct {
 	done     bool
 	w        io.Writer
 	off      int64 // bytes written through
 	from, to int64 // the range overwritten
-	gen      func(byte) byte
+	lo       byte  // the class of the bytes written instead: lo to lo+n-1
+	n        int
 	buf      [injectMax]byte
 }
 
-// wrap returns w, or, when the value at [from, to) of what goes through
-// is the one to damage, c as a writer to w that overwrites a quarter of the
-// value with gen's bytes: at least one byte and at most injectMax, centred.
-func (c *corrupter) wrap(w io.Writer, from, to int64, gen func(byte) byte) io.Writer {
+// wrap returns w, or c writing to w when the value at [from, to) of what
+// goes through is the one to damage: a quarter of it (at least one byte,
+// at most injectMax, centred) becomes random bytes of [lo, lo+n).
+func (c *corrupter) wrap(w io.Writer, from, to int64, lo byte, n int) io.Writer {
 	if c == nil || c.done || to <= from {
 		return w
 	}
 	k := min(max((to-from)/4, 1), injectMax)
-	c.done, c.w, c.off, c.gen = true, w, 0, gen
+	c.done, c.w, c.off, c.lo, c.n = true, w, 0, lo, n
 	c.from = from + (to-from-k)/2
 	c.to = c.from + k
 	return c
@@ -340,7 +317,7 @@ func (c *corrupter) Write(p []byte) (int, error) {
 	a, b := max(c.from, start)-start, min(c.to, end)-start
 	out := c.buf[:b-a]
 	for i := range out {
-		out[i] = c.gen(p[a+int64(i)])
+		out[i] = c.random(p[a+int64(i)])
 	}
 	for _, part := range [][]byte{p[:a], out, p[b:]} {
 		if _, err := c.w.Write(part); err != nil {
@@ -350,24 +327,11 @@ func (c *corrupter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// The generators return a random byte of their class that differs from the
-// original, so that a corrupted value is always different.
-
-func randomByte(orig byte) byte {
-	return orig ^ byte(1+rand.IntN(255))
-}
-
-func randomLetter(orig byte) byte {
-	c := byte('a' + rand.IntN(26))
-	if c == orig {
-		c = 'a' + (c-'a'+1)%26
+// random returns a random byte of c's class other than orig, so that a
+// corrupted value always differs.
+func (c *corrupter) random(orig byte) byte {
+	if int(orig-c.lo) >= c.n {
+		return c.lo + byte(rand.IntN(c.n))
 	}
-	return c
-}
-
-func randomDigit(orig byte) byte {
-	if orig < '0' || orig > '9' {
-		return orig
-	}
-	return '0' + (orig-'0'+byte(1+rand.IntN(9)))%10
+	return c.lo + byte((int(orig-c.lo)+1+rand.IntN(c.n-1))%c.n)
 }
