@@ -6,10 +6,12 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
-// commandNames are the commands of redis 7 and 8. Each has one
-// chaos.Request, shared by every connection, so that naming the command of
-// a request costs no allocation on the pass-through path.
-var commandNames = strings.Fields(`
+// requests holds one chaos.Request for each command of redis 7 and 8,
+// shared by every connection, so that naming the command of a request costs
+// no allocation on the pass-through path.
+var requests = func() map[string]*chaos.Request {
+	m := map[string]*chaos.Request{}
+	for _, n := range strings.Fields(`
 ACL APPEND ASKING AUTH BGREWRITEAOF BGSAVE BITCOUNT BITFIELD BITFIELD_RO BITOP
 BITPOS BLMOVE BLMPOP BLPOP BRPOP BRPOPLPUSH BZMPOP BZPOPMAX BZPOPMIN CLIENT
 CLUSTER COMMAND CONFIG COPY DBSIZE DEBUG DECR DECRBY DEL DISCARD DUMP ECHO EVAL
@@ -36,18 +38,14 @@ ZDIFFSTORE ZINCRBY ZINTER ZINTERCARD ZINTERSTORE ZLEXCOUNT ZMPOP ZMSCORE ZPOPMAX
 ZPOPMIN ZRANDMEMBER ZRANGE ZRANGEBYLEX ZRANGEBYSCORE ZRANGESTORE ZRANK ZREM
 ZREMRANGEBYLEX ZREMRANGEBYRANK ZREMRANGEBYSCORE ZREVRANGE ZREVRANGEBYLEX
 ZREVRANGEBYSCORE ZREVRANK ZSCAN ZSCORE ZUNION ZUNIONSTORE
-`)
-
-// maxInterned is the longest known name.
-const maxInterned = 24
-
-var requests = func() map[string]*chaos.Request {
-	m := make(map[string]*chaos.Request, len(commandNames))
-	for _, n := range commandNames {
+`) {
 		m[n] = &chaos.Request{Command: n}
 	}
 	return m
 }()
+
+// maxInterned is the longest known name.
+const maxInterned = 24
 
 // commandName returns b upper-cased as a string, without allocating for the
 // known commands.
