@@ -7,11 +7,14 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/selfloop"
@@ -86,10 +89,14 @@ type Route struct {
 	innerTLS bool
 	plan     atomic.Pointer[plan]
 
-	mu       sync.Mutex
-	ln       net.Listener
+	mu sync.Mutex
+	ln net.Listener
+	// bareLn is a duplicate of ln's socket, which the acceptor waits on to
+	// accept bare sockets (see bare.go); nil when it has none. Closing ln
+	// closes it too, or the socket would go on listening.
+	bareLn   *os.File
 	addr     string // the bound address, reused when a disabled route is enabled
-	conns    map[net.Conn]*session
+	conns    map[*session]struct{}
 	disabled bool
 	stopped  bool
 
@@ -140,7 +147,7 @@ func newRoute(cfg RouteConfig, obs Observer) (*Route, error) {
 	r := &Route{
 		name:  cfg.Name,
 		obs:   obs.Route(cfg.Name, cfg.Protocol),
-		conns: map[net.Conn]*session{},
+		conns: map[*session]struct{}{},
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	p.source = chaos.SourceFor(cfg.Seed, cfg.Name)
@@ -175,13 +182,17 @@ func newPlan(cfg RouteConfig) (*plan, error) {
 // connection.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: -1, Interval: -1, Count: -1}
 
-// keepAliveOn turns keep-alive probes on for a listening socket, whose
-// accepted sockets take it from there: set once, it costs them no system
-// call.
-func keepAliveOn(_, _ string, c syscall.RawConn) error {
+// listenerOptions turns keep-alive probes on, and Nagle's delay off, for a
+// listening socket, whose accepted sockets take both from there: set once,
+// they cost them no system call (Go's Accept sets TCP_NODELAY again; a
+// socket accepted bare does not).
+func listenerOptions(_, _ string, c syscall.RawConn) error {
 	var err error
 	if cerr := c.Control(func(fd uintptr) {
 		err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1)
+		if err == nil {
+			err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
+		}
 	}); cerr != nil {
 		return cerr
 	}
@@ -190,7 +201,7 @@ func keepAliveOn(_, _ string, c syscall.RawConn) error {
 
 // listen binds the route's address.
 func (r *Route) listen(addr string) error {
-	lc := net.ListenConfig{KeepAlive: -1, Control: keepAliveOn}
+	lc := net.ListenConfig{KeepAlive: -1, Control: listenerOptions}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for route %q on %s: %w", r.name, addr, err)
@@ -243,7 +254,9 @@ func (r *Route) listenerFor(addr string) *net.TCPListener {
 
 func (r *Route) start() {
 	r.obs.MixChanged(r.plan.Load().mix)
+	r.mu.Lock()
 	r.accept(r.ln)
+	r.mu.Unlock()
 }
 
 // Name is the route's name.
@@ -311,7 +324,7 @@ func (r *Route) setMix(m *chaos.Mix, src *chaos.Source) {
 func (r *Route) tellFollowers() {
 	r.mu.Lock()
 	hooks := make([]chaos.ChangeHook, 0, len(r.conns))
-	for _, s := range r.conns {
+	for s := range r.conns {
 		if s.changed != nil {
 			hooks = append(hooks, s.changed)
 		}
@@ -359,8 +372,8 @@ func (r *Route) Disable() {
 		return
 	}
 	r.disabled = true
-	r.ln.Close()
-	for _, s := range r.conns {
+	r.closeListener()
+	for s := range r.conns {
 		s.close()
 	}
 }
@@ -370,7 +383,7 @@ func (r *Route) Disable() {
 func (r *Route) CloseConnections() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range r.conns {
+	for s := range r.conns {
 		s.close()
 	}
 }
@@ -418,7 +431,16 @@ func (r *Route) stopAccepting() {
 	defer r.mu.Unlock()
 	r.stopped = true
 	if r.ln != nil {
-		r.ln.Close()
+		r.closeListener()
+	}
+}
+
+// closeListener stops listening; the caller holds mu.
+func (r *Route) closeListener() {
+	r.ln.Close()
+	if r.bareLn != nil {
+		r.bareLn.Close()
+		r.bareLn = nil
 	}
 }
 
@@ -436,7 +458,7 @@ func (r *Route) drain(ctx context.Context) {
 	case <-ctx.Done():
 		r.cancel()
 		r.mu.Lock()
-		for _, s := range r.conns {
+		for s := range r.conns {
 			s.close()
 		}
 		r.mu.Unlock()
@@ -454,14 +476,36 @@ type acceptor struct {
 	r    *Route
 	ln   net.Listener
 	loop func() // accept, as a value made once: starting it allocates nothing
+	bare bareAcceptor
 }
 
-// accept starts accepting on ln.
+// accept starts accepting on ln; the caller holds mu.
 func (r *Route) accept(ln net.Listener) {
 	a := &acceptor{r: r, ln: ln}
 	a.loop = a.accept
+	if tl, ok := ln.(*net.TCPListener); ok && r.relaysBare() {
+		// Without the duplicate (out of descriptors), every connection
+		// is accepted by Go's Accept.
+		if f, err := a.bare.open(tl); err == nil {
+			r.bareLn = f
+		}
+	}
 	r.wg.Add(1)
 	go a.loop()
+}
+
+// next accepts a connection: bare when the route's poller can relay it as
+// it is, else as a net.Conn. local is the connection's local end, for the
+// self-loop check of a bare one.
+func (a *acceptor) next() (s *session, local netip.AddrPort, err error) {
+	if a.bare.rc != nil && a.r.plan.Load().bare() {
+		return a.bare.next(a.r)
+	}
+	c, err := a.ln.Accept()
+	if err != nil {
+		return nil, local, err
+	}
+	return &session{route: a.r, client: c, raw: c, bare: -1}, local, nil
 }
 
 // accept waits for a connection and serves it; its count in the route's
@@ -470,7 +514,7 @@ func (a *acceptor) accept() {
 	r := a.r
 	var backoff time.Duration
 	for {
-		c, err := a.ln.Accept()
+		s, local, err := a.next()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				r.wg.Done()
@@ -491,7 +535,7 @@ func (a *acceptor) accept() {
 		}
 		r.wg.Add(1)
 		go a.loop()
-		r.serve(c)
+		r.serve(s, local)
 		return
 	}
 }
@@ -502,43 +546,51 @@ func (r *Route) track(s *session) bool {
 	if r.disabled || r.ctx.Err() != nil {
 		return false
 	}
-	r.conns[s.raw] = s
+	r.conns[s] = struct{}{}
 	return true
 }
 
-func (r *Route) untrack(c net.Conn) {
+func (r *Route) untrack(s *session) {
 	r.mu.Lock()
-	delete(r.conns, c)
+	delete(r.conns, s)
 	r.mu.Unlock()
 }
 
-func (r *Route) serve(c net.Conn) {
+// serve serves an accepted connection; local is its local end when it is
+// bare.
+func (r *Route) serve(s *session, local netip.AddrPort) {
 	p := r.plan.Load()
 	n := r.active.Add(1)
 	if max := p.cfg.MaxConnections; max > 0 && n > int64(max) {
 		r.refused.Add(1)
 		r.obs.Refused(RefusedLimit)
-		r.release(c)
+		s.release()
 		return
 	}
-	in, loop := selfloop.Accepted(c)
+	var in selfloop.Pair
+	var loop bool
+	if s.raw != nil {
+		in, loop = selfloop.Accepted(s.raw)
+	} else {
+		in, loop = selfloop.AcceptedAddrs(netip.AddrPort(s.peer), local)
+	}
 	if loop {
 		// A backend that leads back here (through a name or a route that
 		// no check saw): serving it would dial again, without end.
 		selfloop.ForgetAccepted(in)
 		r.refused.Add(1)
 		r.obs.Refused(RefusedLoop)
-		r.release(c)
+		s.release()
 		return
 	}
-	s := &session{route: r, client: c, raw: c, protocol: p, in: in}
+	s.protocol, s.in = p, in
 	if !r.track(s) {
 		selfloop.ForgetAccepted(in)
-		r.release(c)
+		s.release()
 		return
 	}
 	n = r.accepted.Add(1)
-	r.obs.Accepted(c.RemoteAddr())
+	r.obs.Accepted(s.remote())
 	s.start, s.shard = time.Now(), uint32(n)
 	if r.tlsIn != nil && !r.innerTLS {
 		if err := s.terminate(p); err != nil {
@@ -552,20 +604,31 @@ func (r *Route) serve(c net.Conn) {
 	}
 }
 
-// release undoes what accepting c took.
-func (r *Route) release(c net.Conn) {
-	c.Close()
-	r.active.Add(-1)
-	r.wg.Done()
+// release closes the client, unless the relay took it bare, and undoes
+// what accepting it took.
+func (s *session) release() {
+	if s.client != nil {
+		s.client.Close()
+	} else if s.bare >= 0 {
+		unix.Close(s.bare)
+	}
+	s.route.active.Add(-1)
+	s.route.wg.Done()
 }
 
 // session is what a protocol sees of one connection.
 type session struct {
-	route  *Route
-	client net.Conn // what the protocol serves: the TLS connection on a route that terminates TLS
-	// raw is the accepted connection, the route's key for it: closing it
-	// ends the connection whatever runs over it.
-	raw      net.Conn
+	route *Route
+	// What the protocol serves: the TLS connection on a route that
+	// terminates TLS; nil while the client is bare (see bare.go).
+	client net.Conn
+	// raw is the accepted connection, nil when it was accepted bare.
+	raw net.Conn
+	// A client accepted bare: its socket, until the relay takes it or a
+	// net.Conn is made of it (-1 then, and for other clients; guarded by
+	// the route's mu), and its address.
+	bare     int
+	peer     peerAddr
 	backend  string // the address last dialed
 	protocol *plan
 	start    time.Time
@@ -620,24 +683,43 @@ func (s *session) CloseWith(c io.Closer) {
 
 // close closes the connection; the caller holds the route's mu.
 func (s *session) close() {
-	if s.closer != nil {
+	switch {
+	case s.closer != nil:
 		s.closer.Close()
-		return
+	case s.client != nil:
+		s.client.Close()
+	default:
+		// Bare: the goroutine serving it closes it, once it has ended,
+		// so that the number is not reused meanwhile.
+		unix.Shutdown(s.bare, unix.SHUT_RDWR)
 	}
-	s.client.Close()
 }
 
 // end closes a served connection and its accounting.
 func (s *session) end(err error) {
 	r := s.route
-	r.obs.Closed(s.client.RemoteAddr(), time.Since(s.start), err)
+	r.obs.Closed(s.remote(), time.Since(s.start), err)
 	selfloop.ForgetAccepted(s.in)
 	s.out.forget()
-	r.untrack(s.raw)
-	r.release(s.client)
+	r.untrack(s)
+	s.release()
 }
 
-func (s *session) Client() net.Conn           { return s.client }
+// remote is the client's address.
+func (s *session) remote() net.Addr {
+	if s.raw != nil {
+		return s.raw.RemoteAddr()
+	}
+	return &s.peer
+}
+
+func (s *session) Client() net.Conn {
+	if s.client == nil {
+		s.materialize()
+	}
+	return s.client
+}
+
 func (s *session) IdleTimeout() time.Duration { return s.protocol.cfg.IdleTimeout }
 func (s *session) Backend() string            { return s.route.plan.Load().backend }
 

@@ -14,9 +14,29 @@ import (
 // one. When the session is a chaos.Follower, the connection follows the
 // changes of the route's mix from then on (see follow.go).
 func Serve(ctx context.Context, s chaos.Session) error {
-	client := s.Client()
+	// A bare client stays bare when the poller relays it: the session
+	// makes a net.Conn of it only for goroutines.
+	var client net.Conn
+	bare := -1
+	if b, ok := s.(bareClient); ok {
+		bare = b.BareClient()
+	}
+	if bare < 0 {
+		client = s.Client()
+	}
 	p := newPair(s, client)
 	e := p.first(s)
+	if e.IsZero() {
+		if handled, err := p.pollDial(ctx, s, bare); handled {
+			return err
+		}
+	}
+	if client == nil {
+		client = s.Client()
+		p.live.mu.Lock()
+		p.conns[0] = client
+		p.live.mu.Unlock()
+	}
 	// Until the backend is dialed, a change of the mix ends what the first
 	// draw does (its wait, or hang) and the next draw takes over once
 	// connected.
@@ -61,11 +81,6 @@ walk:
 		// An error on a stream is its filter's random bytes; the reply and
 		// close delays, a timeout's drop and a reset's relay are the
 		// pair's (see pair.stage and pair.pump).
-	}
-	if !switched && e.IsZero() {
-		if handled, err := p.pollDial(ctx, s); handled {
-			return err
-		}
 	}
 	backend, err := s.Dial(ctx)
 	if err != nil {

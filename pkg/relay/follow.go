@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
@@ -141,14 +143,19 @@ func (p *pair) arm(e *chaos.Effect) {
 	l.strike = time.AfterFunc(e.After, func() {
 		l.mu.Lock()
 		current := l.seen == v && !l.ended
+		if current && fault == chaos.FaultReset {
+			// Under the lock: a bare client's socket is closed only once
+			// the connection has ended.
+			if p.bare {
+				unix.SetsockoptLinger(p.bareFD, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1})
+			} else if c := p.conns[0]; c != nil {
+				Reset(c)
+			}
+		}
 		l.mu.Unlock()
-		if !current {
-			return
+		if current {
+			p.closeAll()
 		}
-		if fault == chaos.FaultReset {
-			Reset(p.conns[0])
-		}
-		p.closeAll()
 	})
 }
 

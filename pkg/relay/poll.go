@@ -694,8 +694,11 @@ func (p *pair) evClose() {
 	l.mu.Lock()
 	l.closed = true
 	l.wakeAll(errClosed)
+	client := p.conns[0]
 	l.mu.Unlock()
-	p.conns[0].Close()
+	if client != nil {
+		client.Close()
+	} // else bare, or already closed: evFinish closes it
 	p.evFinish()
 }
 
@@ -717,6 +720,7 @@ func (p *pair) evFinish() {
 	ev.q.remove(p)
 	p.pl = nil
 	p.finish()
+	p.closeBare()
 	p.stopLinger()
 	if ev.raw {
 		if ev.fds[1] >= 0 {
@@ -737,15 +741,28 @@ func (p *pair) evHandOver() {
 	for _, fd := range ev.fds {
 		unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
+	if p.bare {
+		// Goroutines need net.Conns: for the client as for a raw
+		// backend, one on a duplicate of the socket, whose original is
+		// closed. The pair closes it, as it closed the bare socket.
+		c, err := fileConn(ev.fds[0], "client")
+		p.live.mu.Lock()
+		p.bare = false
+		if err == nil {
+			p.conns[0], p.ownClient = c, true
+		}
+		p.live.mu.Unlock()
+		if err != nil {
+			p.errs[dirIndex(chaos.ToBackend)] = err
+			p.evClose()
+			return
+		}
+	}
 	var backend net.Conn
 	if ev.raw {
-		// Goroutines need a net.Conn: one on a duplicate of the socket,
-		// whose original is closed.
-		f := os.NewFile(uintptr(ev.fds[1]), "backend")
-		c, err := net.FileConn(f)
-		f.Close()
+		c, err := fileConn(ev.fds[1], "backend")
 		if err != nil {
-			ev.fds[1] = -1 // closed above
+			ev.fds[1] = -1 // closed by fileConn
 			p.errs[dirIndex(chaos.ToClient)] = err
 			p.evClose()
 			return
@@ -799,6 +816,9 @@ func (p *pair) evHandOver() {
 		p.finish()
 		p.stopLinger()
 		p.conns[1].Close()
+		if p.ownClient {
+			p.conns[0].Close()
+		}
 		p.detached.End(p.result())
 		return
 	}
@@ -811,6 +831,15 @@ func (p *pair) evHandOver() {
 			go p.half(ctx, dir)
 		}
 	}
+}
+
+// fileConn makes a net.Conn of a bare socket: one on a duplicate, as
+// net.FileConn makes. The original is closed, whatever the outcome.
+func fileConn(fd int, name string) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	c, err := net.FileConn(f)
+	f.Close()
+	return c, err
 }
 
 // writeNow writes p to fd without blocking.
@@ -842,10 +871,23 @@ type rawDialer interface {
 	DialFailed(to netip.AddrPort, err error) error
 }
 
+// bareClient is a session that may hold its client as a bare socket,
+// accepted without Go's net package: the poller relays it as it is, and
+// Client makes a net.Conn of it for goroutines, which a connection the
+// poller relays never needs.
+type bareClient interface {
+	// BareClient is the client's socket while it is bare, else -1.
+	BareClient() int
+	// TakeClient gives the bare socket to the relay, which closes it from
+	// then on, and closes the connection with c (as closer's CloseWith).
+	TakeClient(c io.Closer)
+}
+
 // pollDial connects to the backend from the poller, for a connection that
 // carries out nothing (see poll); handled is false when the caller must
 // dial and relay as usual. An error is a connection that failed at once.
-func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err error) {
+// bare is the client's bare socket (see bareClient), or -1.
+func (p *pair) pollDial(ctx context.Context, s chaos.Session, bare int) (handled bool, err error) {
 	rd, ok1 := s.(rawDialer)
 	cl, ok2 := s.(closer)
 	dt, ok3 := s.(chaos.Detacher)
@@ -856,7 +898,10 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 	if !ok {
 		return false, nil
 	}
-	cfd, ok := fdOf(p.conns[0])
+	cfd, ok := bare, bare >= 0
+	if !ok {
+		cfd, ok = fdOf(p.conns[0])
+	}
 	q := getPoller()
 	if !ok || q == nil {
 		return false, nil
@@ -881,8 +926,15 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 	p.pl = &p.polled
 	dt.Detach()
 	p.detached = dt
-	cl.CloseWith(p)
 	l := &p.live
+	if bare >= 0 {
+		l.mu.Lock()
+		p.bare, p.bareFD = true, bare
+		l.mu.Unlock()
+		s.(bareClient).TakeClient(p)
+	} else {
+		cl.CloseWith(p)
+	}
 	l.mu.Lock()
 	l.poller = q
 	l.mu.Unlock()
@@ -893,9 +945,22 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session) (handled bool, err
 		p.pl = nil
 		unix.Close(fd)
 		p.finish()
+		p.closeBare()
 		dt.End(rd.DialFailed(to, errors.New("the relay's poller refused the socket")))
 	}
 	return true, nil
+}
+
+// closeBare closes the client's bare socket, once the connection has
+// ended (finish): the strike of a reset_peer sets its linger until then.
+func (p *pair) closeBare() {
+	l := &p.live
+	l.mu.Lock()
+	if p.bare {
+		p.bare = false
+		unix.Close(p.bareFD)
+	}
+	l.mu.Unlock()
 }
 
 // connectNow starts a connection to to on a new non-blocking socket. fd is

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 )
 
@@ -105,6 +107,13 @@ type pair struct {
 	pl          *evState
 	polled      evState
 	closeWanted atomic.Bool
+	// A client the session gave bare (see bareClient): its socket, which
+	// the pair closes, while no net.Conn holds it (bare, guarded by
+	// live.mu), and whether the net.Conn made of it when goroutines took
+	// the connection over is the pair's to close too.
+	bare      bool
+	bareFD    int
+	ownClient bool
 }
 
 // The linger bits of a pair's ended.
@@ -176,9 +185,16 @@ func (p *pair) closeNow() {
 	l.mu.Lock()
 	l.closed = true
 	l.wakeAll(errClosed)
-	backend := p.conns[1]
+	client, backend := p.conns[0], p.conns[1]
+	if p.bare {
+		// Not yet the poller's: ended by its events, and closed where
+		// they end it, so that the number is not reused meanwhile.
+		unix.Shutdown(p.bareFD, unix.SHUT_RDWR)
+	}
 	l.mu.Unlock()
-	p.conns[0].Close()
+	if client != nil {
+		client.Close()
+	}
 	if backend != nil {
 		backend.Close()
 	}
@@ -239,6 +255,9 @@ func (p *pair) half(ctx context.Context, dir chaos.Direction) {
 	p.finish()
 	p.stopLinger()
 	p.conns[1].Close()
+	if p.ownClient {
+		p.conns[0].Close()
+	}
 	p.detached.End(p.result())
 }
 

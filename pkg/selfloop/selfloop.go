@@ -176,7 +176,13 @@ func DialedAddrs(local, remote netip.AddrPort) (Pair, bool) {
 // the process dialed it: it is the process calling itself. Pass the pair
 // to ForgetAccepted once the connection is over.
 func Accepted(c net.Conn) (Pair, bool) {
-	p := Pair{key(c.RemoteAddr()), key(c.LocalAddr())}
+	return AcceptedAddrs(key(c.RemoteAddr()), key(c.LocalAddr()))
+}
+
+// AcceptedAddrs is Accepted for a connection known by its ends, from
+// remote to local.
+func AcceptedAddrs(remote, local netip.AddrPort) (Pair, bool) {
+	p := Pair{netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()), netip.AddrPortFrom(local.Addr().Unmap(), local.Port())}
 	if !p.internal() {
 		return Pair{}, false
 	}

@@ -59,3 +59,8 @@ type stream struct{}
 func (stream) Serve(ctx context.Context, s chaos.Session) error {
 	return relay.Serve(ctx, s)
 }
+
+// RelaysBare tells the engine that the relay takes a client accepted
+// bare, without a net.Conn: its poller relays most connections as they
+// are.
+func (stream) RelaysBare() bool { return true }

@@ -1,0 +1,156 @@
+package proxy_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/proxy"
+)
+
+// A tcp route accepts a connection that draws nothing bare, without a
+// net.Conn; these tests cover what needs one after all, and what the
+// engine does to a bare connection while the poller relays it.
+
+func mixOf(t *testing.T, name string, percent float64, opts map[string]any) *chaos.Mix {
+	t.Helper()
+	b, _, err := chaos.NewBehavior(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := chaos.NewMix([]chaos.Entry{{Name: name, Percent: percent, Behavior: b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// echoOnce sends a byte through c and reads its echo.
+func echoOnce(t *testing.T, c net.Conn, b byte) {
+	t.Helper()
+	if _, err := c.Write([]byte{b}); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 1)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, got); err != nil || got[0] != b {
+		t.Fatalf("echo of %q: %q, %v", b, got, err)
+	}
+}
+
+// waitStats waits until the route's counters satisfy ok.
+func waitStats(t *testing.T, r *proxy.Route, what string, ok func(proxy.Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok(r.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: stats %+v", what, r.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// With a minor share of faults, connections are accepted bare, and those
+// that draw the fault are given a net.Conn for the goroutines that carry
+// it out.
+func TestBareRouteCarriesOutDrawnFaults(t *testing.T) {
+	backend, _ := echoServer(t)
+	cfg := tcpRoute("minor", backend)
+	cfg.Mix, cfg.Seed = mixOf(t, "delay", 40, map[string]any{"sleep": "100ms"}), 7
+	s := startServer(t, cfg)
+	r := s.Route("minor")
+	delayed := 0
+	for i := range 20 {
+		c, err := net.Dial("tcp", r.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		echoOnce(t, c, byte('a'+i))
+		if time.Since(start) >= 100*time.Millisecond {
+			delayed++
+		}
+		c.Close()
+	}
+	waitStats(t, r, "every connection ended", func(st proxy.Stats) bool { return st.Active == 0 })
+	if st := r.Stats(); st.Accepted != 20 || st.Faults == 0 || int(st.Faults) != delayed {
+		t.Fatalf("stats %+v with %d connections delayed; want 20 accepted, the faults those delayed", st, delayed)
+	}
+}
+
+// A change of the mix hands a bare connection over to goroutines, which
+// carry out the new draw and close the client when the connection ends.
+func TestBareConnectionFollowsMixChange(t *testing.T) {
+	backend, _ := echoServer(t)
+	s := startServer(t, tcpRoute("follow", backend))
+	r := s.Route("follow")
+	c, err := net.Dial("tcp", r.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echoOnce(t, c, 'a')
+	r.SetMix(mixOf(t, "delay", 100, map[string]any{"sleep": "150ms"}))
+	start := time.Now()
+	echoOnce(t, c, 'b')
+	if took := time.Since(start); took < 150*time.Millisecond {
+		t.Fatalf("echo after the change to a delay of 150ms took %v", took)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after the client's end: read %d, %v; want io.EOF", n, err)
+	}
+	waitStats(t, r, "the connection ended", func(st proxy.Stats) bool { return st.Active == 0 })
+}
+
+// A reset_peer drawn by a change of the mix resets a bare connection that
+// the poller relays, once its timeout has passed.
+func TestBareConnectionResetByMixChange(t *testing.T) {
+	backend, _ := echoServer(t)
+	s := startServer(t, tcpRoute("reset", backend))
+	r := s.Route("reset")
+	c, err := net.Dial("tcp", r.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echoOnce(t, c, 'a')
+	r.SetMix(mixOf(t, "reset_peer", 100, map[string]any{"timeout": "50ms"}))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after a reset_peer of 50ms: %v, want a reset", err)
+	}
+	waitStats(t, r, "the connection ended", func(st proxy.Stats) bool { return st.Active == 0 })
+}
+
+// Closing the route's connections closes the bare ones the poller relays.
+func TestCloseConnectionsClosesBareConnections(t *testing.T) {
+	backend, _ := echoServer(t)
+	s := startServer(t, tcpRoute("closed", backend))
+	r := s.Route("closed")
+	var conns []net.Conn
+	for i := range 5 {
+		c, err := net.Dial("tcp", r.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		echoOnce(t, c, byte('a'+i))
+		conns = append(conns, c)
+	}
+	r.CloseConnections()
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("a connection the route closed: read %d, %v; want io.EOF", n, err)
+		}
+	}
+	waitStats(t, r, "the connections ended", func(st proxy.Stats) bool { return st.Active == 0 })
+}
