@@ -24,7 +24,10 @@ import (
 // made of it (session.Client).
 
 // bareRelay is a protocol that relays its connections' sockets as they
-// are, most of them by the relay's poller: it takes bare clients.
+// are, most of them by the relay's poller: it takes bare clients. Its
+// Serve returns at once, or calls Client before anything that may block:
+// the goroutine that accepts serves a bare client, and goes on accepting
+// once Serve returns.
 type bareRelay interface {
 	RelaysBare() bool
 }
@@ -180,6 +183,12 @@ func (s *session) TakeClient(c io.Closer) {
 // materialize makes a net.Conn of a bare client, on a duplicate of its
 // socket: a connection that failed to become one fails its first read.
 func (s *session) materialize() {
+	if a := s.acceptor; a != nil {
+		// Whatever serves the client now may block: another goroutine
+		// accepts meanwhile.
+		s.acceptor = nil
+		a.handOn()
+	}
 	r := s.route
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/proxy"
@@ -153,4 +156,77 @@ func TestCloseConnectionsClosesBareConnections(t *testing.T) {
 		}
 	}
 	waitStats(t, r, "the connections ended", func(st proxy.Stats) bool { return st.Active == 0 })
+}
+
+// Out of descriptors, a route that accepts bare sockets backs off rather
+// than spinning on the listening socket, and serves the connection that
+// waited once descriptors are free again.
+func TestBareAcceptBacksOffOutOfDescriptors(t *testing.T) {
+	backend, _ := echoServer(t)
+	s := startServer(t, tcpRoute("emfile", backend))
+	r := s.Route("emfile")
+	c, err := net.Dial("tcp", r.Addr()) // the relay's pollers start
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, c, 'a')
+	c.Close()
+	waitStats(t, r, "the first connection ended", func(st proxy.Stats) bool { return st.Active == 0 })
+
+	client, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// No descriptor free below the limit: the holes under the highest
+	// one taken are filled.
+	low := lim
+	low.Cur = uint64(client) + 1
+	var fillers []int
+	restore := func() {
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+		for _, fd := range fillers {
+			unix.Close(fd)
+		}
+		fillers = nil
+	}
+	defer restore()
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		fillers = append(fillers, fd)
+	}
+	if err := unix.Connect(client, sockaddr(t, r.Addr())); err != nil {
+		restore()
+		t.Fatal(err)
+	}
+	var before, after unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &before)
+	window := 300 * time.Millisecond
+	time.Sleep(window)
+	unix.Getrusage(unix.RUSAGE_SELF, &after)
+	restore()
+	used := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	if used > window/2 {
+		t.Errorf("the process used %v of CPU in %v out of descriptors: the acceptor spins", used, window)
+	}
+	if st := r.Stats(); st.Accepted != 1 {
+		t.Fatalf("accepted %d connections in all, one of them out of descriptors; want the first alone", st.Accepted)
+	}
+	f := os.NewFile(uintptr(client), "client")
+	cc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	echoOnce(t, cc, 'b')
 }

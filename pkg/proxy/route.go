@@ -490,8 +490,7 @@ func (r *Route) accept(ln net.Listener) {
 			r.bareLn = f
 		}
 	}
-	r.wg.Add(1)
-	go a.loop()
+	a.handOn()
 }
 
 // next accepts a connection: bare when the route's poller can relay it as
@@ -508,8 +507,13 @@ func (a *acceptor) next() (s *session, local netip.AddrPort, err error) {
 	return &session{route: a.r, client: c, raw: c, bare: -1}, local, nil
 }
 
-// accept waits for a connection and serves it; its count in the route's
-// wg becomes the connection's.
+// accept waits for connections and serves them. A connection accepted as
+// a net.Conn is served once the next goroutine that accepts has started,
+// and this goroutine's count in the route's wg becomes the connection's. A
+// bare one is served here, and the goroutine goes on accepting: serving it
+// does not block, unless it needs a net.Conn, whose making starts the next
+// goroutine that accepts (see session.materialize). A goroutine per
+// connection would cost the scheduler a wake-up of another thread at each.
 func (a *acceptor) accept() {
 	r := a.r
 	var backoff time.Duration
@@ -533,11 +537,28 @@ func (a *acceptor) accept() {
 			}
 			continue
 		}
-		r.wg.Add(1)
-		go a.loop()
+		backoff = 0
+		if s.bare < 0 {
+			a.handOn()
+			r.serve(s, local)
+			return
+		}
+		r.wg.Add(1) // the connection's own
+		s.acceptor = a
 		r.serve(s, local)
-		return
+		if s.acceptor == nil {
+			// Handed on: this goroutine is the connection's now.
+			r.wg.Done()
+			return
+		}
+		s.acceptor = nil
 	}
+}
+
+// handOn starts the next goroutine that accepts.
+func (a *acceptor) handOn() {
+	a.r.wg.Add(1)
+	go a.loop()
 }
 
 func (r *Route) track(s *session) bool {
@@ -627,8 +648,11 @@ type session struct {
 	// A client accepted bare: its socket, until the relay takes it or a
 	// net.Conn is made of it (-1 then, and for other clients; guarded by
 	// the route's mu), and its address.
-	bare     int
-	peer     peerAddr
+	bare int
+	peer peerAddr
+	// The acceptor whose goroutine serves the bare client, until a
+	// net.Conn is made of it (see acceptor.accept).
+	acceptor *acceptor
 	backend  string // the address last dialed
 	protocol *plan
 	start    time.Time

@@ -745,8 +745,10 @@ func (p *pair) evHandOver() {
 		// Goroutines need net.Conns: for the client as for a raw
 		// backend, one on a duplicate of the socket, whose original is
 		// closed. The pair closes it, as it closed the bare socket.
-		c, err := fileConn(ev.fds[0], "client")
+		// Under the lock: a reset_peer's strike sets the linger of the
+		// bare socket.
 		p.live.mu.Lock()
+		c, err := fileConn(ev.fds[0], "client")
 		p.bare = false
 		if err == nil {
 			p.conns[0], p.ownClient = c, true
