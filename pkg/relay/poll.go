@@ -72,6 +72,7 @@ type poller struct {
 	free    []int32
 	poked   []*pair         // connections to close or hand over, for the goroutine
 	again   []*pair         // connections that used up their budget; the goroutine's alone
+	due     []*pair         // again, as the goroutine took it; its alone
 	ctl     unix.EpollEvent // add's, kept here so that it does not escape each time
 	run     func()          // loop, as a value made once: starting it allocates nothing
 	// Connections to backends are bounded by one timer per poller, not one
@@ -114,6 +115,7 @@ type evDir struct {
 	bulk     bool // splice, as a read filled the message buffer
 	done     bool // the source ended and the destination was half-closed
 	draining bool // the backend has gone: what the client sends is read and dropped
+	more     bool // stopped on its budget: the goroutine's next turn goes on
 }
 
 // evState is a pair's part while a poller relays it.
@@ -400,17 +402,24 @@ func (q *poller) loop() {
 			panic("relay: epoll_wait: " + err.Error()) // a broken descriptor: a programming error
 		}
 		// Connections that used up their budget go first, then the events.
-		turn := q.again
-		q.again = nil
-		for _, p := range turn {
-			if p.pl != nil {
-				up, down := p.evStep(0, false), p.evStep(1, false)
-				if up || down {
-					q.again = append(q.again, p)
+		due := q.again
+		q.again = q.due[:0]
+		for _, p := range due {
+			// Only the directions that used up their budget: the other
+			// has an event when it has something to move.
+			more := false
+			for i := range 2 {
+				if p.pl != nil && p.pl.dirs[i].more {
+					more = p.evStep(i, false) || more
 				}
-				p.evCheck()
 			}
+			if more {
+				q.again = append(q.again, p)
+			}
+			p.evCheck()
 		}
+		clear(due)
+		q.due = due[:0]
 		for _, ev := range q.events[:max(n, 0)] {
 			if ev.Fd < 0 {
 				var buf [8]byte
@@ -498,6 +507,7 @@ func (p *pair) evStep(i int, shortEnds bool) (more bool) {
 	src := ev.fds[i]
 	moved := 0
 	short := false
+	d.more = false
 	for !d.done {
 		if d.pending() {
 			if !p.evFlush(i, dir) || short {
@@ -506,6 +516,7 @@ func (p *pair) evStep(i int, shortEnds bool) (more bool) {
 			continue
 		}
 		if moved >= pollBudget {
+			d.more = true
 			return true
 		}
 		if d.bulk && !d.draining {
