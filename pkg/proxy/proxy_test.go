@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -216,6 +217,85 @@ func TestHalfCloseFromClientKeepsDownstreamFlowing(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("echo after half-close: %d bytes, %v; want %d bytes", len(got), err, len(payload))
+	}
+}
+
+// A backend that reads nothing fills the proxy's socket to it, and every
+// buffer back to the client: what the client sent meanwhile, and what it
+// sends once the backend reads again, all reaches the backend in order,
+// and a short message after it too.
+func TestFullBackendTakesEverythingOnceItReads(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := startServer(t, tcpRoute("full", ln.Addr().String()))
+	c, err := net.Dial("tcp", s.Route("full").Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// More than every buffer on the way can hold (a socket's receive
+	// buffer may grow to 32 MiB): the write stops, and its deadline ends
+	// it, with the proxy's destination full.
+	const blocks = 256
+	base := randomBytes(1<<20, 5)
+	buf := make([]byte, len(base))
+	c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+	sent, part := uint64(0), 0
+	for ; sent < blocks; sent++ {
+		block(buf, base, sent)
+		n, err := c.Write(buf)
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			part = n
+			break
+		}
+	}
+	if sent == blocks {
+		t.Fatalf("wrote %d MiB with nobody reading them", blocks)
+	}
+	c.SetWriteDeadline(time.Time{})
+	errc := make(chan error, 1)
+	go func() {
+		if _, err := c.Write(buf[part:]); err != nil {
+			errc <- err
+			return
+		}
+		for i := sent + 1; i < blocks; i++ {
+			block(buf, base, i)
+			if _, err := c.Write(buf); err != nil {
+				errc <- err
+				return
+			}
+		}
+		_, err := c.Write([]byte("ping"))
+		errc <- err
+	}()
+	b.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got, want := make([]byte, len(base)), make([]byte, len(base))
+	for i := uint64(0); i < blocks; i++ {
+		if _, err := io.ReadFull(b, got); err != nil {
+			t.Fatalf("block %d of %d (%d sent before the backend read): %v", i, blocks, sent, err)
+		}
+		block(want, base, i)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("block %d differs", i)
+		}
+	}
+	if _, err := io.ReadFull(b, got[:4]); err != nil || string(got[:4]) != "ping" {
+		t.Fatalf("after the stream: %q, %v; want ping", got[:4], err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -74,6 +74,7 @@ type poller struct {
 	again   []*pair         // connections that used up their budget; the goroutine's alone
 	due     []*pair         // again, as the goroutine took it; its alone
 	ctl     unix.EpollEvent // add's, kept here so that it does not escape each time
+	mod     unix.EpollEvent // evWatch's, the goroutine's alone
 	run     func()          // loop, as a value made once: starting it allocates nothing
 	// Connections to backends are bounded by one timer per poller, not one
 	// per connection: it fires at dialAt (zero: not armed), at or before
@@ -116,6 +117,10 @@ type evDir struct {
 	done     bool // the source ended and the destination was half-closed
 	draining bool // the backend has gone: what the client sends is read and dropped
 	more     bool // stopped on its budget: the goroutine's next turn goes on
+	// The destination was full: the source's bytes wake the poller no
+	// more, since it could not move them, until the source has been read
+	// to its last byte once the destination took what was held.
+	full bool
 }
 
 // evState is a pair's part while a poller relays it.
@@ -510,7 +515,9 @@ func (p *pair) evStep(i int, shortEnds bool) (more bool) {
 	d.more = false
 	for !d.done {
 		if d.pending() {
-			if !p.evFlush(i, dir) || short {
+			// A source that is not watched is read until it has no more,
+			// short read or not: its next bytes would make no event.
+			if !p.evFlush(i, dir) || short && !d.full {
 				return false
 			}
 			continue
@@ -534,6 +541,7 @@ func (p *pair) evStep(i int, shortEnds bool) (more bool) {
 				// All moved: the next bytes are spliced as well, until a
 				// splice moves no more than a message.
 				putPipe(pp)
+				p.watchInput(i)
 				return false
 			case e != 0:
 				putPipe(pp)
@@ -562,6 +570,7 @@ func (p *pair) evStep(i int, shortEnds bool) (more bool) {
 		switch {
 		case e == unix.EAGAIN:
 			bufs.Put(buf)
+			p.watchInput(i)
 			return false
 		case e != 0:
 			bufs.Put(buf)
@@ -606,6 +615,7 @@ func (p *pair) evFlush(i int, dir chaos.Direction) bool {
 				d.off += n
 				p.ev.Relayed(dir, int64(n))
 			case unix.EAGAIN:
+				p.unwatchInput(i)
 				return false
 			default:
 				bufs.Put(d.buf)
@@ -627,6 +637,7 @@ func (p *pair) evFlush(i int, dir chaos.Direction) bool {
 			p.ev.Relayed(dir, int64(n))
 		case unix.EINTR:
 		case unix.EAGAIN:
+			p.unwatchInput(i)
 			return false
 		default:
 			d.pipe = nil
@@ -638,6 +649,40 @@ func (p *pair) evFlush(i int, dir chaos.Direction) bool {
 	d.pipe = nil
 	putPipe(pp)
 	return true
+}
+
+// unwatchInput stops the events of direction i's source that say bytes
+// came, while its destination is full: a source that goes on sending would
+// wake the poller for every packet, to find the destination still full.
+// The destination's EPOLLOUT resumes the direction (evStep), which reads
+// the source until it has no more and only then watches it again.
+func (p *pair) unwatchInput(i int) {
+	if !p.pl.dirs[i].full {
+		p.pl.dirs[i].full = true
+		p.evWatch(i, 0)
+	}
+}
+
+// watchInput watches direction i's source again after unwatchInput. A
+// source that received bytes since it was last read has an event at once.
+func (p *pair) watchInput(i int) {
+	if p.pl.dirs[i].full {
+		p.pl.dirs[i].full = false
+		p.evWatch(i, unix.EPOLLIN)
+	}
+}
+
+// evWatch sets the events the poller waits for on socket i: its input
+// ones (in) and, as the destination of the other direction, EPOLLOUT.
+// Hang-ups and errors come whatever the mask.
+func (p *pair) evWatch(i int, in uint32) {
+	ev := p.pl
+	q := ev.q
+	q.mod = unix.EpollEvent{
+		Events: in | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     ev.slot, Pad: int32(ev.gen<<1 | uint32(i)),
+	}
+	unix.EpollCtl(q.epfd, unix.EPOLL_CTL_MOD, ev.fds[i], &q.mod)
 }
 
 // evEnd ends direction i at its source's end of stream, as pump does: the
@@ -667,6 +712,7 @@ func (p *pair) evFail(i int, dir chaos.Direction, e syscall.Errno, wrote bool) {
 	case dir == chaos.ToBackend && wrote:
 		p.startLinger(backendGone)
 		d.draining = true
+		p.watchInput(i)
 		return
 	case dir == chaos.ToClient && !wrote && e == unix.ECONNRESET:
 		p.ended.Or(backendGone)
