@@ -61,21 +61,21 @@ type poller struct {
 	// than in a blocking epoll_wait that would hold a thread and wake it
 	// apart from the runtime's own.
 	wait    syscall.RawConn
-	collect func(fd uintptr) bool // wait's callback, made once: it fills events
 	events  [128]unix.EpollEvent
-	n       int
-	err     error
 	mu      sync.Mutex
 	running bool
 	live    int        // connections registered
 	slots   []pollSlot // registered connections by slot, which the events carry
 	free    []int32
 	poked   []*pair         // connections to close or hand over, for the goroutine
+	taken   []*pair         // poked, as the goroutine took them; its alone
 	again   []*pair         // connections that used up their budget; the goroutine's alone
 	due     []*pair         // again, as the goroutine took it; its alone
 	ctl     unix.EpollEvent // add's, kept here so that it does not escape each time
 	mod     unix.EpollEvent // evWatch's, the goroutine's alone
 	run     func()          // loop, as a value made once: starting it allocates nothing
+	// turn, as a value made once
+	work func(fd uintptr) bool
 	// Connections to backends are bounded by one timer per poller, not one
 	// per connection: it fires at dialAt (zero: not armed), at or before
 	// the earliest deadline of a connection in progress, and sets expire
@@ -193,11 +193,7 @@ func newPoller() (*poller, error) {
 		return nil, err
 	}
 	q := &poller{epfd: epfd, wake: wake, wait: rc}
-	q.collect = func(fd uintptr) bool {
-		q.n, q.err = epollNow(int(fd), q.events[:])
-		return q.n != 0 || q.err != nil
-	}
-	q.run = q.loop
+	q.run, q.work = q.loop, q.turn
 	return q, nil
 }
 
@@ -368,16 +364,31 @@ func (q *poller) wakeUp() {
 const pollBudget = 4 * chunk
 
 func (q *poller) loop() {
-	var poked []*pair
+	if err := q.wait.Read(q.work); err != nil {
+		panic("relay: waiting for epoll events: " + err.Error()) // the descriptor is never closed
+	}
+}
+
+// turn is the goroutine's loop, run as the callback of its one wait for
+// the epoll descriptor to be readable: it returns false to wait, and the
+// runtime calls it again once the descriptor is readable, or true to
+// exit. A wake-up costs one epoll_wait: events that come while the
+// goroutine handles a batch make the descriptor readable anew, and the
+// wait ends at once. A wait of its own for each batch would cost two, as
+// the wait drops the readiness that events of the batch just handled
+// left, and so must look for events before it sleeps.
+func (q *poller) turn(fd uintptr) bool {
+	all := false // the last epoll_wait returned every event there was
 	for {
 		q.mu.Lock()
-		poked, q.poked = q.poked, poked[:0]
+		poked := q.poked
+		q.poked, q.taken = q.taken[:0], poked
 		expire := q.expire
 		q.expire = false
 		if q.live == 0 && len(poked) == 0 {
 			q.running = false
 			q.mu.Unlock()
-			return
+			return true
 		}
 		q.mu.Unlock()
 		for i, p := range poked {
@@ -397,15 +408,14 @@ func (q *poller) loop() {
 		if len(poked) > 0 || expire {
 			continue // the connections closed may have been the last
 		}
-		if len(q.again) > 0 {
-			q.n, q.err = epollNow(q.epfd, q.events[:])
-		} else if err := q.wait.Read(q.collect); err != nil {
-			q.err = err
+		if all && len(q.again) == 0 {
+			return false
 		}
-		n, err := q.n, q.err
-		if err != nil && err != unix.EINTR {
+		n, err := epollNow(int(fd), q.events[:])
+		if err != nil {
 			panic("relay: epoll_wait: " + err.Error()) // a broken descriptor: a programming error
 		}
+		all = n < len(q.events)
 		// Connections that used up their budget go first, then the events.
 		due := q.again
 		q.again = q.due[:0]
@@ -425,7 +435,7 @@ func (q *poller) loop() {
 		}
 		clear(due)
 		q.due = due[:0]
-		for _, ev := range q.events[:max(n, 0)] {
+		for _, ev := range q.events[:n] {
 			if ev.Fd < 0 {
 				var buf [8]byte
 				readNow(uintptr(q.wake), buf[:])
@@ -485,11 +495,17 @@ const (
 // wake-up and one to three nanosleeps per MB, which made the poller cost
 // more CPU per MB than io.Copy's splice.
 func epollNow(epfd int, events []unix.EpollEvent) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		switch e {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			// Waiting now could miss the events this call was to return.
+		default:
+			return 0, e
+		}
 	}
-	return int(r), nil
 }
 
 // evStep moves what direction i can move now, and reports whether it
