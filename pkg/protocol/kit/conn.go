@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -76,11 +77,8 @@ func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Option
 	c.bw = newWriter(backend, o.BufSize, s, chaos.ToBackend)
 	c.cr = newReader(c.client, o.BufSize, c.bw, last)
 	c.br = newReader(backend, o.BufSize, c.cw, last)
-	c.q.init(backend)
-	// A read deadline that comes while a loop is not at its top (a park
-	// called off) is cleared, and the read goes on.
-	c.cr.woken = func() { c.client.SetReadDeadline(time.Time{}) }
-	c.br.woken = func() { c.backend.SetReadDeadline(time.Time{}) }
+	c.q.init()
+	c.cr.retry, c.br.retry = true, true
 	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
 	c.resumeFn = c.resume
 	return c
@@ -93,23 +91,16 @@ func (c *conn[R]) serve(done func(error)) {
 	c.stopCtx = context.AfterFunc(c.ctx, c.closeAll)
 	c.idle.start(c.expire)
 	if st, ok := c.f.(Starter); ok {
-		err := st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS})
-		if ferr := c.flushBoth(); err == nil {
-			err = ferr
-		}
+		err := cmp.Or(st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS}),
+			c.bw.Flush(), c.cw.Flush())
 		if err == ErrRaw {
 			// What Start looked at and left goes on to its peer first.
-			if err := c.handOver(); err != nil {
-				c.finish(err)
-				return
+			if err = c.handOver(); err == nil {
+				if _, err = c.toRaw(); err == nil {
+					c.finish(c.raw())
+					return
+				}
 			}
-			if _, err := c.toRaw(); err != nil {
-				c.closeAll()
-				c.finish(quiet(err))
-				return
-			}
-			c.finish(c.raw())
-			return
 		}
 		if err != nil {
 			c.closeAll()
@@ -142,7 +133,7 @@ func (c *conn[R]) runRequests() {
 		return
 	}
 	c.q.close()
-	c.q.wake()
+	c.wake()
 	c.reqDone <- err
 }
 
@@ -202,26 +193,17 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 // raw relays the rest of the connection: both loops have handed over what
 // they buffered.
 func (c *conn[R]) raw() error {
-	// What either side sent and was read, and not forwarded yet (in an
-	// opening that went raw), goes on first.
-	c.bw.Write(c.cr.bytes())
-	c.cw.Write(c.br.bytes())
-	c.flushBoth()
-	c.release() // the raw relay has buffers of its own
+	// What either side sent and was read, and not forwarded yet, goes on
+	// first; the raw relay has buffers of its own.
+	pass(c.cr, c.bw)
+	pass(c.br, c.cw)
+	c.release()
 	c.idle.stop()
 	c.stopParking()
 	c.end.stopStrike()
 	c.client.SetReadDeadline(time.Time{})
 	c.backend.SetReadDeadline(time.Time{})
 	return relay.Raw(c.ctx, c.s, c.client, c.backend)
-}
-
-func (c *conn[R]) flushBoth() error {
-	err := c.bw.Flush()
-	if err2 := c.cw.Flush(); err == nil {
-		err = err2
-	}
-	return err
 }
 
 // release hands every buffer back once neither loop reads or writes.

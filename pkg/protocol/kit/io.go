@@ -62,12 +62,10 @@ type Reader struct {
 	before *Writer
 	last   *atomic.Int64 // now() of the last byte read; nil without an idle timeout
 	at     time.Duration // now() of the last read: the arrival of what it brought
-	// woken, on the backend's Reader, clears a deadline that the request
-	// loop set to interrupt the reply loop's wait (see queue.wake): a read
-	// it lands on later goes on. Only the reply loop's own wait (await)
-	// returns it.
-	woken    func()
-	awaiting bool
+	// retry clears a read deadline that lands on a read and reads on: the
+	// kit sets deadlines to interrupt a loop's wait at its top (a park, a
+	// wake-up), which only that wait (await) returns.
+	retry bool
 	// parked, when set, says that the Reader waits for its peer, and
 	// onPark runs as it starts to.
 	parked *atomic.Bool
@@ -141,18 +139,18 @@ func (r *Reader) release() {
 	}
 }
 
-// fill reads at least one more byte, waiting for it.
-func (r *Reader) fill() error {
+// More reads at least one byte past what is buffered, waiting for it.
+func (r *Reader) More() error {
 	for {
-		err := r.fill1()
-		if err == nil || r.woken == nil || r.awaiting || !errors.Is(err, os.ErrDeadlineExceeded) {
+		err := r.fill()
+		if err == nil || !r.retry || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		r.woken()
+		r.src.(net.Conn).SetReadDeadline(time.Time{})
 	}
 }
 
-func (r *Reader) fill1() error {
+func (r *Reader) fill() error {
 	if r.buf == nil {
 		r.take()
 	}
@@ -270,14 +268,15 @@ func (r *Reader) Wait() error {
 	if r.Buffered() > 0 {
 		return nil
 	}
-	return r.fill()
+	return r.More()
 }
 
-// await is Wait for the reply loop, which a wake-up interrupts.
+// await is Wait for a loop's top, which a read deadline interrupts.
 func (r *Reader) await() error {
-	r.awaiting = true
-	defer func() { r.awaiting = false }()
-	return r.Wait()
+	r.retry = false
+	err := r.Wait()
+	r.retry = true
+	return err
 }
 
 // Peek returns the next n bytes without consuming them, waiting for them.
@@ -286,22 +285,17 @@ func (r *Reader) await() error {
 func (r *Reader) Peek(n int) ([]byte, error) {
 	for r.Buffered() < n {
 		if n > r.Size() {
-			return r.bytes(), bufio.ErrBufferFull
+			return r.Bytes(), bufio.ErrBufferFull
 		}
-		if err := r.fill(); err != nil {
-			return r.bytes(), err
+		if err := r.More(); err != nil {
+			return r.Bytes(), err
 		}
 	}
-	return r.bytes()[:n], nil
+	return r.Bytes()[:n], nil
 }
 
 // Bytes returns what is buffered, without reading.
-func (r *Reader) Bytes() []byte { return r.bytes() }
-
-// More reads at least one byte past what is buffered.
-func (r *Reader) More() error { return r.fill() }
-
-func (r *Reader) bytes() []byte {
+func (r *Reader) Bytes() []byte {
 	if r.buf == nil {
 		return nil
 	}
@@ -313,7 +307,7 @@ func (r *Reader) Discard(n int) (int, error) {
 	done := 0
 	for done < n {
 		if r.Buffered() == 0 {
-			if err := r.fill(); err != nil {
+			if err := r.More(); err != nil {
 				return done, err
 			}
 		}
@@ -330,13 +324,13 @@ func (r *Reader) Discard(n int) (int, error) {
 func (r *Reader) PeekSlice(delim byte) ([]byte, error) {
 	scanned := 0
 	for {
-		b := r.bytes()
+		b := r.Bytes()
 		if i := bytes.IndexByte(b[scanned:], delim); i >= 0 {
 			return b[:scanned+i+1], nil
 		}
 		scanned = len(b)
-		if err := r.fill(); err != nil {
-			return r.bytes(), err
+		if err := r.More(); err != nil {
+			return r.Bytes(), err
 		}
 	}
 }
@@ -363,7 +357,7 @@ func (r *Reader) CopyN(w io.Writer, n int64) (int64, error) {
 					return done, err
 				}
 			}
-			if err := r.fill(); err != nil {
+			if err := r.More(); err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
@@ -416,21 +410,20 @@ func (r *Reader) splice(out *Writer, n int64) (moved int64, ok bool, err error) 
 // relayed, and holds a pooled buffer only while it has bytes to send. A
 // write error sticks, as bufio.Writer's does.
 type Writer struct {
-	dst    io.Writer
-	size   int
-	pool   *sync.Pool
-	buf    *[]byte
-	n      int
-	ev     chaos.Events // nil: nothing reported
-	dir    chaos.Direction
-	err    error
-	failed atomic.Bool
+	dst  io.Writer
+	size int
+	pool *sync.Pool
+	buf  *[]byte
+	n    int
+	ev   chaos.Events // nil: nothing reported
+	dir  chaos.Direction
+	err  error
 }
 
 // NewWriter buffers writes to dst through pooled buffers of size bytes: for
 // a protocol's tests (the kit makes its own for connections).
 func NewWriter(dst io.Writer, size int) *Writer {
-	return &Writer{dst: dst, size: size, pool: poolOf(size)}
+	return newWriter(dst, size, nil, 0)
 }
 
 func newWriter(dst io.Writer, size int, ev chaos.Events, dir chaos.Direction) *Writer {
@@ -521,7 +514,6 @@ func (w *Writer) send(p []byte) (int, error) {
 	w.relayed(int64(n))
 	if err != nil {
 		w.err = err
-		w.failed.Store(true)
 	}
 	return n, err
 }
@@ -531,6 +523,3 @@ func (w *Writer) relayed(n int64) {
 		w.ev.Relayed(w.dir, n)
 	}
 }
-
-// Failed reports whether a write failed: the peer stopped reading.
-func (w *Writer) Failed() bool { return w.failed.Load() }

@@ -105,11 +105,11 @@ func TestCopyNSplices(t *testing.T) {
 // Read makes the Reader an io.Reader for the test above.
 func (r *Reader) Read(p []byte) (int, error) {
 	if r.Buffered() == 0 {
-		if err := r.fill(); err != nil {
+		if err := r.More(); err != nil {
 			return 0, err
 		}
 	}
-	n := copy(p, r.bytes())
+	n := copy(p, r.Bytes())
 	r.r += n
 	return n, nil
 }

@@ -135,13 +135,7 @@ func (c *conn[R]) leave(req bool) bool {
 			return true
 		}
 	}
-	if p.out == 1 {
-		p.out = 0
-		c.spawn(!req)
-	}
-	if !p.off {
-		p.t.Reset(parkAfter)
-	}
+	c.rejoin(req)
 	return false
 }
 
@@ -162,13 +156,7 @@ func (c *conn[R]) stay(req bool) {
 	// spliced, for one) must not find them.
 	c.client.SetReadDeadline(time.Time{})
 	c.backend.SetReadDeadline(time.Time{})
-	if p.out == 1 {
-		p.out = 0
-		c.spawn(!req)
-	}
-	if !p.off {
-		p.t.Reset(parkAfter)
-	}
+	c.rejoin(req)
 }
 
 // resume brings both loops back, from the poller, unless the watch was
@@ -180,14 +168,9 @@ func (c *conn[R]) resume() {
 	if p.w == nil {
 		return
 	}
-	p.w, p.out = nil, 0
 	c.client.SetReadDeadline(time.Time{})
 	c.backend.SetReadDeadline(time.Time{})
-	c.spawn(true)
-	c.spawn(false)
-	if !p.off {
-		p.t.Reset(parkAfter)
-	}
+	c.rejoin(true)
 }
 
 // stopParking parks the connection no more, and resumes it if it is
@@ -203,9 +186,23 @@ func (c *conn[R]) stopParking() {
 	if p.w != nil && p.w.Stop() {
 		// Stopped before it fired; otherwise resume, on its way, brings
 		// the loops back.
-		p.w, p.out = nil, 0
-		c.spawn(true)
-		c.spawn(false)
+		c.rejoin(true)
+	}
+}
+
+// rejoin brings back the loops that left: the other one, or both when the
+// poller had the connection.
+func (c *conn[R]) rejoin(req bool) {
+	p := &c.park
+	if p.out == 2 {
+		c.spawn(req)
+	}
+	if p.out > 0 {
+		c.spawn(!req)
+	}
+	p.w, p.out = nil, 0
+	if !p.off {
+		p.t.Reset(parkAfter)
 	}
 }
 

@@ -1,7 +1,6 @@
 package kit
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +57,6 @@ type queue[R any] struct {
 	readyWait, roomWait bool
 	ready, room         chan struct{}
 	rings               *sync.Pool
-	backend             net.Conn
 	parked              atomic.Bool // the reply loop waits on the backend
 	// sending says that a request is on its way to the backend and not
 	// queued yet: bytes that come meanwhile may answer it, so they are
@@ -77,7 +75,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // ringPools holds the rings of each Exchange type, by a nil *Exchange[R].
 var ringPools sync.Map
 
-func (q *queue[R]) init(backend net.Conn) {
+func (q *queue[R]) init() {
 	key := any((*Exchange[R])(nil))
 	p, ok := ringPools.Load(key)
 	if !ok {
@@ -85,7 +83,6 @@ func (q *queue[R]) init(backend net.Conn) {
 	}
 	q.rings = p.(*sync.Pool)
 	q.ready = make(chan struct{}, 1)
-	q.backend = backend
 	q.done = make(chan struct{})
 }
 
@@ -170,27 +167,21 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// needsWake reports whether the reply loop can handle x without bytes from
-// the backend, so that its wait must be interrupted.
-func needsWake[R any](x *Exchange[R]) bool {
-	return x.op != opRelay || x.Reply != ReplyOne
-}
-
 // wake interrupts the reply loop's wait on the backend. The flag is set
 // before the deadline, and the waiting loop checks it after it says it
 // parks: one of them sees the other.
-func (q *queue[R]) wake() {
-	q.woken.Store(true)
-	if q.parked.Load() {
-		q.backend.SetReadDeadline(aLongTimeAgo)
+func (c *conn[R]) wake() {
+	c.q.woken.Store(true)
+	if c.q.parked.Load() {
+		c.backend.SetReadDeadline(aLongTimeAgo)
 	}
 }
 
 // consumeWake reports, once, that the request loop woke the reply loop,
 // and clears the deadline it set.
-func (q *queue[R]) consumeWake() bool {
-	if q.woken.Load() && q.woken.CompareAndSwap(true, false) {
-		q.backend.SetReadDeadline(time.Time{})
+func (c *conn[R]) consumeWake() bool {
+	if c.q.woken.Load() && c.q.woken.CompareAndSwap(true, false) {
+		c.backend.SetReadDeadline(time.Time{})
 		return true
 	}
 	return false

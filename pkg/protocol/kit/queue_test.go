@@ -6,7 +6,7 @@ import "testing"
 // order up to its bound, and says when it is closed once drained.
 func TestQueueHoldsNothingEmpty(t *testing.T) {
 	var q queue[int]
-	q.init(nil)
+	q.init()
 	var x Exchange[int]
 	if ok, closed := q.take(&x, false); ok || closed {
 		t.Fatalf("take from an empty queue: ok %v, closed %v", ok, closed)
@@ -50,7 +50,7 @@ func TestQueueHoldsNothingEmpty(t *testing.T) {
 // a signal for one never wakes the other in its place.
 func TestQueueSignalsItsWaiter(t *testing.T) {
 	var q queue[int]
-	q.init(nil)
+	q.init()
 	var x Exchange[int]
 	q.take(&x, true)
 	q.put(&Exchange[int]{}, false)

@@ -145,7 +145,7 @@ func (c *conn[R]) next() (ok bool, err error) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return false, err
 		}
-		if c.q.consumeWake() {
+		if c.consumeWake() {
 			c.stay(false)
 			continue
 		}
@@ -202,31 +202,10 @@ func (c *conn[R]) answer(x *Exchange[R]) error {
 	if x.fx.filter == nil {
 		return c.f.Reply(c.br, c.cw, x)
 	}
-	// The filter relays this answer itself, straight to the client so that
-	// its pacing holds; Reply feeds it through a pipe.
 	if err := c.cw.Flush(); err != nil {
 		return err
 	}
-	pr, pw := io.Pipe()
-	framed := make(chan error, 1)
-	go func() {
-		err := c.f.Reply(c.br, pw, x)
-		pw.CloseWithError(err)
-		framed <- err
-	}()
-	ferr := x.fx.filter.Relay(c.ctx, &relay.Counter{W: c.client, Events: c.s, Dir: chaos.ToClient}, pr)
-	pr.CloseWithError(io.ErrClosedPipe)
-	if ferr != nil {
-		c.closeAll() // Reply may wait for backend bytes that no longer matter
-	}
-	err := <-framed
-	if ferr != nil {
-		if errors.Is(ferr, chaos.ErrClose) {
-			return errStopped
-		}
-		return ferr
-	}
-	return err
+	return c.filter(x.fx.filter, c.client, chaos.ToClient, func(w io.Writer) error { return c.f.Reply(c.br, w, x) })
 }
 
 // backendEnded sorts how the answers stopped: the backend leaving (the
@@ -235,7 +214,7 @@ func (c *conn[R]) answer(x *Exchange[R]) error {
 // Serve reports.
 func (c *conn[R]) backendEnded(err error) (endKind, error) {
 	switch {
-	case c.end.closed.Load(), c.cw.Failed(), err == errStopped:
+	case c.end.closed.Load(), c.cw.err != nil, err == errStopped:
 		return endClosed, nil
 	case errors.Is(err, chaos.ErrClose):
 		c.cw.Flush()
@@ -250,12 +229,7 @@ func (c *conn[R]) backendEnded(err error) (endKind, error) {
 // toRaw hands what the backend's Reader holds to the client before a raw
 // relay takes over.
 func (c *conn[R]) toRaw() (endKind, error) {
-	if n := c.br.Buffered(); n > 0 {
-		c.cw.Write(c.br.bytes())
-		c.br.r = c.br.w
-	}
-	c.br.release()
-	if err := c.cw.Flush(); err != nil {
+	if err := pass(c.br, c.cw); err != nil {
 		return endClosed, err
 	}
 	return endRaw, nil

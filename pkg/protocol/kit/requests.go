@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -40,7 +41,16 @@ func (c *conn[R]) requests() (err error) {
 		// delays of pipelined requests run from there, and overlap.
 		x.start = c.cr.at
 		if x.Then == RawNow {
-			return c.goRaw(x)
+			// x was not framed: it and all that follows go to the backend
+			// as they are.
+			x.op = opRaw
+			if err := c.settle(); err != nil {
+				return c.clientEnded(err)
+			}
+			if err := c.push(x); err != nil {
+				return c.clientEnded(err)
+			}
+			return c.handOver()
 		}
 		if x.Then == RawIfReply && c.q.verdict == nil {
 			// Made before x is queued: the reply loop sees it with x.
@@ -102,46 +112,39 @@ func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
 	var err error
 	if f == nil {
 		err = c.f.Send(c.cr, c.bw, x)
-	} else {
-		err = c.sendFiltered(x, f)
+	} else if err = c.bw.Flush(); err == nil {
+		err = c.filter(f, c.backend, chaos.ToBackend, func(w io.Writer) error { return c.f.Send(c.cr, w, x) })
 	}
-	if err == ErrStop {
-		// What went out of the request may be answered.
-		if err := c.push(x); err != nil {
-			return err
-		}
-		return ErrStop
-	}
-	if err != nil {
+	if err != nil && err != ErrStop {
 		return err
 	}
-	return c.push(x)
-}
-
-// sendFiltered runs the request's bytes through f, straight to the
-// backend so that its pacing holds; Send feeds it through a pipe so that a
-// large body is still streamed.
-func (c *conn[R]) sendFiltered(x *Exchange[R], f chaos.Filter) error {
-	if err := c.bw.Flush(); err != nil {
-		return err
-	}
-	pr, pw := io.Pipe()
-	sent := make(chan error, 1)
-	go func() {
-		err := c.f.Send(c.cr, pw, x)
-		pw.CloseWithError(err)
-		sent <- err
-	}()
-	ferr := f.Relay(c.ctx, &relay.Counter{W: c.backend, Events: c.s, Dir: chaos.ToBackend}, pr)
-	pr.CloseWithError(io.ErrClosedPipe)
-	if ferr != nil {
-		c.closeAll() // Send may wait for client bytes that no longer matter
-	}
-	err := <-sent
-	if ferr != nil {
-		return ferr
+	// After ErrStop, what went out of the request may be answered.
+	if perr := c.push(x); perr != nil {
+		return perr
 	}
 	return err
+}
+
+// filter runs a message through f straight to dst, so that its pacing
+// holds; frame writes the message to a pipe, so that a large body is still
+// streamed. An error of f's closes the connection and wins over frame's.
+func (c *conn[R]) filter(f chaos.Filter, dst net.Conn, dir chaos.Direction, frame func(io.Writer) error) error {
+	pr, pw := io.Pipe()
+	framed := make(chan error, 1)
+	go func() {
+		err := frame(pw)
+		pw.CloseWithError(err)
+		framed <- err
+	}()
+	ferr := f.Relay(c.ctx, &relay.Counter{W: dst, Events: c.s, Dir: dir}, pr)
+	pr.CloseWithError(io.ErrClosedPipe)
+	if ferr != nil {
+		c.closeAll() // frame may wait for bytes that no longer matter
+	}
+	if err := <-framed; ferr == nil {
+		return err
+	}
+	return ferr
 }
 
 // push queues x for the reply loop; before it would block on a full queue
@@ -160,8 +163,8 @@ func (c *conn[R]) push(x *Exchange[R]) error {
 			}
 		}
 	}
-	if needsWake(x) {
-		c.q.wake()
+	if x.op != opRelay || x.Reply != ReplyOne {
+		c.wake() // the reply loop needs no backend bytes for x
 	}
 	return nil
 }
@@ -241,32 +244,24 @@ func (c *conn[R]) drain() error {
 	}
 }
 
-// goRaw leaves framing before x, which was not framed: x and everything
-// after it go to the backend as they are.
-func (c *conn[R]) goRaw(x *Exchange[R]) error {
-	if err := c.settle(); err != nil {
-		return c.clientEnded(err)
-	}
-	x.op = opRaw
-	if err := c.push(x); err != nil {
-		return c.clientEnded(err)
-	}
-	return c.handOver()
-}
-
 // handOver sends what the client's Reader holds to the backend before a
 // raw relay takes over.
 func (c *conn[R]) handOver() error {
-	if n := c.cr.Buffered(); n > 0 {
-		c.bw.Write(c.cr.bytes())
-		c.cr.r = c.cr.w
-	}
-	c.cr.release()
-	if err := c.bw.Flush(); err != nil {
+	if err := pass(c.cr, c.bw); err != nil {
 		c.closeAll()
 		return quiet(err)
 	}
 	return nil
+}
+
+// pass sends what r holds on through w, and hands r's buffer back.
+func pass(r *Reader, w *Writer) error {
+	if r.Buffered() > 0 {
+		w.Write(r.Bytes())
+		r.r = r.w
+	}
+	r.release()
+	return w.Flush()
 }
 
 // clientEnded finishes the request loop when reading or forwarding
@@ -276,7 +271,7 @@ func (c *conn[R]) handOver() error {
 // loop's to see; a lingering connection drops the client's input.
 func (c *conn[R]) clientEnded(err error) error {
 	switch {
-	case c.bw.Failed(), errors.Is(err, errStopped):
+	case c.bw.err != nil, errors.Is(err, errStopped):
 		if c.end.lingering.Load() {
 			return c.dropClient()
 		}
@@ -294,11 +289,7 @@ func (c *conn[R]) clientEnded(err error) error {
 		c.closeAll()
 		return err
 	}
-	if n := c.cr.Buffered(); n > 0 {
-		c.bw.Write(c.cr.bytes()) // the client left in the middle of a request
-		c.cr.r = c.cr.w
-	}
-	c.bw.Flush()
+	pass(c.cr, c.bw) // the client may have left in the middle of a request
 	c.end.clientGone.Store(true)
 	c.finIfClientGone()
 	return nil
@@ -310,7 +301,7 @@ func (c *conn[R]) dropClient() error {
 	c.cr.before = nil
 	for {
 		c.cr.r = c.cr.w
-		if err := c.cr.fill(); err != nil {
+		if err := c.cr.More(); err != nil {
 			c.end.clientGone.Store(true)
 			return nil
 		}

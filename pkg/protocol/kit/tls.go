@@ -44,35 +44,34 @@ func (c *conn[R]) startTLS(client bool) error {
 	if !ok {
 		return errors.New("tls: the session cannot speak TLS")
 	}
-	var err error
-	var tc net.Conn
-	if client {
-		// A client may send its hello right after its request for TLS,
-		// without waiting (MySQL's SSLRequest has no answer): what was
-		// read ahead is the handshake's start.
-		conn := c.client
-		if n := c.cr.Buffered(); n > 0 {
-			ahead, _ := c.cr.Peek(n)
-			conn = &readAhead{Conn: c.client, ahead: append([]byte(nil), ahead...)}
-			c.cr.Discard(n)
+	if !client {
+		if c.br.Buffered() > 0 {
+			return errTLSUnread
 		}
-		if tc, err = u.ServerTLS(c.ctx, conn); err != nil {
+		tc, err := u.ClientTLS(c.ctx, c.backend)
+		if err != nil {
 			return err
 		}
-		c.client = tc
-		c.cr.attach(tc)
-		c.cw.dst = tc
+		c.backend = tc
+		c.br.attach(tc)
+		c.bw.dst = tc
 		return nil
 	}
-	if c.br.Buffered() > 0 {
-		return errTLSUnread
+	// A client may send its hello right after its request for TLS, without
+	// waiting (MySQL's SSLRequest has no answer): what was read ahead is
+	// the handshake's start.
+	conn := c.client
+	if c.cr.Buffered() > 0 {
+		conn = &readAhead{Conn: c.client, ahead: append([]byte(nil), c.cr.Bytes()...)}
+		c.cr.r = c.cr.w
 	}
-	if tc, err = u.ClientTLS(c.ctx, c.backend); err != nil {
+	tc, err := u.ServerTLS(c.ctx, conn)
+	if err != nil {
 		return err
 	}
-	c.backend, c.q.backend = tc, tc
-	c.br.attach(tc)
-	c.bw.dst = tc
+	c.client = tc
+	c.cr.attach(tc)
+	c.cw.dst = tc
 	return nil
 }
 
