@@ -17,8 +17,7 @@ import (
 // errStopped ends the request loop when the reply loop has returned.
 var errStopped = errors.New("reply loop stopped")
 
-// conn is one client connection: its lifecycle is here, the request loop
-// in requests.go, the reply loop in replies.go, the fault step in fault.go.
+// conn is one client connection.
 type conn[R any] struct {
 	ctx             context.Context
 	s               chaos.Session
@@ -29,18 +28,17 @@ type conn[R any] struct {
 	q               queue[R]
 	end             ending
 	idle            watchdog
-	req             side[R] // the request loop's state
-	rep             side[R] // the reply loop's state
-	inTurn          bool    // Options.ReplyDelayInTurn
+	req, rep        side[R]
+	inTurn          bool // Options.ReplyDelayInTurn
 	park            parking
 	resumeFn        func() // resume, bound once
 	reqDone         chan error
 	stopCtx         func() bool
-	done            func(error) // called once the connection is over
+	done            func(error)
 }
 
-// side is one loop's own state: the Exchanges and the draw it works on
-// (kept here so that handing them on allocates nothing) and its timer.
+// side is one loop's own state, kept here so that handing Exchanges on
+// allocates nothing.
 type side[R any] struct {
 	x       Exchange[R]
 	settled Exchange[R]
@@ -52,27 +50,23 @@ type side[R any] struct {
 // ending is how the connection ends: once, with the longest close delay
 // drawn on it, lingering when the backend went first.
 type ending struct {
-	once       sync.Once
-	closed     atomic.Bool
-	clientGone atomic.Bool
-	lingering  atomic.Bool
-	closeDelay atomic.Int64
-	// The backend hears that the client has gone (a FIN) once the reply
-	// loop waits for it with nothing left to read: redis, for one, drops
-	// the replies it has not sent when it reads the end of a client, and a
-	// request blocked in it (BLPOP) ends only then.
+	once                          sync.Once
+	closed, clientGone, lingering atomic.Bool
+	closeDelay                    atomic.Int64 // written by the request loop only
+	// The backend gets the client's FIN only once the reply loop waits for
+	// it with nothing left to read: redis drops the replies it has not
+	// sent when it reads the end of a client, and a BLPOP ends only then.
 	backendIdle atomic.Bool
 	fin         sync.Once
-	mu          sync.Mutex
-	strike      *time.Timer // a reset_peer or timeout that acts later
+	// A reset_peer or timeout that acts later: set by the request loop,
+	// stopped once it is over.
+	strike *time.Timer
 }
 
 func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
 	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, inTurn: o.ReplyDelayInTurn}
 	c.idle.d = s.IdleTimeout()
-	// The time of the last byte read tells the idle timeout and parking
-	// when the connection went quiet.
-	last := &c.idle.last
+	last := &c.idle.last // the idle timeout's and parking's clock
 	c.cw = newWriter(c.client, o.BufSize, s, chaos.ToClient)
 	c.bw = newWriter(backend, o.BufSize, s, chaos.ToBackend)
 	c.cr = newReader(c.client, o.BufSize, c.bw, last)
@@ -116,8 +110,7 @@ func (c *conn[R]) serve(done func(error)) {
 	c.runReplies()
 }
 
-// finish ends a connection served: the buffers go back, and done hears of
-// it.
+// finish hands the buffers back and reports the connection's end.
 func (c *conn[R]) finish(err error) {
 	c.release()
 	c.idle.stop()
@@ -125,8 +118,7 @@ func (c *conn[R]) finish(err error) {
 	c.done(err)
 }
 
-// runRequests runs the request loop in its goroutine, until it ends or
-// the connection parks.
+// runRequests runs the request loop until it ends or the connection parks.
 func (c *conn[R]) runRequests() {
 	err := c.requests()
 	if err == errParked {
@@ -137,8 +129,8 @@ func (c *conn[R]) runRequests() {
 	c.reqDone <- err
 }
 
-// runReplies runs the reply loop in its goroutine, and ends the
-// connection when the loop ends, unless the connection parks.
+// runReplies runs the reply loop, and ends the connection when it ends,
+// unless the connection parks.
 func (c *conn[R]) runReplies() {
 	end, err := c.replies()
 	if end == endParked {
@@ -148,8 +140,8 @@ func (c *conn[R]) runReplies() {
 	c.finish(c.conclude(end, err))
 }
 
-// conclude ends the connection the way the reply loop's end calls for, once the
-// request loop is over too.
+// conclude ends the connection the way the reply loop's end calls for, once
+// the request loop is over too.
 func (c *conn[R]) conclude(end endKind, err error) error {
 	reqDone := c.reqDone
 	close(c.q.done)
@@ -161,11 +153,10 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 		}
 		return c.raw()
 	case endBackend:
-		// The backend has gone: what it said reaches the client, then a
-		// FIN (held by a close delay), and the client's input is read and
-		// dropped until it leaves, at most relay.LingerTime: closing under
-		// unread input would make the kernel reset the connection and
-		// lose those last words.
+		// What the backend said reaches the client, then a FIN (after any
+		// close delay), and the client's input is dropped until it leaves,
+		// for relay.LingerTime at most: closing under unread input would
+		// make the kernel reset the connection and lose those last words.
 		c.hold()
 		c.end.lingering.Store(true)
 		relay.CloseWrite(c.client)
@@ -190,11 +181,10 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 	return quiet(rerr)
 }
 
-// raw relays the rest of the connection: both loops have handed over what
-// they buffered.
+// raw relays the rest of the connection, once what either side's Reader
+// holds (in an opening that went raw) has gone on; the raw relay has
+// buffers of its own.
 func (c *conn[R]) raw() error {
-	// What either side sent and was read, and not forwarded yet, goes on
-	// first; the raw relay has buffers of its own.
 	pass(c.cr, c.bw)
 	pass(c.br, c.cw)
 	c.release()
@@ -229,8 +219,8 @@ func (c *conn[R]) closeAll() {
 }
 
 // finIfClientGone half-closes the backend once the client has gone and the
-// reply loop waits for the backend (see ending.backendIdle); the two loops
-// each check after setting their own flag, so one of them sees both.
+// reply loop waits for the backend: each loop checks after setting its own
+// flag, so one of them sees both.
 func (c *conn[R]) finIfClientGone() {
 	if c.end.clientGone.Load() && c.end.backendIdle.Load() {
 		c.end.fin.Do(func() { relay.CloseWrite(c.backend) })
@@ -252,11 +242,8 @@ func (c *conn[R]) expire() {
 
 // holdClose makes the connection's close wait at least d.
 func (c *conn[R]) holdClose(d time.Duration) {
-	for {
-		old := c.end.closeDelay.Load()
-		if int64(d) <= old || c.end.closeDelay.CompareAndSwap(old, int64(d)) {
-			return
-		}
+	if int64(d) > c.end.closeDelay.Load() {
+		c.end.closeDelay.Store(int64(d))
 	}
 }
 
@@ -269,19 +256,15 @@ func (c *conn[R]) hold() {
 	}
 }
 
-// strike runs fn after d unless the connection ends first; only the first
-// drawn strikes.
+// strikeAfter runs fn after d unless the connection ends first; only the
+// first drawn strikes.
 func (e *ending) strikeAfter(d time.Duration, fn func()) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.strike == nil {
 		e.strike = time.AfterFunc(d, fn)
 	}
 }
 
 func (e *ending) stopStrike() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.strike != nil {
 		e.strike.Stop()
 	}
@@ -298,9 +281,9 @@ func quiet(err error) error {
 	return err
 }
 
-// watchdog closes a connection that moved no byte for d: the Readers note
+// watchdog closes a connection that moved no byte for d: the Readers store
 // the time of each read, and the watchdog looks when the timeout could
-// next be over. Nothing is done per read but storing the time.
+// next be over.
 type watchdog struct {
 	d       time.Duration
 	last    atomic.Int64
@@ -335,9 +318,6 @@ func (w *watchdog) start(expire func()) {
 }
 
 func (w *watchdog) stop() {
-	if w.d <= 0 {
-		return
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stopped = true

@@ -3,7 +3,6 @@ package kit
 import (
 	"errors"
 	"io"
-	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
 	"github.com/vaurien-go/vaurien/pkg/relay"
@@ -11,7 +10,7 @@ import (
 
 // carryOut is the fault step: it carries out a drawn effect on the request
 // just framed, step by step in the order chaos lays it out, the same for
-// every protocol. The Framing only renders the error's answer. stop ends
+// every protocol; the Framing only renders the error's answer. stop ends
 // the request loop.
 func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err error) {
 	x.Affected = true
@@ -40,8 +39,8 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 	for _, st := range list {
 		switch st.Kind {
 		case chaos.StepWait:
-			// Held until its arrival plus the delay, not for the delay from
-			// now: requests of a pipeline delayed in turn overlap their waits.
+			// Held until its arrival plus the delay: requests of a pipeline
+			// delayed in turn overlap their waits.
 			if d := x.start + st.D - now(); d > 0 {
 				if err := c.bw.Flush(); err != nil {
 					return true, c.clientEnded(err)
@@ -51,7 +50,19 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 				}
 			}
 		case chaos.StepHang, chaos.StepTimeout:
-			return true, c.hang(st.D)
+			// Nothing is answered any more; the client's bytes are dropped
+			// until it leaves, or the connection closes after st.D.
+			err := c.push(&Exchange[R]{op: opHang})
+			if err == nil {
+				err = c.bw.Flush()
+			}
+			if err != nil {
+				return true, c.clientEnded(err)
+			}
+			if st.D > 0 {
+				c.end.strikeAfter(st.D, c.closeAll)
+			}
+			return true, c.dropClient()
 		case chaos.StepReset:
 			if st.D <= 0 {
 				relay.Reset(c.client)
@@ -103,8 +114,8 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 				return false, nil
 			}
 		}
-		// The request is read from the client and never reaches the
-		// backend; an answer that closes leaves it unread.
+		// The request is read and never reaches the backend; an answer
+		// that closes leaves it unread.
 		if x.Then != Close {
 			if err := c.f.Send(c.cr, io.Discard, x); err != nil {
 				return true, c.clientEnded(err)
@@ -141,22 +152,6 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 		return true, c.clientEnded(err)
 	}
 	return c.then(x)
-}
-
-// hang answers nothing more: the client's bytes are read and dropped until
-// it leaves, and the connection closes then, or after d when it is not 0.
-func (c *conn[R]) hang(d time.Duration) error {
-	x := &Exchange[R]{op: opHang}
-	if err := c.push(x); err != nil {
-		return c.clientEnded(err)
-	}
-	if err := c.bw.Flush(); err != nil {
-		return c.clientEnded(err)
-	}
-	if d > 0 {
-		c.end.strikeAfter(d, c.closeAll)
-	}
-	return c.dropClient()
 }
 
 // ErrorReply is the error fault's answer to x, rendered by the Framing's

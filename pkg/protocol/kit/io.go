@@ -20,13 +20,11 @@ import (
 // Options leaves it unset.
 const DefaultBufSize = 16 << 10
 
-// bulkMin is the size from which the part of a body or value that has not
-// been read yet goes socket to socket (spliced by the kernel) instead of
-// through the proxy's buffers.
+// bulkMin is the size from which the unread part of a body goes socket to
+// socket (spliced by the kernel) instead of through the proxy's buffers.
 const bulkMin = 64 << 10
 
-// pools holds one buffer pool per size in use.
-var pools sync.Map // int → *sync.Pool
+var pools sync.Map // buffer size → *sync.Pool
 
 func poolOf(size int) *sync.Pool {
 	if p, ok := pools.Load(size); ok {
@@ -44,42 +42,38 @@ func now() time.Duration { return time.Since(epoch) }
 
 // Reader is one side's buffered input, with bufio.Reader's methods. It
 // holds a pooled buffer only while it has bytes or reads: before it waits
-// for its peer it hands the buffer back (and flushes the other direction's
-// Writer, so that nothing waits in a buffer while the proxy waits), and the
-// read that ends the wait is made in the poller's readiness callback: a
-// silent connection holds no buffer, and a message costs the one read(2) a
-// blocking read would make. A connection without a descriptor (a
-// *tls.Conn) is read with plain blocking reads.
+// it hands the buffer back, and flushes the other direction's Writer so
+// that nothing waits in a buffer while the proxy waits; the read that ends
+// the wait is made in the poller's readiness callback, so that a message
+// costs the one read(2) a blocking read would. A connection without a
+// descriptor (TLS) is read with plain blocking reads.
 type Reader struct {
-	src  io.Reader
-	rc   syscall.RawConn // nil without a descriptor
-	base *sync.Pool      // where buffers come from
-	pool *sync.Pool      // where buf goes back (base, or a larger size's after Grow)
-	buf  *[]byte         // nil while the Reader is empty and waits
-	r, w int
-	// before is the other direction's Writer: flushed before the Reader
-	// waits, and its buffer handed back too.
-	before *Writer
-	last   *atomic.Int64 // now() of the last byte read; nil without an idle timeout
+	src    io.Reader
+	rc     syscall.RawConn // nil without a descriptor
+	base   *sync.Pool      // where buffers come from
+	pool   *sync.Pool      // where buf goes back: base, or a larger size's after Grow
+	buf    *[]byte         // nil while the Reader is empty
+	r, w   int
+	before *Writer       // the other direction's, flushed and released before a wait
+	last   *atomic.Int64 // now() of the last byte read, on the kit's Readers
 	at     time.Duration // now() of the last read: the arrival of what it brought
 	// retry clears a read deadline that lands on a read and reads on: the
-	// kit sets deadlines to interrupt a loop's wait at its top (a park, a
-	// wake-up), which only that wait (await) returns.
+	// kit sets them to interrupt a loop's wait at its top, and only that
+	// wait (await) returns them.
 	retry bool
-	// parked, when set, says that the Reader waits for its peer, and
-	// onPark runs as it starts to.
+	// parked says that the Reader waits for its peer; onPark runs as it
+	// starts to.
 	parked *atomic.Bool
 	onPark func()
-	// The readiness callback's state, bound once so that a wait allocates
-	// nothing.
+	// The readiness callback and its state, bound once so that a wait
+	// allocates nothing.
 	ready   func(fd uintptr) bool
-	flushed bool // before ran for this wait
+	flushed bool // before was flushed in this wait
 	err     error
 }
 
-// NewReader reads src through pooled buffers of size bytes, with plain
-// reads: for a protocol's tests and fuzz targets (the kit makes its own for
-// connections).
+// NewReader reads src through pooled buffers of size bytes, for a
+// protocol's tests and fuzz targets.
 func NewReader(src io.Reader, size int) *Reader {
 	return newReader(src, size, nil, nil)
 }
@@ -115,9 +109,8 @@ func (r *Reader) take() {
 }
 
 // Grow moves what is buffered to a buffer of n bytes, for a head longer
-// than the usual buffer (Redis's inline requests); the larger buffer goes
-// back to its pool once empty. It reports false when the buffer holds n
-// bytes already.
+// than the usual buffer; it goes back to its pool once empty. It reports
+// false when the buffer holds n bytes already.
 func (r *Reader) Grow(n int) bool {
 	if r.Size() >= n {
 		return false
@@ -169,14 +162,7 @@ func (r *Reader) fill() error {
 	r.err = nil
 	err := r.rc.Read(r.ready)
 	r.unpark()
-	if r.buf == nil {
-		// Woken without data (a deadline, a close).
-		if err == nil {
-			err = r.err
-		}
-		return err
-	}
-	if err != nil {
+	if err != nil { // a deadline or a close
 		r.release()
 		return err
 	}
@@ -207,9 +193,9 @@ func (r *Reader) fillPlain() error {
 	return io.ErrNoProgress
 }
 
-// readFD reads in the poller's callback, into a buffer taken for the read:
-// with nothing to read it first asks for the other direction's flush, then
-// gives the buffer back before the goroutine parks.
+// readFD reads in the poller's callback, into a buffer taken for the read;
+// with nothing to read, it flushes the other direction and gives the
+// buffers back before the goroutine parks.
 func (r *Reader) readFD(fd uintptr) bool {
 	if r.buf == nil {
 		r.take()
@@ -217,10 +203,9 @@ func (r *Reader) readFD(fd uintptr) bool {
 	n, err := relay.ReadReady(fd, (*r.buf)[r.w:])
 	if err == relay.ErrNotReady {
 		if !r.flushed {
-			// Flushed inside the wait rather than before another one: the
-			// answer the flush brings raises the readiness this wait sees
-			// (armed by the read that just found nothing), so no read is
-			// spent looking for it.
+			// Flushed inside the wait: the answer the flush brings raises
+			// the readiness this wait sees (armed by the read that found
+			// nothing), so no read is spent looking for it.
 			r.flushed = true
 			if ferr := r.before.Flush(); ferr != nil {
 				r.err = ferr
@@ -304,18 +289,16 @@ func (r *Reader) Bytes() []byte {
 
 // Discard skips the next n bytes, waiting for them.
 func (r *Reader) Discard(n int) (int, error) {
-	done := 0
-	for done < n {
-		if r.Buffered() == 0 {
-			if err := r.More(); err != nil {
-				return done, err
-			}
-		}
+	for done := 0; ; {
 		k := min(r.Buffered(), n-done)
 		r.r += k
-		done += k
+		if done += k; done == n {
+			return done, nil
+		}
+		if err := r.More(); err != nil {
+			return done, err
+		}
 	}
-	return done, nil
 }
 
 // PeekSlice returns the bytes up to and including delim without consuming
@@ -343,9 +326,9 @@ func (r *Reader) ReadSlice(delim byte) ([]byte, error) {
 	return b, err
 }
 
-// CopyN moves n bytes to w, through the buffer, or socket to socket for
-// what has not been read yet when w is the other side's Writer and it is
-// large. On a short read the error is io.ErrUnexpectedEOF.
+// CopyN moves n bytes to w: through the buffer, or socket to socket for a
+// large unread part when w is the other side's Writer. On a short read the
+// error is io.ErrUnexpectedEOF.
 func (r *Reader) CopyN(w io.Writer, n int64) (int64, error) {
 	var done int64
 	for done < n {
@@ -420,8 +403,8 @@ type Writer struct {
 	err  error
 }
 
-// NewWriter buffers writes to dst through pooled buffers of size bytes: for
-// a protocol's tests (the kit makes its own for connections).
+// NewWriter buffers writes to dst through pooled buffers of size bytes, for
+// a protocol's tests.
 func NewWriter(dst io.Writer, size int) *Writer {
 	return newWriter(dst, size, nil, 0)
 }
@@ -429,9 +412,6 @@ func NewWriter(dst io.Writer, size int) *Writer {
 func newWriter(dst io.Writer, size int, ev chaos.Events, dir chaos.Direction) *Writer {
 	return &Writer{dst: dst, size: size, pool: poolOf(size), ev: ev, dir: dir}
 }
-
-// Buffered is how many bytes wait to be sent.
-func (w *Writer) Buffered() int { return w.n }
 
 // Write buffers p, sending what was buffered first when p does not fit; a
 // p as large as the buffer goes out at once.
@@ -488,8 +468,8 @@ func (w *Writer) WriteByte(c byte) error {
 	return nil
 }
 
-// Flush sends what is buffered. The buffer is kept for the next writes;
-// it goes back to the pool when the Reader of the other direction waits.
+// Flush sends what is buffered. The buffer is kept for the next writes
+// until the Reader of the other direction waits.
 func (w *Writer) Flush() error {
 	if w.n > 0 && w.err == nil {
 		w.send((*w.buf)[:w.n])

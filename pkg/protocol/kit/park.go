@@ -10,9 +10,8 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
-// parkAfter is how long a connection stays quiet, both loops waiting at
-// their tops, before it parks: a busy connection pays one look per
-// parkAfter, nothing per request.
+// parkAfter is how long a connection stays quiet before it parks: a busy
+// connection pays one look per parkAfter, nothing per request.
 const parkAfter = time.Second
 
 // errParked ends a loop's goroutine: the connection parked, and the loop
@@ -22,44 +21,35 @@ var errParked = errors.New("parked")
 // parking is how an idle connection leaves its goroutines. When both loops
 // wait at their tops (the request loop for the client with nothing
 // buffered, the reply loop for the backend with nothing queued) and no
-// byte came for parkAfter, a look (lookIdle) asks both to leave, and
+// byte came for parkAfter, a look (lookIdle) asks both to leave and
 // interrupts their waits with a read deadline; once both are out, the
 // relay's poller watches the two sockets, and the first that is readable,
-// ends or fails resumes both loops in fresh goroutines, where they left
-// off. A loop that finds anything else than the interruption (bytes, an
-// end) calls the park off, and brings back the other loop if it left
-// already. A connection also starts parked, once past its opening.
+// ends or fails resumes both loops in fresh goroutines. A loop that finds
+// anything else than the interruption calls the park off, and brings the
+// other back if it left. A connection also starts parked, past its opening.
 //
 // A parked connection's descriptors belong to the poller: whatever closes
-// the connection (closeAll, the engine through Close, a strike) stops the
-// watch first (stopParking), and the loops resume to see the end.
+// the connection stops the watch first (stopParking), and the loops resume
+// to see the end.
 type parking struct {
 	mu sync.Mutex
 	t  *time.Timer // the next look; nil: the connection never parks
-	// want asks both loops to leave at their tops; written under mu, read
-	// by the loops as they leave their waits.
+	// want asks both loops to leave; written under mu.
 	want atomic.Bool
-	// Each loop waits at its top. A look sets want before it reads them,
-	// and a loop clears its own before it reads want: one of them sees
-	// the other.
+	// A loop waits at its top. A look sets want before it reads them, and
+	// a loop clears its own before it reads want: one sees the other.
 	reqTop, repTop atomic.Bool
-	out            int             // loops that left
+	out            int             // loops that left; 2: the poller has them
 	w              *relay.Watching // the poller's watch while parked
 	off            bool            // the connection ends or goes raw
 }
 
-// closer is a session that lets the kit close the connection itself, so
-// that a parked connection's descriptors leave the poller first.
-type closer interface {
-	CloseWith(c io.Closer)
-}
-
-// startParking parks the connection past its opening (true), and looks
-// for quiet from then on; the connection never parks when a side has no
-// descriptor (TLS) or the session would close the client behind the kit's
-// back.
+// startParking parks the connection past its opening (true), and looks for
+// quiet from then on. A connection never parks when a side has no
+// descriptor (TLS), or when the session cannot let the kit close the client
+// (CloseWith), whose descriptor must leave the poller first.
 func (c *conn[R]) startParking() bool {
-	cl, ok := c.s.(closer)
+	cl, ok := c.s.(interface{ CloseWith(io.Closer) })
 	if !ok || c.cr.rc == nil || c.br.rc == nil {
 		return false
 	}
@@ -82,8 +72,8 @@ func (c *conn[R]) startParking() bool {
 	return true
 }
 
-// Close is the engine's close of the client (see closer): the connection
-// resumes if parked, and its client closes as it would otherwise.
+// Close is the engine's close of the client: the connection resumes if
+// parked, and its client closes as it would otherwise.
 func (c *conn[R]) Close() error {
 	c.stopParking()
 	c.client.Close()
@@ -140,7 +130,7 @@ func (c *conn[R]) leave(req bool) bool {
 }
 
 // stay calls off a park asked of a loop that found something else than the
-// interruption at its top: the other loop comes back if it left.
+// interruption at its top.
 func (c *conn[R]) stay(req bool) {
 	p := &c.park
 	if !p.want.Load() {
@@ -152,8 +142,8 @@ func (c *conn[R]) stay(req bool) {
 		return
 	}
 	p.want.Store(false)
-	// The look's deadlines go: a read that passes its top now (a body
-	// spliced, for one) must not find them.
+	// A read past its top now (a body spliced) must not find the look's
+	// deadlines.
 	c.client.SetReadDeadline(time.Time{})
 	c.backend.SetReadDeadline(time.Time{})
 	c.rejoin(req)
@@ -173,8 +163,7 @@ func (c *conn[R]) resume() {
 	c.rejoin(true)
 }
 
-// stopParking parks the connection no more, and resumes it if it is
-// parked: it ends or goes raw.
+// stopParking parks the connection no more, and resumes it if parked.
 func (c *conn[R]) stopParking() {
 	p := &c.park
 	p.mu.Lock()
@@ -183,15 +172,13 @@ func (c *conn[R]) stopParking() {
 	if p.t != nil {
 		p.t.Stop()
 	}
-	if p.w != nil && p.w.Stop() {
-		// Stopped before it fired; otherwise resume, on its way, brings
-		// the loops back.
+	if p.w != nil && p.w.Stop() { // otherwise resume, on its way, does it
 		c.rejoin(true)
 	}
 }
 
-// rejoin brings back the loops that left: the other one, or both when the
-// poller had the connection.
+// rejoin brings back the loops that left, under p.mu: the other one, or
+// both when the poller had them.
 func (c *conn[R]) rejoin(req bool) {
 	p := &c.park
 	if p.out == 2 {
@@ -206,7 +193,6 @@ func (c *conn[R]) rejoin(req bool) {
 	}
 }
 
-// spawn runs a loop in a goroutine of its own.
 func (c *conn[R]) spawn(req bool) {
 	if req {
 		go c.runRequests()

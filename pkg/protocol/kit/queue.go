@@ -9,8 +9,7 @@ import (
 )
 
 // queueLen bounds the requests forwarded and not yet answered: a deeper
-// pipeline waits for answers to drain (back-pressure, never unbounded
-// memory).
+// pipeline waits for answers (back-pressure, never unbounded memory).
 const queueLen = 64
 
 // op is what the reply loop does for one Exchange.
@@ -35,45 +34,37 @@ type replyEffect struct {
 
 // queue carries Exchanges from the request loop to the reply loop. With
 // nothing queued the reply loop waits on the backend rather than on the
-// queue: the answer to the next request then wakes it directly, one
-// wake-up per answer as in a plain copy, and a backend that closes an
-// idle connection is seen at once. An Exchange that needs no backend bytes
-// interrupts that wait (wake).
-//
-// The Exchanges wait in a ring of queueLen taken from a pool when the first
-// is queued and handed back once the last is taken: an idle connection,
-// which is what a proxy holds most of, holds no room for them.
+// queue: the next answer then wakes it directly, one wake-up per answer as
+// in a plain copy, and a backend that closes an idle connection is seen at
+// once. An Exchange that needs no backend bytes interrupts that wait
+// (wake). The ring is pooled, taken with the first Exchange and handed
+// back with the last: an idle connection holds no room for them.
 type queue[R any] struct {
-	mu     sync.Mutex
-	ring   *[queueLen]Exchange[R] // nil while nothing is queued
-	head   int
-	n      int
-	closed bool // the request loop queues nothing more
-	// A loop that finds nothing to do waits on its channel, which the
-	// other signals: the reply loop on ready, for an Exchange or the
-	// close; the request loop on room (made when a pipeline first fills
-	// the queue). A signal can outlive its wait (the waiter left on
-	// another event): a wait looks at the queue again when signalled.
+	mu      sync.Mutex
+	ring    *[queueLen]Exchange[R] // nil while nothing is queued
+	head, n int
+	closed  bool // the request loop queues nothing more
+	// A loop that finds nothing to do waits on its channel: the reply
+	// loop on ready, the request loop on room (made when a pipeline first
+	// fills the queue). A signal can outlive its wait, so a wait looks at
+	// the queue again when signalled.
 	readyWait, roomWait bool
 	ready, room         chan struct{}
 	rings               *sync.Pool
 	parked              atomic.Bool // the reply loop waits on the backend
-	// sending says that a request is on its way to the backend and not
-	// queued yet: bytes that come meanwhile may answer it, so they are
-	// not taken for unsolicited ones.
+	woken               atomic.Bool // the request loop interrupted that wait
+	// sending: a request is on its way to the backend and not queued yet,
+	// so the bytes that come meanwhile may answer it.
 	sending atomic.Bool
-	woken   atomic.Bool   // the request loop interrupted that wait
 	done    chan struct{} // closed when the reply loop has returned
 	barrier chan struct{} // an opBarrier has been reached
 	verdict chan bool     // for RawIfReply: whether the answer went raw
 }
 
-// aLongTimeAgo is a read deadline that has passed: setting it interrupts a
-// blocked read at once.
+// aLongTimeAgo is a read deadline that interrupts a blocked read at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// ringPools holds the rings of each Exchange type, by a nil *Exchange[R].
-var ringPools sync.Map
+var ringPools sync.Map // a nil *Exchange[R] → its rings' *sync.Pool
 
 func (q *queue[R]) init() {
 	key := any((*Exchange[R])(nil))
@@ -105,10 +96,7 @@ func (q *queue[R]) put(x *Exchange[R], wait bool) bool {
 	}
 	q.ring[(q.head+q.n)%queueLen] = *x
 	q.n++
-	if q.readyWait {
-		q.readyWait = false
-		signal(q.ready)
-	}
+	signal(&q.readyWait, q.ready)
 	q.mu.Unlock()
 	return true
 }
@@ -134,10 +122,7 @@ func (q *queue[R]) take(x *Exchange[R], wait bool) (ok, closed bool) {
 		q.rings.Put(q.ring)
 		q.ring, q.head = nil, 0
 	}
-	if q.roomWait {
-		q.roomWait = false
-		signal(q.room)
-	}
+	signal(&q.roomWait, q.room)
 	q.mu.Unlock()
 	return true, false
 }
@@ -153,23 +138,24 @@ func (q *queue[R]) empty() bool {
 func (q *queue[R]) close() {
 	q.mu.Lock()
 	q.closed = true
-	if q.readyWait {
-		q.readyWait = false
-		signal(q.ready)
-	}
+	signal(&q.readyWait, q.ready)
 	q.mu.Unlock()
 }
 
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
+// signal wakes the loop waiting on ch, if it said it waits.
+func signal(waiting *bool, ch chan struct{}) {
+	if *waiting {
+		*waiting = false
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // wake interrupts the reply loop's wait on the backend. The flag is set
-// before the deadline, and the waiting loop checks it after it says it
-// parks: one of them sees the other.
+// before the deadline is, and the reply loop checks it after it says it
+// waits: one sees the other.
 func (c *conn[R]) wake() {
 	c.q.woken.Store(true)
 	if c.q.parked.Load() {

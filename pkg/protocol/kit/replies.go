@@ -41,23 +41,19 @@ func (c *conn[R]) replies() (endKind, error) {
 		switch x.op {
 		case opRelay:
 			if x.Reply != ReplyNone {
-				err := c.answer(x)
-				if err == ErrRaw {
-					c.exchanged(x)
-					c.verdict(x, true)
-					return c.toRaw()
-				}
-				if err != nil {
-					return c.backendEnded(err)
-				}
+				err = c.answer(x)
+			}
+			if err != nil && err != ErrRaw {
+				return c.backendEnded(err)
 			}
 			c.exchanged(x)
-			switch x.Then {
-			case RawAfter:
+			if x.Then == RawIfReply {
+				c.q.verdict <- err == ErrRaw
+			}
+			if err == ErrRaw || x.Then == RawAfter {
 				return c.toRaw()
-			case RawIfReply:
-				c.verdict(x, false)
-			case Close:
+			}
+			if x.Then == Close {
 				return endBackend, c.cw.Flush()
 			}
 		case opError:
@@ -92,12 +88,6 @@ func (c *conn[R]) exchanged(x *Exchange[R]) {
 	}
 }
 
-func (c *conn[R]) verdict(x *Exchange[R], raw bool) {
-	if x.Then == RawIfReply {
-		c.q.verdict <- raw
-	}
-}
-
 // next takes the next Exchange into c.rep.x; ok is false once the request
 // loop is done and every Exchange was answered. With none queued it waits
 // on the backend (see queue).
@@ -109,11 +99,9 @@ func (c *conn[R]) next() (ok bool, err error) {
 	if err := c.cw.Flush(); err != nil {
 		return false, err
 	}
-	for {
-		if c.rep.hanging {
-			// Nothing is forwarded any more: only the request loop's end matters.
-			return c.wait()
-		}
+	// Once hanging, nothing is forwarded: only the request loop's end
+	// matters.
+	for !c.rep.hanging {
 		c.q.parked.Store(true)
 		if ok, closed := c.q.take(x, false); ok || closed {
 			c.q.parked.Store(false)
@@ -123,38 +111,41 @@ func (c *conn[R]) next() (ok bool, err error) {
 		err := c.br.await()
 		c.park.repTop.Store(false)
 		c.q.parked.Store(false)
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-			c.stay(false)
-		}
-		if err == nil {
-			if u, isU := c.f.(Unsolicited); isU && !c.q.sending.Load() {
-				// Nothing was on its way when these bytes came, unless it
-				// is queued by now.
-				if ok, closed := c.q.take(x, false); ok || closed {
-					return ok, nil
-				}
-				if handled, err := u.Unsolicited(c.br, c.cw); err != nil {
-					return false, err
-				} else if handled {
-					continue
-				}
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if c.consumeWake() {
+				c.stay(false)
+				continue
 			}
-			// An answer is coming in; its Exchange is queued or about to be.
-			return c.wait()
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			return false, err
-		}
-		if c.consumeWake() {
-			c.stay(false)
+			// A wake-up that came after the wait, or a park.
+			c.backend.SetReadDeadline(time.Time{})
+			if c.leave(false) {
+				return false, errParked
+			}
 			continue
 		}
-		// A wake-up that came after the wait, or a park.
-		c.backend.SetReadDeadline(time.Time{})
-		if c.leave(false) {
-			return false, errParked
+		c.stay(false)
+		if err != nil {
+			return false, err
+		}
+		u, isU := c.f.(Unsolicited)
+		if !isU || c.q.sending.Load() {
+			break
+		}
+		// Nothing was on its way when these bytes came, unless it is
+		// queued by now.
+		if ok, closed := c.q.take(x, false); ok || closed {
+			return ok, nil
+		}
+		handled, err := u.Unsolicited(c.br, c.cw)
+		if err != nil {
+			return false, err
+		}
+		if !handled {
+			break
 		}
 	}
+	// An answer is coming in; its Exchange is queued or about to be.
+	return c.wait()
 }
 
 // wait waits for the next Exchange, into c.rep.x, as next does.
@@ -193,13 +184,10 @@ func (c *conn[R]) due(x *Exchange[R]) error {
 // answer relays the backend's answer to x, through the drawn filter if
 // there is one.
 func (c *conn[R]) answer(x *Exchange[R]) error {
-	if x.fx == nil {
-		return c.f.Reply(c.br, c.cw, x)
-	}
 	if err := c.due(x); err != nil {
 		return err
 	}
-	if x.fx.filter == nil {
+	if x.fx == nil || x.fx.filter == nil {
 		return c.f.Reply(c.br, c.cw, x)
 	}
 	if err := c.cw.Flush(); err != nil {
@@ -210,8 +198,7 @@ func (c *conn[R]) answer(x *Exchange[R]) error {
 
 // backendEnded sorts how the answers stopped: the backend leaving (the
 // lingering close), the client leaving or the connection closing (an end
-// at once), or a failure, such as an answer the framing cannot read, that
-// Serve reports.
+// at once), or a failure that Serve reports.
 func (c *conn[R]) backendEnded(err error) (endKind, error) {
 	switch {
 	case c.end.closed.Load(), c.cw.err != nil, err == errStopped:

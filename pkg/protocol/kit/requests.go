@@ -13,9 +13,9 @@ import (
 )
 
 // requests is the request loop: it frames each request, draws for it,
-// carries out the draw and forwards it, in order, queueing an Exchange for
-// the reply loop. It returns when the client leaves, the connection goes
-// raw or ends, or parks (errParked).
+// carries out the draw and forwards it, queueing an Exchange for the reply
+// loop. It returns when the client leaves, the connection goes raw or ends,
+// or parks (errParked).
 func (c *conn[R]) requests() (err error) {
 	x := &c.req.x
 	for {
@@ -41,8 +41,6 @@ func (c *conn[R]) requests() (err error) {
 		// delays of pipelined requests run from there, and overlap.
 		x.start = c.cr.at
 		if x.Then == RawNow {
-			// x was not framed: it and all that follows go to the backend
-			// as they are.
 			x.op = opRaw
 			if err := c.settle(); err != nil {
 				return c.clientEnded(err)
@@ -53,8 +51,7 @@ func (c *conn[R]) requests() (err error) {
 			return c.handOver()
 		}
 		if x.Then == RawIfReply && c.q.verdict == nil {
-			// Made before x is queued: the reply loop sees it with x.
-			c.q.verdict = make(chan bool, 1)
+			c.q.verdict = make(chan bool, 1) // before x is queued: the reply loop sees it with x
 		}
 		if x.Drain {
 			if err := c.drain(); err != nil {
@@ -79,8 +76,7 @@ func (c *conn[R]) requests() (err error) {
 	}
 }
 
-// waitClient is the request loop's top wait, for the client's next
-// request; errParked when the connection parks (see parking).
+// waitClient is the request loop's wait at its top, for the next request.
 func (c *conn[R]) waitClient() error {
 	p := &c.park
 	for {
@@ -98,8 +94,8 @@ func (c *conn[R]) waitClient() error {
 	}
 }
 
-// forward sends x's request to the backend, through the drawn filter if
-// there is one, and queues x.
+// forward sends x's request to the backend, through f when a filter was
+// drawn, and queues x.
 func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
 	c.q.sending.Store(true)
 	defer c.q.sending.Store(false)
@@ -147,9 +143,8 @@ func (c *conn[R]) filter(f chaos.Filter, dst net.Conn, dir chaos.Direction, fram
 	return ferr
 }
 
-// push queues x for the reply loop; before it would block on a full queue
-// it flushes, since the answers it waits for may need the requests still
-// buffered.
+// push queues x for the reply loop. Before it waits on a full queue it
+// flushes: the answers it waits for may need the requests still buffered.
 func (c *conn[R]) push(x *Exchange[R]) error {
 	if !c.q.put(x, false) {
 		if err := c.bw.Flush(); err != nil {
@@ -192,8 +187,7 @@ func (c *conn[R]) then(x *Exchange[R]) (stop bool, err error) {
 	return false, nil
 }
 
-// closing ends the request loop before a Close: the client's input is
-// dropped until it leaves or the connection ends.
+// closing ends the request loop before a Close.
 func (c *conn[R]) closing() error {
 	if err := c.bw.Flush(); err != nil {
 		return c.clientEnded(err)
@@ -201,8 +195,7 @@ func (c *conn[R]) closing() error {
 	return c.dropClient()
 }
 
-// settle lets the framing close what it left open before the loop waits,
-// carries out an effect or goes raw.
+// settle lets a Settler close what it left open.
 func (c *conn[R]) settle() error {
 	s, ok := c.f.(Settler[R])
 	if !ok {
@@ -266,9 +259,8 @@ func pass(r *Reader, w *Writer) error {
 
 // clientEnded finishes the request loop when reading or forwarding
 // stopped. A client that left has what it sent forwarded, and the backend
-// sees the half-close once it has sent what it had for the client, so
-// that it ends as it would for the client itself. A backend that stopped reading is the reply
-// loop's to see; a lingering connection drops the client's input.
+// gets its end once it has answered (finIfClientGone), as it would from the
+// client itself. A backend that stopped reading is the reply loop's to see.
 func (c *conn[R]) clientEnded(err error) error {
 	switch {
 	case c.bw.err != nil, errors.Is(err, errStopped):
@@ -295,8 +287,8 @@ func (c *conn[R]) clientEnded(err error) error {
 	return nil
 }
 
-// dropClient reads and drops what the client sends until it leaves, or
-// the connection is closed.
+// dropClient reads and drops what the client sends until it leaves or the
+// connection closes.
 func (c *conn[R]) dropClient() error {
 	c.cr.before = nil
 	for {
