@@ -299,8 +299,7 @@ func (w *watchdog) start(expire func()) {
 	w.last.Store(int64(now()))
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var check func()
-	check = func() {
+	check := func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.stopped {

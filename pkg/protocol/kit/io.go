@@ -96,16 +96,17 @@ func (r *Reader) Buffered() int { return r.w - r.r }
 // Size is how many bytes the buffer holds: a head that does not fit must
 // be streamed, or is too long.
 func (r *Reader) Size() int {
-	if r.buf == nil {
-		r.take()
-	}
+	r.take()
 	return len(*r.buf)
 }
 
+// take takes a buffer when the Reader has none.
 func (r *Reader) take() {
-	r.pool = r.base
-	r.buf = r.pool.Get().(*[]byte)
-	r.r, r.w = 0, 0
+	if r.buf == nil {
+		r.pool = r.base
+		r.buf = r.pool.Get().(*[]byte)
+		r.r, r.w = 0, 0
+	}
 }
 
 // Grow moves what is buffered to a buffer of n bytes, for a head longer
@@ -144,9 +145,7 @@ func (r *Reader) More() error {
 }
 
 func (r *Reader) fill() error {
-	if r.buf == nil {
-		r.take()
-	}
+	r.take()
 	if r.r > 0 {
 		copy(*r.buf, (*r.buf)[r.r:r.w])
 		r.w -= r.r
@@ -197,9 +196,7 @@ func (r *Reader) fillPlain() error {
 // with nothing to read, it flushes the other direction and gives the
 // buffers back before the goroutine parks.
 func (r *Reader) readFD(fd uintptr) bool {
-	if r.buf == nil {
-		r.take()
-	}
+	r.take()
 	n, err := relay.ReadReady(fd, (*r.buf)[r.w:])
 	if err == relay.ErrNotReady {
 		if !r.flushed {

@@ -1,7 +1,9 @@
 package kit
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -11,8 +13,8 @@ import (
 // negotiates TLS inside its exchange (chaos.ProtocolSpec.InnerTLS): Start
 // calls it once it has accepted the client's request for TLS and flushed
 // that answer. The session completes the handshake with the route's tls
-// block, and the client's Reader and Writer go on over the TLS
-// connection, read plainly since it has no descriptor of its own.
+// block; the client's Reader then reads plainly, as a TLS connection has
+// no descriptor of its own.
 func (o *Opening) ClientTLS() error { return o.startTLS(true) }
 
 // BackendTLS makes the backend side TLS from here on, once the backend
@@ -20,24 +22,13 @@ func (o *Opening) ClientTLS() error { return o.startTLS(true) }
 // block.
 func (o *Opening) BackendTLS() error { return o.startTLS(false) }
 
-// errTLSUnread is a backend that sent more than its answer to the request
-// for TLS before the handshake: those bytes would be read as plain text.
-var errTLSUnread = errors.New("tls: the backend sent bytes before the handshake, after agreeing to TLS")
-
 // readAhead is a connection whose first bytes were already read.
 type readAhead struct {
 	net.Conn
-	ahead []byte
+	r io.Reader
 }
 
-func (r *readAhead) Read(p []byte) (int, error) {
-	if len(r.ahead) > 0 {
-		n := copy(p, r.ahead)
-		r.ahead = r.ahead[n:]
-		return n, nil
-	}
-	return r.Conn.Read(p)
-}
+func (r *readAhead) Read(p []byte) (int, error) { return r.r.Read(p) }
 
 func (c *conn[R]) startTLS(client bool) error {
 	u, ok := c.s.(chaos.TLSUpgrader)
@@ -46,7 +37,8 @@ func (c *conn[R]) startTLS(client bool) error {
 	}
 	if !client {
 		if c.br.Buffered() > 0 {
-			return errTLSUnread
+			// They would be read as plain text.
+			return errors.New("tls: the backend sent bytes before the handshake, after agreeing to TLS")
 		}
 		tc, err := u.ClientTLS(c.ctx, c.backend)
 		if err != nil {
@@ -62,7 +54,8 @@ func (c *conn[R]) startTLS(client bool) error {
 	// the handshake's start.
 	conn := c.client
 	if c.cr.Buffered() > 0 {
-		conn = &readAhead{Conn: c.client, ahead: append([]byte(nil), c.cr.Bytes()...)}
+		ahead := bytes.NewReader(bytes.Clone(c.cr.Bytes()))
+		conn = &readAhead{c.client, io.MultiReader(ahead, c.client)}
 		c.cr.r = c.cr.w
 	}
 	tc, err := u.ServerTLS(c.ctx, conn)
