@@ -110,7 +110,6 @@ func (c *conn[R]) serve(done func(error)) {
 	c.runReplies()
 }
 
-// finish hands the buffers back and reports the connection's end.
 func (c *conn[R]) finish(err error) {
 	c.release()
 	c.idle.stop()
@@ -118,7 +117,6 @@ func (c *conn[R]) finish(err error) {
 	c.done(err)
 }
 
-// runRequests runs the request loop until it ends or the connection parks.
 func (c *conn[R]) runRequests() {
 	err := c.requests()
 	if err == errParked {
@@ -175,10 +173,7 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 	c.closeAll()
 	rerr := <-reqDone
 	c.end.stopStrike()
-	if err = quiet(err); err != nil {
-		return err
-	}
-	return quiet(rerr)
+	return cmp.Or(quiet(err), quiet(rerr))
 }
 
 // raw relays the rest of the connection, once what either side's Reader
@@ -240,7 +235,6 @@ func (c *conn[R]) expire() {
 	c.closeAll()
 }
 
-// holdClose makes the connection's close wait at least d.
 func (c *conn[R]) holdClose(d time.Duration) {
 	if int64(d) > c.end.closeDelay.Load() {
 		c.end.closeDelay.Store(int64(d))

@@ -100,7 +100,6 @@ func (r *Reader) Size() int {
 	return len(*r.buf)
 }
 
-// take takes a buffer when the Reader has none.
 func (r *Reader) take() {
 	if r.buf == nil {
 		r.pool = r.base
@@ -124,7 +123,6 @@ func (r *Reader) Grow(n int) bool {
 	return true
 }
 
-// release hands an empty buffer back.
 func (r *Reader) release() {
 	if r.buf != nil && r.r == r.w {
 		r.pool.Put(r.buf)
@@ -475,7 +473,6 @@ func (w *Writer) Flush() error {
 	return w.err
 }
 
-// release hands an empty buffer back.
 func (w *Writer) release() {
 	if w.buf != nil && w.n == 0 {
 		w.pool.Put(w.buf)

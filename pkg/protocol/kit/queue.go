@@ -127,14 +127,12 @@ func (q *queue[R]) take(x *Exchange[R], wait bool) (ok, closed bool) {
 	return true, false
 }
 
-// empty reports whether nothing is queued.
 func (q *queue[R]) empty() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.n == 0
 }
 
-// close says that nothing more will be queued.
 func (q *queue[R]) close() {
 	q.mu.Lock()
 	q.closed = true

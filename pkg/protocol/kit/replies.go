@@ -111,7 +111,7 @@ func (c *conn[R]) next() (ok bool, err error) {
 		err := c.br.await()
 		c.park.repTop.Store(false)
 		c.q.parked.Store(false)
-		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if c.consumeWake() {
 				c.stay(false)
 				continue
@@ -144,14 +144,10 @@ func (c *conn[R]) next() (ok bool, err error) {
 			break
 		}
 	}
-	// An answer is coming in; its Exchange is queued or about to be.
-	return c.wait()
-}
-
-// wait waits for the next Exchange, into c.rep.x, as next does.
-func (c *conn[R]) wait() (ok bool, err error) {
+	// An answer is coming in, or the loop hangs: the Exchange is queued or
+	// about to be.
 	for {
-		if ok, closed := c.q.take(&c.rep.x, true); ok || closed {
+		if ok, closed := c.q.take(x, true); ok || closed {
 			return ok, nil
 		}
 		select {

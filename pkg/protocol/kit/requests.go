@@ -83,7 +83,7 @@ func (c *conn[R]) waitClient() error {
 		p.reqTop.Store(true)
 		err := c.cr.await()
 		p.reqTop.Store(false)
-		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			c.stay(true)
 			return err
 		}
