@@ -1,7 +1,6 @@
 package memcache
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vaurien-go/vaurien/internal/testenv"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 func BenchmarkParseRequest(b *testing.B) {
@@ -43,13 +43,11 @@ func BenchmarkRelayResponse(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			src := strings.NewReader(tc.resp)
-			br := bufio.NewReaderSize(src, bufSize)
-			f := framer{br: br}
+			f := framer{br: kit.NewReader(src, bufSize)}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(tc.resp)))
 			for b.Loop() {
-				src.Reset(tc.resp)
-				br.Reset(src)
+				src.Reset(tc.resp) // the Reader, emptied by the last relay, reads it anew
 				if err := f.relay(io.Discard, unit{}); err != nil {
 					b.Fatal(err)
 				}

@@ -1,7 +1,6 @@
 package memcache
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
@@ -57,7 +57,7 @@ func FuzzRelayResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, mode byte) {
 		u := unit{run: mode&1 != 0, swallow: mode&2 != 0, corrupt: mode&4 != 0, reply: []byte("SERVER_ERROR x\r\n")}
 		src := bytes.NewReader(in)
-		br := bufio.NewReaderSize(src, 16)
+		br := kit.NewReader(src, 16)
 		f := framer{br: br}
 		var out bytes.Buffer
 		err := f.relay(&out, u)

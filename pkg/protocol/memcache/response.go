@@ -84,30 +84,6 @@ func classifyResponse(line []byte) (respKind, int64, error) {
 	return k, 0, &FramingError{fmt.Errorf("%w: %q", err, line[:min(len(line), 64)])}
 }
 
-// copyN moves n bytes from br to w, with the kit's Reader's CopyN on a
-// connection; unlike io.CopyN it allocates nothing.
-func copyN(w io.Writer, br source, n int64) (int64, error) {
-	if r, ok := br.(*kit.Reader); ok {
-		return r.CopyN(w, n)
-	}
-	var done int64
-	for done < n {
-		b, err := br.Peek(int(min(int64(max(br.Buffered(), 1)), n-done)))
-		m, werr := w.Write(b)
-		br.Discard(m)
-		done += int64(m)
-		switch {
-		case werr != nil:
-			return done, werr
-		case err == io.EOF:
-			return done, io.ErrUnexpectedEOF
-		case err != nil:
-			return done, err
-		}
-	}
-	return done, nil
-}
-
 // unit says what of the backend's stream answers a request, and how.
 type unit struct {
 	run     bool   // responses up to and including an MN line (a run of quiet requests)
@@ -116,18 +92,9 @@ type unit struct {
 	reply   []byte // for corrupt: the error line that replaces an answer without a value
 }
 
-// source is what the framer reads answers from: the kit's Reader on a
-// connection, a bufio.Reader in tests.
-type source interface {
-	ReadSlice(delim byte) ([]byte, error)
-	Peek(n int) ([]byte, error)
-	Discard(n int) (int, error)
-	Buffered() int
-}
-
 // framer relays framed responses from a backend reader.
 type framer struct {
-	br source
+	br *kit.Reader
 	n  int64 // bytes relayed (not those dropped), for byte accounting
 }
 
@@ -140,7 +107,7 @@ func (f *framer) write(w io.Writer, b []byte) error {
 }
 
 func (f *framer) copy(w io.Writer, n int64) error {
-	m, err := copyN(w, f.br, n)
+	m, err := f.br.CopyN(w, n)
 	if w != io.Discard {
 		f.n += m
 	}

@@ -1,12 +1,13 @@
 package memcache
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
 func TestFramerRelay(t *testing.T) {
@@ -52,7 +53,8 @@ func TestFramerRelay(t *testing.T) {
 		{"long line", "STAT " + strings.Repeat("x", 64) + "\r\n", unit{}, "", "", errLongLine},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			br := bufio.NewReaderSize(strings.NewReader(tc.in), 64)
+			src := strings.NewReader(tc.in)
+			br := kit.NewReader(src, 64)
 			f := framer{br: br}
 			var out bytes.Buffer
 			err := f.relay(&out, tc.u)
@@ -74,9 +76,9 @@ func TestFramerRelay(t *testing.T) {
 			if f.n != int64(out.Len()) {
 				t.Fatalf("counted %d bytes, wrote %d", f.n, out.Len())
 			}
-			rest, _ := io.ReadAll(br)
-			if string(rest) != tc.rest {
-				t.Fatalf("left %q, want %q", rest, tc.rest)
+			rest, _ := io.ReadAll(src)
+			if left := string(br.Bytes()) + string(rest); left != tc.rest {
+				t.Fatalf("left %q, want %q", left, tc.rest)
 			}
 		})
 	}
@@ -86,8 +88,7 @@ func TestFramerCorruptsMiddle(t *testing.T) {
 	for _, size := range []int{1, 5, 100, 101, 1000, 100000} {
 		value := bytes.Repeat([]byte{'a'}, size)
 		in := "VALUE k 0 " + itoa(size) + "\r\n" + string(value) + "\r\nEND\r\n"
-		br := bufio.NewReaderSize(strings.NewReader(in), 64)
-		f := framer{br: br}
+		f := framer{br: kit.NewReader(strings.NewReader(in), 64)}
 		var out bytes.Buffer
 		if err := f.relay(&out, unit{corrupt: true, reply: []byte("X\r\n")}); err != nil {
 			t.Fatal(err)
@@ -124,15 +125,14 @@ func itoa(n int) string {
 
 func TestCopyNNoAlloc(t *testing.T) {
 	src := bytes.NewReader(make([]byte, 1<<20))
-	br := bufio.NewReaderSize(src, 4096)
+	f := framer{br: kit.NewReader(src, 4096)}
 	allocs := testing.AllocsPerRun(10, func() {
 		src.Seek(0, io.SeekStart)
-		br.Reset(src)
-		if _, err := copyN(io.Discard, br, 1<<20); err != nil {
+		if err := f.copy(io.Discard, 1<<20); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
-		t.Fatalf("copyN allocated %v times", allocs)
+		t.Fatalf("copy allocated %v times", allocs)
 	}
 }
