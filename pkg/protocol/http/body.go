@@ -41,9 +41,6 @@ type body struct {
 	line    []byte // a line longer than r's buffer, gathered
 	trailer int    // trailer bytes so far
 
-	rest []byte // Read: the part of the last piece not returned yet
-	err  error  // Read: the error that came with it
-
 	inject  bool
 	dataOff int64 // data bytes relayed so far
 	cs, ce  int64 // data byte range to corrupt; ce == 0 until known
@@ -198,16 +195,4 @@ func (b *body) WriteTo(w io.Writer) (int64, error) {
 			return total, err
 		}
 	}
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	for len(b.rest) == 0 {
-		if b.err != nil {
-			return 0, b.err
-		}
-		b.rest, b.err = b.next()
-	}
-	n := copy(p, b.rest)
-	b.rest = b.rest[n:]
-	return n, nil
 }

@@ -3,7 +3,6 @@ package httpproto
 import (
 	"bytes"
 	"errors"
-	"io"
 	"testing"
 
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
@@ -37,7 +36,7 @@ func checkInPlace(t *testing.T, data []byte, isRequest bool) {
 	case !ok || n != len(head):
 		t.Fatalf("in place: %d bytes; line by line: %d bytes, %v", n, len(head), err)
 	case isRequest && (rq.fields != wantRq.fields || rq.lineStart != wantRq.lineStart ||
-		rq.targetStart != wantRq.targetStart || !bytes.Equal(rq.method, wantRq.method) || !bytes.Equal(rq.target, wantRq.target)):
+		!bytes.Equal(rq.method, wantRq.method) || !bytes.Equal(rq.target, wantRq.target)):
 		t.Fatalf("in place: %+v\nline by line: %+v", rq, wantRq)
 	case !isRequest && rs != wantRs:
 		t.Fatalf("in place: %+v\nline by line: %+v", rs, wantRs)
@@ -164,23 +163,16 @@ func FuzzChunked(f *testing.F) {
 		frameAll(t, data, func(r *kit.Reader, out *bytes.Buffer) bool {
 			var b body
 			b.reset(r, bodyChunked, 0, false)
-			buf := make([]byte, 3)
-			for {
-				n, err := b.Read(buf)
-				out.Write(buf[:n])
-				if err == nil {
-					continue
-				}
-				// checkChunks finds what relaying finds, as far as
-				// relaying goes (it does not count line lengths).
-				if errors.As(err, new(syntaxError)) && early == nil {
-					t.Fatalf("relaying met %v; checkChunks found nothing", err)
-				}
-				if err == io.EOF && early != nil {
-					t.Fatalf("relayed a whole body; checkChunks found %v", early)
-				}
-				return false
+			_, err := b.WriteTo(out)
+			// checkChunks finds what relaying finds, as far as relaying
+			// goes (it does not count line lengths).
+			if errors.As(err, new(syntaxError)) && early == nil {
+				t.Fatalf("relaying met %v; checkChunks found nothing", err)
 			}
+			if err == nil && early != nil {
+				t.Fatalf("relayed a whole body; checkChunks found %v", early)
+			}
+			return false
 		})
 	})
 }
@@ -221,10 +213,6 @@ func parseFieldsRef(head []byte, off int, f *fields) error {
 		case 4:
 			if equalFold(name, "host") && f.hostStart < 0 {
 				f.hostStart, f.hostEnd = start+vs, start+ve
-			}
-		case 6:
-			if equalFold(name, "expect") && equalFold(value, "100-continue") {
-				f.expect100 = true
 			}
 		case 7:
 			if equalFold(name, "upgrade") {

@@ -55,21 +55,21 @@ const (
 // fields holds what the framing needs from a header block. Offsets are
 // into the head it was parsed from.
 type fields struct {
-	hdrStart, hdrEnd, end       int // where the header lines start and end, the head's length
-	length                      int64
-	hasLength, hasTE            bool
-	chunked                     bool // chunked is the final transfer coding
-	teBad                       bool // a coding follows chunked, or one is not a token
-	connClose, keepAlive        bool
-	connUpg, upgrade, expect100 bool // Connection: upgrade, an Upgrade field, Expect: 100-continue
-	hostStart, hostEnd          int  // value range of the first Host field; -1 when absent
-	versionMin                  byte // HTTP/1.x minor version
+	hdrStart, hdrEnd, end int // where the header lines start and end, the head's length
+	length                int64
+	hasLength, hasTE      bool
+	chunked               bool // chunked is the final transfer coding
+	teBad                 bool // a coding follows chunked, or one is not a token
+	connClose, keepAlive  bool
+	connUpg, upgrade      bool // Connection: upgrade, an Upgrade field
+	hostStart, hostEnd    int  // value range of the first Host field; -1 when absent
+	versionMin            byte // HTTP/1.x minor version
 }
 
 type request struct {
 	fields
-	method, target         []byte
-	lineStart, targetStart int // offsets of the request line (after blank lines) and its target
+	method, target []byte
+	lineStart      int // offset of the request line, after blank lines
 }
 
 type response struct {
@@ -222,7 +222,7 @@ func parseRequest(head []byte, rq *request) error {
 	if err != nil {
 		return err
 	}
-	rq.method, rq.target, rq.targetStart = line[:m], line[m+1:t], rq.lineStart+m+1
+	rq.method, rq.target = line[:m], line[m+1:t]
 	rq.versionMin = line[len(line)-1] - '0'
 	return parseFields(head, next, &rq.fields)
 }
@@ -295,8 +295,6 @@ func parseFields(head []byte, off int, f *fields) error {
 			if equalFold(name, "host") && f.hostStart < 0 {
 				f.hostStart, f.hostEnd = vs, ve
 			}
-		case 6:
-			f.expect100 = f.expect100 || equalFold(name, "expect") && equalFold(value, "100-continue")
 		case 7:
 			f.upgrade = f.upgrade || equalFold(name, "upgrade")
 		case 10:
