@@ -37,9 +37,8 @@ type body struct {
 	kind    bodyKind
 	state   bodyState
 	done    bool
-	n       int64  // data bytes left, of the body or of the chunk
-	line    []byte // a line longer than r's buffer, gathered
-	trailer int    // trailer bytes so far
+	n       int64 // data bytes left, of the body or of the chunk
+	trailer int   // trailer bytes so far
 
 	inject  bool
 	dataOff int64 // data bytes relayed so far
@@ -47,7 +46,7 @@ type body struct {
 }
 
 func (b *body) reset(r *kit.Reader, kind bodyKind, length int64, inject bool) {
-	*b = body{r: r, kind: kind, n: length, line: b.line[:0], inject: inject, done: kind == bodyNone}
+	*b = body{r: r, kind: kind, n: length, inject: inject, done: kind == bodyNone}
 	if kind == bodyEOF {
 		b.n = math.MaxInt64
 	}
@@ -131,23 +130,21 @@ func (b *body) advance(m int64, err error) error {
 	return err
 }
 
+// readLine consumes the next line, with its ending. One longer than the
+// buffer is gathered in a larger buffer, up to maxLine.
 func (b *body) readLine() ([]byte, error) {
-	frag, err := b.r.ReadSlice('\n')
-	if err == nil {
-		return frag, nil
+	line, err := b.r.PeekSlice('\n')
+	if err == bufio.ErrBufferFull && b.r.Grow(maxLine+1) {
+		line, err = b.r.PeekSlice('\n')
 	}
-	b.line = append(b.line[:0], frag...)
-	for err == bufio.ErrBufferFull && len(b.line) <= maxLine {
-		frag, err = b.r.ReadSlice('\n')
-		b.line = append(b.line, frag...)
-	}
+	b.r.Discard(len(line))
 	switch {
 	case err == io.EOF:
 		err = io.ErrUnexpectedEOF
-	case (err == nil || err == bufio.ErrBufferFull) && len(b.line) > maxLine:
+	case len(line) > maxLine: // with bufio.ErrBufferFull or a line of maxLine+1
 		err = errLineTooLong
 	}
-	return b.line, err
+	return line, err
 }
 
 // corrupt changes the bytes of p (data from b.dataOff on) in the range
