@@ -429,40 +429,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WriteString buffers s.
-func (w *Writer) WriteString(s string) (int, error) {
-	for done := 0; ; {
-		if w.err != nil {
-			return done, w.err
-		}
-		if w.buf == nil {
-			w.buf = w.pool.Get().(*[]byte)
-		}
-		k := copy((*w.buf)[w.n:], s[done:])
-		w.n += k
-		if done += k; done == len(s) {
-			return done, nil
-		}
-		w.Flush()
-	}
-}
-
-// WriteByte buffers c.
-func (w *Writer) WriteByte(c byte) error {
-	if w.buf != nil && w.n == len(*w.buf) {
-		w.Flush()
-	}
-	if w.err != nil {
-		return w.err
-	}
-	if w.buf == nil {
-		w.buf = w.pool.Get().(*[]byte)
-	}
-	(*w.buf)[w.n] = c
-	w.n++
-	return nil
-}
-
 // Flush sends what is buffered. The buffer is kept for the next writes
 // until the Reader of the other direction waits.
 func (w *Writer) Flush() error {

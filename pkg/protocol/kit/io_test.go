@@ -162,8 +162,7 @@ func TestWriter(t *testing.T) {
 		p := bytes.Repeat([]byte{byte('a' + i)}, n)
 		w.Write(p)
 		want.Write(p)
-		w.WriteByte('.')
-		w.WriteString("--")
+		w.Write([]byte(".--"))
 		want.WriteString(".--")
 	}
 	if err := w.Flush(); err != nil {
@@ -179,15 +178,12 @@ func TestWriter(t *testing.T) {
 
 	f := &failAfter{n: 5}
 	w = NewWriter(f, DefaultBufSize)
-	w.WriteString("0123456789")
+	w.Write([]byte("0123456789"))
 	if err := w.Flush(); err != errBroken {
 		t.Fatalf("Flush = %v, want %v", err, errBroken)
 	}
-	if _, err := w.WriteString("x"); err != errBroken {
+	if _, err := w.Write([]byte("x")); err != errBroken {
 		t.Fatalf("a write after the error returned %v", err)
-	}
-	if err := w.WriteByte('x'); err != errBroken {
-		t.Fatalf("WriteByte after the error returned %v", err)
 	}
 	if f.out.String() != "01234" {
 		t.Fatalf("wrote %q", f.out.String())
