@@ -7,9 +7,6 @@ import "math"
 // but the digits 0 to 9. A number too large for a uint64 reads as
 // math.MaxUint64, so that a caller's own limit refuses it.
 func Decimal(b []byte) (n uint64, ok bool) {
-	if len(b) == 0 {
-		return 0, false
-	}
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
@@ -21,5 +18,5 @@ func Decimal(b []byte) (n uint64, ok bool) {
 		}
 		n = n*10 + d
 	}
-	return n, true
+	return n, len(b) > 0
 }
