@@ -89,8 +89,8 @@ func BenchmarkParseResponse(b *testing.B) {
 			src.Reset(data)
 			rewind(r)
 			r.Peek(1)
-			if n := peekResponse(r, &rs); n != len(data) {
-				b.Fatalf("peekResponse: %d", n)
+			if err := parseResponse(r.Bytes(), &rs); err != nil || rs.end != len(data) {
+				b.Fatalf("parseResponse: %d, %v", rs.end, err)
 			}
 		}
 	})

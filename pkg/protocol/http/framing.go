@@ -288,9 +288,9 @@ func (f *framing) responseHead(in *kit.Reader) (h []byte, err error) {
 	if _, err := in.Peek(1); err != nil {
 		return nil, err
 	}
-	if n := peekResponse(in, &f.rs); n > 0 {
-		h = in.Bytes()[:n]
-		in.Discard(n)
+	if parseResponse(in.Bytes(), &f.rs) == nil {
+		h = in.Bytes()[:f.rs.end]
+		in.Discard(len(h))
 		return h, nil
 	}
 	f.rhead, err = readHead(in, f.rhead, false)

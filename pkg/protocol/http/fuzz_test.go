@@ -20,8 +20,8 @@ func checkInPlace(t *testing.T, data []byte, isRequest bool) {
 	var n int
 	if isRequest {
 		n = peekRequest(r, &rq)
-	} else {
-		n = peekResponse(r, &rs)
+	} else if parseResponse(r.Bytes(), &rs) == nil {
+		n = rs.end
 	}
 	head, err := readHead(newReader(bytes.NewReader(data), 16), nil, isRequest)
 	ok := err == nil

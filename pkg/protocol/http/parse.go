@@ -208,13 +208,6 @@ func peekRequest(r *kit.Reader, rq *request) int {
 	return rq.end
 }
 
-func peekResponse(r *kit.Reader, rs *response) int {
-	if parseResponse(r.Bytes(), rs) != nil {
-		return 0
-	}
-	return rs.end
-}
-
 func parseRequest(head []byte, rq *request) error {
 	*rq = request{lineStart: skipBlank(head)}
 	line, next := nextLine(head, rq.lineStart)
