@@ -242,19 +242,15 @@ func (r *Reader) touch() {
 	}
 }
 
-// Wait waits until the peer sends more or ends, holding no buffer while it
-// waits when the Reader is empty.
-func (r *Reader) Wait() error {
+// await waits, at a loop's top, until the peer sends more or ends, holding
+// no buffer while it waits when the Reader is empty. A read deadline
+// interrupts it.
+func (r *Reader) await() error {
 	if r.Buffered() > 0 {
 		return nil
 	}
-	return r.More()
-}
-
-// await is Wait for a loop's top, which a read deadline interrupts.
-func (r *Reader) await() error {
 	r.retry = false
-	err := r.Wait()
+	err := r.More()
 	r.retry = true
 	return err
 }
