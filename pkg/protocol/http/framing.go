@@ -161,13 +161,14 @@ func (f *framing) refuse(why error) {
 
 // awaitRequestLine checks the request line as its bytes come until its end
 // is buffered, so that a client that does not speak HTTP/1 is answered
-// without waiting for a head it never sends. A read error is left to
-// readHead.
+// without waiting for a head it never sends: nil while they may still
+// start a line that parseRequest accepts or answers 505. A read error is
+// left to readHead.
 func awaitRequestLine(in *kit.Reader) error {
 	for {
 		b := in.Bytes()
 		line, _, whole := bytes.Cut(b[skipBlank(b):], []byte{'\n'})
-		if err := checkRequestStart(line); err != nil || whole {
+		if _, _, err := requestLine(line, true); err != nil || whole {
 			return err
 		}
 		if _, err := in.Peek(in.Buffered() + 1); err != nil {

@@ -43,7 +43,7 @@ func checkInPlace(t *testing.T, data []byte, isRequest bool) {
 	}
 }
 
-// checkStart checks that checkRequestStart, which judges a request line
+// checkStart checks that requestLine, partial, which judges a request line
 // before its end arrives, refuses none of the beginnings of a line that
 // parseRequest accepts or answers 505.
 func checkStart(t *testing.T, head []byte, err error) {
@@ -53,7 +53,7 @@ func checkStart(t *testing.T, head []byte, err error) {
 	off := skipBlank(head)
 	end := off + bytes.IndexByte(head[off:], '\n')
 	for n := off; n <= end && n <= off+300; n++ {
-		if err := checkRequestStart(head[:n]); err != nil {
+		if _, _, err := requestLine(head[off:n], true); err != nil {
 			t.Fatalf("%q refused after %d bytes (%v), and parsed whole", head[:end], n, err)
 		}
 	}

@@ -112,14 +112,6 @@ func readHead(r *kit.Reader, buf []byte, request bool) ([]byte, error) {
 	}
 }
 
-// checkRequestStart judges b, the start of a request head up to the LF
-// that ends its request line at most: nil when b may still start a request
-// line that parseRequest accepts or answers 505.
-func checkRequestStart(b []byte) error {
-	_, _, err := requestLine(b[skipBlank(b):], true)
-	return err
-}
-
 // requestLine checks a request line without its ending: a method (a
 // token), a space, a target without spaces or controls, a space, HTTP/x.y.
 // With partial, b is as much of the line as has come (CR included) and is

@@ -212,9 +212,9 @@ func TestReadHeadLimits(t *testing.T) {
 	}
 }
 
-// TestCheckRequestStart checks the judgement of a request line that has
+// TestPartialRequestLine checks the judgement of a request line that has
 // not ended yet: what may still become a request line, and what cannot.
-func TestCheckRequestStart(t *testing.T) {
+func TestPartialRequestLine(t *testing.T) {
 	tests := []struct {
 		in  string
 		bad bool
@@ -243,7 +243,8 @@ func TestCheckRequestStart(t *testing.T) {
 		{in: "GET /a HTTP/1.1\r\r", bad: true},
 	}
 	for _, tc := range tests {
-		if err := checkRequestStart([]byte(tc.in)); (err != nil) != tc.bad {
+		b := []byte(tc.in)
+		if _, _, err := requestLine(b[skipBlank(b):], true); (err != nil) != tc.bad {
 			t.Errorf("%q: %v, want bad: %v", tc.in, err, tc.bad)
 		}
 	}
