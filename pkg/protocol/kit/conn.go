@@ -158,14 +158,12 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 		c.hold()
 		c.end.lingering.Store(true)
 		relay.CloseWrite(c.client)
-		t := time.NewTimer(relay.LingerTime)
 		select {
 		case rerr := <-reqDone:
 			reqDone <- rerr
-		case <-t.C:
+		case <-time.After(relay.LingerTime): // collected unfired since Go 1.23
 		case <-c.ctx.Done():
 		}
-		t.Stop()
 	default:
 		c.cw.Flush()
 		c.hold()
