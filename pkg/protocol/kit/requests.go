@@ -22,14 +22,23 @@ func (c *conn[R]) requests() (err error) {
 		if c.end.lingering.Load() {
 			return c.dropClient()
 		}
-		if c.cr.Buffered() == 0 {
+		// The wait for the next request, which a park interrupts.
+		for c.cr.Buffered() == 0 {
 			if err := c.settle(); err != nil {
 				return c.clientEnded(err)
 			}
-			if err := c.waitClient(); err != nil {
-				if err == errParked {
-					return err
+			c.park.reqTop.Store(true)
+			err := c.cr.await()
+			c.park.reqTop.Store(false)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.client.SetReadDeadline(time.Time{})
+				if c.leave(true) {
+					return errParked
 				}
+				continue
+			}
+			c.stay(true)
+			if err != nil {
 				return c.clientEnded(err)
 			}
 		}
@@ -72,24 +81,6 @@ func (c *conn[R]) requests() (err error) {
 		}
 		if stop, err := c.then(x); stop || err != nil {
 			return err
-		}
-	}
-}
-
-// waitClient is the request loop's wait at its top, for the next request.
-func (c *conn[R]) waitClient() error {
-	p := &c.park
-	for {
-		p.reqTop.Store(true)
-		err := c.cr.await()
-		p.reqTop.Store(false)
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			c.stay(true)
-			return err
-		}
-		c.client.SetReadDeadline(time.Time{})
-		if c.leave(true) {
-			return errParked
 		}
 	}
 }
