@@ -674,7 +674,7 @@ type selfloops struct {
 }
 
 func (o *selfloops) add(p selfloop.Pair) {
-	if !o.first.Local.IsValid() {
+	if o.first.IsZero() {
 		o.first = p
 		return
 	}
@@ -798,7 +798,7 @@ func (s *session) Connected(local, remote netip.AddrPort) error {
 		s.route.obs.Refused(RefusedLoop)
 		return fmt.Errorf("dial backend %q: it leads back to vaurien itself", s.route.plan.Load().backend)
 	}
-	if out.Local.IsValid() {
+	if !out.IsZero() {
 		s.out.add(out)
 	}
 	return nil

@@ -12,6 +12,7 @@ package selfloop
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"strconv"
@@ -148,8 +149,56 @@ var live = struct {
 	dialed, accepted map[Pair]struct{}
 }{dialed: map[Pair]struct{}{}, accepted: map[Pair]struct{}{}}
 
-// Pair is the two ends of a connection, as the side that dialed sees them.
-type Pair struct{ Local, Remote netip.AddrPort }
+// Pair is the two ends of a connection, as the side that dialed sees
+// them, in the fewest bytes that tell internal connections apart: both
+// maps hold one per live connection, and a session one per socket, for as
+// long as it lives, idle or not. An IPv4 pair takes both addresses; an
+// IPv6 one takes one address, since it is internal only when its remote
+// end is ::1 (the other address tells it apart) or both ends share one.
+// The zero Pair is none.
+type Pair struct {
+	hi, lo uint64 // the addresses, as pairOf packs them
+	ports  uint32 // local<<16 | remote
+	kind   uint8  // pairV4, pairV6Loopback, pairV6Same; 0: no pair
+}
+
+const (
+	pairV4 = 1 + iota
+	pairV6Loopback
+	pairV6Same
+)
+
+// pairOf packs the ends of a connection from local to remote when it is
+// internal: over loopback, or from one of the machine's addresses to
+// itself. Only those are recorded, so that the registry costs nothing for
+// clients and backends elsewhere.
+func pairOf(local, remote netip.AddrPort) Pair {
+	if !local.IsValid() || !remote.IsValid() {
+		return Pair{}
+	}
+	l, r := local.Addr().Unmap(), remote.Addr().Unmap()
+	if !r.IsLoopback() && l != r {
+		return Pair{}
+	}
+	p := Pair{ports: uint32(local.Port())<<16 | uint32(remote.Port())}
+	switch {
+	case l.Is4() && r.Is4():
+		l4, r4 := l.As4(), r.As4()
+		p.hi = uint64(binary.BigEndian.Uint32(l4[:]))<<32 | uint64(binary.BigEndian.Uint32(r4[:]))
+		p.kind = pairV4
+		return p
+	case l.Is6() && r.Is6():
+		p.kind = pairV6Same
+		if r == netip.IPv6Loopback() {
+			p.kind = pairV6Loopback
+		}
+		// Either way l tells the pair apart: r is ::1, or is l.
+		b := l.As16()
+		p.hi, p.lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+		return p
+	}
+	return Pair{}
+}
 
 // Dialed records a backend connection the process opened, and reports
 // whether the process accepted it too: the backend leads back here. Pass
@@ -161,8 +210,8 @@ func Dialed(c net.Conn) (Pair, bool) {
 // DialedAddrs is Dialed for a connection known by its ends, from local to
 // remote.
 func DialedAddrs(local, remote netip.AddrPort) (Pair, bool) {
-	p := Pair{netip.AddrPortFrom(local.Addr().Unmap(), local.Port()), netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())}
-	if !p.internal() {
+	p := pairOf(local, remote)
+	if p.kind == 0 {
 		return Pair{}, false
 	}
 	live.mu.Lock()
@@ -182,8 +231,8 @@ func Accepted(c net.Conn) (Pair, bool) {
 // AcceptedAddrs is Accepted for a connection known by its ends, from
 // remote to local.
 func AcceptedAddrs(remote, local netip.AddrPort) (Pair, bool) {
-	p := Pair{netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port()), netip.AddrPortFrom(local.Addr().Unmap(), local.Port())}
-	if !p.internal() {
+	p := pairOf(remote, local)
+	if p.kind == 0 {
 		return Pair{}, false
 	}
 	live.mu.Lock()
@@ -193,9 +242,12 @@ func AcceptedAddrs(remote, local netip.AddrPort) (Pair, bool) {
 	return p, loop
 }
 
+// IsZero reports whether p is no pair: a connection that is not internal.
+func (p Pair) IsZero() bool { return p.kind == 0 }
+
 // ForgetDialed drops a pair that Dialed returned.
 func ForgetDialed(p Pair) {
-	if p.Local.IsValid() {
+	if p.kind != 0 {
 		live.mu.Lock()
 		delete(live.dialed, p)
 		live.mu.Unlock()
@@ -204,22 +256,11 @@ func ForgetDialed(p Pair) {
 
 // ForgetAccepted drops a pair that Accepted returned.
 func ForgetAccepted(p Pair) {
-	if p.Local.IsValid() {
+	if p.kind != 0 {
 		live.mu.Lock()
 		delete(live.accepted, p)
 		live.mu.Unlock()
 	}
-}
-
-// internal reports whether the connection may join two sockets of this
-// machine: over loopback, or from one of its addresses to itself. Only
-// those are recorded, so that the registry costs nothing for clients and
-// backends elsewhere.
-func (p Pair) internal() bool {
-	if !p.Local.IsValid() || !p.Remote.IsValid() {
-		return false
-	}
-	return p.Remote.Addr().IsLoopback() || p.Local.Addr() == p.Remote.Addr()
 }
 
 func key(a net.Addr) netip.AddrPort {
@@ -227,6 +268,5 @@ func key(a net.Addr) netip.AddrPort {
 	if !ok {
 		return netip.AddrPort{}
 	}
-	ap := t.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	return t.AddrPort()
 }

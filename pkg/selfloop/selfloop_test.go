@@ -59,3 +59,62 @@ func TestFindThroughAnInterfaceAddress(t *testing.T) {
 	}
 	t.Skip("no IPv4 address besides loopback")
 }
+
+// A connection the process dials to one of its own listeners is seen from
+// both ends, whichever records first; another connection between the same
+// addresses is not, nor is the loop once forgotten.
+func TestRegistryCatchesOwnConnections(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:0"} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Logf("%s: %v", addr, err)
+			continue
+		}
+		defer ln.Close()
+		dial := func() (out, in net.Conn) {
+			out, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err = ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out, in
+		}
+		out, in := dial()
+		defer out.Close()
+		defer in.Close()
+		other, otherIn := dial()
+		defer other.Close()
+		defer otherIn.Close()
+
+		d, loop := selfloop.Dialed(out)
+		if loop || d.IsZero() {
+			t.Fatalf("%s: dialed first: loop %v, pair zero %v", addr, loop, d.IsZero())
+		}
+		o, loop := selfloop.Accepted(otherIn)
+		if loop {
+			t.Errorf("%s: another connection between the same addresses seen as the dialed one", addr)
+		}
+		selfloop.ForgetAccepted(o)
+		a, loop := selfloop.Accepted(in)
+		if !loop {
+			t.Errorf("%s: the accepted end of a dialed connection not seen", addr)
+		}
+		selfloop.ForgetDialed(d)
+		selfloop.ForgetAccepted(a)
+
+		// The other way round: accepted first.
+		a, loop = selfloop.Accepted(in)
+		if loop {
+			t.Errorf("%s: a forgotten dial still seen", addr)
+		}
+		d, loop = selfloop.Dialed(out)
+		if !loop {
+			t.Errorf("%s: the dialed end of an accepted connection not seen", addr)
+		}
+		selfloop.ForgetDialed(d)
+		selfloop.ForgetAccepted(a)
+	}
+}
