@@ -126,7 +126,7 @@ func (b *bareAcceptor) next(r *Route) (*session, netip.AddrPort, error) {
 	if local.Addr().IsUnspecified() {
 		local = localOf(b.fd)
 	}
-	s := &session{route: r, bare: b.fd}
+	s := &session{route: r, bare: int32(b.fd)}
 	s.peer = peerAddr(addrPortOf(&b.sa))
 	return s, local, nil
 }
@@ -170,7 +170,7 @@ func (a *peerAddr) String() string  { return netip.AddrPort(*a).String() }
 
 // BareClient implements the relay's bareClient: the client's socket while
 // it is bare, else -1.
-func (s *session) BareClient() int { return s.bare }
+func (s *session) BareClient() int { return int(s.bare) }
 
 // TakeClient implements the relay's bareClient: the relay closes the bare
 // socket from then on, and the connection with c.

@@ -62,12 +62,12 @@ func TestBareAcceptedSocketTakesListenerOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Close(s.bare)
+	defer syscall.Close(int(s.bare))
 	for _, o := range []struct {
 		name         string
 		level, which int
 	}{{"SO_KEEPALIVE", syscall.SOL_SOCKET, syscall.SO_KEEPALIVE}, {"TCP_NODELAY", syscall.IPPROTO_TCP, syscall.TCP_NODELAY}} {
-		if on, err := syscall.GetsockoptInt(s.bare, o.level, o.which); err != nil || on == 0 {
+		if on, err := syscall.GetsockoptInt(int(s.bare), o.level, o.which); err != nil || on == 0 {
 			t.Fatalf("%s of a socket accepted bare = %d (%v), want on", o.name, on, err)
 		}
 	}

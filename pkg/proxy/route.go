@@ -94,9 +94,11 @@ type Route struct {
 	// bareLn is a duplicate of ln's socket, which the acceptor waits on to
 	// accept bare sockets (see bare.go); nil when it has none. Closing ln
 	// closes it too, or the socket would go on listening.
-	bareLn   *os.File
-	addr     string // the bound address, reused when a disabled route is enabled
-	conns    map[*session]struct{}
+	bareLn *os.File
+	addr   string // the bound address, reused when a disabled route is enabled
+	// conns lists the live connections through their sessions' links: a
+	// map would cost each idle connection an entry.
+	conns    *session
 	disabled bool
 	stopped  bool
 
@@ -145,9 +147,8 @@ func newRoute(cfg RouteConfig, obs Observer) (*Route, error) {
 		return nil, err
 	}
 	r := &Route{
-		name:  cfg.Name,
-		obs:   obs.Route(cfg.Name, cfg.Protocol),
-		conns: map[*session]struct{}{},
+		name: cfg.Name,
+		obs:  obs.Route(cfg.Name, cfg.Protocol),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	p.source = chaos.SourceFor(cfg.Seed, cfg.Name)
@@ -323,8 +324,8 @@ func (r *Route) setMix(m *chaos.Mix, src *chaos.Source) {
 // follows the mix.
 func (r *Route) tellFollowers() {
 	r.mu.Lock()
-	hooks := make([]chaos.ChangeHook, 0, len(r.conns))
-	for s := range r.conns {
+	var hooks []chaos.ChangeHook
+	for s := r.conns; s != nil; s = s.next {
 		if s.changed != nil {
 			hooks = append(hooks, s.changed)
 		}
@@ -373,7 +374,7 @@ func (r *Route) Disable() {
 	}
 	r.disabled = true
 	r.closeListener()
-	for s := range r.conns {
+	for s := r.conns; s != nil; s = s.next {
 		s.close()
 	}
 }
@@ -383,7 +384,7 @@ func (r *Route) Disable() {
 func (r *Route) CloseConnections() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for s := range r.conns {
+	for s := r.conns; s != nil; s = s.next {
 		s.close()
 	}
 }
@@ -458,7 +459,7 @@ func (r *Route) drain(ctx context.Context) {
 	case <-ctx.Done():
 		r.cancel()
 		r.mu.Lock()
-		for s := range r.conns {
+		for s := r.conns; s != nil; s = s.next {
 			s.close()
 		}
 		r.mu.Unlock()
@@ -504,7 +505,7 @@ func (a *acceptor) next() (s *session, local netip.AddrPort, err error) {
 	if err != nil {
 		return nil, local, err
 	}
-	return &session{route: a.r, client: c, raw: c, bare: -1}, local, nil
+	return &session{route: a.r, client: c, bare: -1}, local, nil
 }
 
 // accept waits for connections and serves them. A connection accepted as
@@ -567,13 +568,25 @@ func (r *Route) track(s *session) bool {
 	if r.disabled || r.ctx.Err() != nil {
 		return false
 	}
-	r.conns[s] = struct{}{}
+	s.next = r.conns
+	if s.next != nil {
+		s.next.prev = s
+	}
+	r.conns = s
 	return true
 }
 
 func (r *Route) untrack(s *session) {
 	r.mu.Lock()
-	delete(r.conns, s)
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		r.conns = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.prev, s.next = nil, nil
 	r.mu.Unlock()
 }
 
@@ -590,8 +603,8 @@ func (r *Route) serve(s *session, local netip.AddrPort) {
 	}
 	var in selfloop.Pair
 	var loop bool
-	if s.raw != nil {
-		in, loop = selfloop.Accepted(s.raw)
+	if s.client != nil {
+		in, loop = selfloop.Accepted(s.client)
 	} else {
 		in, loop = selfloop.AcceptedAddrs(netip.AddrPort(s.peer), local)
 	}
@@ -612,7 +625,7 @@ func (r *Route) serve(s *session, local netip.AddrPort) {
 	}
 	n = r.accepted.Add(1)
 	r.obs.Accepted(s.remote())
-	s.start, s.shard = time.Now(), uint32(n)
+	s.start, s.shard = time.Since(epoch), uint32(n)
 	if r.tlsIn != nil && !r.innerTLS {
 		if err := s.terminate(p); err != nil {
 			s.end(err)
@@ -631,46 +644,53 @@ func (s *session) release() {
 	if s.client != nil {
 		s.client.Close()
 	} else if s.bare >= 0 {
-		unix.Close(s.bare)
+		unix.Close(int(s.bare))
 	}
 	s.route.active.Add(-1)
 	s.route.wg.Done()
 }
 
-// session is what a protocol sees of one connection.
+// session is what a protocol sees of one connection. It lives as long as
+// the connection, idle or not: its fields are packed, and kept to those
+// that cannot be had otherwise.
 type session struct {
 	route *Route
-	// What the protocol serves: the TLS connection on a route that
-	// terminates TLS; nil while the client is bare (see bare.go).
+	// The route's live connections, guarded by its mu.
+	prev, next *session
+	// What the protocol serves: the accepted connection, or the TLS one
+	// on a route that terminates TLS; nil while the client is bare (see
+	// bare.go).
 	client net.Conn
-	// raw is the accepted connection, nil when it was accepted bare.
-	raw net.Conn
 	// A client accepted bare: its socket, until the relay takes it or a
 	// net.Conn is made of it (-1 then, and for other clients; guarded by
-	// the route's mu), and its address.
-	bare int
-	peer peerAddr
+	// the route's mu), and its address (the zero one for other clients).
+	bare  int32
+	shard uint32 // of the route's hot counters
+	peer  peerAddr
 	// The acceptor whose goroutine serves the bare client, until a
 	// net.Conn is made of it (see acceptor.accept).
 	acceptor *acceptor
-	backend  string // the address last dialed
 	protocol *plan
-	start    time.Time
-	detached bool
-	shard    uint32           // of the route's hot counters
+	dialed   *plan            // the plan of the last dial, whose backend it dialed
+	start    time.Duration    // since epoch
 	changed  chaos.ChangeHook // the Follow hook; guarded by the route's mu
 	closer   io.Closer        // closes the connection instead of closing client; guarded by the route's mu
 	// The client connection and the backend ones, as selfloop recorded
 	// them.
-	in  selfloop.Pair
-	out selfloops
+	in       selfloop.Pair
+	out      selfloops
+	detached bool
 }
+
+// epoch is what sessions count their start from: a time.Time would take
+// 24 bytes of each.
+var epoch = time.Now()
 
 // selfloops are a session's backend connections as selfloop recorded them:
 // the first inline, as most sessions dial once.
 type selfloops struct {
 	first selfloop.Pair
-	more  []selfloop.Pair
+	more  *[]selfloop.Pair
 }
 
 func (o *selfloops) add(p selfloop.Pair) {
@@ -678,13 +698,18 @@ func (o *selfloops) add(p selfloop.Pair) {
 		o.first = p
 		return
 	}
-	o.more = append(o.more, p)
+	if o.more == nil {
+		o.more = new([]selfloop.Pair)
+	}
+	*o.more = append(*o.more, p)
 }
 
 func (o *selfloops) forget() {
 	selfloop.ForgetDialed(o.first)
-	for _, p := range o.more {
-		selfloop.ForgetDialed(p)
+	if o.more != nil {
+		for _, p := range *o.more {
+			selfloop.ForgetDialed(p)
+		}
 	}
 }
 
@@ -715,26 +740,27 @@ func (s *session) close() {
 	default:
 		// Bare: the goroutine serving it closes it, once it has ended,
 		// so that the number is not reused meanwhile.
-		unix.Shutdown(s.bare, unix.SHUT_RDWR)
+		unix.Shutdown(int(s.bare), unix.SHUT_RDWR)
 	}
 }
 
 // end closes a served connection and its accounting.
 func (s *session) end(err error) {
 	r := s.route
-	r.obs.Closed(s.remote(), time.Since(s.start), err)
+	r.obs.Closed(s.remote(), time.Since(epoch)-s.start, err)
 	selfloop.ForgetAccepted(s.in)
 	s.out.forget()
 	r.untrack(s)
 	s.release()
 }
 
-// remote is the client's address.
+// remote is the client's address: for a client accepted bare, the one
+// accepting it gave, even once a net.Conn was made of it.
 func (s *session) remote() net.Addr {
-	if s.raw != nil {
-		return s.raw.RemoteAddr()
+	if netip.AddrPort(s.peer).IsValid() || s.client == nil {
+		return &s.peer
 	}
-	return &s.peer
+	return s.client.RemoteAddr()
 }
 
 func (s *session) Client() net.Conn {
@@ -767,7 +793,7 @@ func (s *session) Dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("dial backend %q: it leads back to vaurien itself", p.backend)
 	}
 	s.out.add(out)
-	s.backend = p.backend
+	s.dialed = p
 	if s.route.tlsOut != nil && !s.route.innerTLS {
 		return s.originate(ctx, c, p.backend)
 	}

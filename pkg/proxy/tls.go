@@ -98,7 +98,7 @@ func (r *Route) handshook(side string, start time.Time, err error) {
 // behavior changes nothing here, and the protocol's own draws treat the
 // TLS behaviors as dummy, so that each behavior keeps its share.
 func (s *session) terminate(p *plan) error {
-	tc, err := s.handshake(s.route.ctx, p, s.raw)
+	tc, err := s.handshake(s.route.ctx, p, s.client)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,11 @@ func (s *session) ClientTLS(ctx context.Context, backend net.Conn) (net.Conn, er
 	if s.route.tlsOut == nil {
 		return nil, fmt.Errorf("tls handshake: route %q has no backend_tls block", s.route.name)
 	}
-	return s.originate(ctx, backend, s.backend)
+	name := ""
+	if s.dialed != nil {
+		name = s.dialed.backend
+	}
+	return s.originate(ctx, backend, name)
 }
 
 // originate makes a dialed backend connection a TLS one.
