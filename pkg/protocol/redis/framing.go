@@ -69,7 +69,9 @@ type framing struct {
 	mode           kind // the CLIENT REPLY mode: kOther (on), kReplyOff or kReplySkip
 	inMulti, dirty bool // dirty: an injected error refused a command of the transaction
 	pendingSwitch  bool // a SUBSCRIBE or MONITOR was queued in the transaction
-	cor            corrupter
+	// cor damages a reply; made at the first corruption drawn, since most
+	// connections never draw one and every idle one would hold its buffer.
+	cor *corrupter
 }
 
 var (
@@ -214,8 +216,15 @@ func (f *framing) reply(r *reader, x *kit.Exchange[inflight], dst, oob io.Writer
 			own = equalFold(kind, x.Req.Command)
 		}
 		if own {
-			f.cor.done = !inject
-			return t, r.walk(dst, 1, &f.cor)
+			var cor *corrupter
+			if inject {
+				if f.cor == nil {
+					f.cor = new(corrupter)
+				}
+				cor = f.cor
+				cor.done = false
+			}
+			return t, r.walk(dst, 1, cor)
 		}
 		if err := r.walk(oob, 1, nil); err != nil {
 			return 0, err
