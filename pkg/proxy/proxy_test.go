@@ -36,16 +36,7 @@ func echoServer(t testing.TB) (addr string, stop func()) {
 
 func startServer(t testing.TB, cfgs ...proxy.RouteConfig) *proxy.Server {
 	t.Helper()
-	s := proxy.New(nil, 2*time.Second)
-	if err := s.Apply(cfgs); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return s
+	return startObserved(t, nil, cfgs...)
 }
 
 func tcpRoute(name, backend string) proxy.RouteConfig {

@@ -197,28 +197,7 @@ func TestTLSPostgresRoute(t *testing.T) {
 		t.Errorf("psql sslmode=disable through the route: %v: %q", err, out)
 	}
 
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("pgx sslmode=verify-full: %v", err)
-	}
-	defer c.Close(context.Background())
-	if !c.PgConn().Conn().(interface{ ConnectionState() tls.ConnectionState }).ConnectionState().HandshakeComplete {
-		t.Error("pgx is not on TLS")
-	}
-	if _, err := c.Exec(ctx, "CREATE TABLE kv (k int PRIMARY KEY, v text)"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Exec(ctx, "INSERT INTO kv VALUES (1, 'a')"); err != nil {
-		t.Fatal(err)
-	}
-	var pgErr *pgconn.PgError
-	if _, err := c.Exec(ctx, "UPDATE kv SET v = 'b'"); !errors.As(err, &pgErr) || pgErr.Code != "40001" {
-		t.Errorf("UPDATE under the error fault: %v, want SQLSTATE 40001", err)
-	}
-	var v string
-	if err := c.QueryRow(ctx, "SELECT v FROM kv WHERE k = 1").Scan(&v); err != nil || v != "a" {
-		t.Errorf("SELECT after the fault: %q, %v", v, err)
-	}
+	pgxOnTLSFailsUpdate(t, ctx, dsn)
 }
 
 // TestTLSPostgresRouteClientSideOnly: a postgres route with tls and no
@@ -243,6 +222,14 @@ func TestTLSPostgresRouteClientSideOnly(t *testing.T) {
 		t.Fatalf("psql sslmode=verify-full through the route: %v: %q; want f, the server's side in plain text", err, out)
 	}
 
+	pgxOnTLSFailsUpdate(t, ctx, dsn)
+}
+
+// pgxOnTLSFailsUpdate connects pgx with dsn, checks it is on TLS, and that
+// an UPDATE draws the route's error fault while the statements around it
+// pass.
+func pgxOnTLSFailsUpdate(t *testing.T, ctx context.Context, dsn string) {
+	t.Helper()
 	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatalf("pgx sslmode=verify-full: %v", err)

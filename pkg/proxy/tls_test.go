@@ -306,22 +306,11 @@ func TestTLSReloadsChangedClientCertificate(t *testing.T) {
 	}
 
 	second, secondKey := ca.Issue(t, "vaurien-client")
-	copyFile(t, secondKey, keyFile+".new")
-	copyFile(t, second, certFile+".new")
-	os.Rename(keyFile+".new", keyFile)
-	os.Rename(certFile+".new", certFile)
+	renameOver(t, secondKey, keyFile, second, certFile)
 	want := mustSerial(t, second)
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case err := <-rec.reloads:
-			if err == nil && presented() == want {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("the backend still sees %s after the files changed, want %s", presented(), want)
-		}
-	}
+	untilReloaded(t, rec, func() bool { return presented() == want }, func() string {
+		return fmt.Sprintf("the backend still sees %s after the files changed, want %s", presented(), want)
+	})
 }
 
 // TestTLSReloadsChangedBackendCA: backend_tls's ca is loaded again when
@@ -352,19 +341,10 @@ func TestTLSReloadsChangedBackendCA(t *testing.T) {
 		t.Fatal("a backend whose CA is not in ca was trusted")
 	}
 
-	copyFile(t, current.File, caFile+".new")
-	os.Rename(caFile+".new", caFile)
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case err := <-rec.reloads:
-			if err == nil && echoed() {
-				return
-			}
-		case <-deadline:
-			t.Fatalf("the backend is still refused after ca changed; handshakes seen %q", rec.seen())
-		}
-	}
+	renameOver(t, current.File, caFile)
+	untilReloaded(t, rec, echoed, func() string {
+		return fmt.Sprintf("the backend is still refused after ca changed; handshakes seen %q", rec.seen())
+	})
 }
 
 func TestTLSBothSidesBulk(t *testing.T) {
@@ -581,25 +561,13 @@ func TestTLSReloadsChangedCertificate(t *testing.T) {
 	before := served()
 
 	second, secondKey := ca.Issue(t, "localhost")
-	// Replaced the way deployment tools do: written aside, renamed over.
-	copyFile(t, secondKey, keyFile+".new")
-	copyFile(t, second, certFile+".new")
-	os.Rename(keyFile+".new", keyFile)
-	os.Rename(certFile+".new", certFile)
+	renameOver(t, secondKey, keyFile, second, certFile)
 	want := mustSerial(t, second)
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case err := <-rec.reloads:
-			if err == nil && served() == want {
-				if before == want {
-					t.Fatal("the first certificate has the second's serial")
-				}
-				return
-			}
-		case <-deadline:
-			t.Fatalf("still serving %s after the files changed, want %s", served(), want)
-		}
+	untilReloaded(t, rec, func() bool { return served() == want }, func() string {
+		return fmt.Sprintf("still serving %s after the files changed, want %s", served(), want)
+	})
+	if before == want {
+		t.Fatal("the first certificate has the second's serial")
 	}
 }
 
@@ -619,6 +587,38 @@ func copyFile(t testing.TB, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// renameOver replaces each destination with a copy of its source the way
+// deployment tools do, all written aside before any is renamed over, so that
+// a reload never reads a half-written file. Its arguments are pairs of
+// source and destination.
+func renameOver(t testing.TB, pairs ...string) {
+	for i := 0; i < len(pairs); i += 2 {
+		copyFile(t, pairs[i], pairs[i+1]+".new")
+	}
+	for i := 0; i < len(pairs); i += 2 {
+		if err := os.Rename(pairs[i+1]+".new", pairs[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// untilReloaded waits for reloads until one without error leaves ok true,
+// failing with msg after a generous bound.
+func untilReloaded(t testing.TB, rec *tlsRecorder, ok func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case err := <-rec.reloads:
+			if err == nil && ok() {
+				return
+			}
+		case <-deadline:
+			t.Fatal(msg())
+		}
 	}
 }
 
