@@ -253,6 +253,27 @@ func TestLoadInvalid(t *testing.T) {
 
 // assertDiag checks that err holds an error diagnostic at pos in file whose
 // "Summary: Detail" contains want.
+// parseFailure is a source that does not parse, with the position and text
+// of the diagnostic it must give.
+type parseFailure struct {
+	name, src, pos, want string
+}
+
+// assertParseFails runs a subtest per case in which parse must fail with the
+// case's diagnostic.
+func assertParseFails(t *testing.T, parse func([]byte, string) (*File, error), filename string, cases []parseFailure) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := parse([]byte(tt.src), filename)
+			if err == nil {
+				t.Fatalf("parsing %s succeeded: %+v", filename, f)
+			}
+			assertDiag(t, err, filename, tt.pos, tt.want)
+		})
+	}
+}
+
 func assertDiag(t *testing.T, err error, file, pos, want string) {
 	t.Helper()
 	var diags hcl.Diagnostics
@@ -357,9 +378,7 @@ func TestDurations(t *testing.T) {
 }
 
 func TestBadValues(t *testing.T) {
-	tests := []struct {
-		name, src, pos, want string
-	}{
+	assertParseFails(t, Parse, "t.hcl", []parseFailure{
 		{"duration bool", route("timeout = true"), "4:11", `takes a duration: a string such as "500ms" or "30s", or a number of seconds; this is a bool.`},
 		{"duration overflow", route("timeout = 1e30"), "4:11", "out of range"},
 		{"connect timeout negative", route("connect_timeout = -1"), "4:19", "must not be negative"},
@@ -417,16 +436,7 @@ route "r" {
 		{"env arg not string", `admin {
   token = env(["A"])
 }`, "2:15", "Invalid function argument"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := Parse([]byte(tt.src), "t.hcl")
-			if err == nil {
-				t.Fatalf("Parse succeeded: %+v", f)
-			}
-			assertDiag(t, err, "t.hcl", tt.pos, tt.want)
-		})
-	}
+	})
 }
 
 func TestEnv(t *testing.T) {

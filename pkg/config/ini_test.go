@@ -116,9 +116,7 @@ func TestConvert(t *testing.T) {
 
 func TestParseINIInvalid(t *testing.T) {
 	const head = "[vaurien]\nproxy = localhost:8000\nbackend = localhost:80\n"
-	tests := []struct {
-		name, src, pos, want string
-	}{
+	assertParseFails(t, ParseINI, "old.ini", []parseFailure{
 		{"unknown key", head + "proxi = localhost:9000\n", "4:1", `Unknown key: The [vaurien] section has no key "proxi". Did you mean "proxy"?`},
 		{"unknown behavior", head + "behavior = 20:test_dely\n", "4:12", `There is no behavior named "test_dely". Did you mean "test_delay"? The valid behaviors are "test_abort", "test_delay", "test_error" and "test_lists".`},
 		{"bad behavior list", head + "behavior = twenty:test_delay\n", "4:12", "Invalid behavior list: Each behavior is written PERCENT:NAME"},
@@ -147,16 +145,7 @@ func TestParseINIInvalid(t *testing.T) {
 		{"bad log level", head + "log_level = loud\n", "4:13", "The log level must be debug, info, warning, error or critical"},
 		{"proxy on admin port", "[vaurien]\nproxy = localhost:9000\nhttp = 1\nhttp_port = 9000\n", "2:9", "Duplicate listen address"},
 		{"invalid utf-8", head + "backend = \xff\n", "4:1", "Invalid UTF-8"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := ParseINI([]byte(tt.src), "old.ini")
-			if err == nil {
-				t.Fatalf("ParseINI succeeded: %+v", f)
-			}
-			assertDiag(t, err, "old.ini", tt.pos, tt.want)
-		})
-	}
+	})
 }
 
 // The file syntax is Python 2's RawConfigParser's, which the original read.
