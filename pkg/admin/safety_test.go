@@ -187,7 +187,10 @@ func TestSlowlorisIsCutAndDoesNotStarve(t *testing.T) {
 	}
 }
 
-func TestReadyOnlyOnceRoutesListen(t *testing.T) {
+// adminAndWebRoute is a config with an admin server and one route, web,
+// whose backend port nothing listens on.
+func adminAndWebRoute(t *testing.T) *config.File {
+	t.Helper()
 	f, err := config.Parse([]byte(`
 admin {
   listen = "127.0.0.1:0"
@@ -199,6 +202,11 @@ route "web" {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+func TestReadyOnlyOnceRoutesListen(t *testing.T) {
+	f := adminAndWebRoute(t)
 	f.Admin.Listen = "" // the test runs its own admin server on the app
 	a := app.New(f, zerolog.Nop())
 	srv := admin.New(a, admin.Config{Listen: "127.0.0.1:0", Log: zerolog.Nop()})
@@ -232,17 +240,7 @@ route "web" {
 }
 
 func TestMetricsHandlerIsServed(t *testing.T) {
-	f, err := config.Parse([]byte(`
-admin {
-  listen = "127.0.0.1:0"
-}
-route "web" {
-  listen  = "127.0.0.1:0"
-  backend = "127.0.0.1:9"
-}`), "inline.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := adminAndWebRoute(t)
 	a := app.New(f, zerolog.Nop())
 	a.SetMetricsHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "vaurien_up 1\n")
