@@ -17,12 +17,10 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/proxy"
 )
 
-// TestStatementsThroughPostgres: a real postgres route and a real server;
-// the statement series follow what the client ran and what was injected.
-func TestStatementsThroughPostgres(t *testing.T) {
-	pg := testenv.Postgres(t)
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg)
+// errorOnUpdate is a mix whose error fault strikes every UPDATE and
+// nothing else.
+func errorOnUpdate(t *testing.T) *chaos.Mix {
+	t.Helper()
 	e, err := chaos.NewEntry("error", 100, nil, chaos.MatchSpec{Commands: []string{"UPDATE"}})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +29,16 @@ func TestStatementsThroughPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := serve(t, m, proxy.RouteConfig{Name: "db", Protocol: "postgres", Backend: pg.Addr, Mix: mx})
+	return mx
+}
+
+// TestStatementsThroughPostgres: a real postgres route and a real server;
+// the statement series follow what the client ran and what was injected.
+func TestStatementsThroughPostgres(t *testing.T) {
+	pg := testenv.Postgres(t)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	s := serve(t, m, proxy.RouteConfig{Name: "db", Protocol: "postgres", Backend: pg.Addr, Mix: errorOnUpdate(t)})
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, "postgres://postgres@"+s.Route("db").Addr()+"/postgres?sslmode=disable")
 	if err != nil {
@@ -72,15 +79,7 @@ func TestStatementsThroughMySQL(t *testing.T) {
 	srv := testenv.MariaDB(t)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	e, err := chaos.NewEntry("error", 100, nil, chaos.MatchSpec{Commands: []string{"UPDATE"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mx, err := chaos.NewMix([]chaos.Entry{e})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := serve(t, m, proxy.RouteConfig{Name: "db", Protocol: "mysql", Backend: srv.Addr, Mix: mx})
+	s := serve(t, m, proxy.RouteConfig{Name: "db", Protocol: "mysql", Backend: srv.Addr, Mix: errorOnUpdate(t)})
 	db, err := sql.Open("mysql", testenv.MariaDBNativeUser+":"+testenv.MariaDBPassword+"@tcp("+s.Route("db").Addr()+")/"+testenv.MariaDBDatabase)
 	if err != nil {
 		t.Fatal(err)
