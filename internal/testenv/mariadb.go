@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -72,27 +71,7 @@ func MariaDBTLS(t testing.TB, ca *CA) *Server {
 func startMariaDB(t testing.TB, extra func(dir string, cred *syscall.Credential) []string) *Server {
 	t.Helper()
 	install, mariadbd := LookPath(t, "mariadb-install-db"), LookPath(t, "mariadbd")
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("mysql")
-		if err != nil {
-			t.Fatalf("mariadbd refuses to run as root and there is no mysql user to run it as: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	// Not t.TempDir: its parent is closed to other users.
-	dir, err := os.MkdirTemp("", "vaurien-mariadb-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, cred := serverDir(t, "mariadbd", "mysql")
 	data := filepath.Join(dir, "data")
 	// Small logs and pool: the defaults write 100 MB before the first query.
 	small := []string{"--innodb-log-file-size=8M", "--innodb-buffer-pool-size=32M"}

@@ -320,24 +320,23 @@ func postgresTLS(t testing.TB, ca *CA, hba string) *Server {
 	})
 }
 
-// startPostgres starts a cluster; extra, given the cluster's directory and
-// the server's user and group (-1 when it is this process's), returns more
-// server arguments.
-func startPostgres(t testing.TB, extra func(dir string, uid, gid int) []string) *Server {
+// serverDir makes a directory for a server that refuses to run as root.
+// When this process is root, the server is to run as account, whose
+// credential is returned (nil otherwise) and who owns the directory.
+func serverDir(t testing.TB, server, account string) (string, *syscall.Credential) {
 	t.Helper()
-	initdb, postgres := LookPath(t, "initdb"), LookPath(t, "postgres")
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
+		u, err := user.Lookup(account)
 		if err != nil {
-			t.Fatalf("PostgreSQL refuses to run as root and there is no postgres user to run it as: %v", err)
+			t.Fatalf("%s refuses to run as root and there is no %s user to run it as: %v", server, account, err)
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
 	// Not t.TempDir: its parent is closed to other users.
-	dir, err := os.MkdirTemp("", "vaurien-postgres-")
+	dir, err := os.MkdirTemp("", "vaurien-"+account+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,6 +346,16 @@ func startPostgres(t testing.TB, extra func(dir string, uid, gid int) []string) 
 			t.Fatal(err)
 		}
 	}
+	return dir, cred
+}
+
+// startPostgres starts a cluster; extra, given the cluster's directory and
+// the server's user and group (-1 when it is this process's), returns more
+// server arguments.
+func startPostgres(t testing.TB, extra func(dir string, uid, gid int) []string) *Server {
+	t.Helper()
+	initdb, postgres := LookPath(t, "initdb"), LookPath(t, "postgres")
+	dir, cred := serverDir(t, "PostgreSQL", "postgres")
 	data := filepath.Join(dir, "data")
 	cmd := exec.Command(initdb, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
 	if cred != nil {
