@@ -76,9 +76,11 @@ func TestReason(t *testing.T) {
 	}
 }
 
-// TestReasonOfARealAlert checks the one reason read from crypto/tls's
-// unexported alert type: a client that rejects the server's certificate.
-func TestReasonOfARealAlert(t *testing.T) {
+// serverHandshake runs a server with a generated certificate through one
+// handshake with client, which dials addr in a goroutine of its own, and
+// returns the server's error once it has closed its connection.
+func serverHandshake(t *testing.T, client func(addr string)) error {
+	t.Helper()
 	v, _ := ServerOptions.Resolve("tls", map[string]any{"generate": true})
 	s, err := NewServer(v, nil)
 	if err != nil {
@@ -89,18 +91,25 @@ func TestReasonOfARealAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		// No CA given: the generated one is unknown to the client.
-		if c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{ServerName: "localhost"}); err == nil {
-			c.Close()
-		}
-	}()
+	go client(ln.Addr().String())
 	a, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	_, err = s.Handshake(context.Background(), a, chaos.Handshake{})
+	return err
+}
+
+// TestReasonOfARealAlert checks the one reason read from crypto/tls's
+// unexported alert type: a client that rejects the server's certificate.
+func TestReasonOfARealAlert(t *testing.T) {
+	err := serverHandshake(t, func(addr string) {
+		// No CA given: the generated one is unknown to the client.
+		if c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost"}); err == nil {
+			c.Close()
+		}
+	})
 	if got := Reason(err); got != "alert_bad_certificate" {
 		t.Errorf("Reason(%v) = %q, want alert_bad_certificate", err, got)
 	}
@@ -114,20 +123,10 @@ func TestReasonOfARealAlert(t *testing.T) {
 // crypto/tls expects an encrypted record and sees only a bad one; the
 // reason names the alert.
 func TestReasonOfAPlainTextAlert(t *testing.T) {
-	v, _ := ServerOptions.Resolve("tls", map[string]any{"generate": true})
-	s, err := NewServer(v, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	hello := testenv.ClientHello(t)
 	client := make(chan error, 1)
-	go func() {
-		c, err := net.Dial("tcp", ln.Addr().String())
+	err := serverHandshake(t, func(addr string) {
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			client <- err
 			return
@@ -147,14 +146,7 @@ func TestReasonOfAPlainTextAlert(t *testing.T) {
 		_, err = c.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 2, 45})
 		io.Copy(io.Discard, c)
 		client <- err
-	}()
-	a, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	_, err = s.Handshake(context.Background(), a, chaos.Handshake{})
-	a.Close()
+	})
 	if cerr := <-client; cerr != nil {
 		t.Fatal(cerr)
 	}
