@@ -18,7 +18,7 @@ import (
 )
 
 func TestCtlExperiments(t *testing.T) {
-	a := namedBackend(t, "A")
+	a := testenv.NamedHTTP(t, "A")
 	p := vaurientest.Start(t, fmt.Sprintf(`
 route "web" {
   listen  = "127.0.0.1:0"
@@ -80,7 +80,7 @@ experiment "web-down" {
 	if !strings.Contains(out, "report      /experiments/web-down/report/report.html") {
 		t.Fatalf("ctl experiment does not link the report:\n%s", out)
 	}
-	if got, err := get(p.Addr("web")); err != nil || got != "A" {
+	if got, err := testenv.Fetch(p.Addr("web")); err != nil || got != "A" {
 		t.Fatalf("after the stop, route web answers %q %v; want it rolled back", got, err)
 	}
 }
@@ -89,7 +89,7 @@ experiment "web-down" {
 // each step on both replicas, rolls both back to their own mixes, and the
 // report counts their faults together.
 func TestExperimentRunOnAFleet(t *testing.T) {
-	a := namedBackend(t, "A")
+	a := testenv.NamedHTTP(t, "A")
 	route := `
 route "web" {
   listen  = "127.0.0.1:0"
@@ -146,7 +146,7 @@ experiment "web-down" {
 			}
 			<-time.After(20 * time.Millisecond)
 		}
-		if got, err := get(p.Addr("web")); err == nil {
+		if got, err := testenv.Fetch(p.Addr("web")); err == nil {
 			t.Fatalf("replica %d let a request through during the step: %q", i, got)
 		}
 	}
@@ -163,7 +163,7 @@ experiment "web-down" {
 		if !reflect.DeepEqual(r.Mix, r.ConfiguredMix) || r.RevertsAt != nil {
 			t.Fatalf("replica %d runs %+v after the run (reverts at %v), want its own file's %+v", i, r.Mix, r.RevertsAt, r.ConfiguredMix)
 		}
-		if got, err := get(p.Addr("web")); err != nil || got != "A" {
+		if got, err := testenv.Fetch(p.Addr("web")); err != nil || got != "A" {
 			t.Fatalf("replica %d answers %q %v after the run", i, got, err)
 		}
 		faults += r.Stats.Faults
@@ -195,7 +195,7 @@ func TestExperimentRunWithoutItsAdminAPI(t *testing.T) {
 route "web" {
   listen  = "127.0.0.1:0"
   backend = %q
-}`, namedBackend(t, "A")))
+}`, testenv.NamedHTTP(t, "A")))
 	closed := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	file := writeFile(t, "down.hcl", `
 experiment "web-down" {

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"syscall"
@@ -26,26 +24,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(testenv.WithSkipSummary(m)) }
-
-func namedBackend(t *testing.T, name string) string {
-	t.Helper()
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
-	t.Cleanup(s.Close)
-	return s.Listener.Addr().String()
-}
-
-// get makes one request through a route on a fresh connection.
-func get(addr string) (string, error) {
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + addr + "/")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
 
 // ctl runs "vaurien ctl args..." and returns its exit code and output.
 func ctl(t *testing.T, args ...string) (int, string, string) {
@@ -65,7 +43,7 @@ func mustCtl(t *testing.T, args ...string) string {
 }
 
 func TestCtlDrivesARunningVaurien(t *testing.T) {
-	a, b := namedBackend(t, "A"), namedBackend(t, "B")
+	a, b := testenv.NamedHTTP(t, "A"), testenv.NamedHTTP(t, "B")
 	p := vaurientest.Start(t, fmt.Sprintf(`
 route "web" {
   listen  = "127.0.0.1:0"
@@ -99,12 +77,12 @@ route "side" {
 	if !strings.Contains(out, "100:blackout (reverts in") {
 		t.Errorf("ctl set output:\n%s", out)
 	}
-	if _, err := get(web); err == nil {
+	if _, err := testenv.Fetch(web); err == nil {
 		t.Fatal("ctl set blackout: traffic still goes through")
 	}
 
 	mustCtl(t, admin, "reset", "web")
-	if got, err := get(web); err != nil || got != "A" {
+	if got, err := testenv.Fetch(web); err != nil || got != "A" {
 		t.Fatalf("after ctl reset: %q %v", got, err)
 	}
 
@@ -117,7 +95,7 @@ route "side" {
 		t.Fatalf("ctl set with options: %+v", r.Mix)
 	}
 	start := time.Now()
-	if got, err := get(web); err != nil || got != "A" || time.Since(start) < 250*time.Millisecond {
+	if got, err := testenv.Fetch(web); err != nil || got != "A" || time.Since(start) < 250*time.Millisecond {
 		t.Fatalf("after set delay sleep=0.25: %q %v in %s", got, err, time.Since(start))
 	}
 
@@ -128,7 +106,7 @@ route "side" {
 
 	mustCtl(t, admin, "set", "web", "dummy")
 	mustCtl(t, admin, "backend", "web", b)
-	if got, err := get(web); err != nil || got != "B" {
+	if got, err := testenv.Fetch(web); err != nil || got != "B" {
 		t.Fatalf("after ctl backend: %q", got)
 	}
 	mustCtl(t, admin, "reset", "web")
@@ -137,11 +115,11 @@ route "side" {
 	if !strings.Contains(out, "disabled") {
 		t.Errorf("ctl disable output:\n%s", out)
 	}
-	if _, err := get(web); !errors.Is(err, syscall.ECONNREFUSED) {
+	if _, err := testenv.Fetch(web); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("after ctl disable: %v, want connection refused", err)
 	}
 	mustCtl(t, admin, "enable", "web")
-	if got, err := get(web); err != nil || got != "A" {
+	if got, err := testenv.Fetch(web); err != nil || got != "A" {
 		t.Fatalf("after ctl enable: %q %v", got, err)
 	}
 
@@ -151,7 +129,7 @@ route "side" {
 	if err := json.Unmarshal([]byte(out), &all); err != nil || len(all.Routes) != 2 {
 		t.Fatalf("ctl --json reset: %v\n%s", err, out)
 	}
-	if got, err := get(p.Addr("side")); err != nil || got != "B" {
+	if got, err := testenv.Fetch(p.Addr("side")); err != nil || got != "B" {
 		t.Fatalf("after ctl reset of every route: %q %v", got, err)
 	}
 
@@ -218,7 +196,7 @@ route "web" {
 }
 
 func TestCtlReload(t *testing.T) {
-	a, b := namedBackend(t, "A"), namedBackend(t, "B")
+	a, b := testenv.NamedHTTP(t, "A"), testenv.NamedHTTP(t, "B")
 	content := `
 admin {
   listen = "127.0.0.1:0"
@@ -245,7 +223,7 @@ route "web" {
 	if !strings.Contains(out, b) {
 		t.Fatalf("ctl reload output lacks the new backend:\n%s", out)
 	}
-	if got, err := get(r.Addr()); err != nil || got != "B" {
+	if got, err := testenv.Fetch(r.Addr()); err != nil || got != "B" {
 		t.Fatalf("after ctl reload: %q %v", got, err)
 	}
 }
@@ -301,7 +279,7 @@ route "web" {
 
 // Without --http the original's flags start no admin API; with it they do.
 func TestOriginalFlagsStartTheAdminOnlyWithHTTP(t *testing.T) {
-	backend := namedBackend(t, "A")
+	backend := testenv.NamedHTTP(t, "A")
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	adminPort := testenv.FreePort(t)
 	startCLI(t, listen, "--proxy", listen, "--backend", backend, "--log-level", "warn",

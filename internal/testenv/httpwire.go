@@ -7,9 +7,33 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
+
+// NamedHTTP serves HTTP, answering every request with name, so that a test
+// sees which backend a route reached; it returns its address.
+func NamedHTTP(t testing.TB, name string) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String()
+}
+
+// Fetch makes one request through a route on a fresh connection and returns
+// the body of the answer.
+func Fetch(addr string) (string, error) {
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + addr + "/")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
 
 // ExchangeToEnd writes req, raw bytes, on a new connection to addr, then
 // reads HTTP responses until the connection ends, which must come within a

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -17,37 +15,18 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vaurien-go/vaurien/internal/testenv"
 	"github.com/vaurien-go/vaurien/pkg/client"
 	"github.com/vaurien-go/vaurien/pkg/vaurientest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func backend(t *testing.T, name string) string {
-	t.Helper()
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
-	t.Cleanup(s.Close)
-	return s.Listener.Addr().String()
-}
-
-// fetch makes one request through a route on a fresh connection.
-func fetch(addr string) (string, error) {
-	tr := &http.Transport{DisableKeepAlives: true}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + addr + "/")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
-
 // start runs a proxy with route "web" (default, to backend A, a configured
 // delay mix) and route "side" (to backend B).
 func start(t *testing.T, opts ...vaurientest.Option) (*vaurientest.Proxy, string, string) {
 	t.Helper()
-	a, b := backend(t, "A"), backend(t, "B")
+	a, b := testenv.NamedHTTP(t, "A"), testenv.NamedHTTP(t, "B")
 	p := vaurientest.Start(t, fmt.Sprintf(`
 route "web" {
   listen  = "127.0.0.1:0"
@@ -83,12 +62,12 @@ func TestWithBehaviorRestoresAfterSuccessErrorAndPanic(t *testing.T) {
 		if !reflect.DeepEqual(after.Mix, before.Mix) {
 			t.Fatalf("%s: mix %+v, want the previous %+v", when, after.Mix, before.Mix)
 		}
-		if got, err := fetch(web); err != nil || got != "A" {
+		if got, err := testenv.Fetch(web); err != nil || got != "A" {
 			t.Fatalf("%s: traffic %q %v", when, got, err)
 		}
 	}
 	inside := func() error {
-		if _, err := fetch(web); err == nil {
+		if _, err := testenv.Fetch(web); err == nil {
 			return errors.New("blackout let a request through")
 		}
 		return nil
@@ -169,7 +148,7 @@ func TestEveryCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if got, err := fetch(web); err != nil || got != "A" || time.Since(start) < 200*time.Millisecond {
+	if got, err := testenv.Fetch(web); err != nil || got != "A" || time.Since(start) < 200*time.Millisecond {
 		t.Fatalf("after SetBehavior delay 0.2: %q %v in %s", got, err, time.Since(start))
 	}
 	if got, err := c.Behavior(ctx); err != nil || got != "delay" {
@@ -181,7 +160,7 @@ func TestEveryCall(t *testing.T) {
 	if err := c.SetBackend(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := fetch(web); got != "B" {
+	if got, _ := testenv.Fetch(web); got != "B" {
 		t.Fatalf("after SetBackend: %q", got)
 	}
 
@@ -193,12 +172,12 @@ func TestEveryCall(t *testing.T) {
 	if err != nil || r.RevertsAt == nil || len(r.Mix) != 1 || r.Mix[0].Percent != 100 {
 		t.Fatalf("SetMix: %+v %v", r, err)
 	}
-	if _, err := fetch(side); err == nil {
+	if _, err := testenv.Fetch(side); err == nil {
 		t.Fatal("blackout let a request through")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if got, err := fetch(side); err == nil && got == "B" {
+		if got, err := testenv.Fetch(side); err == nil && got == "B" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -211,13 +190,13 @@ func TestEveryCall(t *testing.T) {
 	if r, err = c.SetRouteBackend(ctx, "side", a); err != nil || r.Backend != a {
 		t.Fatalf("SetRouteBackend: %+v %v", r, err)
 	}
-	if got, _ := fetch(side); got != "A" {
+	if got, _ := testenv.Fetch(side); got != "A" {
 		t.Fatalf("after SetRouteBackend: %q", got)
 	}
 	if r, err = c.DisableRoute(ctx, "side"); err != nil || r.Enabled {
 		t.Fatalf("DisableRoute: %+v %v", r, err)
 	}
-	if _, err := fetch(side); !errors.Is(err, syscall.ECONNREFUSED) {
+	if _, err := testenv.Fetch(side); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("a disabled route: %v", err)
 	}
 	if r, err = c.EnableRoute(ctx, "side"); err != nil || !r.Enabled {
@@ -229,7 +208,7 @@ func TestEveryCall(t *testing.T) {
 	if routes, err = c.ResetAll(ctx); err != nil || len(routes) != 2 || routes[1].Backend != a || len(routes[1].Mix) != 1 {
 		t.Fatalf("ResetAll: %+v %v", routes, err)
 	}
-	if got, _ := fetch(web); got != "A" {
+	if got, _ := testenv.Fetch(web); got != "A" {
 		t.Fatalf("after ResetAll: %q", got)
 	}
 
