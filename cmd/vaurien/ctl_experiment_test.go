@@ -54,29 +54,27 @@ experiment "web-down" {
 	if code, _, errs := ctl(t, admin, "start", "web-down"); code != 1 || !strings.Contains(errs, "is already running (run") || !strings.Contains(errs, "HTTP 409") {
 		t.Errorf("second ctl start: exit %d: %s", code, errs)
 	}
+	// One bound for all the waits below.
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out, "phase       down") && time.Now().Before(deadline) {
-		out = mustCtl(t, admin, "experiment", "web-down")
-		time.Sleep(50 * time.Millisecond)
+	untilShown := func(want string) {
+		for !strings.Contains(out, want) && time.Now().Before(deadline) {
+			out = mustCtl(t, admin, "experiment", "web-down")
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
+	untilShown("phase       down")
 	for _, want := range []string{"phase       down", "left", "probe web", "errors"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ctl experiment lacks %q:\n%s", want, out)
 		}
 	}
 	mustCtl(t, admin, "stop", "web-down")
-	for !strings.Contains(out, "state       stopped") && time.Now().Before(deadline) {
-		out = mustCtl(t, admin, "experiment", "web-down")
-		time.Sleep(50 * time.Millisecond)
-	}
+	untilShown("state       stopped")
 	if !strings.Contains(out, "state       stopped") {
 		t.Fatalf("ctl experiment after stop:\n%s", out)
 	}
 	// The report is written once the run has rolled back.
-	for !strings.Contains(out, "report      /experiments/web-down/report/report.html") && time.Now().Before(deadline) {
-		out = mustCtl(t, admin, "experiment", "web-down")
-		time.Sleep(50 * time.Millisecond)
-	}
+	untilShown("report      /experiments/web-down/report/report.html")
 	if !strings.Contains(out, "report      /experiments/web-down/report/report.html") {
 		t.Fatalf("ctl experiment does not link the report:\n%s", out)
 	}
