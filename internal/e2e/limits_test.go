@@ -4,16 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 )
 
 func TestFDExhaustionBacksOffAndRecovers(t *testing.T) {
-	backend := echoServer(t)
-	listen := freeAddr(t)
-	path := filepath.Join(t.TempDir(), "vaurien.hcl")
-	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\nlog {\n  level = \"warn\"\n}\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+	listen, path := oneRouteConfig(t, echoServer(t), "log {\n  level = \"warn\"\n}\n")
 	v := start(t, "ulimit -n 48", "run", "-c", path)
 	if err := waitListening(listen); err != nil {
 		t.Fatal(err)
@@ -76,10 +72,7 @@ func waitListening(addr string) error {
 }
 
 func TestNonReadingClientKeepsMemoryBounded(t *testing.T) {
-	backend := echoServer(t)
-	listen := freeAddr(t)
-	path := filepath.Join(t.TempDir(), "vaurien.hcl")
-	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\nlog {\n  level = \"warn\"\n}\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+	listen, path := oneRouteConfig(t, echoServer(t), "log {\n  level = \"warn\"\n}\n")
 	v := start(t, "", "run", "-c", path)
 	if err := waitListening(listen); err != nil {
 		t.Fatal(err)
@@ -123,10 +116,7 @@ func TestThreeThousandIdleConnections(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 3,000 connections")
 	}
-	backend := echoServer(t)
-	listen := freeAddr(t)
-	path := filepath.Join(t.TempDir(), "vaurien.hcl")
-	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\nlog {\n  level = \"warn\"\n}\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+	listen, path := oneRouteConfig(t, echoServer(t), "log {\n  level = \"warn\"\n}\n")
 	v := start(t, "", "run", "-c", path)
 	if err := waitListening(listen); err != nil {
 		t.Fatal(err)

@@ -173,6 +173,17 @@ func writeConfig(t *testing.T, path, content string) {
 	}
 }
 
+// oneRouteConfig writes a config with an admin on a free address, the given
+// top-level settings and route a to backend, and returns the address route a
+// listens on and the config's path.
+func oneRouteConfig(t *testing.T, backend, settings string) (listen, path string) {
+	t.Helper()
+	listen = freeAddr(t)
+	path = filepath.Join(t.TempDir(), "vaurien.hcl")
+	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\n", freeAddr(t))+settings+routeBlock("a", listen, backend, ""))
+	return listen, path
+}
+
 func freeAddr(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }

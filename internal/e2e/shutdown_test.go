@@ -4,17 +4,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 )
 
 func TestSIGTERMDrainsLiveConnectionsThenExitsZero(t *testing.T) {
-	backend := echoServer(t)
-	listen := freeAddr(t)
-	path := filepath.Join(t.TempDir(), "vaurien.hcl")
-	writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\ndrain = \"10s\"\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+	listen, path := oneRouteConfig(t, echoServer(t), "drain = \"10s\"\n")
 	v := start(t, "", "run", "-c", path)
 	v.waitLog(`"vaurien started"`, 10*time.Second)
 	c, err := net.Dial("tcp", listen)
@@ -43,9 +39,7 @@ func TestDrainPeriodEndsIdleConnectionsAndSecondSignalForces(t *testing.T) {
 	backend := echoServer(t)
 	for _, second := range []bool{false, true} {
 		t.Run(fmt.Sprintf("second signal %v", second), func(t *testing.T) {
-			listen := freeAddr(t)
-			path := filepath.Join(t.TempDir(), "vaurien.hcl")
-			writeConfig(t, path, fmt.Sprintf("admin {\n  listen = %q\n}\ndrain = \"2s\"\n", freeAddr(t))+routeBlock("a", listen, backend, ""))
+			listen, path := oneRouteConfig(t, backend, "drain = \"2s\"\n")
 			v := start(t, "", "run", "-c", path)
 			v.waitLog(`"vaurien started"`, 10*time.Second)
 			c, err := net.Dial("tcp", listen)
