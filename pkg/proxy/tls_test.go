@@ -155,14 +155,7 @@ func TestTLSTerminatesForCurlAndGo(t *testing.T) {
 		t.Fatalf("curl --cacert through the tls route: %v: %q", err, out)
 	}
 
-	pemBytes, err := os.ReadFile(caOut)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemBytes) {
-		t.Fatalf("ca_out holds no certificate: %q", pemBytes)
-	}
+	pool := trust(t, caOut)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
 	resp, err := client.Get(strings.Replace(url, "/curl", "/go", 1))
@@ -356,9 +349,7 @@ func TestTLSBothSidesBulk(t *testing.T) {
 	cfg.BackendTLS = resolve(t, tlsroute.BackendOptions, map[string]any{"ca": ca.File})
 	s := startServer(t, cfg)
 
-	pool := x509.NewCertPool()
-	pemBytes, _ := os.ReadFile(caOut)
-	pool.AppendCertsFromPEM(pemBytes)
+	pool := trust(t, caOut)
 	c, err := tls.Dial("tcp", s.Route("both").Addr(), &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
@@ -465,9 +456,7 @@ func TestTLSFaultsSeenByCurlAndGo(t *testing.T) {
 			if err == nil || !strings.Contains(out, tt.curl) {
 				t.Errorf("curl: %v: %q; want an error saying %q", err, out, tt.curl)
 			}
-			pemBytes, _ := os.ReadFile(caOut)
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pemBytes)
+			pool := trust(t, caOut)
 			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
 			if err == nil {
 				c.Close()
@@ -513,9 +502,7 @@ func TestTLSHandshakeDelay(t *testing.T) {
 	cfg := tcpRoute("slow", httpBackend(t))
 	cfg.TLS, cfg.Mix = in, mix(t, "tls_handshake_delay", map[string]any{"delay": "400ms"})
 	s := startServer(t, cfg)
-	pemBytes, _ := os.ReadFile(caOut)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemBytes)
+	pool := trust(t, caOut)
 
 	start := time.Now()
 	c, err := tls.Dial("tcp", s.Route("slow").Addr(), &tls.Config{RootCAs: pool, ServerName: "localhost"})
@@ -665,9 +652,7 @@ func TestTLSHTTPRoute(t *testing.T) {
 	if err != nil || out != "hello from /ok 200 1.1" {
 		t.Fatalf("curl: %v: %q", err, out)
 	}
-	pemBytes, _ := os.ReadFile(caOut)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemBytes)
+	pool := trust(t, caOut)
 	// The client offers h2 too: the route answers http/1.1, what it frames.
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
 	defer client.CloseIdleConnections()
