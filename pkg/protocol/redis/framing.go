@@ -176,6 +176,13 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]
 		_, err := out.Write(msg)
 		return err
 	}
+	if x.R.replies == 0 && !x.Inject {
+		if n := r.whole(); n > 0 {
+			_, err := out.Write(r.Bytes()[:n])
+			r.Discard(n)
+			return err
+		}
+	}
 	for i := range max(x.R.replies, 1) {
 		// The first message is the one damaged.
 		t, err := f.reply(r, x, out, out, x.Inject && i == 0)

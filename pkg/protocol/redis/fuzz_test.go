@@ -45,8 +45,10 @@ func FuzzParseRequest(f *testing.F) {
 }
 
 // FuzzParseResponse frames backend bytes with the reply walker, plain and
-// corrupting, reading the kind of each push first. It must never panic nor allocate what a length claims, copy
-// exactly the bytes it consumed, and a corrupted copy keeps their length.
+// corrupting, reading the kind of each push first. It must never panic nor
+// allocate what a length claims, copy exactly the bytes it consumed, and a
+// corrupted copy keeps their length; a value whole finds held whole is the
+// one walk copies.
 func FuzzParseResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, size := range []int{16, 4096} {
@@ -63,6 +65,14 @@ func FuzzParseResponse(f *testing.F) {
 						if _, err = r.pushKind(); err != nil {
 							break
 						}
+					}
+					if n := r.whole(); n > 0 && !inject {
+						// The quick relay of a value held whole takes what walk does.
+						held, from := bytes.Clone(r.Bytes()[:n]), out.Len()
+						if err = r.walk(&out, 1, nil); err != nil || !bytes.Equal(out.Bytes()[from:], held) {
+							t.Fatalf("buffer %d: whole holds %q, walk copied %q (%v)", size, held, out.Bytes()[from:], err)
+						}
+						continue
 					}
 					var cor *corrupter
 					if inject {

@@ -49,7 +49,11 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 		if len(b) == 0 || b[0] != '*' {
 			return s.line(b, full)
 		}
-		n, size, err := headerLine(b)
+		n, size := shortLength(b)
+		var err error
+		if size == 0 {
+			n, size, err = headerLine(b)
+		}
 		if size == 0 && full {
 			err = errLineTooLong
 		}
@@ -62,31 +66,38 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 		s.argc = max(n, 0) // redis takes *0 and *-1 as an empty request
 		s.pos = size
 	}
-	for ; s.seen < s.argc; s.seen++ {
-		rest := b[s.pos:]
-		if len(rest) == 0 {
+	// This loop runs for every argument of every request: it works on
+	// locals, saved in s when it returns.
+	pos, seen := s.pos, s.seen
+	for ; seen < s.argc; seen++ {
+		s.pos, s.seen = pos, seen
+		if pos >= len(b) {
 			return false, nil
 		}
-		if rest[0] != '$' {
-			return false, protoErr("expected '$', got %q", rest[0])
+		if b[pos] != '$' {
+			return false, protoErr("expected '$', got %q", b[pos])
 		}
-		n, size, err := headerLine(rest)
-		if err != nil || size == 0 {
-			return false, err
+		n, size := shortLength(b[pos:])
+		if size == 0 {
+			var err error
+			if n, size, err = headerLine(b[pos:]); err != nil || size == 0 {
+				return false, err
+			}
 		}
 		if n < 0 || n > maxBulk {
 			return false, protoErr("invalid bulk length %d", n)
 		}
 		end := int64(size) + n + 2
-		if int64(len(rest)) < end {
+		if int64(len(b)-pos) < end {
 			return false, nil
 		}
-		if rest[end-2] != '\r' || rest[end-1] != '\n' {
+		if b[pos+int(end)-2] != '\r' || b[pos+int(end)-1] != '\n' {
 			return false, errNoCRLF
 		}
-		s.add(s.pos+size, s.pos+size+int(n))
-		s.pos += int(end)
+		s.add(pos+size, pos+size+int(n))
+		pos += int(end)
 	}
+	s.pos, s.seen = pos, seen
 	return true, nil
 }
 
@@ -114,6 +125,23 @@ func (s *scan) line(b []byte, full bool) (bool, error) {
 	}
 	s.seen = s.argc
 	return true, nil
+}
+
+// shortLength reads a length line of one or two digits, the common case,
+// faster than headerLine, which it leaves the rest to (size 0).
+func shortLength(b []byte) (n int64, size int) {
+	if len(b) < 5 {
+		return 0, 0
+	}
+	hi, lo := b[1]-'0', b[2]-'0'
+	switch {
+	case hi > 9:
+	case b[2] == '\r' && b[3] == '\n':
+		return int64(hi), 4
+	case lo <= 9 && b[3] == '\r' && b[4] == '\n':
+		return int64(hi*10 + lo), 5
+	}
+	return 0, 0
 }
 
 func isBlank(c byte) bool {

@@ -151,6 +151,41 @@ func pushKind(b []byte) (kind []byte, done bool) {
 	return nil, err != nil || size > 0
 }
 
+// whole returns the length of the reply the reader holds whole when it is
+// a simple string, error or bulk string, as most are, and 0 otherwise:
+// such a reply is relayed in one write, without walk.
+func (r *reader) whole() int {
+	b := r.Bytes()
+	if len(b) < 4 {
+		return 0
+	}
+	switch b[0] {
+	case '+', '-':
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 || b[i-1] != '\r' {
+			return 0
+		}
+		return i + 1
+	case '$':
+		n, size := shortLength(b)
+		if size == 0 {
+			var err error
+			if n, size, err = headerLine(b); err != nil || size == 0 {
+				return 0
+			}
+		}
+		if n < 0 || n > r.maxBulk || int64(len(b)-size) < n+2 {
+			return 0
+		}
+		end := size + int(n) + 2
+		if b[end-2] != '\r' || b[end-1] != '\n' {
+			return 0
+		}
+		return end
+	}
+	return 0
+}
+
 // walk copies pending whole RESP2 or RESP3 values from r to w. It counts
 // the values still due instead of recursing, so that depth costs no stack.
 func (r *reader) walk(w io.Writer, pending int64, cor *corrupter) error {
