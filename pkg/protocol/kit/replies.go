@@ -83,9 +83,17 @@ func (c *conn[R]) replies() (endKind, error) {
 }
 
 func (c *conn[R]) exchanged(x *Exchange[R]) {
-	if x.Req != nil {
-		c.s.Exchanged(x.Req, now()-x.start)
+	if x.Req == nil {
+		return
 	}
+	// An answer relayed as it came ended with the read that brought its
+	// last bytes, as its request started with its own: no clock is read
+	// per request of a pipeline.
+	end := c.br.at
+	if x.op != opRelay || x.Reply == ReplyNone || x.fx != nil || end < x.start {
+		end = now()
+	}
+	c.s.Exchanged(x.Req, end-x.start)
 }
 
 // next takes the next Exchange into c.rep.x; ok is false once the request

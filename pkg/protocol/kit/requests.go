@@ -68,9 +68,11 @@ func (c *conn[R]) requests() (err error) {
 			}
 		}
 		if x.Req != nil {
-			d := &c.req.drawn
-			if *d = c.s.Draw(x.Req); !d.Effect.IsZero() {
-				if stop, err := c.carryOut(x, &d.Effect); stop || err != nil {
+			// Drawn on the stack: most draws change nothing, and only an
+			// effect is copied where carryOut may keep a pointer to it.
+			if d := c.s.Draw(x.Req); !d.Effect.IsZero() {
+				c.req.drawn = d
+				if stop, err := c.carryOut(x, &c.req.drawn.Effect); stop || err != nil {
 					return err
 				}
 				continue
