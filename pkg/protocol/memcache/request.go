@@ -103,8 +103,7 @@ func tokenize(line []byte, toks *[maxTokens][]byte) (n int, more bool) {
 		if n == maxTokens-1 {
 			return n, true
 		}
-		for j = i; j < len(line) && line[j] != ' '; {
-			j++
+		for j = i; j < len(line) && line[j] != ' '; j++ {
 		}
 		toks[n] = line[i:j]
 		n++
@@ -115,11 +114,8 @@ func tokenize(line []byte, toks *[maxTokens][]byte) (n int, more bool) {
 // memcached keeps on a bare "\r\n": ERROR either way) and cuts the line at
 // a NUL byte, where memcached's C strings end.
 func commandLine(line []byte) []byte {
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-		if n := len(line); n > 0 && line[n-1] == '\r' {
-			line = line[:n-1]
-		}
+	if l, ok := bytes.CutSuffix(line, []byte{'\n'}); ok {
+		line = bytes.TrimSuffix(l, []byte{'\r'})
 	}
 	if i := bytes.IndexByte(line, 0); i >= 0 {
 		line = line[:i]

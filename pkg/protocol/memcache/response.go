@@ -64,15 +64,9 @@ func classifyResponse(line []byte) (respKind, int64, error) {
 	}
 	rest := commandLine(line)
 	for range field {
-		if sp := bytes.IndexByte(rest, ' '); sp >= 0 {
-			rest = rest[sp+1:]
-		} else {
-			rest = nil
-		}
+		_, rest, _ = bytes.Cut(rest, []byte{' '})
 	}
-	if sp := bytes.IndexByte(rest, ' '); sp >= 0 {
-		rest = rest[:sp]
-	}
+	rest, _, _ = bytes.Cut(rest, []byte{' '})
 	n, ok := kit.Decimal(rest)
 	if ok && n <= maxData {
 		return k, int64(n), nil
