@@ -2,6 +2,7 @@ package httpproto
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -105,8 +106,17 @@ func (b *body) endLine(line []byte) error {
 		if b.trailer += len(line); b.trailer > maxHead {
 			return errHeadTooLarge
 		}
-		b.done = isBlank(line)
-		return checkTrailer(line)
+		if b.done = isBlank(line); b.done {
+			return nil
+		}
+		// A trailer line is checked as parseFields checks a header line.
+		name, v, colon := bytes.Cut(trimEOL(line), []byte{':'})
+		if !colon || !isToken(name) {
+			return syntaxError("trailer field name")
+		}
+		if bytes.IndexByte(v, 0) >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+			return syntaxError("NUL or CR in a trailer field value")
+		}
 	}
 	return nil
 }

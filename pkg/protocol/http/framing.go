@@ -126,8 +126,7 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 	x.R.method, x.R.path = method(f.rq.method), f.path(f.rq.target)
 	f.req = chaos.Request{Command: x.R.method, Path: x.R.path, Header: f.header}
 	x.Req, x.Early = &f.req, true
-	x.R.head = string(f.rq.method) == "HEAD"
-	x.R.connect = string(f.rq.method) == "CONNECT"
+	x.R.head, x.R.connect = string(f.rq.method) == "HEAD", string(f.rq.method) == "CONNECT"
 	if x.R.connect || f.rq.upgrade && f.rq.connUpg {
 		x.Then = kit.RawIfReply
 	}

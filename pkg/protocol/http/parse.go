@@ -183,11 +183,11 @@ func trimEOL(line []byte) []byte {
 // nextLine returns the line of head at off, without its ending, and the
 // offset of the next.
 func nextLine(head []byte, off int) (line []byte, next int) {
-	i := bytes.IndexByte(head[off:], '\n')
-	if i < 0 {
-		return trimEOL(head[off:]), len(head)
+	end := len(head)
+	if i := bytes.IndexByte(head[off:], '\n'); i >= 0 {
+		end = off + i + 1
 	}
-	return trimEOL(head[off : off+i+1]), off + i + 1
+	return trimEOL(head[off:end]), end
 }
 
 // peekRequest parses the request head at the front of r's buffer, without
@@ -399,23 +399,6 @@ func checkChunks(p []byte) error {
 			return err
 		}
 		p = p[i+1:]
-	}
-	return nil
-}
-
-// checkTrailer checks a trailer line (with its ending) as parseFields
-// checks a header line. A blank line passes.
-func checkTrailer(line []byte) error {
-	line = trimEOL(line)
-	if len(line) == 0 {
-		return nil
-	}
-	name, v, _ := bytes.Cut(line, []byte{':'})
-	if len(name) == len(line) || !isToken(name) {
-		return syntaxError("trailer field name")
-	}
-	if bytes.IndexByte(v, 0) >= 0 || bytes.IndexByte(v, '\r') >= 0 {
-		return syntaxError("NUL or CR in a trailer field value")
 	}
 	return nil
 }
