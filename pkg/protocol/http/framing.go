@@ -65,10 +65,10 @@ var (
 	_ kit.Unsolicited       = (*framing)(nil)
 )
 
-func newFraming(s chaos.Session, host string) *framing {
+func newFraming(s chaos.Session, overwriteHost bool) *framing {
 	f := &framing{s: s}
-	if host != "" {
-		f.host = []byte("Host: " + host + "\r\n")
+	if overwriteHost {
+		f.host = []byte("Host: " + s.Backend() + "\r\n")
 	}
 	// Matchers look headers up while the request is drawn, when its head
 	// is the one being framed.
@@ -143,8 +143,7 @@ func (f *framing) reject(x *kit.Exchange[exchange], status int, why error) error
 		status = 505
 	}
 	f.refuse(why)
-	x.Reply, x.Then = kit.ReplyOwn, kit.Close
-	x.R.status = int16(status)
+	x.Reply, x.Then, x.R.status = kit.ReplyOwn, kit.Close, int16(status)
 	return nil
 }
 

@@ -412,7 +412,7 @@ func TestLookup(t *testing.T) {
 	if err := parseRequest(head, &rq); err != nil {
 		t.Fatal(err)
 	}
-	f := newFraming(nil, "")
+	f := newFraming(nil, false)
 	f.head, f.rq = head, rq
 	for name, want := range map[string]string{"X-Token": "secret", "host": "a", "HOST": "a", "missing": "", "X": ""} {
 		if got := f.header(name); got != want {
