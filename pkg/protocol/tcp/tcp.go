@@ -37,9 +37,7 @@ func init() {
 			"connection draws again and carries the new draw out from its next read.",
 		Options: original,
 		Example: "route \"db\" {\n  listen   = \"127.0.0.1:3307\"\n  backend  = \"127.0.0.1:3306\"\n  protocol = \"tcp\"\n}",
-		New: func(v chaos.Values) (chaos.Protocol, error) {
-			return stream{}, nil
-		},
+		New:     newStream,
 	})
 	chaos.RegisterProtocol(chaos.ProtocolSpec{
 		Name: "smtp",
@@ -48,13 +46,13 @@ func init() {
 			"at each change of the route's mix.",
 		Options: forcedOn,
 		Example: "route \"smtp\" {\n  listen   = \"127.0.0.1:9000\"\n  backend  = \"127.0.0.1:9001\"\n  protocol = \"smtp\"\n}",
-		New: func(chaos.Values) (chaos.Protocol, error) {
-			return stream{}, nil
-		},
+		New:     newStream,
 	})
 }
 
 type stream struct{}
+
+func newStream(chaos.Values) (chaos.Protocol, error) { return stream{}, nil }
 
 func (stream) Serve(ctx context.Context, s chaos.Session) error {
 	return relay.Serve(ctx, s)
