@@ -33,7 +33,6 @@ type FramingError struct{ Err error }
 
 func (e *FramingError) Error() string { return "read memcache response: " + e.Err.Error() }
 
-// Unwrap returns the underlying error.
 func (e *FramingError) Unwrap() error { return e.Err }
 
 // respKind is what the first line of a response announces.
