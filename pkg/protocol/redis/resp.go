@@ -352,7 +352,12 @@ func (c *corrupter) Write(p []byte) (int, error) {
 	a, b := max(c.from, start)-start, min(c.to, end)-start
 	out := c.buf[:b-a]
 	for i := range out {
-		out[i] = c.random(p[a+int64(i)])
+		// Another byte of the class, so that a corrupted value always differs.
+		if orig := int(p[a+int64(i)] - c.lo); orig >= c.n {
+			out[i] = c.lo + byte(rand.IntN(c.n))
+		} else {
+			out[i] = c.lo + byte((orig+1+rand.IntN(c.n-1))%c.n)
+		}
 	}
 	for _, part := range [][]byte{p[:a], out, p[b:]} {
 		if _, err := c.w.Write(part); err != nil {
@@ -360,13 +365,4 @@ func (c *corrupter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
-}
-
-// random returns a random byte of c's class other than orig, so that a
-// corrupted value always differs.
-func (c *corrupter) random(orig byte) byte {
-	if int(orig-c.lo) >= c.n {
-		return c.lo + byte(rand.IntN(c.n))
-	}
-	return c.lo + byte((int(orig-c.lo)+1+rand.IntN(c.n-1))%c.n)
 }
