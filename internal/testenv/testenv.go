@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -89,25 +91,45 @@ func debianPackage(name string) string {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
-// that no earlier call of this process returned: the kernel may hand the
-// port just closed out again, and a test asking for two ports (an admin
-// API and a route) would get the same one twice.
+// that no earlier call of this process returned. It is drawn below the
+// kernel's ephemeral range: a port the kernel hands out for ":0" listeners
+// and outgoing connections could be taken, by this or another test
+// process, between this check and the server's own bind, and the test
+// would then talk to whatever took it.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	given.mu.Lock()
 	defer given.mu.Unlock()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("find a free port: %v", err)
+	lo, hi := belowEphemeral()
+	for range 1000 {
+		port := lo + rand.IntN(hi-lo)
+		if given.ports[port] {
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
 		l.Close()
-		if !given.ports[port] {
-			given.ports[port] = true
-			return port
+		given.ports[port] = true
+		return port
+	}
+	t.Fatalf("find a free port: none free in %d-%d", lo, hi-1)
+	return 0
+}
+
+// belowEphemeral is the range FreePort draws from: up to 16384 ports below
+// the first ephemeral port (32768 where the kernel does not say).
+func belowEphemeral() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				hi = n
+			}
 		}
 	}
+	return max(1024, hi-16384), hi
 }
 
 var given = struct {
