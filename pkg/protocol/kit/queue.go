@@ -160,13 +160,3 @@ func (c *conn[R]) wake() {
 		c.backend.SetReadDeadline(aLongTimeAgo)
 	}
 }
-
-// consumeWake reports, once, that the request loop woke the reply loop,
-// and clears the deadline it set.
-func (c *conn[R]) consumeWake() bool {
-	if c.q.woken.Load() && c.q.woken.CompareAndSwap(true, false) {
-		c.backend.SetReadDeadline(time.Time{})
-		return true
-	}
-	return false
-}

@@ -120,13 +120,12 @@ func (c *conn[R]) next() (ok bool, err error) {
 		c.park.repTop.Store(false)
 		c.q.parked.Store(false)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if c.consumeWake() {
-				c.stay(false)
-				continue
-			}
-			// A wake-up that came after the wait, or a park.
+			// The request loop's wake-up, taken once; or one that came
+			// after the wait, or a park.
 			c.backend.SetReadDeadline(time.Time{})
-			if c.leave(false) {
+			if c.q.woken.CompareAndSwap(true, false) {
+				c.stay(false)
+			} else if c.leave(false) {
 				return false, errParked
 			}
 			continue
