@@ -35,41 +35,34 @@ func (c *conn[R]) startTLS(client bool) error {
 	if !ok {
 		return errors.New("tls: the session cannot speak TLS")
 	}
+	var tc net.Conn
+	var err error
+	r, w, nc := c.cr, c.cw, &c.client
 	if !client {
-		if c.br.Buffered() > 0 {
+		r, w, nc = c.br, c.bw, &c.backend
+		if r.Buffered() > 0 {
 			// They would be read as plain text.
 			return errors.New("tls: the backend sent bytes before the handshake, after agreeing to TLS")
 		}
-		tc, err := u.ClientTLS(c.ctx, c.backend)
-		if err != nil {
-			return err
+		tc, err = u.ClientTLS(c.ctx, c.backend)
+	} else {
+		// A client may send its hello right after its request for TLS,
+		// without waiting (MySQL's SSLRequest has no answer): what was
+		// read ahead is the handshake's start.
+		conn := c.client
+		if r.Buffered() > 0 {
+			ahead := bytes.NewReader(bytes.Clone(r.Bytes()))
+			conn = &readAhead{c.client, io.MultiReader(ahead, c.client)}
+			r.r = r.w
 		}
-		c.backend = tc
-		c.br.attach(tc)
-		c.bw.dst = tc
-		return nil
+		tc, err = u.ServerTLS(c.ctx, conn)
 	}
-	// A client may send its hello right after its request for TLS, without
-	// waiting (MySQL's SSLRequest has no answer): what was read ahead is
-	// the handshake's start.
-	conn := c.client
-	if c.cr.Buffered() > 0 {
-		ahead := bytes.NewReader(bytes.Clone(c.cr.Bytes()))
-		conn = &readAhead{c.client, io.MultiReader(ahead, c.client)}
-		c.cr.r = c.cr.w
-	}
-	tc, err := u.ServerTLS(c.ctx, conn)
 	if err != nil {
 		return err
 	}
-	c.client = tc
-	c.cr.attach(tc)
-	c.cw.dst = tc
-	return nil
-}
-
-// attach makes the Reader, empty, read nc, plainly.
-func (r *Reader) attach(nc net.Conn) {
+	// The Reader, empty, reads tc plainly from here on.
+	*nc = tc
 	r.release()
-	r.src, r.rc = nc, nil
+	r.src, r.rc, w.dst = tc, nil, tc
+	return nil
 }
