@@ -27,10 +27,10 @@ const bulkMin = 64 << 10
 var pools sync.Map // buffer size → *sync.Pool
 
 func poolOf(size int) *sync.Pool {
-	if p, ok := pools.Load(size); ok {
-		return p.(*sync.Pool)
+	p, ok := pools.Load(size)
+	if !ok {
+		p, _ = pools.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, size); return &b }})
 	}
-	p, _ := pools.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, size); return &b }})
 	return p.(*sync.Pool)
 }
 
@@ -152,21 +152,17 @@ func (r *Reader) fill() error {
 	if r.w == len(*r.buf) {
 		return bufio.ErrBufferFull
 	}
-	if r.rc == nil {
-		return r.fillPlain()
+	if r.rc != nil {
+		r.flushed = r.before == nil
+		r.err = nil
+		err := r.rc.Read(r.ready)
+		r.unpark()
+		if err != nil { // a deadline or a close
+			r.release()
+			return err
+		}
+		return r.err
 	}
-	r.flushed = r.before == nil
-	r.err = nil
-	err := r.rc.Read(r.ready)
-	r.unpark()
-	if err != nil { // a deadline or a close
-		r.release()
-		return err
-	}
-	return r.err
-}
-
-func (r *Reader) fillPlain() error {
 	if r.before != nil && r.w == r.r {
 		if err := r.before.Flush(); err != nil {
 			return err
@@ -448,9 +444,7 @@ func (w *Writer) send(p []byte) (int, error) {
 		err = io.ErrShortWrite
 	}
 	w.relayed(int64(n))
-	if err != nil {
-		w.err = err
-	}
+	w.err = err // nil until now: Write and Flush send nothing after an error
 	return n, err
 }
 
