@@ -83,7 +83,10 @@ func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Option
 func (c *conn[R]) serve(done func(error)) {
 	c.done = done
 	c.stopCtx = context.AfterFunc(c.ctx, c.closeAll)
-	c.idle.start(c.expire)
+	c.idle.start(func() { // no byte moved for the idle timeout
+		c.end.clientGone.Store(true)
+		c.closeAll()
+	})
 	if st, ok := c.f.(Starter); ok {
 		err := cmp.Or(st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS}),
 			c.bw.Flush(), c.cw.Flush())
@@ -141,11 +144,10 @@ func (c *conn[R]) runReplies() {
 // conclude ends the connection the way the reply loop's end calls for, once
 // the request loop is over too.
 func (c *conn[R]) conclude(end endKind, err error) error {
-	reqDone := c.reqDone
 	close(c.q.done)
 	switch end {
 	case endRaw:
-		if rerr := <-reqDone; rerr != nil {
+		if rerr := <-c.reqDone; rerr != nil {
 			c.closeAll()
 			return quiet(rerr)
 		}
@@ -159,8 +161,8 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 		c.end.lingering.Store(true)
 		relay.CloseWrite(c.client)
 		select {
-		case rerr := <-reqDone:
-			reqDone <- rerr
+		case rerr := <-c.reqDone:
+			c.reqDone <- rerr
 		case <-time.After(relay.LingerTime): // collected unfired since Go 1.23
 		case <-c.ctx.Done():
 		}
@@ -169,7 +171,7 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 		c.hold()
 	}
 	c.closeAll()
-	rerr := <-reqDone
+	rerr := <-c.reqDone
 	c.end.stopStrike()
 	return cmp.Or(quiet(err), quiet(rerr))
 }
@@ -224,12 +226,6 @@ func (c *conn[R]) finIfClientGone() {
 func (c *conn[R]) reset() {
 	c.stopParking()
 	relay.Reset(c.client)
-	c.closeAll()
-}
-
-// expire ends a connection that moved no byte for the idle timeout.
-func (c *conn[R]) expire() {
-	c.end.clientGone.Store(true)
 	c.closeAll()
 }
 
@@ -291,7 +287,7 @@ func (w *watchdog) start(expire func()) {
 	w.last.Store(int64(now()))
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	check := func() {
+	w.t = time.AfterFunc(w.d, func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if w.stopped {
@@ -304,8 +300,7 @@ func (w *watchdog) start(expire func()) {
 			return
 		}
 		w.t.Reset(w.d - since)
-	}
-	w.t = time.AfterFunc(w.d, check)
+	})
 }
 
 func (w *watchdog) stop() {
