@@ -1,7 +1,6 @@
 package kit
 
 import (
-	"errors"
 	"io"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
@@ -145,11 +144,7 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 		x.fx = &fx
 	}
 	if err := c.forward(x, e.ToBackend); err != nil {
-		if errors.Is(err, chaos.ErrClose) {
-			c.closeAll()
-			return true, nil
-		}
-		return true, c.clientEnded(err)
+		return true, c.clientEnded(err) // chaos.ErrClose closes all
 	}
 	return c.then(x)
 }
