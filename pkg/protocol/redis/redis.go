@@ -74,7 +74,9 @@ func init() {
 			"a RESP error instead of forwarding the request, a delay holds one " +
 			"request or one reply, hang and abort act from that request on. " +
 			"Pipelines are kept; SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, MONITOR, SYNC " +
-			"and PSYNC switch the connection to a raw relay.",
+			"and PSYNC switch the connection to a raw relay. Order across connections " +
+			"is not kept, as through any proxy: a command sent on one connection may " +
+			"reach redis after one sent later on another.",
 		Options: options,
 		Example: "route \"cache\" {\n  listen   = \"127.0.0.1:6380\"\n  backend  = \"127.0.0.1:6379\"\n" +
 			"  protocol = \"redis\"\n\n  behavior \"error\" {\n    percent = 10\n  }\n}",
