@@ -542,6 +542,33 @@ func (d *decoder) ini(sections []*iniSection, f *File) {
 		}
 		d.errorf(rng, "Duplicate listen address", "The proxy listens on %q, which the admin API (%q) uses too. Change proxy or http_port.", r.Listen, f.Admin.Listen)
 	}
+	d.iniSelfLoop(main, f)
+}
+
+// iniSelfLoop refuses a backend that reaches the proxy's own address, as
+// the HCL reader does, so that a file that loads converts to one that
+// loads. It points at the backend key, or at proxy when the backend is the
+// default; addresses kept as ${NAME} are checked when the converted file
+// loads.
+func (d *decoder) iniSelfLoop(main *iniSection, f *File) {
+	r := &f.Routes[0]
+	proxy, setProxy := main.lookup("proxy")
+	backend, setBackend := main.lookup("backend")
+	if _, env := envExpr(proxy); setProxy && env {
+		return
+	}
+	if _, env := envExpr(backend); setBackend && env {
+		return
+	}
+	l := listener{addr: r.Listen, owner: fmt.Sprintf("route %q", r.Name)}
+	at := main.rng
+	if setProxy {
+		l.rng, at = &proxy.valueRng, proxy.valueRng
+	}
+	if setBackend {
+		at = backend.valueRng
+	}
+	d.selfLoops(f, []listener{l}, []*hcl.Range{&at})
 }
 
 // iniEnvPaths are the [vaurien] keys whose ${NAME} a conversion keeps, with

@@ -133,6 +133,8 @@ func TestParseINIInvalid(t *testing.T) {
 		{"missing vaurien", "[statsd]\nenabled = true\n", "1:1", "Missing [vaurien] section"},
 		{"unset env", head + "timeout = ${" + unsetEnv + "}\n", "4:11", "the environment variable " + unsetEnv + " is not set"},
 		{"key outside a section", "proxy = localhost:8000\n", "1:1", "Key outside a section"},
+		{"backend is the proxy", "[vaurien]\nproxy = localhost:8000\nbackend = 127.0.0.1:8000\n", "3:11", `Backend is vaurien itself: The backend of route "default", "127.0.0.1:8000", reaches "localhost:8000"`},
+		{"default backend is the proxy", "[vaurien]\nproxy = :80\n", "2:9", `Backend is vaurien itself: The backend of route "default", "localhost:80", reaches ":80"`},
 		{"invalid line", head + "garbage\n", "4:1", "Invalid line"},
 		{"unclosed section", head + "[behavior:test_delay\n", "4:1", "Invalid section header"},
 		{"stray indent", "[vaurien]\n\n  indented\n", "3:1", "Unexpected indented line"},
