@@ -39,24 +39,20 @@ func (r *Route) relaysBare() bool {
 	return ok && b.RelaysBare() && r.tlsIn == nil && r.tlsOut == nil
 }
 
-// bare reports whether the plan's connections are accepted bare: the
-// relay's poller can relay them (no idle timeout, a backend it connects to
+// derive sets what the plan's connections would otherwise work out each:
+// the backend's address, and whether they are accepted bare: the relay's
+// poller can relay them (no idle timeout, a backend it connects to
 // itself), and most draw nothing to carry out, since one that does makes a
 // net.Conn of its socket, which costs more than Go's Accept.
-func (p *plan) bare() bool {
-	if p.cfg.IdleTimeout > 0 {
-		return false
-	}
-	if _, err := netip.ParseAddrPort(p.backend); err != nil {
-		return false
-	}
+func (p *plan) derive() {
+	p.dialTo, _ = netip.ParseAddrPort(p.backend)
 	faulty := 0.0
 	for _, e := range p.mix.Entries() {
 		if e.Match == nil { // a tcp connection matches no request
 			faulty += e.Percent
 		}
 	}
-	return faulty < 50
+	p.bare = p.cfg.IdleTimeout <= 0 && p.dialTo.IsValid() && faulty < 50
 }
 
 // bareAcceptor accepts bare sockets on its duplicate of the listening

@@ -60,6 +60,11 @@ type plan struct {
 	// seeded, in the same swap, so that the first draw of the new mix is
 	// the seed's first.
 	source *chaos.Source
+	// Derived from the above once per plan (derive), not per connection:
+	// the backend as an address the relay can connect to itself (valid
+	// when it is IP:port), and whether connections are accepted bare.
+	dialTo netip.AddrPort
+	bare   bool
 }
 
 // Stats are a route's counters since it started.
@@ -174,7 +179,9 @@ func newPlan(cfg RouteConfig) (*plan, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	return &plan{cfg: cfg, mix: mix, protocol: proto, backend: cfg.Backend}, nil
+	p := &plan{cfg: cfg, mix: mix, protocol: proto, backend: cfg.Backend}
+	p.derive()
+	return p, nil
 }
 
 // keepAlive turns TCP keep-alive probes on for the sockets vaurien dials,
@@ -309,6 +316,7 @@ func (r *Route) setMix(m *chaos.Mix, src *chaos.Source) {
 		if src != nil {
 			p.source = src
 		}
+		p.derive()
 		if r.plan.CompareAndSwap(old, &p) {
 			break
 		}
@@ -342,6 +350,7 @@ func (r *Route) SetBackend(addr string) {
 		old := r.plan.Load()
 		p := *old
 		p.backend = addr
+		p.derive()
 		if r.plan.CompareAndSwap(old, &p) {
 			return
 		}
@@ -498,7 +507,7 @@ func (r *Route) accept(ln net.Listener) {
 // it is, else as a net.Conn. local is the connection's local end, for the
 // self-loop check of a bare one.
 func (a *acceptor) next() (s *session, local netip.AddrPort, err error) {
-	if a.bare.rc != nil && a.r.plan.Load().bare() {
+	if a.bare.rc != nil && a.r.plan.Load().bare {
 		return a.bare.next(a.r)
 	}
 	c, err := a.ln.Accept()
@@ -809,8 +818,7 @@ func (s *session) DialAddr() (netip.AddrPort, time.Duration, bool) {
 		return netip.AddrPort{}, 0, false
 	}
 	p := s.route.plan.Load()
-	to, err := netip.ParseAddrPort(p.backend)
-	return to, p.cfg.DialTimeout, err == nil
+	return p.dialTo, p.cfg.DialTimeout, p.dialTo.IsValid()
 }
 
 // Connected records a backend connection that a relay makes itself, from
