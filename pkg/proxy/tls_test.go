@@ -520,8 +520,12 @@ func TestTLSHandshakeDelay(t *testing.T) {
 	if _, serr := fmt.Sscanf(out, "%g %g", &app, &conn); err != nil || serr != nil {
 		t.Fatalf("curl: %v %v: %q", err, serr, out)
 	}
-	if app-conn < 0.4 {
-		t.Errorf("curl measured a handshake of %.3fs, want at least the 0.4s delay", app-conn)
+	// curl notes time_connect when it next looks at the socket after the
+	// connect completed, which a loaded machine can put a few
+	// milliseconds after the proxy accepted and started the delay (the
+	// Go client's measurement above has no such lag).
+	if app-conn < 0.4-0.02 {
+		t.Errorf("curl measured a handshake of %.3fs, want at least the 0.4s delay (less curl's 20ms of lag at most)", app-conn)
 	}
 }
 
