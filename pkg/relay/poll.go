@@ -261,9 +261,9 @@ func (q *poller) add(p *pair) bool {
 			Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
 			Fd:     slot, Pad: int32(s.gen<<1 | uint32(k)),
 		}
-		if err := unix.EpollCtl(q.epfd, unix.EPOLL_CTL_ADD, fd, &q.ctl); err != nil {
+		if epollCtlNow(q.epfd, unix.EPOLL_CTL_ADD, fd, &q.ctl) != 0 {
 			if k == 1 {
-				unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, p.pl.fds[0], nil)
+				epollCtlNow(q.epfd, unix.EPOLL_CTL_DEL, p.pl.fds[0], nil)
 			}
 			s.p = nil
 			q.free = append(q.free, slot)
@@ -698,7 +698,7 @@ func (p *pair) evWatch(i int, in uint32) {
 		Events: in | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
 		Fd:     ev.slot, Pad: int32(ev.gen<<1 | uint32(i)),
 	}
-	unix.EpollCtl(q.epfd, unix.EPOLL_CTL_MOD, ev.fds[i], &q.mod)
+	epollCtlNow(q.epfd, unix.EPOLL_CTL_MOD, ev.fds[i], &q.mod)
 }
 
 // evEnd ends direction i at its source's end of stream, as pump does: the
@@ -711,7 +711,7 @@ func (p *pair) evEnd(i int, dir chaos.Direction) {
 	if !p.pl.dirs[1-i].done {
 		// Else the destination is about to be closed, which sends the
 		// end of the stream as well.
-		unix.Shutdown(p.pl.fds[1-i], unix.SHUT_WR)
+		shutdownNow(p.pl.fds[1-i], unix.SHUT_WR)
 	}
 	if dir == chaos.ToClient {
 		p.startLinger(sentAll)
@@ -797,7 +797,7 @@ func (p *pair) evFinish() {
 	p.stopLinger()
 	if ev.raw {
 		if ev.fds[1] >= 0 {
-			unix.Close(ev.fds[1])
+			closeNow(ev.fds[1])
 		}
 	} else {
 		p.conns[1].Close()
@@ -812,7 +812,7 @@ func (p *pair) evHandOver() {
 	ev := p.pl
 	q := ev.q
 	for _, fd := range ev.fds {
-		unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		epollCtlNow(q.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
 	if p.bare {
 		// Goroutines need net.Conns: for the client as for a raw
@@ -993,7 +993,7 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session, bare int) (handled
 	// backend that leads back to vaurien then finds it when it accepts,
 	// and refuses it before it dials again.
 	if err := rd.Connected(localAddr(fd), to); err != nil {
-		unix.Close(fd)
+		closeNow(fd)
 		p.finish()
 		return true, err
 	}
@@ -1018,7 +1018,7 @@ func (p *pair) pollDial(ctx context.Context, s chaos.Session, bare int) (handled
 		l.poller = nil
 		l.mu.Unlock()
 		p.pl = nil
-		unix.Close(fd)
+		closeNow(fd)
 		p.finish()
 		p.closeBare()
 		dt.End(rd.DialFailed(to, errors.New("the relay's poller refused the socket")))
@@ -1033,7 +1033,7 @@ func (p *pair) closeBare() {
 	l.mu.Lock()
 	if p.bare {
 		p.bare = false
-		unix.Close(p.bareFD)
+		closeNow(p.bareFD)
 	}
 	l.mu.Unlock()
 }
@@ -1062,23 +1062,25 @@ func connectNow(to netip.AddrPort) (fd int, err error) {
 			}
 		}
 	}
-	fd, err = unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
+	r, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if e != 0 {
 		return -1, nil
 	}
+	fd = int(r)
 	// As Go's dialer and the route's listener do: no Nagle delay, and
 	// keep-alive probes at the system's timings.
-	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	setsockoptNow(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	setsockoptNow(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
 	for {
-		_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), size)
+		// Non-blocking: it returns once the SYN is sent.
+		_, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), size)
 		switch e {
 		case unix.EINTR:
 			continue
 		case 0, unix.EINPROGRESS:
 			return fd, nil
 		}
-		unix.Close(fd)
+		closeNow(fd)
 		return -1, e
 	}
 }
@@ -1108,12 +1110,12 @@ func (p *pair) evConnected(events uint32) {
 // connection.
 func (p *pair) evConnectDone() bool {
 	fd := p.pl.fds[1]
-	e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && e != 0 {
-		err = syscall.Errno(e)
+	v, errno := getsockoptNow(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if errno == 0 {
+		errno = syscall.Errno(v)
 	}
-	switch err {
-	case nil:
+	switch errno {
+	case 0:
 		// An event can come before the connection is made (Go's dialer
 		// checks the same way): only a peer says it is.
 		var rsa unix.RawSockaddrAny
@@ -1125,7 +1127,7 @@ func (p *pair) evConnectDone() bool {
 	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 		return false // not yet
 	default:
-		p.evDialFail(os.NewSyscallError("connect", err))
+		p.evDialFail(os.NewSyscallError("connect", errno))
 		return false
 	}
 	return true
