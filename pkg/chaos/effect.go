@@ -261,9 +261,10 @@ type Session interface {
 	// Dial connects to the route's current backend with its dial timeout
 	// and reports failures.
 	Dial(ctx context.Context) (net.Conn, error)
-	// Draw picks a behavior from the route's live mix for one unit and
-	// reports the fault it injects, if any.
-	Draw(req *Request) Drawn
+	// Draw picks a behavior from the route's live mix for one unit into
+	// d and reports whether it changes anything (see Mix.DrawTo); d is
+	// left alone when no behavior is picked.
+	Draw(req *Request, d *Drawn) bool
 	// IdleTimeout is how long the connection may move no byte; 0 is never.
 	IdleTimeout() time.Duration
 }

@@ -140,24 +140,33 @@ func (m *Mix) Pick(x float64) *Entry {
 
 // Draw picks a behavior for one unit using the next number of src.
 func (m *Mix) Draw(src *Source, req *Request) Drawn {
+	d := Drawn{Name: "dummy"}
+	m.DrawTo(src, req, &d)
+	return d
+}
+
+// DrawTo is Draw into d, which it leaves alone when no behavior is picked,
+// and reports whether the draw changes anything (see Effect.IsZero): the
+// per-request path copies no Drawn when nothing is drawn.
+func (m *Mix) DrawTo(src *Source, req *Request, d *Drawn) bool {
 	if len(m.bounds) == 0 || m.bounds[len(m.bounds)-1] == 0 {
 		// Nothing to draw: leaving the shared source alone keeps
 		// pass-through routes free of a cache line every core writes.
-		return Drawn{Name: "dummy"}
+		return false
 	}
 	seq, r := src.next()
 	e := m.Pick(float64(r>>11) / (1 << 53) * 100)
 	if e == nil || (e.Match != nil && (req == nil || !e.Match(req))) {
-		return Drawn{Name: "dummy"}
+		return false
 	}
 	// Units are pooled: passing one through the Behavior interface would
 	// otherwise move it to the heap on every draw.
 	u := unitPool.Get().(*Unit)
 	*u = Unit{Seq: seq, Request: req, seed: r}
-	d := Drawn{Name: e.Name, Effect: e.Behavior.Effect(u)}
+	d.Name, d.Effect = e.Name, e.Behavior.Effect(u)
 	*u = Unit{}
 	unitPool.Put(u)
-	return d
+	return !d.Effect.IsZero()
 }
 
 var unitPool = sync.Pool{New: func() any { return new(Unit) }}

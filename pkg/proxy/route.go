@@ -848,17 +848,17 @@ func (s *session) DialFailed(addr netip.AddrPort, err error) error {
 	return fmt.Errorf("dial backend %q: %w", backend, err)
 }
 
-func (s *session) Draw(req *chaos.Request) chaos.Drawn {
-	return s.draw(s.route.plan.Load(), req)
+func (s *session) Draw(req *chaos.Request, d *chaos.Drawn) bool {
+	return s.draw(s.route.plan.Load(), req, d)
 }
 
-func (s *session) draw(p *plan, req *chaos.Request) chaos.Drawn {
-	d := p.mix.Draw(p.source, req)
-	if !d.Effect.IsZero() {
-		s.route.faults.Add(1)
-		s.route.obs.Injected(d.Name, req)
+func (s *session) draw(p *plan, req *chaos.Request, d *chaos.Drawn) bool {
+	if !p.mix.DrawTo(p.source, req, d) {
+		return false
 	}
-	return d
+	s.route.faults.Add(1)
+	s.route.obs.Injected(d.Name, req)
+	return true
 }
 
 // Follow implements chaos.Follower.
@@ -871,9 +871,10 @@ func (s *session) Follow(h chaos.ChangeHook) *atomic.Uint64 {
 }
 
 // Redraw implements chaos.Follower.
-func (s *session) Redraw() (chaos.Drawn, uint64) {
+func (s *session) Redraw() (d chaos.Drawn, version uint64) {
 	p := s.route.plan.Load()
-	return s.draw(p, nil), p.version
+	s.draw(p, nil, &d)
+	return d, p.version
 }
 
 func (s *session) Relayed(d chaos.Direction, n int64) {

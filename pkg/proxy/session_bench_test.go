@@ -57,7 +57,7 @@ func BenchmarkSessionDraw(b *testing.B) {
 			req := &chaos.Request{Command: "SET"}
 			b.ReportAllocs()
 			for b.Loop() {
-				drawn = s.Draw(req)
+				s.Draw(req, &drawn)
 			}
 		})
 	}
@@ -97,7 +97,8 @@ func BenchmarkSessionRequest(b *testing.B) {
 // request is what a protocol asks of its session for one request.
 func request(s *session, req *chaos.Request) chaos.Drawn {
 	start := time.Now()
-	d := s.Draw(req)
+	var d chaos.Drawn
+	s.Draw(req, &d)
 	s.Relayed(chaos.ToBackend, 40)
 	s.Relayed(chaos.ToClient, 5)
 	s.Exchanged(req, time.Since(start))

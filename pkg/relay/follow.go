@@ -65,7 +65,9 @@ func (p *pair) first(s chaos.Session) chaos.Effect {
 	f, ok := s.(chaos.Follower)
 	if !ok {
 		p.changes = &still
-		p.live.effect = s.Draw(nil).Effect
+		var d chaos.Drawn
+		s.Draw(nil, &d)
+		p.live.effect = d.Effect
 		return p.live.effect
 	}
 	l := &p.live

@@ -67,16 +67,11 @@ func (c *conn[R]) requests() (err error) {
 				return c.clientEnded(err)
 			}
 		}
-		if x.Req != nil {
-			// Drawn on the stack: most draws change nothing, and only an
-			// effect is copied where carryOut may keep a pointer to it.
-			if d := c.s.Draw(x.Req); !d.Effect.IsZero() {
-				c.req.drawn = d
-				if stop, err := c.carryOut(x, &c.req.drawn.Effect); stop || err != nil {
-					return err
-				}
-				continue
+		if x.Req != nil && c.s.Draw(x.Req, &c.req.drawn) {
+			if stop, err := c.carryOut(x, &c.req.drawn.Effect); stop || err != nil {
+				return err
 			}
+			continue
 		}
 		if err := c.forward(x, nil); err != nil {
 			return c.clientEnded(err)

@@ -137,7 +137,8 @@ func relayPacket(in *kit.Reader, out io.Writer) (byte, error) {
 // compresses its packets, are relayed raw.
 func (f *framing) Start(o *kit.Opening) error {
 	if f.p.fail.preset == "too_many_connections" {
-		if d := o.Session.Draw(&chaos.Request{Command: connectCommand}); d.Effect.Fault == chaos.FaultError {
+		var d chaos.Drawn
+		if o.Session.Draw(&chaos.Request{Command: connectCommand}, &d) && d.Effect.Fault == chaos.FaultError {
 			// Before the greeting, the server knows nothing of the client's
 			// protocol: no SQLSTATE, as MySQL and MariaDB send it.
 			fail := f.p.failure(&d.Effect.Error)

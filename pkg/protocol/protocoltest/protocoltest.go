@@ -221,7 +221,7 @@ func (s *Session) Dial(ctx context.Context) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", s.p.cfg.Backend)
 }
 
-func (s *Session) Draw(req *chaos.Request) chaos.Drawn {
+func (s *Session) Draw(req *chaos.Request, d *chaos.Drawn) bool {
 	st := &s.p.Stats
 	st.Draws.Add(1)
 	if !s.p.cfg.CountOnly {
@@ -229,11 +229,11 @@ func (s *Session) Draw(req *chaos.Request) chaos.Drawn {
 		st.drawn = append(st.drawn, req.Command)
 		st.mu.Unlock()
 	}
-	d := s.p.cfg.Mix.Draw(s.p.src, req)
-	if d.Effect.Fault != chaos.NoFault {
+	drawn := s.p.cfg.Mix.DrawTo(s.p.src, req, d)
+	if drawn && d.Effect.Fault != chaos.NoFault {
 		st.Faults.Add(1)
 	}
-	return d
+	return drawn
 }
 
 func (s *Session) Relayed(d chaos.Direction, n int64) {
