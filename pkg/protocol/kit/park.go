@@ -177,26 +177,18 @@ func (c *conn[R]) stopParking() {
 	}
 }
 
-// rejoin brings back the loops that left, under p.mu: the other one, or
-// both when the poller had them.
+// rejoin brings back the loops that left, under p.mu: the one other than
+// the caller (req: the request loop), or both when the poller had them.
 func (c *conn[R]) rejoin(req bool) {
 	p := &c.park
-	if p.out == 2 {
-		c.spawn(req)
+	if p.out == 2 || p.out == 1 && !req {
+		go c.runRequests()
 	}
-	if p.out > 0 {
-		c.spawn(!req)
+	if p.out == 2 || p.out == 1 && req {
+		go c.runReplies()
 	}
 	p.w, p.out = nil, 0
 	if !p.off {
 		p.t.Reset(parkAfter)
-	}
-}
-
-func (c *conn[R]) spawn(req bool) {
-	if req {
-		go c.runRequests()
-	} else {
-		go c.runReplies()
 	}
 }
