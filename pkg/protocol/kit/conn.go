@@ -91,13 +91,8 @@ func (c *conn[R]) serve(done func(error)) {
 		err := cmp.Or(st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS}),
 			c.bw.Flush(), c.cw.Flush())
 		if err == ErrRaw {
-			// What Start looked at and left goes on to its peer first.
-			if err = c.handOver(); err == nil {
-				if _, err = c.toRaw(); err == nil {
-					c.finish(c.raw())
-					return
-				}
-			}
+			c.finish(c.raw())
+			return
 		}
 		if err != nil {
 			c.closeAll()
@@ -177,15 +172,18 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 }
 
 // raw relays the rest of the connection, once what either side's Reader
-// holds (in an opening that went raw) has gone on; the raw relay has
-// buffers of its own.
+// holds (what Start or the loops looked at and left) has gone on to its
+// peer; the raw relay has buffers of its own.
 func (c *conn[R]) raw() error {
-	pass(c.cr, c.bw)
-	pass(c.br, c.cw)
+	err := cmp.Or(pass(c.cr, c.bw), pass(c.br, c.cw))
 	c.release()
 	c.idle.stop()
 	c.stopParking()
 	c.end.stopStrike()
+	if err != nil {
+		c.closeAll()
+		return quiet(err)
+	}
 	c.client.SetReadDeadline(time.Time{})
 	c.backend.SetReadDeadline(time.Time{})
 	return relay.Raw(c.ctx, c.s, c.client, c.backend)

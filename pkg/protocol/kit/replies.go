@@ -51,7 +51,7 @@ func (c *conn[R]) replies() (endKind, error) {
 				c.q.verdict <- err == ErrRaw
 			}
 			if err == ErrRaw || x.Then == RawAfter {
-				return c.toRaw()
+				return endRaw, nil
 			}
 			if x.Then == Close {
 				return endBackend, c.cw.Flush()
@@ -75,7 +75,7 @@ func (c *conn[R]) replies() (endKind, error) {
 			return endClosed, nil
 		case opRaw:
 			c.exchanged(x)
-			return c.toRaw()
+			return endRaw, nil
 		case opBarrier:
 			c.q.barrier <- struct{}{}
 		}
@@ -214,13 +214,4 @@ func (c *conn[R]) backendEnded(err error) (endKind, error) {
 		return endBackend, nil
 	}
 	return endClosed, err
-}
-
-// toRaw hands what the backend's Reader holds to the client before a raw
-// relay takes over.
-func (c *conn[R]) toRaw() (endKind, error) {
-	if err := pass(c.br, c.cw); err != nil {
-		return endClosed, err
-	}
-	return endRaw, nil
 }
