@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -87,11 +88,11 @@ func (c *conn[R]) requests() (err error) {
 func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
 	c.q.sending.Store(true)
 	defer c.q.sending.Store(false)
-	if x.Early && f == nil {
+	early := x.Early && f == nil
+	if early {
 		if err := c.push(x); err != nil {
 			return err
 		}
-		return c.f.Send(c.cr, c.bw, x)
 	}
 	var err error
 	if f == nil {
@@ -99,14 +100,11 @@ func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
 	} else if err = c.bw.Flush(); err == nil {
 		err = c.filter(f, c.backend, chaos.ToBackend, func(w io.Writer) error { return c.f.Send(c.cr, w, x) })
 	}
-	if err != nil && err != ErrStop {
+	if early || err != nil && err != ErrStop {
 		return err
 	}
 	// After ErrStop, what went out of the request may be answered.
-	if perr := c.push(x); perr != nil {
-		return perr
-	}
-	return err
+	return cmp.Or(c.push(x), err)
 }
 
 // filter runs a message through f straight to dst, so that its pacing
