@@ -10,10 +10,6 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
-// bulkMin is the size from which body data goes through Reader.CopyN,
-// which moves it socket to socket when it can.
-const bulkMin = 64 << 10
-
 // injectLen is how many body bytes an error fault with inject corrupts, as
 // many as the original Vaurien inserted; they are replaced rather than
 // inserted so that Content-Length and chunk sizes stay true.
@@ -179,7 +175,8 @@ func (b *body) corrupt(p []byte) {
 func (b *body) WriteTo(w io.Writer) (int64, error) {
 	var total int64
 	for {
-		if !b.done && b.state == inData && b.n >= bulkMin && !b.inject && b.r.Buffered() == 0 {
+		// CopyN splices the unread part of large data.
+		if !b.done && b.state == inData && !b.inject {
 			m, err := b.r.CopyN(w, b.n)
 			total += m
 			if err = b.advance(m, err); err != nil {
