@@ -17,24 +17,35 @@ import (
 // errStopped ends the request loop when the reply loop has returned.
 var errStopped = errors.New("reply loop stopped")
 
-// conn is one client connection.
+// conn is one client connection. What only its loops use is in loops,
+// which a parked connection drops.
 type conn[R any] struct {
+	*loops[R]
 	ctx             context.Context
 	s               chaos.Session
 	f               Framing[R]
 	client, backend net.Conn
-	cr, br          *Reader // client's input, backend's input
-	cw, bw          *Writer // to the client, to the backend
-	q               queue[R]
+	cr, br          *Reader // client's input, backend's input; in loops
+	cw, bw          *Writer // to the client, to the backend; in loops
 	end             ending
 	idle            watchdog
-	req, rep        side[R]
+	size            int  // Options.BufSize
 	inTurn          bool // Options.ReplyDelayInTurn
 	park            parking
 	resumeFn        func() // resume, bound once
-	reqDone         chan error
 	stopCtx         func() bool
 	done            func(error)
+}
+
+// loops is the state of the two loops, taken when they start (or resume)
+// and dropped, empty, when the connection parks: a parked connection holds
+// no buffer, queue or Exchange.
+type loops[R any] struct {
+	in       [2]Reader // cr, br
+	out      [2]Writer // cw, bw
+	q        queue[R]
+	req, rep side[R]
+	reqDone  chan error
 }
 
 // side is one loop's own state, kept here so that handing Exchanges on
@@ -64,18 +75,32 @@ type ending struct {
 }
 
 func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
-	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, inTurn: o.ReplyDelayInTurn}
+	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, size: o.BufSize, inTurn: o.ReplyDelayInTurn}
 	c.idle.d = s.IdleTimeout()
-	last := &c.idle.last // the idle timeout's and parking's clock
-	c.cw = newWriter(c.client, o.BufSize, s, chaos.ToClient)
-	c.bw = newWriter(backend, o.BufSize, s, chaos.ToBackend)
-	c.cr = newReader(c.client, o.BufSize, c.bw, last)
-	c.br = newReader(backend, o.BufSize, c.cw, last)
-	c.q.init()
-	c.cr.retry, c.br.retry = true, true
-	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
 	c.resumeFn = c.resume
 	return c
+}
+
+// takeLoops gives the loops their state, before they start.
+func (c *conn[R]) takeLoops() {
+	l := new(loops[R])
+	last := &c.idle.last // the idle timeout's and parking's clock
+	c.cw = l.out[0].init(c.client, c.size, c.s, chaos.ToClient)
+	c.bw = l.out[1].init(c.backend, c.size, c.s, chaos.ToBackend)
+	c.cr = l.in[0].init(c.client, c.size, c.bw, last)
+	c.br = l.in[1].init(c.backend, c.size, c.cw, last)
+	c.cr.retry, c.br.retry = true, true
+	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
+	l.q.init()
+	l.reqDone = make(chan error, 1)
+	c.loops = l
+}
+
+// dropLoops hands back what the loops held, once both left with nothing
+// buffered or queued.
+func (c *conn[R]) dropLoops() {
+	c.release()
+	c.loops, c.cr, c.br, c.cw, c.bw = nil, nil, nil, nil, nil
 }
 
 // serve passes the opening and starts the two loops, or parks the
@@ -88,6 +113,7 @@ func (c *conn[R]) serve(done func(error)) {
 		c.closeAll()
 	})
 	if st, ok := c.f.(Starter); ok {
+		c.takeLoops()
 		err := cmp.Or(st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS}),
 			c.bw.Flush(), c.cw.Flush())
 		if err == ErrRaw {
@@ -100,9 +126,11 @@ func (c *conn[R]) serve(done func(error)) {
 			return
 		}
 	}
-	c.reqDone = make(chan error, 1)
 	if c.startParking() {
 		return
+	}
+	if c.loops == nil {
+		c.takeLoops()
 	}
 	go c.runRequests()
 	c.runReplies()

@@ -75,12 +75,12 @@ type Reader struct {
 // NewReader reads src through pooled buffers of size bytes, for a
 // protocol's tests and fuzz targets.
 func NewReader(src io.Reader, size int) *Reader {
-	return newReader(src, size, nil, nil)
+	return new(Reader).init(src, size, nil, nil)
 }
 
-func newReader(src io.Reader, size int, before *Writer, last *atomic.Int64) *Reader {
+func (r *Reader) init(src io.Reader, size int, before *Writer, last *atomic.Int64) *Reader {
 	p := poolOf(size)
-	r := &Reader{src: src, base: p, pool: p, before: before, last: last}
+	*r = Reader{src: src, base: p, pool: p, before: before, last: last}
 	if sc, ok := src.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			r.rc = rc
@@ -393,11 +393,12 @@ type Writer struct {
 // NewWriter buffers writes to dst through pooled buffers of size bytes, for
 // a protocol's tests.
 func NewWriter(dst io.Writer, size int) *Writer {
-	return newWriter(dst, size, nil, 0)
+	return new(Writer).init(dst, size, nil, 0)
 }
 
-func newWriter(dst io.Writer, size int, ev chaos.Events, dir chaos.Direction) *Writer {
-	return &Writer{dst: dst, size: size, pool: poolOf(size), ev: ev, dir: dir}
+func (w *Writer) init(dst io.Writer, size int, ev chaos.Events, dir chaos.Direction) *Writer {
+	*w = Writer{dst: dst, size: size, pool: poolOf(size), ev: ev, dir: dir}
+	return w
 }
 
 // Write buffers p, sending what was buffered first when p does not fit; a

@@ -81,8 +81,8 @@ func TestCopyNSplices(t *testing.T) {
 			got <- sum
 		}()
 		var ev counter
-		r := newReader(src, DefaultBufSize, nil, nil)
-		w := newWriter(dst, DefaultBufSize, &ev, chaos.ToClient)
+		r := new(Reader).init(src, DefaultBufSize, nil, nil)
+		w := new(Writer).init(dst, DefaultBufSize, &ev, chaos.ToClient)
 		if n, err := r.CopyN(w, size); n != size || err != nil {
 			t.Fatalf("CopyN(%d) = %d, %v", size, n, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vaurien-go/vaurien/pkg/relay"
@@ -33,7 +34,7 @@ var errParked = errors.New("parked")
 // to see the end.
 type parking struct {
 	mu sync.Mutex
-	t  *time.Timer // the next look; nil: the connection never parks
+	t  *time.Timer // the next look, while the loops run
 	// want asks both loops to leave; written under mu.
 	want atomic.Bool
 	// A loop waits at its top. A look sets want before it reads them, and
@@ -50,7 +51,9 @@ type parking struct {
 // (CloseWith), whose descriptor must leave the poller first.
 func (c *conn[R]) startParking() bool {
 	cl, ok := c.s.(interface{ CloseWith(io.Closer) })
-	if !ok || c.cr.rc == nil || c.br.rc == nil {
+	_, fd1 := c.client.(syscall.Conn)
+	_, fd2 := c.backend.(syscall.Conn)
+	if !ok || !fd1 || !fd2 {
 		return false
 	}
 	p := &c.park
@@ -61,15 +64,17 @@ func (c *conn[R]) startParking() bool {
 		return false
 	}
 	c.idle.last.Store(int64(now()))
+	if c.loops == nil || c.cr.Buffered() == 0 && c.br.Buffered() == 0 {
+		if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w != nil {
+			p.out = 2
+			if c.loops != nil {
+				c.dropLoops()
+			}
+			return true
+		}
+	}
 	p.t = time.AfterFunc(parkAfter, c.lookIdle)
-	if c.cr.Buffered() > 0 || c.br.Buffered() > 0 {
-		return false
-	}
-	if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w == nil {
-		return false
-	}
-	p.out = 2
-	return true
+	return false
 }
 
 // Close is the engine's close of the client: the connection resumes if
@@ -119,9 +124,13 @@ func (c *conn[R]) leave(req bool) bool {
 		return true
 	}
 	p.want.Store(false)
-	if p.out == 1 && !p.off && c.cr.Buffered() == 0 && c.br.Buffered() == 0 && c.q.empty() {
+	// A Writer may hold what a loop that left before its wait's flush
+	// wrote.
+	if p.out == 1 && !p.off && c.cr.Buffered() == 0 && c.br.Buffered() == 0 && c.cw.n == 0 && c.bw.n == 0 && c.q.empty() {
 		if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w != nil {
 			p.out = 2
+			p.t = nil // not pending: the look that asked fired
+			c.dropLoops()
 			return true
 		}
 	}
@@ -181,6 +190,9 @@ func (c *conn[R]) stopParking() {
 // the caller (req: the request loop), or both when the poller had them.
 func (c *conn[R]) rejoin(req bool) {
 	p := &c.park
+	if p.out == 2 {
+		c.takeLoops()
+	}
 	if p.out == 2 || p.out == 1 && !req {
 		go c.runRequests()
 	}
@@ -188,7 +200,11 @@ func (c *conn[R]) rejoin(req bool) {
 		go c.runReplies()
 	}
 	p.w, p.out = nil, 0
-	if !p.off {
+	switch {
+	case p.off:
+	case p.t == nil:
+		p.t = time.AfterFunc(parkAfter, c.lookIdle)
+	default:
 		p.t.Reset(parkAfter)
 	}
 }
