@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"runtime"
@@ -177,6 +178,76 @@ func TestParkedConnectionsEnd(t *testing.T) {
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 			t.Fatalf("a parked connection the route closed: read %v, want io.EOF", err)
+		}
+	}
+}
+
+// A route's shutdown ends its protocol connections once the drain period
+// is over, parked or waiting for an answer that a backend never gives,
+// with a backend that keeps its side open after the client's end.
+func TestShutdownEndsProtocolConnections(t *testing.T) {
+	hold, asked := make(chan struct{}), make(chan string, 1)
+	b := testenv.Serve(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				<-hold
+				return
+			}
+			if line != "PING\r\n" {
+				asked <- line
+				continue
+			}
+			io.WriteString(c, "+PONG\r\n")
+		}
+	})
+	t.Cleanup(func() { close(hold) })
+	s := proxy.New(nil, time.Second)
+	if err := s.Apply([]proxy.RouteConfig{{Name: "r", Listen: "127.0.0.1:0", Backend: b.Addr, Protocol: "redis"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	var conns []net.Conn
+	for i := range 10 {
+		c, err := net.Dial("tcp", s.Route("r").Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i%2 == 0 { // the others never spoke
+			if got := redisLine(t, c, bufio.NewReader(c), "PING\r\n"); got != "+PONG\r\n" {
+				t.Fatalf("PING: %q", got)
+			}
+		}
+		conns = append(conns, c)
+	}
+	// The backend holds a goroutine for each.
+	waitParked(t, before+len(conns), "connections used once or never")
+	if _, err := io.WriteString(conns[1], "BLPOP list 0\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("BLPOP never reached the backend")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		s.Shutdown(ctx)
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown still waits for its connections 10 s on")
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("a connection after shutdown: read %v, want io.EOF", err)
 		}
 	}
 }

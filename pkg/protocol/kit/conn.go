@@ -107,7 +107,14 @@ func (c *conn[R]) dropLoops() {
 // connection until either side speaks; done gets the connection's end.
 func (c *conn[R]) serve(done func(error)) {
 	c.done = done
-	c.stopCtx = context.AfterFunc(c.ctx, c.closeAll)
+	// The engine closes a detached connection when its route stops, after
+	// the context ended (Close): one that parks from the start needs no
+	// watch of its own on the context, which would cost it memory.
+	_, starts := c.f.(Starter)
+	_, detached := c.s.(chaos.Detacher)
+	if _, parks := c.parks(); starts || !detached || !parks {
+		c.stopCtx = context.AfterFunc(c.ctx, c.closeAll)
+	}
 	c.idle.start(func() { // no byte moved for the idle timeout
 		c.end.clientGone.Store(true)
 		c.closeAll()
@@ -139,7 +146,9 @@ func (c *conn[R]) serve(done func(error)) {
 func (c *conn[R]) finish(err error) {
 	c.release()
 	c.idle.stop()
-	c.stopCtx()
+	if c.stopCtx != nil {
+		c.stopCtx()
+	}
 	c.done(err)
 }
 

@@ -50,14 +50,15 @@ type parking struct {
 // descriptor (TLS), or when the session cannot let the kit close the client
 // (CloseWith), whose descriptor must leave the poller first.
 func (c *conn[R]) startParking() bool {
-	cl, ok := c.s.(interface{ CloseWith(io.Closer) })
-	_, fd1 := c.client.(syscall.Conn)
-	_, fd2 := c.backend.(syscall.Conn)
-	if !ok || !fd1 || !fd2 {
+	cl, ok := c.parks()
+	if !ok {
 		return false
 	}
 	p := &c.park
 	cl.CloseWith(c)
+	if c.ctx.Err() != nil { // the route stopped before it could close with c
+		c.closeAll()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.off {
@@ -77,9 +78,21 @@ func (c *conn[R]) startParking() bool {
 	return false
 }
 
+func (c *conn[R]) parks() (interface{ CloseWith(io.Closer) }, bool) {
+	cl, ok := c.s.(interface{ CloseWith(io.Closer) })
+	_, fd1 := c.client.(syscall.Conn)
+	_, fd2 := c.backend.(syscall.Conn)
+	return cl, ok && fd1 && fd2
+}
+
 // Close is the engine's close of the client: the connection resumes if
-// parked, and its client closes as it would otherwise.
+// parked, and its client closes as it would otherwise; when the route
+// stops (its context ended), the whole connection closes.
 func (c *conn[R]) Close() error {
+	if c.ctx.Err() != nil {
+		c.closeAll()
+		return nil
+	}
 	c.stopParking()
 	c.client.Close()
 	return nil
