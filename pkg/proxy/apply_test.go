@@ -87,6 +87,10 @@ func TestApplyHandsTheListenerOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Close()
+	// The old route must have taken it off the listener's queue: one still
+	// queued at the change is the new route's to accept.
+	waitFor(t, func() bool { return s.Route("old").Stats().Accepted == 1 },
+		func() string { return "the old route never accepted the live connection" })
 	renamed := tcpRoute("new", backend)
 	renamed.Listen = addr
 	if err := s.Apply([]proxy.RouteConfig{renamed}); err != nil {
