@@ -91,7 +91,7 @@ func (c *conn[R]) takeLoops() {
 	c.br = l.in[1].init(c.backend, c.size, c.cw, last)
 	c.cr.retry, c.br.retry = true, true
 	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
-	l.q.init()
+	l.q.init(&c.park.reqTop)
 	l.reqDone = make(chan error, 1)
 	c.loops = l
 }

@@ -1,12 +1,17 @@
 package kit
 
-import "testing"
+import (
+	"sync/atomic"
+	"testing"
+)
 
 // The queue holds no room for Exchanges while it is empty, keeps their
 // order up to its bound, and says when it is closed once drained.
 func TestQueueHoldsNothingEmpty(t *testing.T) {
 	var q queue[int]
-	q.init()
+	var idle atomic.Bool
+	idle.Store(true) // the test takes only while it puts nothing
+	q.init(&idle)
 	var x Exchange[int]
 	if ok, closed := q.take(&x, false); ok || closed {
 		t.Fatalf("take from an empty queue: ok %v, closed %v", ok, closed)
@@ -31,7 +36,7 @@ func TestQueueHoldsNothingEmpty(t *testing.T) {
 		if ok, _ := q.take(&x, false); !ok || x.R != queueLen {
 			t.Fatalf("round %d: the last put: ok %v, got %d", round, ok, x.R)
 		}
-		if q.ring != nil {
+		if q.ring.Load() != nil {
 			t.Fatalf("round %d: a drained queue still holds its ring", round)
 		}
 	}
@@ -50,7 +55,9 @@ func TestQueueHoldsNothingEmpty(t *testing.T) {
 // a signal for one never wakes the other in its place.
 func TestQueueSignalsItsWaiter(t *testing.T) {
 	var q queue[int]
-	q.init()
+	var idle atomic.Bool
+	idle.Store(true) // the test takes only while it puts nothing
+	q.init(&idle)
 	var x Exchange[int]
 	q.take(&x, true)
 	q.put(&Exchange[int]{}, false)
