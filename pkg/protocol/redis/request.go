@@ -91,7 +91,7 @@ func (s *scan) step(b []byte, maxBulk int64, full bool) (bool, error) {
 		if int64(len(b)-pos) < end {
 			return false, nil
 		}
-		if b[pos+int(end)-2] != '\r' || b[pos+int(end)-1] != '\n' {
+		if e := pos + int(end); string(b[e-2:e]) != "\r\n" {
 			return false, errNoCRLF
 		}
 		s.add(pos+size, pos+size+int(n))
