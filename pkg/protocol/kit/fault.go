@@ -4,7 +4,6 @@ import (
 	"io"
 
 	"github.com/vaurien-go/vaurien/pkg/chaos"
-	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
 // carryOut is the fault step: it carries out a drawn effect on the request
@@ -64,8 +63,7 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 			return true, c.dropClient()
 		case chaos.StepReset:
 			if st.D <= 0 {
-				relay.Reset(c.client)
-				c.closeAll()
+				c.reset()
 				return true, nil
 			}
 			c.end.strikeAfter(st.D, c.reset)
@@ -83,6 +81,12 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 			c.holdClose(st.D)
 		}
 	}
+	if !abort && (fail || x.Inject) {
+		fx.reply = c.f.Error(x, &e.Error)
+	}
+	if fail || x.Inject || fx.due > 0 || fx.filter != nil {
+		x.fx = &fx
+	}
 	switch {
 	case abort:
 		if err := c.f.Send(c.cr, c.bw, x); err != nil {
@@ -97,8 +101,6 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 		}
 		return true, nil
 	case fail:
-		fx.reply = c.f.Error(x, &e.Error)
-		x.fx = &fx
 		if fl, ok := c.f.(Failer[R]); ok {
 			c.q.sending.Store(true)
 			done, err := fl.Fail(c.cr, c.bw, x)
@@ -136,12 +138,6 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 			return true, c.closing()
 		}
 		return false, nil
-	}
-	if x.Inject {
-		fx.reply = c.f.Error(x, &e.Error)
-	}
-	if fx.due > 0 || fx.filter != nil || x.Inject {
-		x.fx = &fx
 	}
 	if err := c.forward(x, e.ToBackend); err != nil {
 		return true, c.clientEnded(err) // chaos.ErrClose closes all
