@@ -69,9 +69,6 @@ type framing struct {
 	mode           kind // the CLIENT REPLY mode: kOther (on), kReplyOff or kReplySkip
 	inMulti, dirty bool // dirty: an injected error refused a command of the transaction
 	pendingSwitch  bool // a SUBSCRIBE or MONITOR was queued in the transaction
-	// cor damages a reply; made at the first corruption drawn, since most
-	// connections never draw one and every idle one would hold its buffer.
-	cor *corrupter
 }
 
 var (
@@ -225,11 +222,7 @@ func (f *framing) reply(r *reader, x *kit.Exchange[inflight], dst, oob io.Writer
 		if own {
 			var cor *corrupter
 			if inject {
-				if f.cor == nil {
-					f.cor = new(corrupter)
-				}
-				cor = f.cor
-				cor.done = false
+				cor = new(corrupter) // on the fault's path only
 			}
 			return t, r.walk(dst, 1, cor)
 		}
