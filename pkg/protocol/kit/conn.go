@@ -29,7 +29,6 @@ type conn[R any] struct {
 	cw, bw          *Writer // to the client, to the backend; in loops
 	end             ending
 	idle            watchdog
-	size            int  // Options.BufSize
 	inTurn          bool // Options.ReplyDelayInTurn
 	park            parking
 	resumeFn        func() // resume, bound once
@@ -75,7 +74,7 @@ type ending struct {
 }
 
 func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
-	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, size: o.BufSize, inTurn: o.ReplyDelayInTurn}
+	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, inTurn: o.ReplyDelayInTurn}
 	c.idle.d = s.IdleTimeout()
 	c.resumeFn = c.resume
 	return c
@@ -85,10 +84,10 @@ func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Option
 func (c *conn[R]) takeLoops() {
 	l := new(loops[R])
 	last := &c.idle.last // the idle timeout's and parking's clock
-	c.cw = l.out[0].init(c.client, c.size, c.s, chaos.ToClient)
-	c.bw = l.out[1].init(c.backend, c.size, c.s, chaos.ToBackend)
-	c.cr = l.in[0].init(c.client, c.size, c.bw, last)
-	c.br = l.in[1].init(c.backend, c.size, c.cw, last)
+	c.cw = l.out[0].init(c.client, BufSize, c.s, chaos.ToClient)
+	c.bw = l.out[1].init(c.backend, BufSize, c.s, chaos.ToBackend)
+	c.cr = l.in[0].init(c.client, BufSize, c.bw, last)
+	c.br = l.in[1].init(c.backend, BufSize, c.cw, last)
 	c.cr.retry, c.br.retry = true, true
 	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
 	l.q.init(&c.park.reqTop)

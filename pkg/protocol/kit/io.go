@@ -16,9 +16,9 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
-// DefaultBufSize is the size of each side's read and write buffers when
-// Options leaves it unset.
-const DefaultBufSize = 16 << 10
+// BufSize is the size of each side's read and write buffers; a request
+// head that does not fit is the protocol's to stream or refuse.
+const BufSize = 16 << 10
 
 // bulkMin is the size from which the unread part of a body goes socket to
 // socket (spliced by the kernel) instead of through the proxy's buffers.

@@ -81,8 +81,8 @@ func TestCopyNSplices(t *testing.T) {
 			got <- sum
 		}()
 		var ev counter
-		r := new(Reader).init(src, DefaultBufSize, nil, nil)
-		w := new(Writer).init(dst, DefaultBufSize, &ev, chaos.ToClient)
+		r := new(Reader).init(src, BufSize, nil, nil)
+		w := new(Writer).init(dst, BufSize, &ev, chaos.ToClient)
 		if n, err := r.CopyN(w, size); n != size || err != nil {
 			t.Fatalf("CopyN(%d) = %d, %v", size, n, err)
 		}
@@ -156,9 +156,9 @@ func (f *failAfter) Write(p []byte) (int, error) {
 // error sticks, as with bufio.Writer.
 func TestWriter(t *testing.T) {
 	var out bytes.Buffer
-	w := NewWriter(&out, DefaultBufSize)
+	w := NewWriter(&out, BufSize)
 	var want bytes.Buffer
-	for i, n := range []int{3, DefaultBufSize, 10, DefaultBufSize - 5, 2 * DefaultBufSize, 1} {
+	for i, n := range []int{3, BufSize, 10, BufSize - 5, 2 * BufSize, 1} {
 		p := bytes.Repeat([]byte{byte('a' + i)}, n)
 		w.Write(p)
 		want.Write(p)
@@ -177,7 +177,7 @@ func TestWriter(t *testing.T) {
 	}
 
 	f := &failAfter{n: 5}
-	w = NewWriter(f, DefaultBufSize)
+	w = NewWriter(f, BufSize)
 	w.Write([]byte("0123456789"))
 	if err := w.Flush(); err != errBroken {
 		t.Fatalf("Flush = %v, want %v", err, errBroken)

@@ -150,12 +150,8 @@ type Failer[R any] interface {
 	Fail(in *Reader, out io.Writer, x *Exchange[R]) (done bool, err error)
 }
 
-// Options size a connection.
+// Options tune a connection.
 type Options struct {
-	// BufSize is the size of each read and write buffer (DefaultBufSize
-	// when 0); a request head that does not fit is the protocol's to
-	// stream or refuse.
-	BufSize int
 	// ReplyDelayInTurn runs a reply delay from its answer's turn rather
 	// than from the request's arrival: the delays of a pipeline add up.
 	ReplyDelayInTurn bool
@@ -168,9 +164,6 @@ func Serve[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options)
 	backend, err := s.Dial(ctx)
 	if err != nil {
 		return err
-	}
-	if o.BufSize <= 0 {
-		o.BufSize = DefaultBufSize
 	}
 	c := newConn(ctx, s, f, o, backend)
 	if d, ok := s.(chaos.Detacher); ok {

@@ -99,12 +99,12 @@ func New() chaos.Protocol { return protocol{} }
 
 // Serve frames one client connection; see the package documentation.
 func (protocol) Serve(ctx context.Context, s chaos.Session) error {
-	return kit.Serve(ctx, s, &framing{}, kit.Options{BufSize: bufSize})
+	return kit.Serve(ctx, s, &framing{}, kit.Options{})
 }
 
 // bufSize is memcached's own read buffer size: a request line that does
 // not fit is one memcached rejects too, but for get and gets (streamed).
-const bufSize = 16 << 10
+const bufSize = kit.BufSize
 
 var (
 	noop         = []byte("mn\r\n")

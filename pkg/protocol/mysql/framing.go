@@ -15,7 +15,7 @@ import (
 
 // bufSize sizes each of a connection's buffers: a handshake packet and the
 // head of a statement (maxText) fit in it; longer packets are streamed.
-const bufSize = 16 << 10
+const bufSize = kit.BufSize
 
 // rollback is a COM_QUERY ROLLBACK of the proxy's own, sent before the
 // client's next command after an injected deadlock inside a transaction.

@@ -73,7 +73,7 @@ func New(errorCode, sqlstate, message, tls string) (chaos.Protocol, error) {
 
 // Serve frames one client connection; see the package documentation.
 func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
-	return kit.Serve(ctx, s, &framing{p: p}, kit.Options{BufSize: bufSize})
+	return kit.Serve(ctx, s, &framing{p: p}, kit.Options{})
 }
 
 // failure is the error a fault answers: the behavior's code and message

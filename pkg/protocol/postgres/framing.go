@@ -15,7 +15,7 @@ import (
 
 // bufSize sizes each of a connection's buffers. A message longer than it
 // is streamed; only the first bufSize bytes of a statement are matched.
-const bufSize = kit.DefaultBufSize
+const bufSize = kit.BufSize
 
 // kind is what a request of the client is.
 type kind uint8

@@ -149,5 +149,5 @@ func New(tls, code, message string) (chaos.Protocol, error) {
 // Serve frames one client connection on the kit; see the package
 // documentation.
 func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
-	return kit.Serve(ctx, s, &framing{p: p}, kit.Options{BufSize: bufSize})
+	return kit.Serve(ctx, s, &framing{p: p}, kit.Options{})
 }

@@ -106,7 +106,7 @@ func New(errorMessage string, maxBulkLen int64) *Protocol {
 // first; when that fails the error is returned and the client is closed.
 func (p *Protocol) Serve(ctx context.Context, s chaos.Session) error {
 	f := &framing{p: p, cr: reader{maxBulk: p.maxBulk, grow: maxInline}, br: reader{maxBulk: p.maxBulk}}
-	return kit.Serve(ctx, s, f, kit.Options{BufSize: bufSize})
+	return kit.Serve(ctx, s, f, kit.Options{})
 }
 
 // errorLine makes a message safe to send as a RESP simple error: no
