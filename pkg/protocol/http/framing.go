@@ -258,17 +258,14 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[exchange]
 			continue // interim: the final response is still to come
 		}
 		kind := f.rs.body(e.head, e.connect)
-		if kind != bodyNone {
-			f.respBody.reset(in, kind, f.rs.length, x.Inject)
-			_, err := f.respBody.WriteTo(out)
-			switch {
-			case err == io.ErrUnexpectedEOF:
-				return io.EOF // a truncated body: the client sees the end where it came
-			case malformed(err):
-				return unframed(in, out, x)
-			case err != nil:
-				return err
-			}
+		f.respBody.reset(in, kind, f.rs.length, x.Inject)
+		switch _, err := f.respBody.WriteTo(out); {
+		case err == io.ErrUnexpectedEOF:
+			return io.EOF // a truncated body: the client sees the end where it came
+		case malformed(err):
+			return unframed(in, out, x)
+		case err != nil:
+			return err
 		}
 		if x.Then == kit.RawIfReply && (status == 101 || (e.connect && status < 300)) {
 			return kit.ErrRaw // the 101 or 2xx head is out: the rest is the new protocol
