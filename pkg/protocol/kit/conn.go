@@ -73,13 +73,6 @@ type ending struct {
 	strike *time.Timer
 }
 
-func newConn[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options, backend net.Conn) *conn[R] {
-	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, inTurn: o.ReplyDelayInTurn}
-	c.idle.d = s.IdleTimeout()
-	c.resumeFn = c.resume
-	return c
-}
-
 // takeLoops gives the loops their state, before they start.
 func (c *conn[R]) takeLoops() {
 	l := new(loops[R])
@@ -148,6 +141,7 @@ func (c *conn[R]) finish(err error) {
 	if c.stopCtx != nil {
 		c.stopCtx()
 	}
+	c.backend.Close()
 	c.done(err)
 }
 

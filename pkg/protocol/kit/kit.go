@@ -165,21 +165,17 @@ func Serve[R any](ctx context.Context, s chaos.Session, f Framing[R], o Options)
 	if err != nil {
 		return err
 	}
-	c := newConn(ctx, s, f, o, backend)
+	c := &conn[R]{ctx: ctx, s: s, f: f, client: s.Client(), backend: backend, inTurn: o.ReplyDelayInTurn}
+	c.idle.d = s.IdleTimeout()
+	c.resumeFn = c.resume
 	if d, ok := s.(chaos.Detacher); ok {
 		// The engine's goroutine, whose stack dialing grew, ends: stacks
 		// are most of what an idle connection costs.
 		d.Detach()
-		go c.serve(func(err error) {
-			backend.Close()
-			d.End(err)
-		})
+		go c.serve(d.End)
 		return nil
 	}
 	ended := make(chan error, 1)
-	c.serve(func(err error) {
-		backend.Close()
-		ended <- err
-	})
+	c.serve(func(err error) { ended <- err })
 	return <-ended
 }

@@ -139,7 +139,7 @@ func (c *conn[R]) leave(req bool) bool {
 	p.want.Store(false)
 	// A Writer may hold what a loop that left before its wait's flush
 	// wrote.
-	if p.out == 1 && !p.off && c.cr.Buffered() == 0 && c.br.Buffered() == 0 && c.cw.n == 0 && c.bw.n == 0 && c.q.empty() {
+	if p.out == 1 && !p.off && c.cr.Buffered() == 0 && c.br.Buffered() == 0 && c.cw.n == 0 && c.bw.n == 0 && c.q.n.Load() == 0 {
 		if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w != nil {
 			p.out = 2
 			p.t = nil // not pending: the look that asked fired

@@ -147,8 +147,6 @@ func (q *queue[R]) take(x *Exchange[R], wait bool) (ok, closed bool) {
 	return true, false
 }
 
-func (q *queue[R]) empty() bool { return q.n.Load() == 0 }
-
 func (q *queue[R]) close() {
 	q.closed.Store(true)
 	signal(&q.readyWait, &q.ready)

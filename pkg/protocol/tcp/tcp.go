@@ -13,20 +13,6 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/relay"
 )
 
-// Raw streams are relayed as they come: whatever the client and backend
-// send goes through at once, and a connection stays open until one of them
-// closes it.
-var (
-	original = chaos.OriginalProtocolOptions(
-		"the relay sizes its own buffers, and splices when it can",
-		"a connection stays open until the client or the backend closes it, with TCP keep-alive probes on both sockets")
-	// The original forced keep_alive on for smtp and dropped the
-	// setting; it is accepted the same way.
-	forcedOn = chaos.OriginalProtocolOptions(
-		"the relay sizes its own buffers, and splices when it can",
-		"the original forced it on for this protocol; here a connection stays open until the client or the backend closes it")
-)
-
 func init() {
 	chaos.RegisterProtocol(chaos.ProtocolSpec{
 		Name: "tcp",
@@ -35,7 +21,9 @@ func init() {
 			"behavior with no effect) are relayed at full speed, bulk data with the " +
 			"kernel's zero-copy splice. When the route's mix changes, every open " +
 			"connection draws again and carries the new draw out from its next read.",
-		Options: original,
+		Options: chaos.OriginalProtocolOptions(
+			"the relay sizes its own buffers, and splices when it can",
+			"a connection stays open until the client or the backend closes it, with TCP keep-alive probes on both sockets"),
 		Example: "route \"db\" {\n  listen   = \"127.0.0.1:3307\"\n  backend  = \"127.0.0.1:3306\"\n  protocol = \"tcp\"\n}",
 		New:     newStream,
 	})
@@ -44,7 +32,11 @@ func init() {
 		Doc: "The original Vaurien's smtp protocol: a raw TCP relay with " +
 			"keep-alive forced on, drawn once per connection like tcp, and again " +
 			"at each change of the route's mix.",
-		Options: forcedOn,
+		// The original forced keep_alive on for smtp and dropped the
+		// setting; it is accepted the same way.
+		Options: chaos.OriginalProtocolOptions(
+			"the relay sizes its own buffers, and splices when it can",
+			"the original forced it on for this protocol; here a connection stays open until the client or the backend closes it"),
 		Example: "route \"smtp\" {\n  listen   = \"127.0.0.1:9000\"\n  backend  = \"127.0.0.1:9001\"\n  protocol = \"smtp\"\n}",
 		New:     newStream,
 	})
