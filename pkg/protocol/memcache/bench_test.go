@@ -13,6 +13,9 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
+// bufSize is memcached's own read buffer size, and the kit's.
+const bufSize = kit.BufSize
+
 func BenchmarkParseRequest(b *testing.B) {
 	for _, line := range []string{
 		"get user:1234\r\n",

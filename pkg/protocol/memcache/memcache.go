@@ -102,10 +102,6 @@ func (protocol) Serve(ctx context.Context, s chaos.Session) error {
 	return kit.Serve(ctx, s, &framing{}, kit.Options{})
 }
 
-// bufSize is memcached's own read buffer size: a request line that does
-// not fit is one memcached rejects too, but for get and gets (streamed).
-const bufSize = kit.BufSize
-
 var (
 	noop         = []byte("mn\r\n")
 	defaultReply = []byte("SERVER_ERROR " + DefaultMessage + "\r\n")

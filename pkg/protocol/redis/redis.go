@@ -56,12 +56,10 @@ const DefaultErrorMessage = "ERR vaurien: injected fault"
 // DefaultMaxBulkLen is redis' default proto-max-bulk-len, 512 MB.
 const DefaultMaxBulkLen = 512 << 20
 
-var one = 1.0
-
 var options = append(chaos.Options{
 	{Name: "error_message", Kind: chaos.String, Default: DefaultErrorMessage,
 		Doc: "the RESP error line an error fault answers when its behavior sets no message, without the leading '-' (for example \"LOADING Redis is loading the dataset in memory\")"},
-	{Name: "max_bulk_len", Kind: chaos.Int, Default: int64(DefaultMaxBulkLen), Min: &one, Max: chaos.Range(chaos.MaxInt),
+	{Name: "max_bulk_len", Kind: chaos.Int, Default: int64(DefaultMaxBulkLen), Min: chaos.Range(1), Max: chaos.Range(chaos.MaxInt),
 		Doc: "the largest bulk string length accepted from either side, as redis' proto-max-bulk-len; a larger claimed length is a protocol error"},
 }, chaos.OriginalProtocolOptions(
 	"the framer sizes its own buffers and streams large values",
