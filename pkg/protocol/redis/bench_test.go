@@ -54,7 +54,7 @@ func BenchmarkParseRequest(b *testing.B) {
 					b.Fatal(err)
 				}
 				buf, _ := r.Peek(sc.pos)
-				commandName(sc.arg(buf, 0))
+				request(sc.arg(buf, 0))
 				if err := r.copyRequest(w, &sc); err != nil {
 					b.Fatal(err)
 				}

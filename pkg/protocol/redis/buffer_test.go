@@ -34,7 +34,7 @@ func TestInlineGrows(t *testing.T) {
 			if err != nil || !complete {
 				t.Fatalf("%d bytes: complete %v, error %v", n, complete, err)
 			}
-			if got := commandName(sc.arg(r.Bytes(), 0)); got != want {
+			if got := request(sc.arg(r.Bytes(), 0)).Command; got != want {
 				t.Fatalf("%d bytes: command %q, want %q", n, got, want)
 			}
 			if err := r.copyRequest(&out, &sc); err != nil {
@@ -152,7 +152,7 @@ func TestIdleConnectionsHoldNoBuffer(t *testing.T) {
 func TestLastName(t *testing.T) {
 	var l lastName
 	for _, in := range []string{"set", "SET", "set", "get", "", "get", strings.Repeat("x", 30), "get", "NotACommand", "notacommand"} {
-		if got, want := l.of([]byte(in)).Command, commandName([]byte(in)); got != want {
+		if got, want := l.of([]byte(in)).Command, request([]byte(in)).Command; got != want {
 			t.Fatalf("of(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -47,11 +47,11 @@ ZREVRANGEBYSCORE ZREVRANK ZSCAN ZSCORE ZUNION ZUNIONSTORE
 // maxInterned is the longest known name.
 const maxInterned = 24
 
-// commandName returns b upper-cased as a string, without allocating for the
-// known commands.
-func commandName(b []byte) string {
+// request returns the request naming the command b upper-cased, shared
+// (no allocation) for the known commands.
+func request(b []byte) *chaos.Request {
 	if len(b) > maxInterned {
-		return strings.ToUpper(string(b))
+		return &chaos.Request{Command: strings.ToUpper(string(b))}
 	}
 	var tmp [maxInterned]byte
 	up := tmp[:len(b)]
@@ -62,9 +62,9 @@ func commandName(b []byte) string {
 		up[i] = c
 	}
 	if r, ok := requests[string(up)]; ok {
-		return r.Command
+		return r
 	}
-	return string(up)
+	return &chaos.Request{Command: string(up)}
 }
 
 // lastName remembers the request of the last command named, so that a run
@@ -73,10 +73,7 @@ type lastName struct{ req *chaos.Request }
 
 func (l *lastName) of(b []byte) *chaos.Request {
 	if l.req == nil || !equalFold(b, l.req.Command) {
-		name := commandName(b)
-		if l.req = requests[name]; l.req == nil {
-			l.req = &chaos.Request{Command: name}
-		}
+		l.req = request(b)
 	}
 	return l.req
 }

@@ -26,7 +26,7 @@ func FuzzParseRequest(f *testing.F) {
 			for err == nil {
 				if _, err = r.scanRequest(&sc); err == nil {
 					b, _ := r.Peek(sc.pos)
-					commandName(sc.arg(b, 0))
+					request(sc.arg(b, 0))
 					classify("CLIENT", &sc, b)
 					err = r.copyRequest(&out, &sc)
 				}

@@ -27,7 +27,7 @@ func frameRequests(in string, size int) (string, []string, error) {
 			return out.String(), cmds, err
 		}
 		b, _ := r.Peek(sc.pos)
-		cmds = append(cmds, commandName(sc.arg(b, 0)))
+		cmds = append(cmds, request(sc.arg(b, 0)).Command)
 		if err := r.copyRequest(&out, &sc); err != nil {
 			return out.String(), cmds, err
 		}
@@ -295,11 +295,11 @@ func TestCommandName(t *testing.T) {
 		"get": "GET", "GET": "GET", "hGetAll": "HGETALL", "restore-asking": "RESTORE-ASKING",
 		"foo": "FOO", "": "", strings.Repeat("x", 30): strings.Repeat("X", 30),
 	} {
-		if got := commandName([]byte(in)); got != want {
-			t.Errorf("commandName(%q) = %q, want %q", in, got, want)
+		if got := request([]byte(in)).Command; got != want {
+			t.Errorf("request(%q).Command = %q, want %q", in, got, want)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { commandName([]byte("hgetall")) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { request([]byte("hgetall")) }); n != 0 {
 		t.Errorf("naming a known command allocates %v times", n)
 	}
 }
