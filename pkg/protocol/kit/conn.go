@@ -73,7 +73,6 @@ type ending struct {
 	strike *time.Timer
 }
 
-// takeLoops gives the loops their state, before they start.
 func (c *conn[R]) takeLoops() {
 	l := new(loops[R])
 	last := &c.idle.last // the idle timeout's and parking's clock

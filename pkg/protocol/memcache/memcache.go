@@ -1,8 +1,6 @@
 // Package memcache owns vaurien's memcache protocol: memcached's text
 // protocol framed on both sides of a connection, on the protocol kit
-// (pkg/protocol/kit: between requests each side waits in the poller, its
-// buffers pooled, and a request costs one read per side), and a drawn
-// behavior carried out on each request.
+// (pkg/protocol/kit), and a drawn behavior carried out on each request.
 //
 // Framing. A request is its command line and, for set, add, replace,
 // append, prepend, cas and ms, its data block, streamed and never buffered
@@ -117,7 +115,6 @@ type inflight struct {
 	swallow bool  // the answer is a run ended by the MN of the proxy's own mn, dropped
 }
 
-// framing frames one client connection for the kit.
 type framing struct {
 	started bool
 	run     bool // quiet requests forwarded and not yet followed by an mn
@@ -222,7 +219,6 @@ func (f *framing) Reply(in *kit.Reader, out io.Writer, x *kit.Exchange[inflight]
 	return (&framer{br: in}).relay(out, unit{run: x.R.swallow || x.R.r.kind == kindNoop, swallow: x.R.swallow, corrupt: x.Inject, reply: x.ErrorReply()})
 }
 
-// Error is the SERVER_ERROR line.
 func (f *framing) Error(_ *kit.Exchange[inflight], spec *chaos.ErrorSpec) []byte {
 	if spec.Message == "" {
 		return defaultReply

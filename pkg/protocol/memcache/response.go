@@ -85,7 +85,6 @@ type unit struct {
 	reply   []byte // for corrupt: the error line that replaces an answer without a value
 }
 
-// framer relays framed responses from a backend reader.
 type framer struct {
 	br *kit.Reader
 	n  int64 // bytes relayed (not those dropped), for byte accounting
