@@ -42,11 +42,7 @@
 //     middle of the answer's first value (VALUE or VA) are overwritten with
 //     random bytes, lengths unchanged; an answer without a value is
 //     replaced by the SERVER_ERROR line.
-//   - the others act as on every framed protocol: delay holds the request,
-//     a response delay its answer; hang swallows it and all after it
-//     (timeout closes after its After); abort drops both connections before
-//     the answer; blackout, down and reset_peer close the client's; filters
-//     act on the request's and its answer's bytes; slow_close holds the close.
+//   - the others act as on every protocol-aware route (docs/behaviors.md).
 //
 // Raw relay. The connection goes raw (relay.Raw), once every answer due is
 // relayed, when the client speaks the binary protocol (first byte 0x80),
