@@ -101,7 +101,7 @@ func (c *conn[R]) serve(done func(error)) {
 	// The engine closes a detached connection when its route stops, after
 	// the context ended (Close): one that parks from the start needs no
 	// watch of its own on the context, which would cost it memory.
-	_, starts := c.f.(Starter)
+	st, starts := c.f.(Starter)
 	_, detached := c.s.(chaos.Detacher)
 	if _, parks := c.parks(); starts || !detached || !parks {
 		c.stopCtx = context.AfterFunc(c.ctx, c.closeAll)
@@ -110,7 +110,7 @@ func (c *conn[R]) serve(done func(error)) {
 		c.end.clientGone.Store(true)
 		c.closeAll()
 	})
-	if st, ok := c.f.(Starter); ok {
+	if starts {
 		c.takeLoops()
 		err := cmp.Or(st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS}),
 			c.bw.Flush(), c.cw.Flush())

@@ -44,7 +44,7 @@ ZREVRANGEBYSCORE ZREVRANK ZSCAN ZSCORE ZUNION ZUNIONSTORE
 	return m
 }()
 
-// maxInterned is the longest known name.
+// maxInterned is at least the longest known name's length.
 const maxInterned = 24
 
 // request returns the request naming the command b upper-cased, shared
