@@ -63,18 +63,21 @@ func waitStats(t *testing.T, r *proxy.Route, what string, ok func(proxy.Stats) b
 func TestBareRouteCarriesOutDrawnFaults(t *testing.T) {
 	backend, _ := echoServer(t)
 	cfg := tcpRoute("minor", backend)
-	cfg.Mix, cfg.Seed = mixOf(t, "delay", 40, map[string]any{"sleep": "100ms"}), 7
+	const sleep = 300 * time.Millisecond
+	cfg.Mix, cfg.Seed = mixOf(t, "delay", 40, map[string]any{"sleep": sleep.String()}), 7
 	s := startServer(t, cfg)
 	r := s.Route("minor")
 	delayed := 0
 	for i := range 20 {
+		// The delay may start as soon as the connection is accepted, which
+		// can come before Dial returns to a descheduled client.
+		start := time.Now()
 		c, err := net.Dial("tcp", r.Addr())
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
 		echoOnce(t, c, byte('a'+i))
-		if time.Since(start) >= 100*time.Millisecond {
+		if time.Since(start) >= sleep {
 			delayed++
 		}
 		c.Close()
