@@ -29,19 +29,7 @@
 //     responses to the requests before it. With inject the request is
 //     forwarded and up to 100 bytes in the middle of the response body are
 //     changed, lengths kept (a response without a body is relayed as is).
-//   - delay: the request waits before it is forwarded, or with before =
-//     false its response waits before it reaches the client.
-//   - hang: the request and all after it are read and dropped; the client
-//     gets no answer until it leaves. timeout: the same, then the
-//     connection closes after the fault's delay.
-//   - abort: the request is forwarded, then both connections are closed
-//     (the backend's with a reset) before its response.
-//   - blackout and down: the client connection is closed at once.
-//   - reset_peer: the client connection is reset (RST), at once or after
-//     the fault's delay while requests keep flowing.
-//   - slow_close: the end of the connection is held.
-//   - filters (bandwidth, slicer, corrupt, limit_data): to_backend acts on
-//     the bytes of the request, to_client on those of its response.
+//   - the others act as on every protocol-aware route (docs/behaviors.md).
 //
 // Requests framed strictly. A request whose framing the backend could read
 // otherwise than the proxy is how requests get smuggled past it, so, as
