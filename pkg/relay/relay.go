@@ -189,7 +189,7 @@ func (p *pair) closeNow() {
 	if p.bare {
 		// Not yet the poller's: ended by its events, and closed where
 		// they end it, so that the number is not reused meanwhile.
-		unix.Shutdown(p.bareFD, unix.SHUT_RDWR)
+		shutdownNow(p.bareFD, unix.SHUT_RDWR)
 	}
 	l.mu.Unlock()
 	if client != nil {

@@ -78,9 +78,9 @@ func (q *poller) addWatch(w *Watching) bool {
 			Events: unix.EPOLLIN | unix.EPOLLRDHUP,
 			Fd:     slot, Pad: int32(s.gen<<1 | uint32(k)),
 		}
-		if err := unix.EpollCtl(q.epfd, unix.EPOLL_CTL_ADD, fd, &q.ctl); err != nil {
+		if epollCtlNow(q.epfd, unix.EPOLL_CTL_ADD, fd, &q.ctl) != 0 {
 			if k == 1 {
-				unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, w.fds[0], nil)
+				epollCtlNow(q.epfd, unix.EPOLL_CTL_DEL, w.fds[0], nil)
 			}
 			s.w = nil
 			q.free = append(q.free, slot)
@@ -100,7 +100,7 @@ func (q *poller) addWatch(w *Watching) bool {
 func (q *poller) unwatch(w *Watching) {
 	w.armed = false
 	for _, fd := range w.fds {
-		unix.EpollCtl(q.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+		epollCtlNow(q.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
 	q.slots[w.slot].w = nil
 	q.free = append(q.free, w.slot)
