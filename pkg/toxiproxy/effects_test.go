@@ -179,8 +179,10 @@ func TestTimeoutStopsDataThenCloses(t *testing.T) {
 	e := start(t, "", false)
 	p := e.proxy("p", echo(t))
 	e.toxic(p, "timeout", "downstream", 1, toxiclient.Attributes{"timeout": 300})
-	c := dial(t, p.Listen)
+	// The timeout starts when vaurien accepts, which can come before the
+	// dial returns here: measure from before the dial.
 	start := time.Now()
+	c := dial(t, p.Listen)
 	c.Write([]byte("lost"))
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, err := c.Read(make([]byte, 10))
