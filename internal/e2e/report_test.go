@@ -173,7 +173,12 @@ func browse(t *testing.T, chromium string, w, h int) (context.Context, *problems
 				p.add(fmt.Sprintf("console.%s: %v", e.Type, e.Args))
 			}
 		case *runtime.EventExceptionThrown:
-			p.add("exception: " + e.ExceptionDetails.Text)
+			d := e.ExceptionDetails
+			what := d.Text
+			if d.Exception != nil {
+				what += " " + d.Exception.Description
+			}
+			p.add(fmt.Sprintf("exception: %s at %s:%d:%d", what, d.URL, d.LineNumber+1, d.ColumnNumber+1))
 		case *log.EventEntryAdded:
 			if e.Entry.Level == log.LevelError || e.Entry.Level == log.LevelWarning {
 				p.add(fmt.Sprintf("log %s: %s %s", e.Entry.Level, e.Entry.Text, e.Entry.URL))

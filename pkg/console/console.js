@@ -513,10 +513,10 @@ function updateExperiment(e, x) {
   p.probes.textContent = last && last.probes && last.probes.length
     ? last.probes.map((pr) => `${pr.name}: ${pr.requests} attempts, ${pr.errors} errors, p99 ${pr.p99}`).join("; ")
     : "—";
-  p.slos.replaceChildren(...((last && last.slos) || []).map((s) => h("li", { class: s.ok ? "slo-ok" : "slo-bad", text: `${s.ok ? "✔" : "✘"} ${s.name}${s.during ? ` (${s.during})` : ""}: ${s.checks.map((c) => c.text).join(", ")}` })));
+  p.slos.replaceChildren(...((last && last.slos) || []).map((s) => h("li", { class: s.ok ? "slo-ok" : "slo-bad", text: `${s.ok ? "✔" : "✘"} ${s.name}${s.during ? ` (${s.during})` : ""}: ${(s.checks || []).map((c) => c.text).join(", ")}` })));
   if (last && last.run !== e.run) { e.run = last.run; e.samples = []; }
   if (running) {
-    const p99 = Math.max(0, ...last.probes.map((pr) => parseDuration(pr.p99)));
+    const p99 = Math.max(0, ...(last.probes || []).map((pr) => parseDuration(pr.p99)));
     e.samples.push([Date.now(), p99]);
   }
   drawTimeline(e, last);

@@ -221,6 +221,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	r.status = api.ExperimentStatus{
 		Experiment: e.Name, Run: runID(), State: api.StateRunning, Routes: routes,
 		Seed: seed, Started: start, Ends: plan[len(plan)-1].end, Remote: r.o.Remote,
+		Probes: []api.ProbeStatus{}, // an empty list until the first summary, never null
 	}
 	if err := r.claim(ctx); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package experiment_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -298,6 +299,47 @@ experiment "get-fails" {
 			if v, err := rdb.Get(t.Context(), fmt.Sprint(key, i)).Result(); err != nil || v != fmt.Sprint(i) {
 				t.Errorf("%s: GET %d after the run: %q, %v; want what the step's SET wrote", tc.name, i, v, err)
 			}
+		}
+	}
+}
+
+// publishLog records the JSON of every status a run publishes.
+type publishLog struct {
+	experiment.Target
+	mu  sync.Mutex
+	out [][]byte
+}
+
+func (l *publishLog) Publish(ctx context.Context, st api.ExperimentStatus, lease time.Duration) (bool, error) {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return false, err
+	}
+	l.mu.Lock()
+	l.out = append(l.out, b)
+	l.mu.Unlock()
+	return l.Target.Publish(ctx, st, lease)
+}
+
+// TestPublishedStatusListsProbes: from the claim that starts a run to its
+// end, a published status has a list of probes, empty at first, never
+// null: the web console draws the running p99 from it.
+func TestPublishedStatusListsProbes(t *testing.T) {
+	backend := testenv.Redis(t)
+	p := vaurientest.Start(t, fmt.Sprintf(cacheRoute, backend.Addr))
+	log := &publishLog{Target: p.App.ExperimentTarget()}
+	during(t, flaky(t, 7, backend.Addr), func(context.Context) {}, log)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.out) < 2 {
+		t.Fatalf("the run published %d statuses; want the claim and more", len(log.out))
+	}
+	for i, b := range log.out {
+		var st struct {
+			Probes *[]api.ProbeStatus `json:"probes"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil || st.Probes == nil {
+			t.Errorf("status %d has no list of probes (%v): %s", i, err, b)
 		}
 	}
 }
