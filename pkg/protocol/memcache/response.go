@@ -168,28 +168,22 @@ func (f *framer) response(w io.Writer, line []byte, k respKind, size int64, corr
 	switch k {
 	case respVA:
 		return f.block(w, size, corrupt)
-	case respValue:
-		for k == respValue {
+	case respLine, respMN:
+		return nil
+	}
+	for first := k; k == first; { // VALUE blocks, or list lines, up to what ends them
+		if k == respValue {
 			if err := f.block(w, size, corrupt); err != nil {
 				return err
 			}
-			var err error
-			if line, k, size, err = f.next(); err != nil {
-				return err
-			}
-			if err := f.write(w, line); err != nil {
-				return err
-			}
 		}
-	case respList:
-		for k == respList {
-			var err error
-			if line, k, _, err = f.next(); line == nil { // a malformed VALUE line ends a list too
-				return err
-			}
-			if err := f.write(w, line); err != nil {
-				return err
-			}
+		var err error
+		// A malformed VALUE line fails an answer of values, and ends a list.
+		if line, k, size, err = f.next(); line == nil || (err != nil && first == respValue) {
+			return err
+		}
+		if err := f.write(w, line); err != nil {
+			return err
 		}
 	}
 	return nil
