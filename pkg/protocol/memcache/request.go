@@ -238,11 +238,8 @@ func strtol32(s []byte) (int32, bool) {
 }
 
 // strtoull is safe_strtoull (and safe_strtoul on a 64-bit long): a negated
-// value is accepted unless it reads as negative and the token has a '-'.
+// value is accepted unless it reads as negative.
 func strtoull(s []byte) bool {
 	mag, neg, ok := cNumber(s)
-	if neg {
-		mag = -mag
-	}
-	return ok && (int64(mag) >= 0 || bytes.IndexByte(s, '-') < 0)
+	return ok && (!neg || int64(-mag) >= 0)
 }
