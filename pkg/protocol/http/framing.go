@@ -60,10 +60,7 @@ type framing struct {
 	why      atomic.Pointer[chaos.ErrorSpec]
 }
 
-var (
-	_ kit.Framing[exchange] = (*framing)(nil)
-	_ kit.Unsolicited       = (*framing)(nil)
-)
+var _ kit.Unsolicited = (*framing)(nil)
 
 func newFraming(s chaos.Session, overwriteHost bool) *framing {
 	f := &framing{s: s}

@@ -100,8 +100,6 @@ func init() {
 
 type protocol struct{ overwriteHost bool }
 
-var _ chaos.Protocol = (*protocol)(nil)
-
 func (p *protocol) Serve(ctx context.Context, s chaos.Session) error {
 	return kit.Serve(ctx, s, newFraming(s, p.overwriteHost), kit.Options{ReplyDelayInTurn: true})
 }
