@@ -12,10 +12,6 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
-// bufSize sizes each of a connection's buffers: a head that does not fit
-// is gathered line by line, up to the limits in parse.go.
-const bufSize = kit.BufSize
-
 // exchange is http's state of one request in the kit's queue, which holds
 // many: it is kept small.
 type exchange struct {

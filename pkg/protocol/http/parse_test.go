@@ -11,6 +11,10 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/protocol/kit"
 )
 
+// bufSize is the size of a connection's buffers: a head that does not fit
+// is gathered line by line, up to the limits in parse.go.
+const bufSize = kit.BufSize
+
 // newReader returns a Reader of the given size over rd.
 func newReader(rd io.Reader, size int) *kit.Reader { return kit.NewReader(rd, size) }
 

@@ -16,6 +16,10 @@ import (
 	"github.com/vaurien-go/vaurien/pkg/protocol/protocoltest"
 )
 
+// bufSize is the size of a connection's buffers: a pipeline's batch fits
+// many times; larger values stream.
+const bufSize = kit.BufSize
+
 // newFixedReader reads src through a buffer of size bytes, never released.
 func newFixedReader(src io.Reader, size int, maxBulk int64) *reader {
 	return &reader{Reader: kit.NewReader(src, size), maxBulk: maxBulk}

@@ -8,9 +8,8 @@ import (
 )
 
 const (
-	bufSize    = kit.BufSize // a pipeline's batch fits many times; larger values stream
-	maxInline  = 64 << 10    // redis' PROTO_INLINE_MAX_SIZE
-	maxReplies = 1024        // bounds the messages awaited for one UNSUBSCRIBE
+	maxInline  = 64 << 10 // redis' PROTO_INLINE_MAX_SIZE
+	maxReplies = 1024     // bounds the messages awaited for one UNSUBSCRIBE
 	execAbort  = "EXECABORT Transaction discarded because of previous errors."
 )
 
