@@ -126,7 +126,7 @@ func (f *framer) next() (line []byte, k respKind, size int64, err error) {
 // lengths unchanged; any other answer is replaced by u.reply.
 func (f *framer) relay(w io.Writer, u unit) error {
 	out, pending := w, u.corrupt
-	var mn []byte // the MN that ends the run, when it is relayed
+	var mn []byte // the MN that ends the run
 	for first := true; ; first = false {
 		line, k, size, err := f.next()
 		if err != nil {
@@ -136,9 +136,7 @@ func (f *framer) relay(w io.Writer, u unit) error {
 			out, pending = io.Discard, false
 		}
 		if u.run && k == respMN {
-			if !u.swallow {
-				mn = line
-			}
+			mn = line
 			break
 		}
 		if err := f.response(out, line, k, size, &pending); err != nil {
@@ -153,7 +151,7 @@ func (f *framer) relay(w io.Writer, u unit) error {
 			return err
 		}
 	}
-	if mn == nil {
+	if mn == nil || u.swallow {
 		return nil
 	}
 	return f.write(w, mn)
