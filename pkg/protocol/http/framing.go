@@ -127,10 +127,9 @@ func (f *framing) Request(in *kit.Reader, x *kit.Exchange[exchange]) error {
 	return nil
 }
 
-// reject answers a request head that the proxy will not forward, after the
-// responses to the requests before it, with status (505 for errVersion)
-// and why as its text, then closes the connection (RFC 9112 section 6.3):
-// nothing of the request reaches the backend.
+// reject answers a request head that the proxy will not forward, once the
+// earlier responses are out, with status and why as its text, and closes
+// the connection (RFC 9112 section 6.3): none of it reaches the backend.
 func (f *framing) reject(x *kit.Exchange[exchange], status int, why error) error {
 	if why == errVersion {
 		status = 505
@@ -336,8 +335,7 @@ func method(m []byte) string {
 
 // path returns the path of a request target (without the query), reusing
 // the previous request's string when it is the same path.
-func (f *framing) path(target []byte) string {
-	p := target
+func (f *framing) path(p []byte) string {
 	if len(p) > 0 && p[0] != '/' && p[0] != '*' {
 		// absolute-form loses its scheme and authority; authority-form
 		// (CONNECT host:port) stays whole

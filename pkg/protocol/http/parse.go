@@ -159,8 +159,7 @@ func isBlank(line []byte) bool {
 	return len(line) == 1 || (len(line) == 2 && line[0] == '\r')
 }
 
-func skipBlank(head []byte) int {
-	off := 0
+func skipBlank(head []byte) (off int) {
 	for {
 		if off < len(head) && head[off] == '\n' {
 			off++
@@ -228,11 +227,9 @@ func parseResponse(head []byte, rs *response) error {
 	return parseFields(head, next, &rs.fields)
 }
 
-// parseFields reads the header lines of head from off, each scanned once.
-// Obsolete line folding, whitespace before a colon, a line without a
-// colon, NUL or a bare CR in a value (RFC 9112 section 5, RFC 9110 section
-// 5.5) and a Content-Length that is not one decimal number are refused:
-// they are how requests get smuggled.
+// parseFields reads the header lines of head from off, each scanned once,
+// refusing what a recipient could read otherwise (RFC 9112 section 5, RFC
+// 9110 section 5.5): that is how requests get smuggled.
 func parseFields(head []byte, off int, f *fields) error {
 	f.hdrStart, f.hostStart, f.hostEnd = off, -1, -1
 	for off < len(head) {
@@ -242,11 +239,11 @@ func parseFields(head []byte, off int, f *fields) error {
 		}
 		if off == start {
 			switch c := head[off]; {
+			case c == '\r' && off+1 < len(head) && head[off+1] == '\n':
+				off++
+				fallthrough
 			case c == '\n':
 				f.hdrEnd, f.end = start, off+1
-				return nil
-			case c == '\r' && off+1 < len(head) && head[off+1] == '\n':
-				f.hdrEnd, f.end = start, off+2
 				return nil
 			case c == ' ' || c == '\t':
 				return syntaxError("obsolete line folding")
@@ -403,10 +400,8 @@ func checkChunks(p []byte) error {
 	return nil
 }
 
-// body says how the request's body is delimited (RFC 9112 section 6.3).
-// What one server may resolve one way and another server another way is
-// refused: Content-Length with Transfer-Encoding, a Transfer-Encoding
-// other than codings ending in one chunked, or any in an HTTP/1.0 request.
+// body says how the request's body is delimited (RFC 9112 section 6.3),
+// refusing a framing that two servers could resolve differently.
 func (rq *request) body() (bodyKind, error) {
 	switch {
 	case rq.hasTE && rq.hasLength:
