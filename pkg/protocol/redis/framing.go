@@ -265,10 +265,8 @@ func classify(name string, sc *scan, b []byte) kind {
 	case "RESET":
 		return kReset
 	case "CLIENT":
-		if sc.argc != 3 || sc.nargs != 3 || !equalFold(sc.arg(b, 1), "REPLY") {
-			return kOther
-		}
 		switch arg := sc.arg(b, 2); {
+		case sc.argc != 3 || sc.nargs != 3 || !equalFold(sc.arg(b, 1), "REPLY"): // another subcommand
 		case equalFold(arg, "ON"):
 			return kReplyOn
 		case equalFold(arg, "OFF"):

@@ -113,9 +113,8 @@ func (r *reader) header(w io.Writer) (int64, error) {
 	}
 }
 
-// pushKind returns the kind of the push the reader is at, the first
-// element's payload, reading no further than that; nil when that element
-// is not a short bulk string.
+// pushKind is pushKind on the push the reader is at: it reads no further
+// than the push's first element.
 func (r *reader) pushKind() ([]byte, error) {
 	for {
 		b := r.Bytes()
