@@ -177,7 +177,7 @@ func (f *framer) response(w io.Writer, line []byte, k respKind, size int64, corr
 		}
 		var err error
 		// A malformed VALUE line fails an answer of values, and ends a list.
-		if line, k, size, err = f.next(); line == nil || (err != nil && first == respValue) {
+		if line, k, size, err = f.next(); err != nil && (line == nil || first == respValue) {
 			return err
 		}
 		if err := f.write(w, line); err != nil {
