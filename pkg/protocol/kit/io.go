@@ -245,10 +245,7 @@ func (r *Reader) await() error {
 	if r.Buffered() > 0 {
 		return nil
 	}
-	r.retry = false
-	err := r.More()
-	r.retry = true
-	return err
+	return r.fill()
 }
 
 // Peek returns the next n bytes without consuming them, waiting for them.
