@@ -53,9 +53,6 @@ func (c *conn[R]) replies() (endKind, error) {
 			if err == ErrRaw || x.Then == RawAfter {
 				return endRaw, nil
 			}
-			if x.Then == Close {
-				return endBackend, c.cw.Flush()
-			}
 		case opError:
 			if err := c.due(x); err != nil {
 				return endClosed, err
@@ -64,9 +61,6 @@ func (c *conn[R]) replies() (endKind, error) {
 				return endClosed, err
 			}
 			c.exchanged(x)
-			if x.Then == Close {
-				return endBackend, c.cw.Flush()
-			}
 		case opHang:
 			c.rep.hanging = true
 		case opAbort:
@@ -78,6 +72,9 @@ func (c *conn[R]) replies() (endKind, error) {
 			return endRaw, nil
 		case opBarrier:
 			c.q.barrier <- struct{}{}
+		}
+		if x.Then == Close {
+			return endBackend, c.cw.Flush()
 		}
 	}
 }
