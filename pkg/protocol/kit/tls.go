@@ -35,28 +35,24 @@ func (c *conn[R]) startTLS(client bool) error {
 	if !ok {
 		return errors.New("tls: the session cannot speak TLS")
 	}
-	var tc net.Conn
-	var err error
-	r, w, nc := c.cr, c.cw, &c.client
-	if !client {
-		r, w, nc = c.br, c.bw, &c.backend
-		if r.Buffered() > 0 {
+	r, w, nc, handshake := c.br, c.bw, &c.backend, u.ClientTLS
+	if client {
+		r, w, nc, handshake = c.cr, c.cw, &c.client, u.ServerTLS
+	}
+	conn := *nc
+	if r.Buffered() > 0 {
+		if !client {
 			// They would be read as plain text.
 			return errors.New("tls: the backend sent bytes before the handshake, after agreeing to TLS")
 		}
-		tc, err = u.ClientTLS(c.ctx, c.backend)
-	} else {
 		// A client may send its hello right after its request for TLS,
 		// without waiting (MySQL's SSLRequest has no answer): what was
 		// read ahead is the handshake's start.
-		conn := c.client
-		if r.Buffered() > 0 {
-			ahead := bytes.NewReader(bytes.Clone(r.Bytes()))
-			conn = &readAhead{c.client, io.MultiReader(ahead, c.client)}
-			r.r = r.w
-		}
-		tc, err = u.ServerTLS(c.ctx, conn)
+		ahead := bytes.NewReader(bytes.Clone(r.Bytes()))
+		conn = &readAhead{conn, io.MultiReader(ahead, conn)}
+		r.r = r.w
 	}
+	tc, err := handshake(c.ctx, conn)
 	if err != nil {
 		return err
 	}
