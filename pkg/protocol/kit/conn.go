@@ -87,13 +87,6 @@ func (c *conn[R]) takeLoops() {
 	c.loops = l
 }
 
-// dropLoops hands back what the loops held, once both left with nothing
-// buffered or queued.
-func (c *conn[R]) dropLoops() {
-	c.release()
-	c.loops, c.cr, c.br, c.cw, c.bw = nil, nil, nil, nil, nil
-}
-
 // serve passes the opening and starts the two loops, or parks the
 // connection until either side speaks; done gets the connection's end.
 func (c *conn[R]) serve(done func(error)) {

@@ -65,17 +65,30 @@ func (c *conn[R]) startParking() bool {
 		return false
 	}
 	c.idle.last.Store(int64(now()))
-	if c.loops == nil || c.cr.Buffered() == 0 && c.br.Buffered() == 0 {
-		if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w != nil {
-			p.out = 2
-			if c.loops != nil {
-				c.dropLoops()
-			}
-			return true
-		}
+	if c.toPoller() {
+		return true
 	}
 	p.t = time.AfterFunc(parkAfter, c.lookIdle)
 	return false
+}
+
+// toPoller hands the connection to the poller's watch, under p.mu, unless a
+// loop holds something (a Writer may hold what a loop that left before its
+// wait's flush wrote).
+func (c *conn[R]) toPoller() bool {
+	p := &c.park
+	if c.loops != nil && (c.cr.Buffered() > 0 || c.br.Buffered() > 0 || c.cw.n > 0 || c.bw.n > 0 || c.q.n.Load() > 0) {
+		return false
+	}
+	if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w == nil {
+		return false
+	}
+	p.out, p.t = 2, nil // p.t is not pending: the look that asked fired, or none was set
+	if c.loops != nil {
+		c.release()
+		c.loops, c.cr, c.br, c.cw, c.bw = nil, nil, nil, nil, nil
+	}
+	return true
 }
 
 func (c *conn[R]) parks() (interface{ CloseWith(io.Closer) }, bool) {
@@ -137,15 +150,8 @@ func (c *conn[R]) leave(req bool) bool {
 		return true
 	}
 	p.want.Store(false)
-	// A Writer may hold what a loop that left before its wait's flush
-	// wrote.
-	if p.out == 1 && !p.off && c.cr.Buffered() == 0 && c.br.Buffered() == 0 && c.cw.n == 0 && c.bw.n == 0 && c.q.n.Load() == 0 {
-		if p.w = relay.Watch(c.client, c.backend, c.resumeFn); p.w != nil {
-			p.out = 2
-			p.t = nil // not pending: the look that asked fired
-			c.dropLoops()
-			return true
-		}
+	if p.out == 1 && !p.off && c.toPoller() {
+		return true
 	}
 	c.rejoin(req)
 	return false
