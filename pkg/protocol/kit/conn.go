@@ -25,8 +25,6 @@ type conn[R any] struct {
 	s               chaos.Session
 	f               Framing[R]
 	client, backend net.Conn
-	cr, br          *Reader // client's input, backend's input; in loops
-	cw, bw          *Writer // to the client, to the backend; in loops
 	end             ending
 	idle            watchdog
 	inTurn          bool // Options.ReplyDelayInTurn
@@ -40,8 +38,8 @@ type conn[R any] struct {
 // and dropped, empty, when the connection parks: a parked connection holds
 // no buffer, queue or Exchange.
 type loops[R any] struct {
-	in       [2]Reader // cr, br
-	out      [2]Writer // cw, bw
+	cr, br   Reader // the client's input, the backend's input
+	cw, bw   Writer // to the client, to the backend
 	q        queue[R]
 	req, rep side[R]
 	reqDone  chan error
@@ -76,12 +74,12 @@ type ending struct {
 func (c *conn[R]) takeLoops() {
 	l := new(loops[R])
 	last := &c.idle.last // the idle timeout's and parking's clock
-	c.cw = l.out[0].init(c.client, BufSize, c.s, chaos.ToClient)
-	c.bw = l.out[1].init(c.backend, BufSize, c.s, chaos.ToBackend)
-	c.cr = l.in[0].init(c.client, BufSize, c.bw, last)
-	c.br = l.in[1].init(c.backend, BufSize, c.cw, last)
-	c.cr.retry, c.br.retry = true, true
-	c.br.parked, c.br.onPark = &c.end.backendIdle, c.finIfClientGone
+	l.cw.init(c.client, BufSize, c.s, chaos.ToClient)
+	l.bw.init(c.backend, BufSize, c.s, chaos.ToBackend)
+	l.cr.init(c.client, BufSize, &l.bw, last)
+	l.br.init(c.backend, BufSize, &l.cw, last)
+	l.cr.retry, l.br.retry = true, true
+	l.br.parked, l.br.onPark = &c.end.backendIdle, c.finIfClientGone
 	l.q.init(&c.park.reqTop)
 	l.reqDone = make(chan error, 1)
 	c.loops = l
@@ -105,7 +103,7 @@ func (c *conn[R]) serve(done func(error)) {
 	})
 	if starts {
 		c.takeLoops()
-		err := cmp.Or(st.Start(&Opening{Client: c.cr, Backend: c.br, ToClient: c.cw, ToBackend: c.bw, Session: c.s, startTLS: c.startTLS}),
+		err := cmp.Or(st.Start(&Opening{Client: &c.cr, Backend: &c.br, ToClient: &c.cw, ToBackend: &c.bw, Session: c.s, startTLS: c.startTLS}),
 			c.bw.Flush(), c.cw.Flush())
 		if err == ErrRaw {
 			c.finish(c.raw())
@@ -197,7 +195,7 @@ func (c *conn[R]) conclude(end endKind, err error) error {
 // holds (what Start or the loops looked at and left) has gone on to its
 // peer; the raw relay has buffers of its own.
 func (c *conn[R]) raw() error {
-	err := cmp.Or(pass(c.cr, c.bw), pass(c.br, c.cw))
+	err := cmp.Or(pass(&c.cr, &c.bw), pass(&c.br, &c.cw))
 	c.release()
 	c.idle.stop()
 	c.stopParking()
@@ -213,11 +211,11 @@ func (c *conn[R]) raw() error {
 
 // release hands every buffer back once neither loop reads or writes.
 func (c *conn[R]) release() {
-	for _, r := range []*Reader{c.cr, c.br} {
+	for _, r := range []*Reader{&c.cr, &c.br} {
 		r.r = r.w
 		r.release()
 	}
-	for _, w := range []*Writer{c.cw, c.bw} {
+	for _, w := range []*Writer{&c.cw, &c.bw} {
 		w.n = 0
 		w.release()
 	}

@@ -89,7 +89,7 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 	}
 	switch {
 	case abort:
-		if err := c.f.Send(c.cr, c.bw, x); err != nil {
+		if err := c.f.Send(&c.cr, &c.bw, x); err != nil {
 			return true, c.clientEnded(err)
 		}
 		x.op = opAbort
@@ -103,7 +103,7 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 	case fail:
 		if fl, ok := c.f.(Failer[R]); ok {
 			c.q.sending.Store(true)
-			done, err := fl.Fail(c.cr, c.bw, x)
+			done, err := fl.Fail(&c.cr, &c.bw, x)
 			if err == nil && done {
 				err = c.push(x)
 			}
@@ -118,7 +118,7 @@ func (c *conn[R]) carryOut(x *Exchange[R], e *chaos.Effect) (stop bool, err erro
 		// The request is read and never reaches the backend; an answer
 		// that closes leaves it unread.
 		if x.Then != Close {
-			if err := c.f.Send(c.cr, io.Discard, x); err != nil {
+			if err := c.f.Send(&c.cr, io.Discard, x); err != nil {
 				return true, c.clientEnded(err)
 			}
 		}

@@ -86,7 +86,7 @@ func (c *conn[R]) toPoller() bool {
 	p.out, p.t = 2, nil // p.t is not pending: the look that asked fired, or none was set
 	if c.loops != nil {
 		c.release()
-		c.loops, c.cr, c.br, c.cw, c.bw = nil, nil, nil, nil, nil
+		c.loops = nil
 	}
 	return true
 }

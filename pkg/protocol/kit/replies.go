@@ -140,7 +140,7 @@ func (c *conn[R]) next() (ok bool, err error) {
 		if ok, closed := c.q.take(x, false); ok || closed {
 			return ok, nil
 		}
-		handled, err := u.Unsolicited(c.br, c.cw)
+		handled, err := u.Unsolicited(&c.br, &c.cw)
 		if err != nil {
 			return false, err
 		}
@@ -188,12 +188,12 @@ func (c *conn[R]) answer(x *Exchange[R]) error {
 		return err
 	}
 	if x.fx == nil || x.fx.filter == nil {
-		return c.f.Reply(c.br, c.cw, x)
+		return c.f.Reply(&c.br, &c.cw, x)
 	}
 	if err := c.cw.Flush(); err != nil {
 		return err
 	}
-	return c.filter(x.fx.filter, c.client, chaos.ToClient, func(w io.Writer) error { return c.f.Reply(c.br, w, x) })
+	return c.filter(x.fx.filter, c.client, chaos.ToClient, func(w io.Writer) error { return c.f.Reply(&c.br, w, x) })
 }
 
 // backendEnded sorts how the answers stopped: the backend leaving (the

@@ -44,7 +44,7 @@ func (c *conn[R]) requests() (err error) {
 			}
 		}
 		*x = Exchange[R]{}
-		if err := c.f.Request(c.cr, x); err != nil {
+		if err := c.f.Request(&c.cr, x); err != nil {
 			return c.clientEnded(err)
 		}
 		// A request arrived with the read that brought its last bytes: the
@@ -96,9 +96,9 @@ func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
 	}
 	var err error
 	if f == nil {
-		err = c.f.Send(c.cr, c.bw, x)
+		err = c.f.Send(&c.cr, &c.bw, x)
 	} else if err = c.bw.Flush(); err == nil {
-		err = c.filter(f, c.backend, chaos.ToBackend, func(w io.Writer) error { return c.f.Send(c.cr, w, x) })
+		err = c.filter(f, c.backend, chaos.ToBackend, func(w io.Writer) error { return c.f.Send(&c.cr, w, x) })
 	}
 	if early || err != nil && err != ErrStop {
 		return err
@@ -193,7 +193,7 @@ func (c *conn[R]) settle() error {
 		return nil
 	}
 	x.start = now()
-	if err := c.f.Send(c.cr, c.bw, x); err != nil {
+	if err := c.f.Send(&c.cr, &c.bw, x); err != nil {
 		return err
 	}
 	return c.push(x)
@@ -226,7 +226,7 @@ func (c *conn[R]) drain() error {
 // handOver sends what the client's Reader holds to the backend before a
 // raw relay takes over.
 func (c *conn[R]) handOver() error {
-	if err := pass(c.cr, c.bw); err != nil {
+	if err := pass(&c.cr, &c.bw); err != nil {
 		c.closeAll()
 		return quiet(err)
 	}
@@ -267,7 +267,7 @@ func (c *conn[R]) clientEnded(err error) error {
 		c.closeAll()
 		return err
 	}
-	pass(c.cr, c.bw) // the client may have left in the middle of a request
+	pass(&c.cr, &c.bw) // the client may have left in the middle of a request
 	c.end.clientGone.Store(true)
 	c.finIfClientGone()
 	return nil

@@ -35,9 +35,9 @@ func (c *conn[R]) startTLS(client bool) error {
 	if !ok {
 		return errors.New("tls: the session cannot speak TLS")
 	}
-	r, w, nc, handshake := c.br, c.bw, &c.backend, u.ClientTLS
+	r, w, nc, handshake := &c.br, &c.bw, &c.backend, u.ClientTLS
 	if client {
-		r, w, nc, handshake = c.cr, c.cw, &c.client, u.ServerTLS
+		r, w, nc, handshake = &c.cr, &c.cw, &c.client, u.ServerTLS
 	}
 	conn := *nc
 	if r.Buffered() > 0 {
