@@ -123,10 +123,7 @@ func (c *conn[R]) filter(f chaos.Filter, dst net.Conn, dir chaos.Direction, fram
 	if ferr != nil {
 		c.closeAll() // frame may wait for bytes that no longer matter
 	}
-	if err := <-framed; ferr == nil {
-		return err
-	}
-	return ferr
+	return cmp.Or(ferr, <-framed)
 }
 
 // push queues x for the reply loop. Before it waits on a full queue it
