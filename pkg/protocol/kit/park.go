@@ -104,10 +104,10 @@ func (c *conn[R]) parks() (interface{ CloseWith(io.Closer) }, bool) {
 func (c *conn[R]) Close() error {
 	if c.ctx.Err() != nil {
 		c.closeAll()
-		return nil
+	} else {
+		c.stopParking()
+		c.client.Close()
 	}
-	c.stopParking()
-	c.client.Close()
 	return nil
 }
 
