@@ -145,7 +145,7 @@ func (p *pair) bind(backend net.Conn) bool {
 
 // bindSides readies the sides for the goroutines that relay the pair.
 func (p *pair) bindSides() {
-	c, b := rawConn(p.conns[0]), rawConn(p.conns[1])
+	c, b := RawConn(p.conns[0]), RawConn(p.conns[1])
 	if c != nil {
 		p.sides[0].bind(c, b)
 	}
@@ -581,7 +581,9 @@ const smallMessage = 4 << 10
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, smallMessage); return &b }}
 
-func rawConn(c net.Conn) syscall.RawConn {
+// RawConn is c's descriptor access, or nil when c has no descriptor (TLS,
+// a pipe).
+func RawConn(c any) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil

@@ -80,12 +80,7 @@ func NewReader(src io.Reader, size int) *Reader {
 
 func (r *Reader) init(src io.Reader, size int, before *Writer, last *atomic.Int64) *Reader {
 	p := poolOf(size)
-	*r = Reader{src: src, base: p, pool: p, before: before, last: last}
-	if sc, ok := src.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			r.rc = rc
-		}
-	}
+	*r = Reader{src: src, rc: relay.RawConn(src), base: p, pool: p, before: before, last: last}
 	r.ready = r.readFD
 	return r
 }
