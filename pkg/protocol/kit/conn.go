@@ -78,7 +78,6 @@ func (c *conn[R]) takeLoops() {
 	l.bw.init(c.backend, BufSize, c.s, chaos.ToBackend)
 	l.cr.init(c.client, BufSize, &l.bw, last)
 	l.br.init(c.backend, BufSize, &l.cw, last)
-	l.cr.retry, l.br.retry = true, true
 	l.br.parked, l.br.onPark = &c.end.backendIdle, c.finIfClientGone
 	l.q.init(&c.park.reqTop)
 	l.reqDone = make(chan error, 1)

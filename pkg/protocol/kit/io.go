@@ -55,12 +55,8 @@ type Reader struct {
 	buf    *[]byte         // nil while the Reader is empty
 	r, w   int
 	before *Writer       // the other direction's, flushed and released before a wait
-	last   *atomic.Int64 // now() of the last byte read, on the kit's Readers
+	last   *atomic.Int64 // now() of the last byte read, on the kit's Readers only
 	at     time.Duration // now() of the last read: the arrival of what it brought
-	// retry clears a read deadline that lands on a read and reads on: the
-	// kit sets them to interrupt a loop's wait at its top, and only that
-	// wait (await) returns them.
-	retry bool
 	// parked says that the Reader waits for its peer; onPark runs as it
 	// starts to.
 	parked *atomic.Bool
@@ -126,11 +122,14 @@ func (r *Reader) release() {
 	}
 }
 
-// More reads at least one byte past what is buffered, waiting for it.
+// More reads at least one byte past what is buffered, waiting for it. The
+// kit's Readers (with last) clear a read deadline that lands on a read and
+// read on: the kit sets them to interrupt a loop's wait at its top, and only
+// that wait (await) returns them.
 func (r *Reader) More() error {
 	for {
 		err := r.fill()
-		if err == nil || !r.retry || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if err == nil || r.last == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
 		r.src.(net.Conn).SetReadDeadline(time.Time{})
