@@ -52,7 +52,7 @@ type Reader struct {
 	rc     syscall.RawConn // nil without a descriptor
 	base   *sync.Pool      // where buffers come from
 	pool   *sync.Pool      // where buf goes back: base, or a larger size's after Grow
-	buf    *[]byte         // nil while the Reader is empty
+	buf    *[]byte         // nil while the Reader is empty, with r and w at 0
 	r, w   int
 	before *Writer       // the other direction's, flushed and released before a wait
 	last   *atomic.Int64 // now() of the last byte read, on the kit's Readers only
@@ -95,7 +95,6 @@ func (r *Reader) take() {
 	if r.buf == nil {
 		r.pool = r.base
 		r.buf = r.pool.Get().(*[]byte)
-		r.r, r.w = 0, 0
 	}
 }
 
