@@ -48,8 +48,7 @@ func (c *conn[R]) startTLS(client bool) error {
 		// A client may send its hello right after its request for TLS,
 		// without waiting (MySQL's SSLRequest has no answer): what was
 		// read ahead is the handshake's start.
-		ahead := bytes.NewReader(bytes.Clone(r.Bytes()))
-		conn = &readAhead{conn, io.MultiReader(ahead, conn)}
+		conn = &readAhead{conn, io.MultiReader(bytes.NewReader(bytes.Clone(r.Bytes())), conn)}
 		r.r = r.w
 	}
 	tc, err := handshake(c.ctx, conn)
