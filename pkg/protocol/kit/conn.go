@@ -144,8 +144,7 @@ func (c *conn[R]) runRequests() {
 	c.reqDone <- err
 }
 
-// runReplies runs the reply loop, and ends the connection when it ends,
-// unless the connection parks.
+// runReplies ends the connection when the reply loop ends, unless it parks.
 func (c *conn[R]) runReplies() {
 	end, err := c.replies()
 	if end == endParked {
@@ -252,8 +251,7 @@ func (c *conn[R]) holdClose(d time.Duration) {
 	}
 }
 
-// hold waits out the longest close delay drawn on the connection, unless
-// the client has gone or the connection is closed already.
+// hold waits out the longest close delay drawn on the connection.
 func (c *conn[R]) hold() {
 	d := time.Duration(c.end.closeDelay.Load())
 	if d > 0 && !c.end.clientGone.Load() && !c.end.closed.Load() {

@@ -181,8 +181,7 @@ func (c *conn[R]) due(x *Exchange[R]) error {
 	return c.rep.wait.Wait(c.ctx, d)
 }
 
-// answer relays the backend's answer to x, through the drawn filter if
-// there is one.
+// answer relays the backend's answer to x, through the drawn filter if any.
 func (c *conn[R]) answer(x *Exchange[R]) error {
 	if err := c.due(x); err != nil {
 		return err

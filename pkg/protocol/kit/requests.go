@@ -83,8 +83,7 @@ func (c *conn[R]) requests() (err error) {
 	}
 }
 
-// forward sends x's request to the backend, through f when a filter was
-// drawn, and queues x.
+// forward sends x's request to the backend, through f if drawn, and queues x.
 func (c *conn[R]) forward(x *Exchange[R], f chaos.Filter) error {
 	c.q.sending.Store(true)
 	defer c.q.sending.Store(false)
@@ -220,8 +219,7 @@ func (c *conn[R]) drain() error {
 	}
 }
 
-// handOver sends what the client's Reader holds to the backend before a
-// raw relay takes over.
+// handOver passes what the client's Reader holds on before a raw relay.
 func (c *conn[R]) handOver() error {
 	if err := pass(&c.cr, &c.bw); err != nil {
 		c.closeAll()
