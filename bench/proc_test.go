@@ -252,9 +252,17 @@ type child struct {
 	lines chan string // the child's stdout after LISTEN; nil for foreign servers
 }
 
+// startChild runs this test binary as a measured process in role, in front
+// of backend, and returns once it says where it listens.
 func startChild(b testing.TB, role, backend string, env ...string) *child {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startChildOf(b, os.Args[0], role, backend, env...)
+}
+
+// startChildOf starts the child from another build's bench test binary.
+func startChildOf(b testing.TB, bin, role, backend string, env ...string) *child {
+	b.Helper()
+	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = append(os.Environ(), append(env, roleEnv+"="+role, backendEnv+"="+backend)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

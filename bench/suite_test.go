@@ -25,6 +25,7 @@ type config struct {
 	faultMix         string
 	toxiproxy        string
 	haproxy          string // the haproxy binary; "" when not installed
+	baseline         string // another build's bench test binary, whose vaurien routes run alongside
 	syscalls         string // how system calls are counted: "perf", "io" or "off"
 	syscallsNote     string // why perf is not used
 }
@@ -46,6 +47,7 @@ func loadConfig() config {
 		idleConns:        int(envInt("BENCH_IDLE_CONNS", 3300)),
 		faultMix:         envString("BENCH_FAULT_MIX", defaultFaultMix),
 		toxiproxy:        os.Getenv("TOXIPROXY_SERVER"),
+		baseline:         os.Getenv("BENCH_BASELINE"),
 		haproxy:          haproxyBin(),
 		syscalls:         envString("BENCH_SYSCALLS", "perf"),
 	}
@@ -117,23 +119,25 @@ type vaurienRoute struct {
 	name, protocol, mix string
 }
 
-// others are the proxies that are not vaurien's to compare with: a
-// Toxiproxy server (nil when TOXIPROXY_SERVER is not set) and the haproxy
-// binary ("" when not installed).
+// others are the proxies to compare with: a Toxiproxy server (nil when
+// TOXIPROXY_SERVER is not set), the haproxy binary ("" when not installed)
+// and another build of vaurien ("" unless BENCH_BASELINE names one).
 type others struct {
-	tp      *toxiproxy
-	haproxy string
+	tp       *toxiproxy
+	haproxy  string
+	baseline string
 }
 
 // others starts Toxiproxy when it is given.
 func (c config) others(b *testing.B) others {
-	return others{tp: startToxiproxy(b, c.toxiproxy), haproxy: c.haproxy}
+	return others{tp: startToxiproxy(b, c.toxiproxy), haproxy: c.haproxy, baseline: c.baseline}
 }
 
 // proxies starts, in front of backend, the yardstick, the given vaurien
-// routes (each in a process of its own), a Toxiproxy proxy when o.tp is set
-// and an HAProxy process when o.haproxy is, and returns the direct target
-// followed by theirs.
+// routes (each in a process of its own, followed by its twin from the
+// baseline build when o.baseline is set), a Toxiproxy proxy when o.tp is
+// set and an HAProxy process when o.haproxy is, and returns the direct
+// target followed by theirs.
 func proxies(b *testing.B, backend string, o others, routes ...vaurienRoute) []*target {
 	return proxiesEach(b, func() string { return backend }, o, routes...)
 }
@@ -149,6 +153,11 @@ func proxiesEach(b *testing.B, newBackend func() string, o others, routes ...vau
 		v := startChild(b, "vaurien", newBackend(), protocolEnv+"="+r.protocol, mixEnv+"="+r.mix)
 		v.name = r.name
 		targets = append(targets, &target{name: r.name, addr: v.addr, proc: v})
+		if o.baseline != "" {
+			v := startChildOf(b, o.baseline, "vaurien", newBackend(), protocolEnv+"="+r.protocol, mixEnv+"="+r.mix)
+			v.name = r.name + "@base"
+			targets = append(targets, &target{name: v.name, addr: v.addr, proc: v})
+		}
 	}
 	if o.tp != nil {
 		targets = append(targets, &target{name: "toxiproxy", addr: o.tp.proxy(b, newBackend()), proc: o.tp.proc})
