@@ -23,30 +23,15 @@ type exchange struct {
 	status        int16  // the proxy's own answer (400, 414, 431, 505); 0 relays the backend's
 }
 
-// framing frames one client connection for the kit. The request loop owns
-// the fields of the request being framed, the reply loop those of the
-// response being relayed.
+// framing frames one client connection for the kit. What the loops use
+// is in loopState, which a parked connection drops.
 type framing struct {
-	s    chaos.Session
-	host []byte // "Host: <backend>\r\n" when the Host rewrite is on
-
-	// request loop
-	rq       request
-	head     []byte // the request head: in the Reader's buffer (inPlace), or long
-	inPlace  bool
-	long     []byte // a head gathered line by line
-	kind     bodyKind
-	reqBody  body
+	s        chaos.Session
+	host     []byte // "Host: <backend>\r\n" when the Host rewrite is on
 	seq      uint32
 	lastPath string
 	header   func(string) string
-	req      chaos.Request // the request being framed and drawn
-
-	// reply loop
-	rs       response
-	rhead    []byte // a response head gathered line by line
-	respBody body
-	done     chaos.Request // the request whose exchange is reported
+	*loopState
 
 	// rejected is the number of the request whose body turned out
 	// malformed after its head went out: its answer is the proxy's 400,
@@ -56,15 +41,33 @@ type framing struct {
 	why      atomic.Pointer[chaos.ErrorSpec]
 }
 
+// loopState is what the loops frame with: the request loop owns the
+// request's fields, the reply loop the response's (rs to done).
+type loopState struct {
+	rq       request
+	head     []byte // the request head: in the Reader's buffer (inPlace), or long
+	inPlace  bool
+	long     []byte // a head gathered line by line
+	kind     bodyKind
+	reqBody  body
+	req      chaos.Request // the request being framed and drawn
+	rs       response
+	rhead    []byte // a response head gathered line by line
+	respBody body
+	done     chaos.Request // the request whose exchange is reported
+}
+
 var _ kit.Unsolicited = (*framing)(nil)
+
+func (f *framing) Resume() { f.loopState = new(loopState) }
+func (f *framing) Park()   { f.loopState = nil }
 
 func newFraming(s chaos.Session, overwriteHost bool) *framing {
 	f := &framing{s: s}
 	if overwriteHost {
 		f.host = []byte("Host: " + s.Backend() + "\r\n")
 	}
-	// Matchers look headers up while the request is drawn, when its head
-	// is the one being framed.
+	// Matchers look headers up in the head being framed, while it is drawn.
 	f.header = func(name string) string {
 		v, _ := lookup(f.head, f.rq.hdrStart, strings.ToLower(name))
 		return string(v)

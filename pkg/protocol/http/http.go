@@ -3,24 +3,22 @@
 // per request.
 //
 // Framing. Request heads (at most 64 KiB a line and 1 MiB a head) are
-// relayed byte for byte, then their bodies (Content-Length or chunked,
-// chunk-size lines and trailers included) are streamed through, never
-// held; the rest of a large body (64 KiB or more) moves with the kernel's
-// splice when no behavior needs to see it. A connection that waits with
-// nothing buffered holds no buffer. Responses are matched to requests in
-// order, so pipelined requests are forwarded as they arrive: 1xx interim
-// responses (100 Continue) are relayed at once, responses to HEAD and
-// 204/304 responses have no body, others end at their Content-Length,
-// their last chunk and trailers, or when the backend closes. Keep-alive
-// follows the messages (HTTP/1.0 keep-alive included); after a response
-// that closes the connection the client is given a moment to leave before
-// its socket is closed, so that no reset destroys that response. A 101
-// Switching Protocols response (WebSocket, h2c) or a 2xx answer to CONNECT
-// turns the connection into a raw relay. With overwrite_host_header the
-// Host field of every request names the backend (one is added when a
-// request has none; an absolute-form target keeps its own authority). The
-// backend is dialed when the client connects, even for a client whose
-// requests all fail by fault.
+// relayed byte for byte, their bodies (Content-Length or chunked, chunk-size
+// lines and trailers included) streamed, never held; the rest of a body of
+// 64 KiB or more moves by splice when no behavior needs to see it. A quiet
+// connection holds no buffer and no parsing state. Responses are matched to
+// requests in order, so pipelined requests are forwarded as they arrive:
+// 1xx interim responses (100 Continue) are relayed at once, responses to
+// HEAD and 204/304 have no body, others end at their Content-Length, their
+// last chunk and trailers, or when the backend closes. Keep-alive follows
+// the messages (HTTP/1.0 keep-alive included); after a response that closes
+// the connection the client is given a moment to leave before its socket
+// closes, so that no reset destroys that response. A 101 Switching
+// Protocols response (WebSocket, h2c) or a 2xx answer to CONNECT turns the
+// connection into a raw relay. With overwrite_host_header the Host field of
+// every request names the backend (one is added when a request has none;
+// an absolute-form target keeps its own authority). The backend is dialed
+// when the client connects, even for a client whose requests all fail.
 //
 // The unit of a draw is one request. What each fault looks like:
 //   - error: the request (and its body) is read and not forwarded; the

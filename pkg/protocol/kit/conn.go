@@ -82,6 +82,9 @@ func (c *conn[R]) takeLoops() {
 	l.q.init(&c.park.reqTop)
 	l.reqDone = make(chan error, 1)
 	c.loops = l
+	if p, ok := c.f.(Parker); ok {
+		p.Resume()
+	}
 }
 
 // serve passes the opening and starts the two loops, or parks the
@@ -216,6 +219,9 @@ func (c *conn[R]) release() {
 	for _, w := range []*Writer{&c.cw, &c.bw} {
 		w.n = 0
 		w.release()
+	}
+	if p, ok := c.f.(Parker); ok {
+		p.Park()
 	}
 }
 

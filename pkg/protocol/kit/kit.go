@@ -139,6 +139,13 @@ type Unsolicited interface {
 	Unsolicited(in *Reader, out io.Writer) (bool, error)
 }
 
+// Parker is a Framing whose loops' own state a quiet connection drops: Park
+// once both loops left (to park, go raw or end), Resume before they run again.
+type Parker interface {
+	Resume()
+	Park()
+}
+
 // Failer is implemented by a Framing that must keep the backend in step
 // when the error fault answers in its place (a transaction the client now
 // believes failed). Fail runs instead of the default, which consumes the
